@@ -1,0 +1,236 @@
+//! The [`Connection`] trait every backend implements, and [`Executor`]: anything a statement
+//! can run on (a pool, a transaction).
+
+use crate::dialect::Dialect;
+use crate::error::{Error, ErrorKind, Result};
+use crate::features::Features;
+use crate::row::{OwnedRow, Row, RowStream};
+use crate::value::Value;
+use std::sync::Arc;
+
+/// Observes every statement a connection runs (query capture, tracing). Installed per
+/// connection; see [`Connection::set_observer`].
+pub trait StatementObserver: Send + Sync {
+    /// Called once per statement, before it runs, with its SQL and parameter count.
+    fn statement(&self, sql: &str, params: &[Value]);
+}
+
+/// One open connection to a database.
+///
+/// The implementer's checklist:
+///
+/// - `execute`, `query`, `stream` and `insert` take SQL with the dialect's placeholders
+///   (`?` on SQLite and MySQL, `$1` on PostgreSQL) and bind every value as a parameter; user
+///   data is never spliced into the SQL text.
+/// - Prepared statements are cached per connection, keyed by the SQL text.
+/// - `stream` yields rows as the server sends them, with memory independent of the row count.
+/// - `begin`/`commit`/`rollback` nest: depth 0 opens a transaction, deeper levels use
+///   savepoints named `orm_sp_<depth>`.
+/// - Errors are classified into [`ErrorKind`]s and keep the server's message, code and
+///   constraint name.
+/// - Every statement is reported to the observer, if one is installed, before it runs.
+pub trait Connection: Send {
+    /// The SQL dialect of this connection.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs one statement with bound parameters; returns the number of rows affected.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Runs one or more statements separated by `;`, with no parameters (DDL scripts,
+    /// transaction control).
+    fn execute_batch(&mut self, sql: &str) -> Result<()>;
+
+    /// Runs a query and lends its rows one at a time, as they arrive.
+    fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>>;
+
+    /// Runs an `INSERT` and returns the generated key: read through `RETURNING <column>` where
+    /// the backend has it (SQLite, PostgreSQL) and `returning` names the column, else the
+    /// driver's last-insert id (MySQL `LAST_INSERT_ID()`). `None` when nothing was generated.
+    fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>>;
+
+    /// How many transactions and savepoints are open (0 = autocommit).
+    fn transaction_depth(&self) -> usize;
+
+    /// Opens a transaction, or a savepoint inside the open one.
+    fn begin(&mut self) -> Result<()>;
+
+    /// Commits the innermost transaction or releases the innermost savepoint.
+    fn commit(&mut self) -> Result<()>;
+
+    /// Rolls back the innermost transaction or savepoint.
+    fn rollback(&mut self) -> Result<()>;
+
+    /// Installs (or removes) the statement observer.
+    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>);
+
+    /// Is the connection unusable (lost, or left inside a transaction)? Pools discard such
+    /// connections instead of handing them out again.
+    fn is_broken(&mut self) -> bool {
+        self.transaction_depth() > 0
+    }
+
+    /// The capability flags of this backend.
+    fn features(&self) -> &'static Features {
+        self.dialect().features()
+    }
+
+    /// Runs a query and copies every row.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
+        let mut stream = self.stream(sql, params)?;
+        let mut out = Vec::new();
+        let mut columns: Option<Arc<[String]>> = None;
+        while let Some(row) = stream.next_row()? {
+            let cols = columns.get_or_insert_with(|| {
+                (0..row.column_count())
+                    .map(|i| row.column_name(i).unwrap_or_default().to_owned())
+                    .collect()
+            });
+            let values = (0..row.column_count())
+                .map(|i| Ok(row.value_ref(i)?.to_owned_value()))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(OwnedRow::new(cols.clone(), values));
+        }
+        Ok(out)
+    }
+
+    /// Runs a query expected to return at most one row and copies it.
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<OwnedRow>> {
+        let mut stream = self.stream(sql, params)?;
+        let first = match stream.next_row()? {
+            Some(row) => Some((row as &dyn Row).to_owned_row()?),
+            None => None,
+        };
+        Ok(first)
+    }
+}
+
+/// Something statements can run on: a pool (checks a connection out for the call) or a
+/// transaction (uses its connection).
+///
+/// Methods take `&self`, so a transaction handle can be passed to many calls in a row without
+/// re-borrowing. Using a transaction's connection while a row stream over it is still open is
+/// a [`ErrorKind::Busy`] error, never a panic.
+pub trait Executor {
+    /// Runs `f` with a connection.
+    fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E>;
+
+    /// The dialect statements will be written in.
+    fn dialect(&self) -> Dialect;
+}
+
+impl<T: Executor + ?Sized> Executor for &T {
+    fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
+        (**self).with_connection(f)
+    }
+
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+}
+
+impl<C: Connection + ?Sized> Executor for std::cell::RefCell<C> {
+    fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
+        let mut guard = self.try_borrow_mut().map_err(|_| busy())?;
+        let mut conn: &mut C = &mut guard;
+        f(&mut conn)
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self.try_borrow() {
+            Ok(c) => c.dialect(),
+            Err(_) => Dialect::Sqlite,
+        }
+    }
+}
+
+pub(crate) fn busy() -> Error {
+    Error::new(
+        ErrorKind::Busy,
+        "the connection is in use (a row stream over it is still open); finish or drop the stream first",
+    )
+}
+
+macro_rules! forward_connection {
+    ($($deref:tt)*) => {
+        fn dialect(&self) -> Dialect {
+            ($($deref)* self).dialect()
+        }
+        fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+            ($($deref)* self).execute(sql, params)
+        }
+        fn execute_batch(&mut self, sql: &str) -> Result<()> {
+            ($($deref)* self).execute_batch(sql)
+        }
+        fn stream<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
+            ($($deref)* self).stream(sql, params)
+        }
+        fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
+            ($($deref)* self).insert(sql, params, returning)
+        }
+        fn transaction_depth(&self) -> usize {
+            ($($deref)* self).transaction_depth()
+        }
+        fn begin(&mut self) -> Result<()> {
+            ($($deref)* self).begin()
+        }
+        fn commit(&mut self) -> Result<()> {
+            ($($deref)* self).commit()
+        }
+        fn rollback(&mut self) -> Result<()> {
+            ($($deref)* self).rollback()
+        }
+        fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
+            ($($deref)* self).set_observer(observer)
+        }
+        fn is_broken(&mut self) -> bool {
+            ($($deref)* self).is_broken()
+        }
+        fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
+            ($($deref)* self).query(sql, params)
+        }
+    };
+}
+
+impl<C: Connection + ?Sized> Connection for &mut C {
+    forward_connection!(**);
+}
+
+impl Connection for Box<dyn Connection> {
+    forward_connection!(**);
+}
+
+/// The SQL that opens level `depth` (0 = the transaction itself).
+pub(crate) fn begin_sql(dialect: Dialect, depth: usize) -> String {
+    if depth == 0 {
+        match dialect {
+            Dialect::Sqlite => "BEGIN IMMEDIATE".into(),
+            Dialect::Postgres => "BEGIN".into(),
+            Dialect::Mysql => "START TRANSACTION".into(),
+        }
+    } else {
+        format!("SAVEPOINT orm_sp_{depth}")
+    }
+}
+
+/// The SQL that commits level `depth` (1 = the transaction itself).
+pub(crate) fn commit_sql(depth: usize) -> String {
+    if depth <= 1 {
+        "COMMIT".into()
+    } else {
+        format!("RELEASE SAVEPOINT orm_sp_{}", depth - 1)
+    }
+}
+
+/// The SQL that rolls back level `depth` (1 = the transaction itself). A savepoint is rolled
+/// back to and then released, so the names can be reused.
+pub(crate) fn rollback_sql(depth: usize) -> String {
+    if depth <= 1 {
+        "ROLLBACK".into()
+    } else {
+        format!("ROLLBACK TO SAVEPOINT orm_sp_{0}; RELEASE SAVEPOINT orm_sp_{0}", depth - 1)
+    }
+}
+
+pub(crate) fn no_transaction() -> Error {
+    Error::new(ErrorKind::Usage, "no transaction is open")
+}

@@ -1,0 +1,49 @@
+//! What each backend can do, as documented capability flags.
+//!
+//! Higher layers ask a flag ("can this backend …?"), never the vendor name, in the manner of
+//! Django's `DatabaseFeatures`.
+
+/// Capability flags and limits of one backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Features {
+    /// Can `INSERT … RETURNING` hand back generated columns?
+    pub can_return_rows_from_insert: bool,
+    /// Can a multi-row `INSERT … RETURNING` hand back every generated key, in order?
+    pub can_return_rows_from_bulk_insert: bool,
+    /// Are DDL statements transactional (rolled back with the transaction)?
+    pub can_rollback_ddl: bool,
+    /// Does `SELECT … FOR UPDATE` exist?
+    pub has_select_for_update: bool,
+    /// Does `FOR UPDATE NOWAIT` exist?
+    pub has_select_for_update_nowait: bool,
+    /// Does `FOR UPDATE SKIP LOCKED` exist?
+    pub has_select_for_update_skip_locked: bool,
+    /// Are results streamed from the server as the client reads (cursor, portal or unbuffered
+    /// result) rather than materialised?
+    pub can_stream_results: bool,
+    /// The most bound parameters one statement may carry.
+    pub max_query_params: usize,
+    /// Can a float column store NaN?
+    pub supports_float_nan: bool,
+    /// Can a float column store ±infinity?
+    pub supports_float_infinity: bool,
+    /// Is there a native UUID column type?
+    pub has_native_uuid: bool,
+    /// Is there a native JSON column type (rather than JSON kept as text)?
+    pub has_native_json: bool,
+    /// Is there an exact DECIMAL type (SQLite stores decimals as REAL)?
+    pub has_native_decimal: bool,
+    /// Does a datetime column keep the time zone (as an instant)?
+    pub supports_timezones: bool,
+    /// Does the backend compare text case-sensitively by default (`=` and `LIKE`)?
+    pub has_case_sensitive_like: bool,
+    /// Is there `ILIKE`?
+    pub has_ilike: bool,
+    /// Does the server enforce `CHECK` constraints?
+    pub supports_check_constraints: bool,
+    /// Can indexes be created on `TEXT`/`BLOB` without a prefix length?
+    pub supports_index_on_text: bool,
+    /// Maximum length of an identifier (table, column, constraint name).
+    pub max_name_length: usize,
+}

@@ -1,0 +1,246 @@
+//! [`SqliteConnection`]: rusqlite in its default no-mutex mode, with a prepared-statement
+//! cache and a stepping row stream.
+
+use super::error::map;
+use super::types::{check_params, value_ref, Param};
+use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
+use crate::dialect::Dialect;
+use crate::error::{Error, ErrorKind, Result};
+use crate::row::{out_of_range, Row, RowStream};
+use crate::url::{ConnectOptions, SqliteTarget};
+use crate::value::{Value, ValueRef};
+use rusqlite::{CachedStatement, OpenFlags};
+use std::sync::Arc;
+
+/// A connection to a SQLite database.
+pub struct SqliteConnection {
+    conn: rusqlite::Connection,
+    depth: usize,
+    observer: Option<Arc<dyn StatementObserver>>,
+}
+
+impl std::fmt::Debug for SqliteConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteConnection").field("depth", &self.depth).finish()
+    }
+}
+
+impl SqliteConnection {
+    /// Opens the database the options name, with foreign keys on, a 5 s busy timeout and, for
+    /// files, WAL journaling.
+    pub fn open(options: &ConnectOptions) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let target = options.sqlite.clone().unwrap_or(SqliteTarget::Memory);
+        let (conn, file) = match &target {
+            SqliteTarget::Memory => (rusqlite::Connection::open_in_memory_with_flags(flags), false),
+            SqliteTarget::SharedMemory(name) => (
+                rusqlite::Connection::open_with_flags(format!("file:{name}?mode=memory&cache=shared"), flags),
+                false,
+            ),
+            SqliteTarget::File(path) => (rusqlite::Connection::open_with_flags(path, flags), true),
+        };
+        let conn = conn.map_err(|e| {
+            let what = match &target {
+                SqliteTarget::File(p) => format!("cannot open SQLite database `{p}`: {e}"),
+                _ => format!("cannot open SQLite memory database: {e}"),
+            };
+            Error::new(ErrorKind::Connection, what).with_source(e)
+        })?;
+        conn.set_prepared_statement_cache_capacity(256);
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| map(e, None))?;
+        let mut pragmas = String::from("PRAGMA foreign_keys = ON;");
+        if file {
+            pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+        }
+        conn.execute_batch(&pragmas).map_err(|e| {
+            let e = map(e, None);
+            Error::new(ErrorKind::Connection, format!("cannot set up the SQLite database: {e}"))
+        })?;
+        Ok(SqliteConnection {
+            conn,
+            depth: 0,
+            observer: None,
+        })
+    }
+
+    /// The rusqlite connection underneath, for what this crate does not cover.
+    pub fn raw(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+
+    fn observe(&self, sql: &str, params: &[Value]) {
+        tracing::debug!(target: "orm::sql", backend = "sqlite", sql, params = params.len());
+        if let Some(o) = &self.observer {
+            o.statement(sql, params);
+        }
+    }
+
+    fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
+        self.conn.prepare_cached(sql).map_err(|e| map(e, Some(sql)))
+    }
+}
+
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Result<()> {
+    check_params(params)?;
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!("the statement takes {expected} parameters but {} were given", params.len()),
+        )
+        .with_sql(sql));
+    }
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, Param(p)).map_err(|e| map(e, Some(sql)))?;
+    }
+    Ok(())
+}
+
+impl Connection for SqliteConnection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.observe(sql, params);
+        let mut stmt = self.prepare(sql)?;
+        bind(&mut stmt, params, sql)?;
+        let n = stmt.raw_execute().map_err(|e| map(e, Some(sql)))?;
+        Ok(n as u64)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.observe(sql, &[]);
+        self.conn.execute_batch(sql).map_err(|e| map(e, Some(sql)))
+    }
+
+    fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.observe(sql, params);
+        let mut stmt = self.prepare(sql)?;
+        bind(&mut stmt, params, sql)?;
+        let stmt = Box::into_raw(Box::new(stmt));
+        // SAFETY: `stmt` is a heap allocation owned by the stream and freed only in its
+        // `Drop`, after `rows` (which borrows it) has been dropped. The allocation never moves,
+        // so the borrow stays valid for the stream's whole life; `'a` ties the stream to the
+        // connection the statement came from.
+        let rows = unsafe { (*stmt).raw_query() };
+        let rows: rusqlite::Rows<'a> = unsafe { std::mem::transmute::<rusqlite::Rows<'_>, rusqlite::Rows<'a>>(rows) };
+        Ok(Box::new(SqliteStream {
+            rows: std::mem::ManuallyDrop::new(rows),
+            stmt,
+            sql: sql.to_owned(),
+        }))
+    }
+
+    fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
+        match returning {
+            Some(col) => {
+                let mut full = String::with_capacity(sql.len() + col.len() + 16);
+                full.push_str(sql);
+                full.push_str(" RETURNING ");
+                Dialect::Sqlite.write_ident(&mut full, col);
+                let row = self.query_opt(&full, params)?;
+                match row {
+                    Some(r) => Ok(Some(r.into_values().swap_remove(0))),
+                    None => Ok(None),
+                }
+            }
+            None => {
+                let n = self.execute(sql, params)?;
+                Ok((n > 0).then(|| Value::Int(self.conn.last_insert_rowid())))
+            }
+        }
+    }
+
+    fn transaction_depth(&self) -> usize {
+        self.depth
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.execute_batch(&begin_sql(Dialect::Sqlite, self.depth))?;
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.depth == 0 {
+            return Err(no_transaction());
+        }
+        self.execute_batch(&commit_sql(self.depth))?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.depth == 0 {
+            return Err(no_transaction());
+        }
+        let r = self.execute_batch(&rollback_sql(self.depth));
+        self.depth -= 1;
+        if self.depth == 0 && !self.conn.is_autocommit() {
+            // A failed ROLLBACK must not leave the connection inside a transaction.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        r
+    }
+
+    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
+        self.observer = observer;
+    }
+
+    fn is_broken(&mut self) -> bool {
+        self.depth > 0 || !self.conn.is_autocommit()
+    }
+}
+
+struct SqliteStream<'a> {
+    rows: std::mem::ManuallyDrop<rusqlite::Rows<'a>>,
+    stmt: *mut CachedStatement<'a>,
+    sql: String,
+}
+
+// SAFETY: the stream is used by one thread at a time (it is `&mut`-borrowed from a
+// connection that is itself `Send`); the raw pointer is only an owned box.
+unsafe impl Send for SqliteStream<'_> {}
+
+impl Drop for SqliteStream<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `rows` borrows `*stmt`, so it goes first; `stmt` came from `Box::into_raw`
+        // and is freed exactly once, here.
+        unsafe {
+            std::mem::ManuallyDrop::drop(&mut self.rows);
+            drop(Box::from_raw(self.stmt));
+        }
+    }
+}
+
+impl RowStream for SqliteStream<'_> {
+    fn next_row(&mut self) -> Result<Option<&dyn Row>> {
+        match self.rows.next() {
+            Ok(Some(row)) => Ok(Some(row as &dyn Row)),
+            Ok(None) => Ok(None),
+            Err(e) => Err(map(e, Some(&self.sql))),
+        }
+    }
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn column_count(&self) -> usize {
+        self.as_ref().column_count()
+    }
+
+    fn column_name(&self, index: usize) -> Option<&str> {
+        self.as_ref().column_name(index).ok()
+    }
+
+    fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
+        match self.get_ref(index) {
+            Ok(v) => value_ref(v),
+            Err(rusqlite::Error::InvalidColumnIndex(_)) => Err(out_of_range(index, self.column_count())),
+            Err(e) => Err(map(e, None)),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `Value` ↔ rusqlite. SQLite has five storage classes; the rest is encoded:
+//! booleans as 0/1, dates and times as fixed-width ISO text (so text order is time order),
+//! instants as UTC text, UUIDs as hyphenated text, JSON as text, decimals as text bound into
+//! a NUMERIC column (SQLite then keeps them as numbers).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::{Value, ValueRef};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef as SqlRef};
+
+pub(crate) const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+pub(crate) struct Param<'a>(pub &'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as V;
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(SqlRef::Null),
+            Value::Bool(b) => ToSqlOutput::Borrowed(SqlRef::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Borrowed(SqlRef::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Borrowed(SqlRef::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
+            Value::Date(d) => ToSqlOutput::Owned(V::Text(d.format("%Y-%m-%d").to_string())),
+            Value::Time(t) => ToSqlOutput::Owned(V::Text(t.format("%H:%M:%S%.6f").to_string())),
+            Value::DateTime(d) => ToSqlOutput::Owned(V::Text(d.format(DATETIME_FORMAT).to_string())),
+            Value::DateTimeTz(d) => ToSqlOutput::Owned(V::Text(d.naive_utc().format(DATETIME_FORMAT).to_string())),
+            Value::Uuid(u) => ToSqlOutput::Owned(V::Text(u.hyphenated().to_string())),
+            Value::Json(j) => ToSqlOutput::Owned(V::Text(j.to_string())),
+            Value::Decimal(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
+        })
+    }
+}
+
+/// Checks values SQLite would silently change.
+pub(crate) fn check_params(params: &[Value]) -> Result<()> {
+    for (i, p) in params.iter().enumerate() {
+        if let Value::Float(f) = p {
+            if f.is_nan() {
+                return Err(Error::new(
+                    ErrorKind::DataError,
+                    format!("parameter {}: SQLite cannot store NaN (it would be stored as NULL)", i + 1),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn value_ref<'a>(v: SqlRef<'a>) -> Result<ValueRef<'a>> {
+    Ok(match v {
+        SqlRef::Null => ValueRef::Null,
+        SqlRef::Integer(i) => ValueRef::Int(i),
+        SqlRef::Real(f) => ValueRef::Float(f),
+        SqlRef::Text(t) => ValueRef::Text(
+            std::str::from_utf8(t).map_err(|e| Error::new(ErrorKind::Conversion, format!("text is not UTF-8: {e}")))?,
+        ),
+        SqlRef::Blob(b) => ValueRef::Bytes(b),
+    })
+}
