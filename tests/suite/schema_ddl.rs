@@ -1,0 +1,1 @@
+//! Tests: schema_ddl.
