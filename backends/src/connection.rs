@@ -81,13 +81,10 @@ pub trait Connection: Send {
         let mut columns: Option<Arc<[String]>> = None;
         while let Some(row) = stream.next_row()? {
             let cols = columns.get_or_insert_with(|| {
-                (0..row.column_count())
-                    .map(|i| row.column_name(i).unwrap_or_default().to_owned())
-                    .collect()
+                (0..row.column_count()).map(|i| row.column_name(i).unwrap_or_default().to_owned()).collect()
             });
-            let values = (0..row.column_count())
-                .map(|i| Ok(row.value_ref(i)?.to_owned_value()))
-                .collect::<Result<Vec<_>>>()?;
+            let values =
+                (0..row.column_count()).map(|i| Ok(row.value_ref(i)?.to_owned_value())).collect::<Result<Vec<_>>>()?;
             out.push(OwnedRow::new(cols.clone(), values));
         }
         Ok(out)

@@ -83,10 +83,7 @@ pub struct Pool {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("backend", &self.options.backend)
-            .field("state", &self.inner.state())
-            .finish()
+        f.debug_struct("Pool").field("backend", &self.options.backend).field("state", &self.inner.state()).finish()
     }
 }
 
@@ -106,14 +103,9 @@ impl Pool {
             builder = builder.max_size(options.pool_size).min_idle(Some(0));
         }
         let inner = builder
-            .build(Manager {
-                options: options.clone(),
-            })
+            .build(Manager { options: options.clone() })
             .map_err(|e| Error::new(ErrorKind::Connection, e.to_string()))?;
-        Ok(Pool {
-            inner,
-            options: Arc::new(options),
-        })
+        Ok(Pool { inner, options: Arc::new(options) })
     }
 
     /// Checks out a connection, waiting up to 30 seconds (or the connect timeout, if longer)

@@ -46,19 +46,14 @@ impl dyn Row + '_ {
     /// Copies the whole row.
     pub fn to_owned_row(&self) -> Result<OwnedRow> {
         let n = self.column_count();
-        let columns: Arc<[String]> = (0..n)
-            .map(|i| self.column_name(i).unwrap_or_default().to_owned())
-            .collect();
+        let columns: Arc<[String]> = (0..n).map(|i| self.column_name(i).unwrap_or_default().to_owned()).collect();
         let values = (0..n).map(|i| self.value(i)).collect::<Result<_>>()?;
         Ok(OwnedRow { columns, values })
     }
 }
 
 pub(crate) fn out_of_range(index: usize, len: usize) -> Error {
-    Error::new(
-        ErrorKind::Usage,
-        format!("column index {index} is out of range: the row has {len} columns"),
-    )
+    Error::new(ErrorKind::Usage, format!("column index {index} is out of range: the row has {len} columns"))
 }
 
 /// A row copied out of the driver: column names (shared between the rows of one result)
@@ -106,10 +101,7 @@ impl Row for OwnedRow {
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
-        self.values
-            .get(index)
-            .map(Value::as_ref)
-            .ok_or_else(|| out_of_range(index, self.values.len()))
+        self.values.get(index).map(Value::as_ref).ok_or_else(|| out_of_range(index, self.values.len()))
     }
 }
 

@@ -93,12 +93,7 @@ impl TestDb {
                 options.sqlite = Some(SqliteTarget::File(file.to_string_lossy().into_owned()));
                 options.pool_size = 4;
                 let pool = Pool::new(options)?;
-                Ok(Some(TestDb {
-                    pool: Some(pool),
-                    backend,
-                    name,
-                    cleanup: Cleanup::File(file),
-                }))
+                Ok(Some(TestDb { pool: Some(pool), backend, name, cleanup: Cleanup::File(file) }))
             }
             Backend::Postgres | Backend::Mysql => {
                 let var = env_var(backend).expect("servers have a variable");
@@ -114,7 +109,9 @@ impl TestDb {
                 let mut options = admin_options.clone();
                 options.pool_size = 4;
                 if backend == Backend::Postgres {
-                    admin.execute_batch(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE; CREATE SCHEMA \"{name}\""))?;
+                    admin.execute_batch(&format!(
+                        "DROP SCHEMA IF EXISTS \"{name}\" CASCADE; CREATE SCHEMA \"{name}\""
+                    ))?;
                     options.search_path = Some(name.clone());
                 } else {
                     admin.execute_batch(&format!(
@@ -123,12 +120,7 @@ impl TestDb {
                     options.database = Some(name.clone());
                 }
                 let pool = Pool::new(options)?;
-                Ok(Some(TestDb {
-                    pool: Some(pool),
-                    backend,
-                    name,
-                    cleanup: Cleanup::Server(admin_options),
-                }))
+                Ok(Some(TestDb { pool: Some(pool), backend, name, cleanup: Cleanup::Server(admin_options) }))
             }
         }
     }

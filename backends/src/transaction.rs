@@ -30,11 +30,7 @@ impl<'a> Transaction<'a> {
     /// `Err` or panic (and the outer transaction goes on).
     pub fn atomic<R, E: From<Error>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
         self.conn.try_borrow_mut().map_err(|_| busy())?.begin()?;
-        let child = Transaction {
-            conn: self.conn,
-            hooks: self.hooks,
-            level: self.level + 1,
-        };
+        let child = Transaction { conn: self.conn, hooks: self.hooks, level: self.level + 1 };
         run_level(&child, f)
     }
 
@@ -94,7 +90,10 @@ impl Drop for LevelGuard<'_, '_> {
     }
 }
 
-fn run_level<R, E: From<Error>>(tx: &Transaction<'_>, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
+fn run_level<R, E: From<Error>>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+) -> Result<R, E> {
     let mut guard = LevelGuard { tx, done: false };
     match f(tx) {
         Ok(v) => {
@@ -149,11 +148,7 @@ where
     conn.begin()?;
     let cell = RefCell::new(conn);
     let hooks = RefCell::new(Vec::new());
-    let tx = Transaction {
-        conn: &cell,
-        hooks: &hooks,
-        level: base + 1,
-    };
+    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + 1 };
     let out = run_level(&tx, f);
     if base > 0 {
         // We opened a savepoint inside a transaction we do not own: hooks belong to it, but we

@@ -165,9 +165,8 @@ impl ConnectOptions {
             };
             o.sqlite = Some(target);
         } else {
-            let rest = rest
-                .strip_prefix("//")
-                .ok_or_else(|| bad(format!("a {scheme} URL must start with {scheme}://")))?;
+            let rest =
+                rest.strip_prefix("//").ok_or_else(|| bad(format!("a {scheme} URL must start with {scheme}://")))?;
             let (authority, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i + 1..]),
                 None => (rest, ""),
@@ -187,9 +186,8 @@ impl ConnectOptions {
                 o.password = p.map(|p| percent_decode(p, "password")).transpose()?;
             }
             let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-                let (h, after) = h
-                    .split_once(']')
-                    .ok_or_else(|| bad("unterminated `[` in the host part of the URL".into()))?;
+                let (h, after) =
+                    h.split_once(']').ok_or_else(|| bad("unterminated `[` in the host part of the URL".into()))?;
                 (h, after.strip_prefix(':'))
             } else {
                 match hostport.rsplit_once(':') {
@@ -202,20 +200,17 @@ impl ConnectOptions {
             }
             o.host = host.to_owned();
             if let Some(p) = port {
-                o.port = p
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| bad(format!("invalid port `{p}` in the URL; expected a number from 1 to 65535")))?;
+                o.port =
+                    p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                        bad(format!("invalid port `{p}` in the URL; expected a number from 1 to 65535"))
+                    })?;
             }
             if !path.is_empty() {
                 o.database = Some(percent_decode(path, "database name")?);
             }
         }
         for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(format!("URL parameter `{pair}` has no `=`")))?;
+            let (k, v) = pair.split_once('=').ok_or_else(|| bad(format!("URL parameter `{pair}` has no `=`")))?;
             let v = percent_decode(v, "query")?;
             match k {
                 "connect_timeout" => {

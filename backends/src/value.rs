@@ -206,13 +206,7 @@ pub struct ConversionError {
 impl ConversionError {
     /// A conversion error: `expected` wanted, `found` came.
     pub fn new(expected: &'static str, found: impl Into<String>, detail: Option<String>) -> Self {
-        ConversionError {
-            expected,
-            found: found.into(),
-            detail,
-            column: None,
-            column_name: None,
-        }
+        ConversionError { expected, found: found.into(), detail, column: None, column_name: None }
     }
 
     /// Attaches the column this error came from.
@@ -379,10 +373,9 @@ impl FromValue for f64 {
                 use rust_decimal::prelude::ToPrimitive;
                 d.to_f64().ok_or_else(|| v.err("f64"))
             }
-            ValueRef::Text(s) => s
-                .trim()
-                .parse::<f64>()
-                .map_err(|e| ConversionError::new("f64", "text", Some(e.to_string()))),
+            ValueRef::Text(s) => {
+                s.trim().parse::<f64>().map_err(|e| ConversionError::new("f64", "text", Some(e.to_string())))
+            }
             other => Err(other.err("f64")),
         }
     }
@@ -420,8 +413,9 @@ impl FromValue for String {
         match v {
             ValueRef::Text(s) | ValueRef::Json(s) => Ok(s.to_owned()),
             ValueRef::JsonValue(j) => Ok(j.to_string()),
-            ValueRef::Bytes(b) => String::from_utf8(b.to_vec())
-                .map_err(|e| ConversionError::new("String", "bytes", Some(e.to_string()))),
+            ValueRef::Bytes(b) => {
+                String::from_utf8(b.to_vec()).map_err(|e| ConversionError::new("String", "bytes", Some(e.to_string())))
+            }
             ValueRef::Uuid(u) => Ok(u.to_string()),
             ValueRef::Decimal(d) => Ok(d.to_string()),
             other => Err(other.err("String")),
@@ -500,7 +494,8 @@ pub(crate) fn parse_datetime_text(s: &str) -> Option<(NaiveDateTime, Option<Fixe
         }
     }
     if let Some(stripped) = s.strip_suffix('Z') {
-        return parse_datetime_text(stripped).map(|(n, _)| (n, Some(FixedOffset::east_opt(0).expect("zero offset is valid"))));
+        return parse_datetime_text(stripped)
+            .map(|(n, _)| (n, Some(FixedOffset::east_opt(0).expect("zero offset is valid"))));
     }
     for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
@@ -523,9 +518,9 @@ impl FromValue for NaiveDateTime {
             ValueRef::DateTimeTz(d) => Ok(d.naive_utc()),
             ValueRef::Date(d) => Ok(d.and_time(NaiveTime::MIN)),
             other => match other.text() {
-                Some(s) => parse_datetime_text(s)
-                    .map(|(n, _)| n)
-                    .ok_or_else(|| ConversionError::new("NaiveDateTime", "text", Some(format!("{s:?} is not a datetime")))),
+                Some(s) => parse_datetime_text(s).map(|(n, _)| n).ok_or_else(|| {
+                    ConversionError::new("NaiveDateTime", "text", Some(format!("{s:?} is not a datetime")))
+                }),
                 None => Err(other.err("NaiveDateTime")),
             },
         }
@@ -552,9 +547,9 @@ impl FromValue for DateTime<Utc> {
             ValueRef::DateTimeTz(d) => Ok(d),
             ValueRef::DateTime(d) => Ok(d.and_utc()),
             other => match other.text() {
-                Some(s) => parse_datetime_text(s)
-                    .map(|(n, _)| n.and_utc())
-                    .ok_or_else(|| ConversionError::new("DateTime<Utc>", "text", Some(format!("{s:?} is not a datetime")))),
+                Some(s) => parse_datetime_text(s).map(|(n, _)| n.and_utc()).ok_or_else(|| {
+                    ConversionError::new("DateTime<Utc>", "text", Some(format!("{s:?} is not a datetime")))
+                }),
                 None => Err(other.err("DateTime<Utc>")),
             },
         }
@@ -646,8 +641,29 @@ macro_rules! value_from {
     )*};
 }
 value_from!(
-    bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, String, &str, Vec<u8>, &[u8], NaiveDate, NaiveTime,
-    NaiveDateTime, DateTime<Utc>, DateTime<FixedOffset>, Uuid, serde_json::Value, Decimal
+    bool,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    String,
+    &str,
+    Vec<u8>,
+    &[u8],
+    NaiveDate,
+    NaiveTime,
+    NaiveDateTime,
+    DateTime<Utc>,
+    DateTime<FixedOffset>,
+    Uuid,
+    serde_json::Value,
+    Decimal
 );
 
 impl<T: ToValue> From<Option<T>> for Value {

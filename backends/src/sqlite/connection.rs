@@ -36,10 +36,9 @@ impl SqliteConnection {
         let target = options.sqlite.clone().unwrap_or(SqliteTarget::Memory);
         let (conn, file) = match &target {
             SqliteTarget::Memory => (rusqlite::Connection::open_in_memory_with_flags(flags), false),
-            SqliteTarget::SharedMemory(name) => (
-                rusqlite::Connection::open_with_flags(format!("file:{name}?mode=memory&cache=shared"), flags),
-                false,
-            ),
+            SqliteTarget::SharedMemory(name) => {
+                (rusqlite::Connection::open_with_flags(format!("file:{name}?mode=memory&cache=shared"), flags), false)
+            }
             SqliteTarget::File(path) => (rusqlite::Connection::open_with_flags(path, flags), true),
         };
         let conn = conn.map_err(|e| {
@@ -59,11 +58,7 @@ impl SqliteConnection {
             let e = map(e, None);
             Error::new(ErrorKind::Connection, format!("cannot set up the SQLite database: {e}"))
         })?;
-        Ok(SqliteConnection {
-            conn,
-            depth: 0,
-            observer: None,
-        })
+        Ok(SqliteConnection { conn, depth: 0, observer: None })
     }
 
     /// The rusqlite connection underneath, for what this crate does not cover.
@@ -128,11 +123,7 @@ impl Connection for SqliteConnection {
         // connection the statement came from.
         let rows = unsafe { (*stmt).raw_query() };
         let rows: rusqlite::Rows<'a> = unsafe { std::mem::transmute::<rusqlite::Rows<'_>, rusqlite::Rows<'a>>(rows) };
-        Ok(Box::new(SqliteStream {
-            rows: std::mem::ManuallyDrop::new(rows),
-            stmt,
-            sql: sql.to_owned(),
-        }))
+        Ok(Box::new(SqliteStream { rows: std::mem::ManuallyDrop::new(rows), stmt, sql: sql.to_owned() }))
     }
 
     fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {

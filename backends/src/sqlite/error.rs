@@ -8,7 +8,9 @@ pub(crate) fn map(e: rusqlite::Error, sql: Option<&str>) -> Error {
         rusqlite::Error::SqliteFailure(f, msg) => {
             let message = msg.clone().unwrap_or_else(|| f.to_string());
             let kind = match f.extended_code {
-                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => ErrorKind::Integrity(Violation::Unique),
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    ErrorKind::Integrity(Violation::Unique)
+                }
                 ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::Integrity(Violation::ForeignKey),
                 ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::Integrity(Violation::NotNull),
                 ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::Integrity(Violation::Check),
@@ -35,10 +37,9 @@ pub(crate) fn map(e: rusqlite::Error, sql: Option<&str>) -> Error {
                 .with_constraint(constraint)
                 .with_table(table)
         }
-        rusqlite::Error::InvalidParameterCount(got, want) => Error::new(
-            ErrorKind::Usage,
-            format!("the statement takes {want} parameters but {got} were given"),
-        ),
+        rusqlite::Error::InvalidParameterCount(got, want) => {
+            Error::new(ErrorKind::Usage, format!("the statement takes {want} parameters but {got} were given"))
+        }
         other => Error::new(ErrorKind::Query, other.to_string()),
     };
     let out = match sql {

@@ -1,0 +1,1 @@
+//! MySQL backend (being written).
