@@ -1,1 +1,57 @@
-//! Tests: connect.
+//! Connecting: bad URLs and unreachable servers give clear errors within seconds, never a
+//! panic or a hang.
+
+use orm_backends::{connect, ErrorKind};
+use std::time::{Duration, Instant};
+
+fn fails_fast(url: &str, kinds: &[ErrorKind], needle: &str) {
+    let started = Instant::now();
+    let e = connect(url).expect_err(url);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "{url}: took {took:?}");
+    assert!(kinds.contains(&e.kind()), "{url}: kind {:?}: {e}", e.kind());
+    assert!(e.to_string().contains(needle), "{url}: `{e}` should mention `{needle}`");
+}
+
+#[test]
+fn malformed_urls_say_what_is_wrong() {
+    fails_fast("postgres://127.0.0.1:port/db", &[ErrorKind::InvalidUrl], "invalid port `port`");
+    fails_fast("mysql://:3306/test", &[ErrorKind::InvalidUrl], "no host");
+    fails_fast("no-scheme-here", &[ErrorKind::InvalidUrl], "no scheme");
+    fails_fast("sqlite:", &[ErrorKind::InvalidUrl, ErrorKind::Connection], "");
+    fails_fast("postgres://h/db?frob=1", &[ErrorKind::InvalidUrl], "unknown URL parameter `frob`");
+}
+
+#[test]
+fn unknown_schemes_are_named() {
+    fails_fast("oracle://scott@127.0.0.1/orcl", &[ErrorKind::InvalidUrl], "unknown scheme `oracle`");
+}
+
+#[test]
+fn a_port_where_nothing_listens_fails_within_seconds() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    fails_fast("postgres://postgres@127.0.0.1:1/test", &[ErrorKind::Connection, ErrorKind::Timeout], "127.0.0.1:1");
+    fails_fast("mysql://root@127.0.0.1:1/test", &[ErrorKind::Connection, ErrorKind::Timeout], "127.0.0.1:1");
+}
+
+#[test]
+fn a_sqlite_file_in_a_missing_directory_is_a_connection_error() {
+    fails_fast("sqlite:///nonexistent-dir-for-orm-tests/x.db", &[ErrorKind::Connection], "nonexistent-dir-for-orm-tests");
+}
+
+#[test]
+fn an_unknown_database_on_a_configured_server_is_a_connection_error() {
+    for var in ["ORM_TEST_POSTGRES", "ORM_TEST_MYSQL"] {
+        let Ok(url) = std::env::var(var) else {
+            eprintln!("skipped: {var} is not set");
+            continue;
+        };
+        let mut o = orm_backends::ConnectOptions::parse(&url).expect("the configured URL parses");
+        o.database = Some("orm_no_such_database_xyz".into());
+        let started = Instant::now();
+        let e = orm_backends::Pool::new(o).expect_err("the database does not exist");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(e.kind(), ErrorKind::Connection, "{var}: {e}");
+        assert!(e.to_string().contains("orm_no_such_database_xyz"), "{var}: {e}");
+    }
+}
