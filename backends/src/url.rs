@@ -147,7 +147,10 @@ impl ConnectOptions {
             pool_size: 8,
         };
         if backend == Backend::Sqlite {
-            let target = if rest == ":memory:" || rest == "//:memory:" || rest.is_empty() {
+            if rest.is_empty() || rest == "//" {
+                return Err(bad("a sqlite URL needs a path (sqlite://file.db) or :memory: (sqlite::memory:)".into()));
+            }
+            let target = if rest == ":memory:" || rest == "//:memory:" {
                 SqliteTarget::Memory
             } else if let Some(name) = rest.strip_prefix(":memory:").or_else(|| rest.strip_prefix("//:memory:")) {
                 let name = name.trim_start_matches('/');
@@ -158,9 +161,6 @@ impl ConnectOptions {
                 }
             } else {
                 let path = rest.strip_prefix("//").unwrap_or(rest);
-                if path.is_empty() {
-                    return Err(bad("a sqlite URL needs a path (sqlite://file.db) or :memory:".into()));
-                }
                 SqliteTarget::File(percent_decode(path, "path")?)
             };
             o.sqlite = Some(target);

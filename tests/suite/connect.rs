@@ -18,7 +18,7 @@ fn malformed_urls_say_what_is_wrong() {
     fails_fast("postgres://127.0.0.1:port/db", &[ErrorKind::InvalidUrl], "invalid port `port`");
     fails_fast("mysql://:3306/test", &[ErrorKind::InvalidUrl], "no host");
     fails_fast("no-scheme-here", &[ErrorKind::InvalidUrl], "no scheme");
-    fails_fast("sqlite:", &[ErrorKind::InvalidUrl, ErrorKind::Connection], "");
+    fails_fast("sqlite:", &[ErrorKind::InvalidUrl], "needs a path");
     fails_fast("postgres://h/db?frob=1", &[ErrorKind::InvalidUrl], "unknown URL parameter `frob`");
 }
 

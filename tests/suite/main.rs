@@ -1,1 +1,9 @@
-fn main() {}
+//! The integration suite: every body runs on SQLite, PostgreSQL and MySQL (see
+//! `orm_backends::testing`).
+
+mod connect;
+mod integrity;
+mod schema_ddl;
+mod streaming;
+mod transactions;
+mod values;

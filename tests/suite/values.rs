@@ -105,7 +105,9 @@ backend_test! {
         check(conn, "c_uuid", uuid, Value::Uuid(uuid))?;
         let json = orm_backends::serde_json::json!({"name": "O'Brien \"quoted\"", "n": [1, 2.5, null, true], "nested": {"emoji": "🦀"}});
         check(conn, "c_json", json.clone(), Value::Json(json))?;
-        for text in ["12345678.1234", "-0.5000", "0.0001", "9999999999999.9999"] {
+        // SQLite keeps decimals as REAL: exact to 15 significant digits (documented).
+        let wide = if features.has_native_decimal { "9999999999999.9999" } else { "99999999999.9999" };
+        for text in ["12345678.1234", "-0.5000", "0.0001", wide] {
             let dec: Decimal = text.parse().unwrap();
             let back: Decimal = roundtrip(conn, "c_dec", Value::Decimal(dec))?;
             assert_eq!(back, dec, "decimal {text}");
