@@ -51,8 +51,16 @@ pub enum ErrorKind {
 }
 
 /// A database-layer error: a kind, a message, the server's detail and the driver error.
+///
+/// The detail lives behind one box, so `Result<T, Error>` stays one pointer wide on the
+/// success path.
 #[derive(Debug)]
 pub struct Error {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     code: Option<String>,
@@ -73,73 +81,73 @@ impl Error {
 
     /// Attaches the server's code (SQLSTATE, MySQL error number, SQLite extended code).
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.inner.code = Some(code.into());
         self
     }
 
     /// Attaches the constraint the server named.
     pub fn with_constraint(mut self, constraint: Option<String>) -> Self {
-        self.constraint = constraint;
+        self.inner.constraint = constraint;
         self
     }
 
     /// Attaches the table the server named.
     pub fn with_table(mut self, table: Option<String>) -> Self {
-        self.table = table;
+        self.inner.table = table;
         self
     }
 
     /// Attaches the statement that failed (its text only; parameters are never included).
     pub fn with_sql(mut self, sql: &str) -> Self {
-        self.sql = Some(sql.to_owned());
+        self.inner.sql = Some(sql.to_owned());
         self
     }
 
     /// Attaches the underlying driver error.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.inner.source = Some(Box::new(source));
         self
     }
 
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The message: the server's own where there is one.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The server's error code (SQLSTATE on PostgreSQL, the error number on MySQL, the
     /// extended result code on SQLite).
     pub fn code(&self) -> Option<&str> {
-        self.code.as_deref()
+        self.inner.code.as_deref()
     }
 
     /// The constraint the server named, where it names one.
     pub fn constraint(&self) -> Option<&str> {
-        self.constraint.as_deref()
+        self.inner.constraint.as_deref()
     }
 
     /// The table the server named, where it names one.
     pub fn table(&self) -> Option<&str> {
-        self.table.as_deref()
+        self.inner.table.as_deref()
     }
 
     /// The SQL text of the failed statement, if known.
     pub fn sql(&self) -> Option<&str> {
-        self.sql.as_deref()
+        self.inner.sql.as_deref()
     }
 
     /// Is this an integrity violation (Django's `IntegrityError`)?
     pub fn is_integrity(&self) -> bool {
-        matches!(self.kind, ErrorKind::Integrity(_))
+        matches!(self.inner.kind, ErrorKind::Integrity(_))
     }
 
     /// Which integrity rule was broken, if this is an integrity violation.
     pub fn violation(&self) -> Option<Violation> {
-        match self.kind {
+        match self.inner.kind {
             ErrorKind::Integrity(v) => Some(v),
             _ => None,
         }
@@ -148,13 +156,13 @@ impl Error {
     /// Is this about the connection rather than the statement (could not connect, lost,
     /// timed out)?
     pub fn is_connection(&self) -> bool {
-        matches!(self.kind, ErrorKind::Connection | ErrorKind::Timeout)
+        matches!(self.inner.kind, ErrorKind::Connection | ErrorKind::Timeout)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
+        let what = match self.inner.kind {
             ErrorKind::Integrity(Violation::Unique) => "unique constraint violated",
             ErrorKind::Integrity(Violation::ForeignKey) => "foreign key constraint violated",
             ErrorKind::Integrity(Violation::NotNull) => "not-null constraint violated",
@@ -171,11 +179,11 @@ impl fmt::Display for Error {
             ErrorKind::Busy => "connection busy",
             ErrorKind::Usage => "misuse",
         };
-        write!(f, "{what}: {}", self.message)?;
-        if let Some(c) = &self.constraint {
+        write!(f, "{what}: {}", self.inner.message)?;
+        if let Some(c) = &self.inner.constraint {
             write!(f, " (constraint `{c}`)")?;
         }
-        if let Some(c) = &self.code {
+        if let Some(c) = &self.inner.code {
             write!(f, " [{c}]")?;
         }
         Ok(())
@@ -184,7 +192,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
