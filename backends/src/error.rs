@@ -76,7 +76,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), code: None, constraint: None, table: None, sql: None, source: None }
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                code: None,
+                constraint: None,
+                table: None,
+                sql: None,
+                source: None,
+            }),
+        }
     }
 
     /// Attaches the server's code (SQLSTATE, MySQL error number, SQLite extended code).
