@@ -1,1 +1,110 @@
-//! placeholder
+//! # orm: a Django-class ORM for Rust
+//!
+//! Models are plain structs with `#[derive(Model)]`; queries are lazy, chainable
+//! [`QuerySet`]s that compile to one parameterised statement and run unchanged on SQLite,
+//! PostgreSQL and MySQL/MariaDB; schemas are generated from the models.
+//!
+//! ```
+//! use orm::prelude::*;
+//!
+//! #[derive(Model, Debug, Clone)]
+//! #[orm(app = "blog", ordering = ["name"])]
+//! pub struct Author {
+//!     pub id: Auto<i64>,
+//!     #[orm(max_length = 100, unique)]
+//!     pub name: String,
+//!     pub email: Option<String>,
+//! }
+//!
+//! let db = Database::connect("sqlite::memory:")?;
+//! Schema::new().model::<Author>().create_all(&db)?;
+//!
+//! let mut ann = Author { id: Auto::unset(), name: "Ann".into(), email: None };
+//! ann.save(&db)?;                                   // INSERT; the id is now set
+//! assert!(ann.id.is_set());
+//!
+//! ann.email = Some("ann@example.com".into());
+//! ann.save(&db)?;                                   // UPDATE
+//!
+//! let found = Author::objects().filter(Author::name().iexact("ANN")).get(&db)?;
+//! assert_eq!(found.email.as_deref(), Some("ann@example.com"));
+//! let same = Author::objects().get_pk(ann.id.get().unwrap(), &db)?;
+//! assert_eq!(same.name, "Ann");
+//! # Ok::<(), orm::Error>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`model`]: the [`Model`] trait and its static [`ModelMeta`], the single metadata source;
+//! - [`fields`]: field types, [`Auto`] keys, relations, typed field handles;
+//! - [`QuerySet`], [`Q`]: lazy queries and conditions;
+//! - [`Schema`]: DDL from models;
+//! - [`serializers`]: fixtures in Django's format;
+//! - everything from `orm-backends` users need (connections, values, dialects) is re-exported.
+
+pub mod db;
+pub mod error;
+pub mod fields;
+pub mod model;
+pub mod prelude;
+pub mod q;
+pub mod queryset;
+pub mod schema;
+pub mod serializers;
+mod sql;
+pub mod validation;
+
+pub use db::Database;
+pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
+pub use fields::handle::Field;
+pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, OneToOne};
+pub use model::meta::{self as meta, ModelMeta, OnDelete};
+pub use model::{AbstractModel, Model, ModelState, SaveOptions};
+pub use q::{Lookup, Q};
+pub use queryset::{OrderBy, QuerySet};
+pub use schema::Schema;
+
+pub use orm_backends::{
+    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, Pool, Row, ToValue, Transaction,
+    Value, ValueRef,
+};
+pub use orm_macros::Model;
+
+/// Dependencies the derive's generated code names; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use orm_backends::{Error as BackendError, Row, Value};
+    pub use std::sync::OnceLock;
+
+    /// Leaks a vector into a `'static` slice (metadata lives for the whole program).
+    pub fn leak<T>(v: Vec<T>) -> &'static [T] {
+        Box::leak(v.into_boxed_slice())
+    }
+
+    /// Decodes column `index` of `row` into `T`, naming the model and field on failure.
+    #[inline]
+    pub fn decode<T: crate::FromValue>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
+        let v = row.value_ref(index)?;
+        T::from_value_ref(v).map_err(|e| {
+            let e = e.at_column(index, Some(field));
+            crate::Error::Database(orm_backends::Error::from(e).with_table(Some(model.to_owned())))
+        })
+    }
+
+    /// Converts an owned value into field type `T`.
+    pub fn convert<T: crate::FromValue>(v: &Value, model: &str, field: &str) -> crate::Result<T> {
+        T::from_value_ref(v.as_ref()).map_err(|e| crate::Error::field_error(format!("{model}.{field}: {e}")))
+    }
+
+    /// Asserts at compile time that `T` is a field type (the error points at the field).
+    pub const fn assert_field_type<T: crate::FieldType>() {}
+    /// Asserts at compile time that `max_length` applies to `T`.
+    pub const fn assert_text<T: crate::fields::TextField>() {}
+    /// Asserts at compile time that `max_digits`/`decimal_places` apply to `T`.
+    pub const fn assert_decimal<T: crate::fields::DecimalField>() {}
+    /// Asserts at compile time that `T` is a model.
+    pub const fn assert_model<T: crate::Model>() {}
+    /// Asserts at compile time that `T` is an abstract model.
+    pub const fn assert_abstract<T: crate::AbstractModel>() {}
+    pub use crate::fields::NowField;
+}

@@ -1,1 +1,164 @@
-//! placeholder
+//! Shared fixture models for the integration suite.
+//!
+//! ```text
+//!  Author 1───* Post *───* Tag          Everything: one field of every type
+//!                │                       Account: a hand-chosen text key + ModelState
+//!                └── editor? (nullable)  HandNote: a model written without the derive
+//! ```
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use orm::fields::{ColumnKind, FieldType};
+use orm::prelude::*;
+use orm::{ConversionError, FromValue, ModelState, ToValue, Value, ValueRef};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// A user-defined field type: money in cents, stored as an integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cents(pub i64);
+
+impl ToValue for Cents {
+    fn to_value(&self) -> Value {
+        Value::Int(self.0)
+    }
+}
+
+impl FromValue for Cents {
+    fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
+        i64::from_value_ref(v).map(Cents)
+    }
+}
+
+impl FieldType for Cents {
+    const KIND: ColumnKind = ColumnKind::BigInt;
+    type Lookup = Cents;
+}
+
+/// One field of every supported type, nullable and not.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "kitchen")]
+pub struct Everything {
+    pub id: Auto<i64>,
+    pub flag: bool,
+    pub small: i16,
+    pub medium: i32,
+    pub big: i64,
+    pub unsigned: u32,
+    pub single: f32,
+    pub double: f64,
+    #[orm(max_length = 40)]
+    pub short_text: String,
+    pub long_text: String,
+    pub blob: Vec<u8>,
+    pub day: NaiveDate,
+    pub clock: NaiveTime,
+    pub stamp: NaiveDateTime,
+    pub instant: DateTime<Utc>,
+    pub uid: Uuid,
+    pub doc: serde_json::Value,
+    #[orm(max_digits = 12, decimal_places = 3)]
+    pub price: Decimal,
+    pub cents: Cents,
+    pub opt_flag: Option<bool>,
+    pub opt_big: Option<i64>,
+    pub opt_double: Option<f64>,
+    #[orm(max_length = 20)]
+    pub opt_text: Option<String>,
+    pub opt_blob: Option<Vec<u8>>,
+    pub opt_day: Option<NaiveDate>,
+    pub opt_stamp: Option<NaiveDateTime>,
+    pub opt_instant: Option<DateTime<Utc>>,
+    pub opt_uid: Option<Uuid>,
+    pub opt_doc: Option<serde_json::Value>,
+    #[orm(max_digits = 10, decimal_places = 2)]
+    pub opt_price: Option<Decimal>,
+    pub opt_cents: Option<Cents>,
+}
+
+fn not_shouting(s: &str) -> Result<(), String> {
+    if s.len() > 3 && s.chars().all(|c| !c.is_lowercase()) {
+        Err("Do not shout.".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// An author.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "blog", ordering = ["name"])]
+pub struct Author {
+    pub id: Auto<i64>,
+    #[orm(max_length = 50, unique, validators = [not_shouting])]
+    pub name: String,
+    #[orm(max_length = 100, help_text = "Where to write")]
+    pub email: Option<String>,
+    #[orm(max_length = 1, choices = [("a", "Active"), ("r", "Retired")], default = "a")]
+    pub status: String,
+}
+
+/// A tag.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "blog")]
+pub struct Tag {
+    pub id: Auto<i64>,
+    #[orm(max_length = 30, unique)]
+    pub name: String,
+}
+
+/// A post, with relations, indexes and constraints.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(
+    app = "blog",
+    ordering = ["-views", "title"],
+    indexes = [["author", "views"]],
+    unique(name = "blog_post_author_title_uniq", fields = ["author", "title"]),
+    check(name = "blog_post_views_check", sql = "views >= 0")
+)]
+pub struct Post {
+    pub id: Auto<i64>,
+    #[orm(max_length = 200)]
+    pub title: String,
+    #[orm(on_delete = Cascade, related_name = "posts")]
+    pub author: ForeignKey<Author>,
+    #[orm(on_delete = SetNull, related_name = "edited")]
+    pub editor: Option<ForeignKey<Author>>,
+    #[orm(default = 0, index)]
+    pub views: i64,
+    #[orm(related_name = "posts")]
+    pub tags: ManyToMany<Tag>,
+    #[orm(skip)]
+    pub scratch: Option<String>,
+}
+
+/// A hand-chosen text key: the instance's state says whether it is new.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "bank")]
+pub struct Account {
+    #[orm(primary_key, max_length = 20)]
+    pub code: String,
+    pub balance: Cents,
+    pub state: ModelState,
+}
+
+/// Timestamps shared by several models (abstract: no table).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(abstract, ordering = ["-created"])]
+pub struct Stamped {
+    #[orm(auto_now_add)]
+    pub created: Option<DateTime<Utc>>,
+    #[orm(auto_now)]
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// A model that embeds an abstract base.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "blog")]
+pub struct Comment {
+    pub id: Auto<i64>,
+    #[orm(base)]
+    pub stamps: Stamped,
+    pub body: String,
+}
+
+pub mod hand_written;
+pub use hand_written::HandNote;

@@ -3,6 +3,7 @@
 
 mod connect;
 mod integrity;
+mod models;
 mod schema_ddl;
 mod streaming;
 mod transactions;

@@ -1,0 +1,603 @@
+//! Code generation: the `Model` (or `AbstractModel`) impl with its static metadata, the
+//! index-based row decoder, field access by index, and typed field handles.
+
+use super::attrs::{Choice, Default_};
+use super::{FieldDef, FieldKind, ModelDef};
+use crate::naming::snake_case;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::Type;
+
+fn opt_str(v: Option<String>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn type_ident_snake(ty: &Type) -> String {
+    match ty {
+        Type::Path(tp) => tp.path.segments.last().map(|s| snake_case(&s.ident.to_string())).unwrap_or_default(),
+        _ => String::from("target"),
+    }
+}
+
+/// The column kind expression of a column field, with `max_length` / decimal options applied.
+fn kind_expr(f: &FieldDef) -> TokenStream {
+    let ty = &f.ty;
+    let mut kind = quote!(<#ty as ::orm::FieldType>::KIND);
+    if let Some(n) = &f.attrs.max_length {
+        let n = n.value;
+        kind = quote!(#kind.with_max_length(#n));
+    }
+    if f.attrs.max_digits.is_some() || f.attrs.decimal_places.is_some() {
+        let p = f.attrs.max_digits.as_ref().map(|s| s.value).unwrap_or(19);
+        let s = f.attrs.decimal_places.as_ref().map(|s| s.value).unwrap_or(4);
+        kind = quote!(#kind.with_decimal(#p, #s));
+    }
+    kind
+}
+
+/// Compile-time checks, each spanned on the tokens it is about.
+fn assertions(f: &FieldDef) -> TokenStream {
+    let ty = &f.ty;
+    let mut out = TokenStream::new();
+    match &f.kind {
+        FieldKind::Column { relation, .. } => {
+            out.extend(quote_spanned!(ty.span()=> const _: () = ::orm::__private::assert_field_type::<#ty>();));
+            if let Some(rel) = relation {
+                let t = &rel.target;
+                out.extend(quote_spanned!(t.span()=> const _: () = ::orm::__private::assert_model::<#t>();));
+            }
+            if let Some(ml) = &f.attrs.max_length {
+                out.extend(quote_spanned!(ml.span=> const _: () = ::orm::__private::assert_text::<#ty>();));
+            }
+            if let Some(s) =
+                f.attrs.max_digits.as_ref().map(|s| s.span).or(f.attrs.decimal_places.as_ref().map(|s| s.span))
+            {
+                out.extend(quote_spanned!(s=> const _: () = ::orm::__private::assert_decimal::<#ty>();));
+            }
+            for span in [f.attrs.auto_now, f.attrs.auto_now_add].into_iter().flatten() {
+                out.extend(quote_spanned!(span=> const _: fn() -> #ty = <#ty as ::orm::__private::NowField>::now;));
+            }
+        }
+        FieldKind::ManyToMany { target } => {
+            out.extend(quote_spanned!(target.span()=> const _: () = ::orm::__private::assert_model::<#target>();));
+        }
+        FieldKind::Base => {
+            out.extend(quote_spanned!(ty.span()=> const _: () = ::orm::__private::assert_abstract::<#ty>();));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
+    let ty = &f.ty;
+    let (name, column) = (&f.name, &f.column);
+    let kind = kind_expr(f);
+    let a = &f.attrs;
+    let pk = f.primary_key;
+    let unique = a.unique.is_some();
+    let index = a.index.is_some();
+    let blank = a.blank.is_some();
+    let max_length = match &a.max_length {
+        Some(n) => {
+            let n = n.value;
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let default = match &a.default {
+        None => quote!(::core::option::Option::None),
+        Some(d) => match &d.value {
+            Default_::Literal(lit) => quote_spanned! {d.span=> ::core::option::Option::Some({
+                fn __orm_default() -> ::orm::Value {
+                    let v: <#ty as ::orm::FieldType>::Lookup = ::core::convert::Into::into(#lit);
+                    ::orm::ToValue::to_value(&v)
+                }
+                ::orm::meta::DefaultMeta::Literal(__orm_default)
+            })},
+            Default_::Callable(path) => quote_spanned! {d.span=> ::core::option::Option::Some({
+                fn __orm_default() -> ::orm::Value {
+                    let v: #ty = ::core::convert::Into::into(#path());
+                    ::orm::ToValue::to_value(&v)
+                }
+                ::orm::meta::DefaultMeta::Callable(__orm_default)
+            })},
+        },
+    };
+    let choices = a.choices.iter().map(|c| match c {
+        Choice::Str(v, l) => quote!(::orm::meta::Choice { value: ::orm::meta::ChoiceValue::Str(#v), label: #l }),
+        Choice::Int(v, l) => quote!(::orm::meta::Choice { value: ::orm::meta::ChoiceValue::Int(#v), label: #l }),
+    });
+    let db_type = opt_str(a.db_type.as_ref().map(|s| s.value()));
+    let help = a.help_text.as_ref().map(|s| s.value()).unwrap_or_default();
+    let verbose = a.verbose_name.as_ref().map(|s| s.value()).unwrap_or_default();
+    let auto_now = a.auto_now.is_some();
+    let auto_now_add = a.auto_now_add.is_some();
+    let renamed = opt_str(a.renamed_from.as_ref().map(|s| s.value()));
+    let relation = match &f.kind {
+        FieldKind::Column { relation: Some(rel), .. } => {
+            let t = &rel.target;
+            let kind = if rel.one_to_one { quote!(OneToOne) } else { quote!(ForeignKey) };
+            let on_delete = a.on_delete.clone().unwrap_or_else(|| format_ident!("Cascade"));
+            let to_field = opt_str(a.to_field.as_ref().map(|s| s.value()));
+            let related = opt_str(a.related_name.as_ref().map(|s| s.value()));
+            quote!(::core::option::Option::Some(::orm::meta::RelationMeta {
+                kind: ::orm::meta::RelationKind::#kind,
+                target: <#t as ::orm::Model>::meta,
+                to_field: #to_field,
+                on_delete: ::orm::OnDelete::#on_delete,
+                related_name: #related,
+                parent_link: false,
+            }))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::orm::meta::FieldMeta {
+            name: #name,
+            column: #column,
+            kind: #kind,
+            null: <#ty as ::orm::FieldType>::NULLABLE,
+            blank: #blank || <#ty as ::orm::FieldType>::NULLABLE,
+            primary_key: #pk,
+            auto: <#ty as ::orm::FieldType>::AUTO,
+            unique: #unique,
+            index: #index,
+            max_length: #max_length,
+            default: #default,
+            choices: &[#(#choices),*],
+            db_type: #db_type,
+            help_text: #help,
+            verbose_name: #verbose,
+            auto_now: #auto_now,
+            auto_now_add: #auto_now_add,
+            relation: #relation,
+            inherited_from: #inherited_from,
+            renamed_from: #renamed,
+        }
+    }
+}
+
+/// `push` statements for the fields' metadata, in column order.
+fn push_fields(def: &ModelDef, inherited_from: &TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        match &f.kind {
+            FieldKind::Column { .. } => {
+                let m = field_meta(f, inherited_from);
+                out.extend(quote!(__fields.push(#m);));
+            }
+            FieldKind::Base => {
+                let ty = &f.ty;
+                out.extend(quote!(<#ty as ::orm::AbstractModel>::push_fields(&mut __fields);));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The per-field decoding statements and the struct literal.
+fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
+    let mut stmts = TokenStream::new();
+    let mut idents = Vec::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        let name = &f.name;
+        idents.push(id.clone());
+        stmts.extend(match &f.kind {
+            FieldKind::Column { .. } => quote! {
+                let #id = ::orm::__private::decode::<#ty>(row, __i, #label, #name)?;
+                __i += 1;
+            },
+            FieldKind::Base => quote! {
+                let #id = <#ty as ::orm::AbstractModel>::from_row(row, __i)?;
+                __i += <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
+            },
+            FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
+            FieldKind::ManyToMany { .. } | FieldKind::Skip => quote!(let #id = ::core::default::Default::default();),
+        });
+    }
+    quote! {
+        let mut __i = offset;
+        #stmts
+        let _ = __i;
+        ::core::result::Result::Ok(Self { #(#idents),* })
+    }
+}
+
+fn field_value_body(def: &ModelDef) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        out.extend(match &f.kind {
+            FieldKind::Column { .. } => quote! {
+                if __i == 0 { return ::orm::ToValue::to_value(&self.#id); }
+                __i -= 1;
+            },
+            FieldKind::Base => quote! {
+                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
+                    return <#ty as ::orm::AbstractModel>::field_value(&self.#id, __i);
+                }
+                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
+            },
+            _ => TokenStream::new(),
+        });
+    }
+    quote! {
+        let mut __i = index;
+        #out
+        let _ = __i;
+        ::orm::Value::Null
+    }
+}
+
+fn set_field_value_body(def: &ModelDef, label: &str) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        let name = &f.name;
+        out.extend(match &f.kind {
+            FieldKind::Column { .. } => quote! {
+                if __i == 0 {
+                    self.#id = ::orm::__private::convert::<#ty>(value, #label, #name)?;
+                    return ::core::result::Result::Ok(());
+                }
+                __i -= 1;
+            },
+            FieldKind::Base => quote! {
+                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
+                    return <#ty as ::orm::AbstractModel>::set_field_value(&mut self.#id, __i, value);
+                }
+                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
+            },
+            _ => TokenStream::new(),
+        });
+    }
+    quote! {
+        let mut __i = index;
+        #out
+        let _ = __i;
+        ::core::result::Result::Err(::orm::Error::field_error(::std::format!("{} has no field number {}", #label, index)))
+    }
+}
+
+fn pre_save_body(def: &ModelDef) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        if f.attrs.auto_now.is_some() {
+            out.extend(quote!(self.#id = <#ty as ::orm::__private::NowField>::now();));
+        } else if f.attrs.auto_now_add.is_some() {
+            out.extend(quote!(if adding { self.#id = <#ty as ::orm::__private::NowField>::now(); }));
+        }
+        if matches!(f.kind, FieldKind::Base) {
+            out.extend(quote!(<#ty as ::orm::AbstractModel>::pre_save(&mut self.#id, adding);));
+        }
+    }
+    quote! { let _ = adding; #out }
+}
+
+fn validate_body(def: &ModelDef) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        let name = &f.name;
+        for v in &f.attrs.validators {
+            out.extend(quote_spanned! {v.span()=>
+                if let ::core::result::Result::Err(m) = #v(&self.#id) {
+                    errors.add(#name, m);
+                }
+            });
+        }
+        if matches!(f.kind, FieldKind::Base) {
+            out.extend(quote!(<#ty as ::orm::AbstractModel>::validate_fields(&self.#id, errors);));
+        }
+    }
+    quote! { let _ = &errors; #out }
+}
+
+/// Ordering, indexes, unique and check constraints of the container.
+fn options(def: &ModelDef, table: &TokenStream) -> (TokenStream, TokenStream, TokenStream) {
+    let a = &def.attrs;
+    let ordering = match &a.ordering {
+        Some(list) => {
+            let items = list.iter().map(|s| s.value());
+            quote!(::core::option::Option::Some(&[#(#items),*] as &'static [&'static str]))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let indexes = a.indexes.iter().map(|ix| {
+        let fields: Vec<String> = ix.fields.iter().map(|s| s.value()).collect();
+        let name = match &ix.name {
+            Some(n) => quote!(#n),
+            None => quote!(""),
+        };
+        quote!(::orm::meta::IndexMeta { name: #name, fields: &[#(#fields),*] })
+    });
+    let uniques = a.uniques.iter().map(|u| {
+        let fields: Vec<String> = u.fields.iter().map(|s| s.value()).collect();
+        let name = match &u.name {
+            Some(n) => quote!(#n),
+            None => quote!(""),
+        };
+        quote!(::orm::meta::ConstraintMeta::Unique { name: #name, fields: &[#(#fields),*] })
+    });
+    let checks = a.checks.iter().map(|c| {
+        let (n, s) = (&c.name, &c.sql);
+        quote!(::orm::meta::ConstraintMeta::Check { name: #n, sql: #s })
+    });
+    let _ = table;
+    (
+        ordering,
+        quote!(::std::vec![#(#indexes),*] as ::std::vec::Vec<::orm::meta::IndexMeta>),
+        quote!(::std::vec![#(#uniques,)* #(#checks),*] as ::std::vec::Vec<::orm::meta::ConstraintMeta>),
+    )
+}
+
+/// Gives generated names to unnamed indexes and unique constraints (`<table>_<fields>_idx`).
+fn name_options() -> TokenStream {
+    quote! {
+        for ix in __indexes.iter_mut() {
+            if ix.name.is_empty() {
+                let mut parts: ::std::vec::Vec<&str> = ::std::vec![__table];
+                parts.extend(ix.fields.iter().copied());
+                ix.name = ::std::boxed::Box::leak(::orm::schema::constraint_name(&parts, "idx").into_boxed_str());
+            }
+        }
+        for c in __constraints.iter_mut() {
+            if let ::orm::meta::ConstraintMeta::Unique { name, fields } = c {
+                if name.is_empty() {
+                    let mut parts: ::std::vec::Vec<&str> = ::std::vec![__table];
+                    parts.extend(fields.iter().copied());
+                    *name = ::std::boxed::Box::leak(::orm::schema::constraint_name(&parts, "uniq").into_boxed_str());
+                }
+            }
+        }
+    }
+}
+
+fn handles(def: &ModelDef) -> TokenStream {
+    let ident = &def.ident;
+    let mut out = TokenStream::new();
+    let mut has_pk_name = false;
+    for f in &def.fields {
+        if let FieldKind::Column { .. } = f.kind {
+            let id = &f.ident;
+            let ty = &f.ty;
+            let name = &f.name;
+            has_pk_name |= name == "pk";
+            let doc = format!("The `{name}` field, for typed lookups and ordering.");
+            out.extend(quote! {
+                #[doc = #doc]
+                #[allow(dead_code)]
+                pub fn #id() -> ::orm::Field<#ident, <#ty as ::orm::FieldType>::Lookup> {
+                    ::orm::Field::new(#name)
+                }
+            });
+        }
+    }
+    if !has_pk_name && !def.is_abstract {
+        out.extend(quote! {
+            /// The primary key, for typed lookups (`Model::pk().eq(..)`).
+            #[allow(dead_code)]
+            pub fn pk() -> ::orm::Field<#ident, <<#ident as ::orm::Model>::Key as ::orm::FieldType>::Lookup> {
+                ::orm::Field::new("pk")
+            }
+        });
+    }
+    quote!(impl #ident { #out })
+}
+
+pub(crate) fn expand(def: &ModelDef) -> TokenStream {
+    let ident = &def.ident;
+    let name = ident.to_string();
+    let asserts: TokenStream = def.fields.iter().map(assertions).collect();
+    let app = match &def.attrs.app {
+        Some(a) => quote!(#a),
+        None => quote!(::core::env!("CARGO_CRATE_NAME")),
+    };
+    let label_hint = match &def.attrs.app {
+        Some(a) => format!("{}.{}", a.value(), name),
+        None => name.clone(),
+    };
+    let table = match (&def.attrs.table, &def.attrs.app) {
+        (Some(t), _) => quote!(#t),
+        (None, Some(a)) => {
+            let t = format!("{}_{}", a.value(), def.snake);
+            quote!(#t)
+        }
+        (None, None) => {
+            let suffix = format!("_{}", def.snake);
+            quote!(::core::concat!(::core::env!("CARGO_CRATE_NAME"), #suffix))
+        }
+    };
+    let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
+    let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
+    let from_row = from_row_body(def, &label_hint);
+    let field_value = field_value_body(def);
+    let set_field_value = set_field_value_body(def, &label_hint);
+    let pre_save = pre_save_body(def);
+    let validate = validate_body(def);
+    let (ordering, indexes, constraints) = options(def, &table);
+    let naming = name_options();
+    let bases: Vec<&Type> = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Base)).map(|f| &f.ty).collect();
+    let base_metas =
+        quote!(let __bases: &[&'static ::orm::ModelMeta] = &[#(<#bases as ::orm::AbstractModel>::abstract_meta()),*];);
+    let inherit_options = quote! {
+        let __ordering: &'static [&'static str] = match #ordering {
+            ::core::option::Option::Some(o) => o,
+            ::core::option::Option::None => __bases.iter().map(|b| b.ordering).find(|o| !o.is_empty()).unwrap_or(&[]),
+        };
+        let mut __indexes = #indexes;
+        let mut __constraints = #constraints;
+        for b in __bases {
+            __indexes.extend_from_slice(b.indexes);
+            __constraints.extend_from_slice(b.constraints);
+        }
+    };
+
+    if def.is_abstract {
+        let push = push_fields(def, &quote!(::core::option::Option::Some(#name)));
+        let own_columns = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Column { .. })).count();
+        let column_count = quote!(#own_columns #(+ <#bases as ::orm::AbstractModel>::COLUMN_COUNT)*);
+        return quote! {
+            const _: () = {
+                #asserts
+                #[automatically_derived]
+                impl ::orm::AbstractModel for #ident {
+                    const COLUMN_COUNT: usize = #column_count;
+                    fn push_fields(__fields: &mut ::std::vec::Vec<::orm::meta::FieldMeta>) {
+                        #push
+                    }
+                    fn abstract_meta() -> &'static ::orm::ModelMeta {
+                        static META: ::orm::__private::OnceLock<::orm::ModelMeta> = ::orm::__private::OnceLock::new();
+                        META.get_or_init(|| {
+                            let mut __fields = ::std::vec::Vec::new();
+                            <Self as ::orm::AbstractModel>::push_fields(&mut __fields);
+                            #base_metas
+                            #inherit_options
+                            ::orm::ModelMeta {
+                                app: #app,
+                                name: #name,
+                                table: "",
+                                fields: ::orm::__private::leak(__fields),
+                                pk: 0,
+                                ordering: __ordering,
+                                indexes: ::orm::__private::leak(__indexes),
+                                constraints: ::orm::__private::leak(__constraints),
+                                many_to_many: &[],
+                                kind: ::orm::meta::ModelKind::Abstract,
+                                verbose_name: #verbose,
+                                renamed_from: #renamed,
+                                sql_cache: ::core::default::Default::default(),
+                            }
+                        })
+                    }
+                    #[allow(unused_assignments, unused_mut)]
+                    fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #from_row }
+                    #[allow(unused_assignments, unused_mut)]
+                    fn field_value(&self, index: usize) -> ::orm::Value { #field_value }
+                    #[allow(unused_assignments, unused_mut)]
+                    fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_field_value }
+                    fn pre_save(&mut self, adding: bool) { #pre_save }
+                    fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) { #validate }
+                }
+            };
+        };
+    }
+
+    let push = push_fields(def, &quote!(::core::option::Option::None));
+    let pk = def.fields.iter().find(|f| f.primary_key).expect("validated: one primary key");
+    let (pk_ident, pk_ty) = (&pk.ident, &pk.ty);
+    let state = def.fields.iter().find(|f| matches!(f.kind, FieldKind::State)).map(|f| &f.ident);
+    let (adding, set_adding) = match state {
+        Some(s) => (quote!(::core::option::Option::Some(self.#s.adding)), quote!(self.#s.adding = adding;)),
+        None => (
+            quote! {
+                if <#pk_ty as ::orm::FieldType>::AUTO {
+                    ::core::option::Option::Some(::orm::ToValue::to_value(&self.#pk_ident).is_null())
+                } else {
+                    ::core::option::Option::None
+                }
+            },
+            quote!(let _ = adding;),
+        ),
+    };
+    let m2m = def.fields.iter().filter_map(|f| match &f.kind {
+        FieldKind::ManyToMany { target } => {
+            let fname = &f.name;
+            let target_snake = type_ident_snake(target);
+            let self_ref = target_snake == def.snake || target_snake == "self";
+            let (src, dst) = if self_ref {
+                (format!("from_{}_id", def.snake), format!("to_{}_id", def.snake))
+            } else {
+                (format!("{}_id", def.snake), format!("{target_snake}_id"))
+            };
+            let related = opt_str(f.attrs.related_name.as_ref().map(|s| s.value()));
+            let (through, join_table) = match &f.attrs.through {
+                Some(t) => (
+                    quote!(::core::option::Option::Some(<#t as ::orm::Model>::meta)),
+                    quote!(<#t as ::orm::Model>::meta().table),
+                ),
+                None => (
+                    quote!(::core::option::Option::None),
+                    quote!(::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str())),
+                ),
+            };
+            Some(quote! {
+                ::orm::meta::ManyToManyMeta {
+                    name: #fname,
+                    target: <#target as ::orm::Model>::meta,
+                    through: #through,
+                    join_table: #join_table,
+                    source_column: #src,
+                    target_column: #dst,
+                    related_name: #related,
+                }
+            })
+        }
+        _ => None,
+    });
+    let handles = handles(def);
+    quote! {
+        const _: () = {
+            #asserts
+            #[automatically_derived]
+            impl ::orm::Model for #ident {
+                type Key = <#pk_ty as ::orm::FieldType>::Lookup;
+                const PK_KIND: ::orm::ColumnKind = <#pk_ty as ::orm::FieldType>::KIND;
+
+                fn meta() -> &'static ::orm::ModelMeta {
+                    static META: ::orm::__private::OnceLock<::orm::ModelMeta> = ::orm::__private::OnceLock::new();
+                    META.get_or_init(|| {
+                        let __table: &'static str = #table;
+                        let mut __fields: ::std::vec::Vec<::orm::meta::FieldMeta> = ::std::vec::Vec::new();
+                        #push
+                        let __pk = __fields.iter().position(|f| f.primary_key).expect("the derive checked there is one primary key");
+                        #base_metas
+                        #inherit_options
+                        #naming
+                        let __m2m: ::std::vec::Vec<::orm::meta::ManyToManyMeta> = ::std::vec![#(#m2m),*];
+                        ::orm::ModelMeta {
+                            app: #app,
+                            name: #name,
+                            table: __table,
+                            fields: ::orm::__private::leak(__fields),
+                            pk: __pk,
+                            ordering: __ordering,
+                            indexes: ::orm::__private::leak(__indexes),
+                            constraints: ::orm::__private::leak(__constraints),
+                            many_to_many: ::orm::__private::leak(__m2m),
+                            kind: ::orm::meta::ModelKind::Concrete,
+                            verbose_name: #verbose,
+                            renamed_from: #renamed,
+                            sql_cache: ::core::default::Default::default(),
+                        }
+                    })
+                }
+
+                #[allow(unused_assignments, unused_mut)]
+                fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #from_row }
+                #[allow(unused_assignments, unused_mut)]
+                fn field_value(&self, index: usize) -> ::orm::Value { #field_value }
+                #[allow(unused_assignments, unused_mut)]
+                fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_field_value }
+                fn adding(&self) -> ::core::option::Option<bool> { #adding }
+                fn set_adding(&mut self, adding: bool) { #set_adding }
+                fn pre_save(&mut self, adding: bool) { #pre_save }
+                fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) { #validate }
+            }
+            #handles
+        };
+    }
+}

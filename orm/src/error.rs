@@ -1,0 +1,157 @@
+//! The one error type users match on, with the kinds Django users know.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Per-field validation messages (Django's `ValidationError.message_dict`), plus messages
+/// about the whole instance under [`NON_FIELD_ERRORS`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValidationErrors {
+    /// Field name → messages, in field order of insertion.
+    pub fields: BTreeMap<String, Vec<String>>,
+}
+
+/// The key of messages that concern the instance rather than one field.
+pub const NON_FIELD_ERRORS: &str = "__all__";
+
+impl ValidationErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a message for `field`.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.fields.entry(field.to_owned()).or_default().push(message.into());
+    }
+
+    /// Are there none?
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The messages for `field`.
+    pub fn get(&self, field: &str) -> &[String] {
+        self.fields.get(field).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (field, msgs) in &self.fields {
+            for m in msgs {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                write!(f, "{field}: {m}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in the ORM.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `get` found no row.
+    #[error("{model} matching query does not exist")]
+    DoesNotExist {
+        /// The model's label (`blog.Post`).
+        model: String,
+    },
+    /// `get` found more than one row.
+    #[error("get() returned more than one {model} -- it returned {count}")]
+    MultipleObjectsReturned {
+        /// The model's label.
+        model: String,
+        /// How many rows matched.
+        count: u64,
+    },
+    /// A model has no field of that name.
+    #[error("{model} has no field named `{field}`")]
+    FieldDoesNotExist {
+        /// The model's label.
+        model: String,
+        /// The name asked for.
+        field: String,
+    },
+    /// A lookup path or expression is invalid (unknown field or lookup, wrong type …).
+    #[error("{message}")]
+    FieldError {
+        /// What is wrong, naming the field and model, and the valid choices.
+        message: String,
+    },
+    /// `full_clean` failed.
+    #[error("validation failed: {0}")]
+    ValidationError(ValidationErrors),
+    /// An integrity constraint was violated; the database error carries the constraint.
+    #[error("integrity error: {0}")]
+    IntegrityError(#[source] orm_backends::Error),
+    /// A delete was refused by `on_delete = Protect`.
+    #[error("cannot delete {model}: it is referenced through protected foreign keys by {protected:?}")]
+    ProtectedError {
+        /// The model whose deletion was refused.
+        model: String,
+        /// The protecting objects, as `app.Model(pk)`.
+        protected: Vec<String>,
+    },
+    /// A delete was refused by `on_delete = Restrict`.
+    #[error("cannot delete {model}: it is referenced through restricted foreign keys by {restricted:?}")]
+    RestrictedError {
+        /// The model whose deletion was refused.
+        model: String,
+        /// The restricting objects, as `app.Model(pk)`.
+        restricted: Vec<String>,
+    },
+    /// The models or the configuration are inconsistent.
+    #[error("improperly configured: {0}")]
+    ImproperlyConfigured(String),
+    /// A value could not be serialized or deserialized.
+    #[error("serialization: {0}")]
+    Serialization(String),
+    /// Any other database error (the server's message is kept).
+    #[error(transparent)]
+    Database(orm_backends::Error),
+}
+
+impl From<orm_backends::Error> for Error {
+    fn from(e: orm_backends::Error) -> Self {
+        if e.is_integrity() {
+            Error::IntegrityError(e)
+        } else {
+            Error::Database(e)
+        }
+    }
+}
+
+impl From<orm_backends::ConversionError> for Error {
+    fn from(e: orm_backends::ConversionError) -> Self {
+        Error::Database(e.into())
+    }
+}
+
+impl Error {
+    /// A field error with `message`.
+    pub fn field_error(message: impl Into<String>) -> Self {
+        Error::FieldError { message: message.into() }
+    }
+
+    /// Is this `DoesNotExist`?
+    pub fn is_does_not_exist(&self) -> bool {
+        matches!(self, Error::DoesNotExist { .. })
+    }
+
+    /// The database error underneath, if any.
+    pub fn database_error(&self) -> Option<&orm_backends::Error> {
+        match self {
+            Error::IntegrityError(e) | Error::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with the ORM's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

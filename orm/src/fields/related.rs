@@ -1,0 +1,201 @@
+//! Relation field types: [`ForeignKey`], [`OneToOne`] and [`ManyToMany`].
+//!
+//! A `ForeignKey<T>` stores the target's key (the `<field>_id` column) and can cache the
+//! target object once it has been loaded (on demand, or by `select_related`).
+
+use super::{ColumnKind, FieldType};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use orm_backends::{ConversionError, Executor, FromValue, ToValue, Value, ValueRef};
+use std::fmt;
+use std::sync::Arc;
+
+macro_rules! single_relation {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name<T: Model> {
+            key: T::Key,
+            cached: Option<Arc<T>>,
+        }
+
+        impl<T: Model> $name<T> {
+            /// A relation to the row whose key is `key` (not loaded).
+            pub fn new(key: impl Into<T::Key>) -> Self {
+                $name { key: key.into(), cached: None }
+            }
+
+            /// A relation to `target`, which must have been saved (its key is known). The
+            /// target is cached, so reading it back does no query.
+            pub fn to(target: &T) -> Result<Self>
+            where
+                T: Clone,
+            {
+                let key = target.pk_value();
+                if key.is_null() {
+                    return Err(Error::field_error(format!(
+                        "cannot point a {} at an unsaved {} (save it first)",
+                        stringify!($name),
+                        T::meta().label()
+                    )));
+                }
+                let key = T::Key::from_value_ref(key.as_ref())?;
+                Ok($name { key, cached: Some(Arc::new(target.clone())) })
+            }
+
+            /// The key stored in the column.
+            pub fn key(&self) -> &T::Key {
+                &self.key
+            }
+
+            /// Points at another row; drops the cached object.
+            pub fn set_key(&mut self, key: impl Into<T::Key>) {
+                self.key = key.into();
+                self.cached = None;
+            }
+
+            /// The related object, if it has been loaded.
+            pub fn cached(&self) -> Option<&T> {
+                self.cached.as_deref()
+            }
+
+            /// Stores a loaded related object (used by `select_related`).
+            pub fn set_cached(&mut self, target: T) {
+                self.cached = Some(Arc::new(target));
+            }
+
+            /// The related object: from the cache, or loaded with one query and cached.
+            pub fn get(&mut self, ex: &(impl Executor + ?Sized)) -> Result<&T> {
+                if self.cached.is_none() {
+                    let obj = T::objects().get_pk(self.key.clone(), ex)?;
+                    self.cached = Some(Arc::new(obj));
+                }
+                Ok(self.cached.as_deref().expect("just cached"))
+            }
+
+            /// Loads the related object without caching it (for `&self` access).
+            pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<T>
+            where
+                T: Clone,
+            {
+                match &self.cached {
+                    Some(c) => Ok((**c).clone()),
+                    None => T::objects().get_pk(self.key.clone(), ex),
+                }
+            }
+        }
+
+        impl<T: Model> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                $name { key: self.key.clone(), cached: self.cached.clone() }
+            }
+        }
+
+        impl<T: Model> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}<{}>({:?})", stringify!($name), T::meta().name, self.key)
+            }
+        }
+
+        impl<T: Model> PartialEq for $name<T> {
+            fn eq(&self, other: &Self) -> bool {
+                self.key == other.key
+            }
+        }
+
+        impl<T: Model> ToValue for $name<T> {
+            fn to_value(&self) -> Value {
+                self.key.to_value()
+            }
+        }
+
+        impl<T: Model> FromValue for $name<T> {
+            fn from_value_ref(v: ValueRef<'_>) -> std::result::Result<Self, ConversionError> {
+                T::Key::from_value_ref(v).map(|key| $name { key, cached: None })
+            }
+        }
+
+        impl<T: Model> FieldType for $name<T> {
+            const KIND: ColumnKind = T::PK_KIND;
+            type Lookup = <T::Key as FieldType>::Lookup;
+        }
+
+        impl<T: Model> serde::Serialize for $name<T> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                serde::Serialize::serialize(&crate::serializers::value_to_json(&self.key.to_value()), s)
+            }
+        }
+
+        impl<'de, T: Model> serde::Deserialize<'de> for $name<T> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let j = serde_json::Value::deserialize(d)?;
+                let v = crate::serializers::json_to_value(&j, T::PK_KIND).map_err(serde::de::Error::custom)?;
+                T::Key::from_value_ref(v.as_ref()).map(|key| $name { key, cached: None }).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+single_relation! {
+    /// A many-to-one relation: the `<field>_id` column holds the target's key.
+    ///
+    /// `Option<ForeignKey<T>>` is a nullable relation. Options: `on_delete` (default
+    /// `Cascade`), `related_name`, `to_field`.
+    ForeignKey
+}
+
+single_relation! {
+    /// A one-to-one relation: a foreign key whose column is unique.
+    OneToOne
+}
+
+/// A many-to-many relation: no column; a join table (auto-created, or a `through` model).
+///
+/// The value holds the related objects once they have been prefetched.
+pub struct ManyToMany<T: Model> {
+    cached: Option<Vec<T>>,
+}
+
+impl<T: Model> ManyToMany<T> {
+    /// Nothing loaded.
+    pub fn new() -> Self {
+        ManyToMany { cached: None }
+    }
+
+    /// The prefetched objects, if loaded.
+    pub fn cached(&self) -> Option<&[T]> {
+        self.cached.as_deref()
+    }
+
+    /// Stores prefetched objects.
+    pub fn set_cached(&mut self, objs: Vec<T>) {
+        self.cached = Some(objs);
+    }
+}
+
+impl<T: Model> Default for ManyToMany<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Model + Clone> Clone for ManyToMany<T> {
+    fn clone(&self) -> Self {
+        ManyToMany { cached: self.cached.clone() }
+    }
+}
+
+impl<T: Model> fmt::Debug for ManyToMany<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cached {
+            Some(v) => write!(f, "ManyToMany<{}>({} loaded)", T::meta().name, v.len()),
+            None => write!(f, "ManyToMany<{}>", T::meta().name),
+        }
+    }
+}
+
+impl<T: Model> PartialEq for ManyToMany<T> {
+    /// Relations compare equal: the join rows are not part of the instance's own value.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,359 @@
+//! Static model metadata: the single source that queries, validation, schema generation,
+//! serializers and the migration autodetector all read.
+//!
+//! The derive emits one `static` [`ModelMeta`] per model. Everything in it is `'static` and
+//! const-constructible: defaults are function pointers, related models are reached through
+//! `fn() -> &'static ModelMeta` (so a model may point at itself or at one declared later).
+
+use crate::fields::ColumnKind;
+use orm_backends::schema::ReferentialAction;
+use orm_backends::Value;
+
+/// What a model is, in Django's inheritance terms.
+#[derive(Clone, Copy, Debug)]
+pub enum ModelKind {
+    /// A model with its own table.
+    Concrete,
+    /// An abstract base: no table, no manager; its fields are copied into each child.
+    Abstract,
+    /// A proxy: the table of `of`, with its own behaviour.
+    Proxy {
+        /// The concrete model whose table this proxy uses.
+        of: fn() -> &'static ModelMeta,
+    },
+    /// A multi-table child: its own table, whose primary key links to the parent's row.
+    MultiTable {
+        /// The concrete parent.
+        parent: fn() -> &'static ModelMeta,
+    },
+}
+
+/// What `on_delete` does when the referenced row is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OnDelete {
+    /// Delete the referencing rows too.
+    Cascade,
+    /// Refuse while referencing rows exist (`ProtectedError`).
+    Protect,
+    /// Refuse unless the referencing rows are deleted by the same cascade (`RestrictedError`).
+    Restrict,
+    /// Set the reference to NULL (the field must be nullable).
+    SetNull,
+    /// Set the reference to the field's default.
+    SetDefault,
+    /// Do nothing in the ORM; the database's own constraint decides.
+    DoNothing,
+}
+
+impl OnDelete {
+    /// The database-level action rendered into the foreign key. The ORM's collector does the
+    /// real work, as in Django, so the constraint itself only needs to match where the database
+    /// can do the same thing cheaply.
+    pub fn referential_action(self) -> ReferentialAction {
+        match self {
+            OnDelete::Cascade => ReferentialAction::Cascade,
+            OnDelete::SetNull => ReferentialAction::SetNull,
+            _ => ReferentialAction::NoAction,
+        }
+    }
+
+    /// The name, as written in the attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnDelete::Cascade => "Cascade",
+            OnDelete::Protect => "Protect",
+            OnDelete::Restrict => "Restrict",
+            OnDelete::SetNull => "SetNull",
+            OnDelete::SetDefault => "SetDefault",
+            OnDelete::DoNothing => "DoNothing",
+        }
+    }
+}
+
+/// Whether a relation field is a foreign key or a one-to-one link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelationKind {
+    /// Many rows may point at one target row.
+    ForeignKey,
+    /// At most one row points at each target row (a unique foreign key).
+    OneToOne,
+}
+
+/// A forward relation stored in a column (`ForeignKey`, `OneToOne`).
+#[derive(Clone, Copy, Debug)]
+pub struct RelationMeta {
+    /// Foreign key or one-to-one.
+    pub kind: RelationKind,
+    /// The target model.
+    pub target: fn() -> &'static ModelMeta,
+    /// The target field the column refers to (`to_field`); `None` means the primary key.
+    pub to_field: Option<&'static str>,
+    /// What deleting the target does.
+    pub on_delete: OnDelete,
+    /// The name of the reverse accessor on the target; `None` means `<model>_set`.
+    pub related_name: Option<&'static str>,
+    /// Is this the link of a multi-table child to its parent (`<parent>_ptr`)?
+    pub parent_link: bool,
+}
+
+/// A choice for a field with `choices`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Choice {
+    /// The stored value.
+    pub value: ChoiceValue,
+    /// The human-readable label.
+    pub label: &'static str,
+}
+
+/// The stored value of a [`Choice`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChoiceValue {
+    /// A text value.
+    Str(&'static str),
+    /// An integer value.
+    Int(i64),
+}
+
+impl ChoiceValue {
+    /// Does `v` equal this choice?
+    pub fn matches(&self, v: &Value) -> bool {
+        match (self, v) {
+            (ChoiceValue::Str(s), Value::Text(t)) => s == t,
+            (ChoiceValue::Int(i), Value::Int(j)) => i == j,
+            _ => false,
+        }
+    }
+
+    /// As a [`Value`].
+    pub fn to_value(&self) -> Value {
+        match *self {
+            ChoiceValue::Str(s) => Value::Text(s.to_owned()),
+            ChoiceValue::Int(i) => Value::Int(i),
+        }
+    }
+}
+
+/// A field's default.
+#[derive(Clone, Copy, Debug)]
+pub enum DefaultMeta {
+    /// A literal written in the attribute (`default = 0`); also rendered into DDL.
+    Literal(fn() -> Value),
+    /// A function called for each new instance (`default = path::to::fn`); not in the DDL.
+    Callable(fn() -> Value),
+}
+
+impl DefaultMeta {
+    /// The default's value now.
+    pub fn value(&self) -> Value {
+        match self {
+            DefaultMeta::Literal(f) | DefaultMeta::Callable(f) => f(),
+        }
+    }
+}
+
+/// One stored field (one column) of a model.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldMeta {
+    /// The Rust field name (`author`).
+    pub name: &'static str,
+    /// The column (`author_id`).
+    pub column: &'static str,
+    /// The column's type.
+    pub kind: ColumnKind,
+    /// May the column hold NULL?
+    pub null: bool,
+    /// May the field be blank in validation (Django's `blank`)? `Option` fields are.
+    pub blank: bool,
+    /// Is this the primary key?
+    pub primary_key: bool,
+    /// Is the value generated by the database (auto-increment)?
+    pub auto: bool,
+    /// Must values be unique?
+    pub unique: bool,
+    /// Should the column be indexed (`index`, Django's `db_index`)?
+    pub index: bool,
+    /// Maximum length of a string field.
+    pub max_length: Option<u32>,
+    /// The default.
+    pub default: Option<DefaultMeta>,
+    /// Allowed values.
+    pub choices: &'static [Choice],
+    /// A column type override (`db_type = "…"`), used verbatim in DDL.
+    pub db_type: Option<&'static str>,
+    /// Help text, kept for forms and documentation.
+    pub help_text: &'static str,
+    /// The human-readable name.
+    pub verbose_name: &'static str,
+    /// Set to "now" on every save.
+    pub auto_now: bool,
+    /// Set to "now" when first inserted.
+    pub auto_now_add: bool,
+    /// The relation, for `ForeignKey` and `OneToOne` fields.
+    pub relation: Option<RelationMeta>,
+    /// The abstract base this field came from, if any.
+    pub inherited_from: Option<&'static str>,
+    /// The previous name, for the migration autodetector (`renamed_from = "…"`).
+    pub renamed_from: Option<&'static str>,
+}
+
+impl FieldMeta {
+    /// A plain field with every option at its default; a starting point for hand-written
+    /// metadata (`FieldMeta { unique: true, ..FieldMeta::new("slug", "slug", ColumnKind::Varchar(50)) }`).
+    pub const fn new(name: &'static str, column: &'static str, kind: ColumnKind) -> Self {
+        FieldMeta {
+            name,
+            column,
+            kind,
+            null: false,
+            blank: false,
+            primary_key: false,
+            auto: false,
+            unique: false,
+            index: false,
+            max_length: None,
+            default: None,
+            choices: &[],
+            db_type: None,
+            help_text: "",
+            verbose_name: "",
+            auto_now: false,
+            auto_now_add: false,
+            relation: None,
+            inherited_from: None,
+            renamed_from: None,
+        }
+    }
+}
+
+/// A many-to-many field: no column, a join table.
+#[derive(Clone, Copy, Debug)]
+pub struct ManyToManyMeta {
+    /// The Rust field name (`tags`).
+    pub name: &'static str,
+    /// The target model.
+    pub target: fn() -> &'static ModelMeta,
+    /// A user `through` model with extra fields; `None` means an auto-created join table.
+    pub through: Option<fn() -> &'static ModelMeta>,
+    /// The auto-created join table's name (`<table>_<field>`), or the through model's.
+    pub join_table: &'static str,
+    /// The join table's column pointing at this model (`<model>_id`).
+    pub source_column: &'static str,
+    /// The join table's column pointing at the target (`<target>_id`).
+    pub target_column: &'static str,
+    /// The name of the reverse accessor on the target.
+    pub related_name: Option<&'static str>,
+}
+
+/// A (non-unique, unless `unique`) index over fields.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexMeta {
+    /// The index name.
+    pub name: &'static str,
+    /// The field names, in order.
+    pub fields: &'static [&'static str],
+}
+
+/// A table constraint.
+#[derive(Clone, Copy, Debug)]
+pub enum ConstraintMeta {
+    /// Values of these fields together are unique.
+    Unique {
+        /// The constraint name.
+        name: &'static str,
+        /// The field names.
+        fields: &'static [&'static str],
+    },
+    /// A SQL boolean expression every row satisfies.
+    Check {
+        /// The constraint name.
+        name: &'static str,
+        /// The SQL expression, over column names.
+        sql: &'static str,
+    },
+}
+
+impl ConstraintMeta {
+    /// The constraint's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConstraintMeta::Unique { name, .. } | ConstraintMeta::Check { name, .. } => name,
+        }
+    }
+}
+
+/// Everything there is to know about one model.
+#[derive(Debug)]
+pub struct ModelMeta {
+    /// The application label (`blog`).
+    pub app: &'static str,
+    /// The model's name (`Post`).
+    pub name: &'static str,
+    /// The table (`blog_post`). A proxy's is its concrete model's.
+    pub table: &'static str,
+    /// The stored fields, in column order (inherited abstract fields included).
+    pub fields: &'static [FieldMeta],
+    /// The index of the primary key in `fields`.
+    pub pk: usize,
+    /// Default ordering (`"-published"`, `"title"`).
+    pub ordering: &'static [&'static str],
+    /// Indexes over several fields (single-field ones are `FieldMeta::index`).
+    pub indexes: &'static [IndexMeta],
+    /// Unique and check constraints.
+    pub constraints: &'static [ConstraintMeta],
+    /// Many-to-many fields.
+    pub many_to_many: &'static [ManyToManyMeta],
+    /// Concrete, abstract, proxy or multi-table child.
+    pub kind: ModelKind,
+    /// The human-readable name.
+    pub verbose_name: &'static str,
+    /// The previous name, for the migration autodetector (`renamed_from = "…"`).
+    pub renamed_from: Option<&'static str>,
+    /// Rendered statements of this model (internal; `Default::default()` when written by hand).
+    #[doc(hidden)]
+    pub sql_cache: crate::sql::cache::SqlCache,
+}
+
+impl ModelMeta {
+    /// `app.Model`, as in fixtures and error messages.
+    pub fn label(&self) -> String {
+        format!("{}.{}", self.app, self.name)
+    }
+
+    /// The lower-case label used in fixtures (`blog.post`).
+    pub fn label_lower(&self) -> String {
+        format!("{}.{}", self.app, self.name.to_ascii_lowercase())
+    }
+
+    /// The primary-key field.
+    pub fn pk_field(&self) -> &'static FieldMeta {
+        &self.fields[self.pk]
+    }
+
+    /// The field called `name` (the Rust name, or the column name of a relation such as
+    /// `author_id`).
+    pub fn field(&self, name: &str) -> Option<&'static FieldMeta> {
+        self.fields.iter().find(|f| f.name == name).or_else(|| self.fields.iter().find(|f| f.column == name))
+    }
+
+    /// The position of the field called `name` in `fields`.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name).or_else(|| self.fields.iter().position(|f| f.column == name))
+    }
+
+    /// The names of every field, for "choices are …" messages.
+    pub fn field_names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.fields.iter().map(|f| f.name).collect();
+        v.extend(self.many_to_many.iter().map(|m| m.name));
+        v
+    }
+
+    /// Does this model have a table of its own?
+    pub fn has_table(&self) -> bool {
+        matches!(self.kind, ModelKind::Concrete | ModelKind::MultiTable { .. })
+    }
+
+    /// Is this model abstract?
+    pub fn is_abstract(&self) -> bool {
+        matches!(self.kind, ModelKind::Abstract)
+    }
+}

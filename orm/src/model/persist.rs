@@ -1,0 +1,269 @@
+//! INSERT / UPDATE / DELETE / reload of one instance. The SQL of each shape is rendered once
+//! per model and dialect and cached in the model's metadata.
+
+use super::Model;
+use crate::error::{Error, Result};
+use crate::sql::cache::{Shape, SqlCache};
+use orm_backends::{Dialect, Executor, Value};
+use std::sync::Arc;
+
+/// Options of [`Model::save_with`].
+#[derive(Clone, Debug, Default)]
+pub struct SaveOptions {
+    /// Write only these fields (an UPDATE; Django's `update_fields`).
+    pub update_fields: Option<Vec<String>>,
+    /// Always INSERT.
+    pub force_insert: bool,
+    /// Always UPDATE, and fail if no row matched.
+    pub force_update: bool,
+}
+
+impl SaveOptions {
+    /// `update_fields = [...]`.
+    pub fn update_fields<I: IntoIterator<Item = S>, S: Into<String>>(fields: I) -> Self {
+        SaveOptions { update_fields: Some(fields.into_iter().map(Into::into).collect()), ..Default::default() }
+    }
+}
+
+fn write_list(out: &mut String, d: Dialect, cols: impl Iterator<Item = &'static str>) {
+    for (i, c) in cols.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        d.write_ident(out, c);
+    }
+}
+
+pub(crate) fn insert_sql<M: Model>(d: Dialect, include_pk: bool) -> Arc<str> {
+    let meta = M::meta();
+    SqlCache::of(meta).get_or_render(d, Shape::Insert { include_pk }, || {
+        let pk = meta.pk;
+        let cols: Vec<&'static str> = meta
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| *i != pk || include_pk || !f.auto)
+            .map(|(_, f)| f.column)
+            .collect();
+        let mut s = String::from("INSERT INTO ");
+        d.write_ident(&mut s, meta.table);
+        if cols.is_empty() {
+            s.push_str(match d {
+                Dialect::Mysql => " () VALUES ()",
+                _ => " DEFAULT VALUES",
+            });
+            return s;
+        }
+        s.push_str(" (");
+        write_list(&mut s, d, cols.iter().copied());
+        s.push_str(") VALUES (");
+        for i in 0..cols.len() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            d.write_placeholder(&mut s, i + 1);
+        }
+        s.push(')');
+        s
+    })
+}
+
+pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
+    let meta = M::meta();
+    SqlCache::of(meta).get_or_render(d, Shape::Update(fields.iter().map(|&i| i as u16).collect()), || {
+        let mut s = String::from("UPDATE ");
+        d.write_ident(&mut s, meta.table);
+        s.push_str(" SET ");
+        for (n, &i) in fields.iter().enumerate() {
+            if n > 0 {
+                s.push_str(", ");
+            }
+            d.write_ident(&mut s, meta.fields[i].column);
+            s.push_str(" = ");
+            d.write_placeholder(&mut s, n + 1);
+        }
+        s.push_str(" WHERE ");
+        d.write_ident(&mut s, meta.pk_field().column);
+        s.push_str(" = ");
+        d.write_placeholder(&mut s, fields.len() + 1);
+        s
+    })
+}
+
+pub(crate) fn select_by_pk_sql<M: Model>(d: Dialect) -> Arc<str> {
+    let meta = M::meta();
+    SqlCache::of(meta).get_or_render(d, Shape::SelectByPk, || {
+        let mut s = String::from("SELECT ");
+        write_list(&mut s, d, meta.fields.iter().map(|f| f.column));
+        s.push_str(" FROM ");
+        d.write_ident(&mut s, meta.table);
+        s.push_str(" WHERE ");
+        d.write_ident(&mut s, meta.pk_field().column);
+        s.push_str(" = ");
+        d.write_placeholder(&mut s, 1);
+        s
+    })
+}
+
+pub(crate) fn delete_by_pk_sql<M: Model>(d: Dialect) -> Arc<str> {
+    let meta = M::meta();
+    SqlCache::of(meta).get_or_render(d, Shape::DeleteByPk, || {
+        let mut s = String::from("DELETE FROM ");
+        d.write_ident(&mut s, meta.table);
+        s.push_str(" WHERE ");
+        d.write_ident(&mut s, meta.pk_field().column);
+        s.push_str(" = ");
+        d.write_placeholder(&mut s, 1);
+        s
+    })
+}
+
+fn do_insert<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {
+    let meta = M::meta();
+    let pk = meta.pk;
+    let pk_field = meta.pk_field();
+    let pk_value = obj.field_value(pk);
+    let include_pk = !(pk_field.auto && pk_value.is_null());
+    let d = ex.dialect();
+    let sql = insert_sql::<M>(d, include_pk);
+    let params: Vec<Value> =
+        (0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| obj.field_value(i)).collect();
+    let returning = (!include_pk).then_some(pk_field.column);
+    let generated = ex.with_connection(|c| c.insert(&sql, &params, returning))?;
+    if !include_pk {
+        let key = generated.ok_or_else(|| {
+            Error::ImproperlyConfigured(format!(
+                "the database returned no generated key for {} (is `{}` auto-increment?)",
+                meta.label(),
+                pk_field.column
+            ))
+        })?;
+        obj.set_field_value(pk, &key)?;
+    }
+    obj.set_adding(false);
+    Ok(())
+}
+
+fn do_update<M: Model>(obj: &M, ex: &(impl Executor + ?Sized), fields: &[usize]) -> Result<u64> {
+    let meta = M::meta();
+    if fields.is_empty() {
+        return Ok(1);
+    }
+    let sql = update_sql::<M>(ex.dialect(), fields);
+    let mut params: Vec<Value> = fields.iter().map(|&i| obj.field_value(i)).collect();
+    params.push(obj.field_value(meta.pk));
+    Ok(ex.with_connection(|c| c.execute(&sql, &params))?)
+}
+
+pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<usize>> {
+    let meta = M::meta();
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let i =
+            meta.field_index(n).ok_or_else(|| Error::FieldDoesNotExist { model: meta.label(), field: n.clone() })?;
+        if i == meta.pk {
+            return Err(Error::field_error(format!(
+                "update_fields cannot contain the primary key `{n}` of {}",
+                meta.label()
+            )));
+        }
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
+    let meta = M::meta();
+    if !meta.has_table() {
+        return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
+    }
+    if options.force_insert && (options.force_update || options.update_fields.is_some()) {
+        return Err(Error::ImproperlyConfigured(
+            "force_insert cannot be combined with force_update or update_fields".into(),
+        ));
+    }
+    let pk_null = obj.pk_value().is_null();
+    if let Some(names) = &options.update_fields {
+        let fields = resolve_update_fields::<M>(names)?;
+        if pk_null {
+            return Err(Error::ImproperlyConfigured(format!(
+                "cannot save {} with update_fields: it has no primary key yet",
+                meta.label()
+            )));
+        }
+        obj.pre_save(false);
+        let n = do_update(obj, ex, &fields)?;
+        if n == 0 && !fields.is_empty() {
+            return Err(Error::DoesNotExist { model: meta.label() });
+        }
+        obj.set_adding(false);
+        return Ok(());
+    }
+    let adding = if options.force_insert {
+        true
+    } else if options.force_update {
+        false
+    } else {
+        match obj.adding() {
+            Some(a) => a || pk_null,
+            None => pk_null,
+        }
+    };
+    obj.pre_save(adding);
+    if adding {
+        return do_insert(obj, ex);
+    }
+    let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
+    let n = do_update(obj, ex, &all)?;
+    if n == 0 {
+        if options.force_update {
+            return Err(Error::DoesNotExist { model: meta.label() });
+        }
+        // Known key, no row: insert it (Django's behaviour for a hand-set key).
+        obj.pre_save(true);
+        return do_insert(obj, ex);
+    }
+    obj.set_adding(false);
+    Ok(())
+}
+
+pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+    let meta = M::meta();
+    let pk = obj.pk_value();
+    if pk.is_null() {
+        return Err(Error::ImproperlyConfigured(format!(
+            "{} object can't be deleted because its primary key is not set",
+            meta.label()
+        )));
+    }
+    let sql = delete_by_pk_sql::<M>(ex.dialect());
+    let n = ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
+    obj.set_adding(true);
+    Ok(n)
+}
+
+pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> Result<M> {
+    let sql = select_by_pk_sql::<M>(ex.dialect());
+    ex.with_connection(|c| {
+        let mut stream = c.stream(&sql, std::slice::from_ref(pk))?;
+        let first = match stream.next_row()? {
+            Some(row) => M::from_row(row, 0)?,
+            None => return Err(Error::DoesNotExist { model: M::meta().label() }),
+        };
+        if stream.next_row()?.is_some() {
+            return Err(Error::MultipleObjectsReturned { model: M::meta().label(), count: 2 });
+        }
+        Ok(first)
+    })
+}
+
+pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {
+    let pk = obj.pk_value();
+    if pk.is_null() {
+        return Err(Error::DoesNotExist { model: M::meta().label() });
+    }
+    *obj = get_by_pk::<M>(ex, &pk)?;
+    Ok(())
+}

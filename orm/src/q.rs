@@ -1,0 +1,272 @@
+//! Conditions: [`Q`] trees combined with `&`, `|` and `!`, over lookups on field paths.
+
+use orm_backends::Value;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{BitAnd, BitOr, Not};
+
+/// A lookup: how a field is compared with a value (`exact`, `icontains`, `in`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// `=` (`IS NULL` for a null value).
+    Exact,
+    /// Case-insensitive `=`.
+    IExact,
+    /// Contains the text (case-sensitive on every backend).
+    Contains,
+    /// Contains the text, ignoring case.
+    IContains,
+    /// Starts with.
+    StartsWith,
+    /// Starts with, ignoring case.
+    IStartsWith,
+    /// Ends with.
+    EndsWith,
+    /// Ends with, ignoring case.
+    IEndsWith,
+    /// One of a list.
+    In,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+    /// Between two values, inclusive.
+    Range,
+    /// `IS NULL` (value true) or `IS NOT NULL` (false).
+    IsNull,
+}
+
+impl Lookup {
+    /// Every lookup, with its name.
+    pub const ALL: [(&'static str, Lookup); 15] = [
+        ("exact", Lookup::Exact),
+        ("iexact", Lookup::IExact),
+        ("contains", Lookup::Contains),
+        ("icontains", Lookup::IContains),
+        ("startswith", Lookup::StartsWith),
+        ("istartswith", Lookup::IStartsWith),
+        ("endswith", Lookup::EndsWith),
+        ("iendswith", Lookup::IEndsWith),
+        ("in", Lookup::In),
+        ("gt", Lookup::Gt),
+        ("gte", Lookup::Gte),
+        ("lt", Lookup::Lt),
+        ("lte", Lookup::Lte),
+        ("range", Lookup::Range),
+        ("isnull", Lookup::IsNull),
+    ];
+
+    /// The lookup called `name`.
+    pub fn from_name(name: &str) -> Option<Lookup> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    }
+
+    /// Its name, as in `title__icontains`.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).unwrap_or("exact")
+    }
+
+    /// Does it only make sense on text?
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Lookup::IExact
+                | Lookup::Contains
+                | Lookup::IContains
+                | Lookup::StartsWith
+                | Lookup::IStartsWith
+                | Lookup::EndsWith
+                | Lookup::IEndsWith
+        )
+    }
+}
+
+/// The right-hand side of a lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    /// One value.
+    Value(Value),
+    /// A list (`in`).
+    List(Vec<Value>),
+    /// Two values (`range`).
+    Pair(Value, Value),
+}
+
+/// A path of field names (`["author", "name"]`).
+pub type Path = Vec<Cow<'static, str>>;
+
+/// One comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Leaf {
+    /// The field path.
+    pub path: Path,
+    /// The lookup.
+    pub lookup: Lookup,
+    /// The value(s).
+    pub operand: Operand,
+}
+
+/// An untyped condition tree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// All of these.
+    And(Vec<Node>),
+    /// Any of these.
+    Or(Vec<Node>),
+    /// Not this.
+    Not(Box<Node>),
+    /// A comparison.
+    Leaf(Leaf),
+    /// Always true or always false.
+    Const(bool),
+}
+
+/// A condition on model `M`, combined with `&`, `|` and `!`.
+///
+/// ```
+/// use orm::Q;
+/// # #[derive(Debug)] struct Post;
+/// let q: Q<Post> = Q::path("title__icontains", "rust").unwrap() & !Q::path("views__lt", 10).unwrap();
+/// assert!(format!("{q:?}").contains("IContains"));
+/// ```
+pub struct Q<M> {
+    pub(crate) node: Node,
+    _m: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for Q<M> {
+    fn clone(&self) -> Self {
+        Q { node: self.node.clone(), _m: PhantomData }
+    }
+}
+
+impl<M> fmt::Debug for Q<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.node.fmt(f)
+    }
+}
+
+impl<M> Q<M> {
+    /// Wraps an untyped node.
+    pub fn from_node(node: Node) -> Self {
+        Q { node, _m: PhantomData }
+    }
+
+    /// The untyped tree.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// A condition that matches every row.
+    pub fn all() -> Self {
+        Q::from_node(Node::Const(true))
+    }
+
+    /// A condition that matches no row.
+    pub fn none() -> Self {
+        Q::from_node(Node::Const(false))
+    }
+
+    /// A comparison from a Django-style path: `"author__name__iexact"`. The last part is the
+    /// lookup if it names one, else `exact` is meant. Checking the field names against the
+    /// model happens when the query is compiled (or at once through
+    /// [`QuerySet::filter_path`](crate::QuerySet::filter_path)).
+    pub fn path(path: &str, value: impl Into<Value>) -> crate::Result<Self> {
+        Ok(Q::from_node(Node::Leaf(parse_leaf(path, value.into())?)))
+    }
+}
+
+/// Splits `a__b__lookup` into a path and a lookup, and shapes the operand for the lookup.
+pub(crate) fn parse_leaf(path: &str, value: Value) -> crate::Result<Leaf> {
+    if path.is_empty() || path.split("__").any(str::is_empty) {
+        return Err(crate::Error::field_error(format!("`{path}` is not a valid lookup path")));
+    }
+    let mut parts: Vec<Cow<'static, str>> = path.split("__").map(|s| Cow::Owned(s.to_owned())).collect();
+    let lookup = match parts.last().and_then(|l| Lookup::from_name(l)) {
+        Some(l) if parts.len() > 1 => {
+            parts.pop();
+            l
+        }
+        _ => Lookup::Exact,
+    };
+    let operand = shape_operand(lookup, value, path)?;
+    Ok(Leaf { path: parts, lookup, operand })
+}
+
+pub(crate) fn shape_operand(lookup: Lookup, value: Value, path: &str) -> crate::Result<Operand> {
+    Ok(match lookup {
+        Lookup::In => match value {
+            Value::Json(serde_json::Value::Array(items)) => {
+                Operand::List(items.iter().map(crate::serializers::json_scalar_to_value).collect())
+            }
+            other => {
+                return Err(crate::Error::field_error(format!(
+                    "the `in` lookup of `{path}` needs a list, got {}",
+                    other.kind_name()
+                )))
+            }
+        },
+        Lookup::Range => match value {
+            Value::Json(serde_json::Value::Array(items)) if items.len() == 2 => Operand::Pair(
+                crate::serializers::json_scalar_to_value(&items[0]),
+                crate::serializers::json_scalar_to_value(&items[1]),
+            ),
+            _ => {
+                return Err(crate::Error::field_error(format!(
+                    "the `range` lookup of `{path}` needs a list of two values"
+                )))
+            }
+        },
+        _ => Operand::Value(value),
+    })
+}
+
+impl<M> BitAnd for Q<M> {
+    type Output = Q<M>;
+    fn bitand(self, rhs: Q<M>) -> Q<M> {
+        Q::from_node(match (self.node, rhs.node) {
+            (Node::And(mut a), Node::And(b)) => {
+                a.extend(b);
+                Node::And(a)
+            }
+            (Node::And(mut a), b) => {
+                a.push(b);
+                Node::And(a)
+            }
+            (a, b) => Node::And(vec![a, b]),
+        })
+    }
+}
+
+impl<M> BitOr for Q<M> {
+    type Output = Q<M>;
+    fn bitor(self, rhs: Q<M>) -> Q<M> {
+        Q::from_node(match (self.node, rhs.node) {
+            (Node::Or(mut a), Node::Or(b)) => {
+                a.extend(b);
+                Node::Or(a)
+            }
+            (Node::Or(mut a), b) => {
+                a.push(b);
+                Node::Or(a)
+            }
+            (a, b) => Node::Or(vec![a, b]),
+        })
+    }
+}
+
+impl<M> Not for Q<M> {
+    type Output = Q<M>;
+    fn not(self) -> Q<M> {
+        Q::from_node(match self.node {
+            Node::Not(inner) => *inner,
+            n => Node::Not(Box::new(n)),
+        })
+    }
+}
