@@ -2,7 +2,6 @@
 
 mod connection;
 mod error;
-pub(crate) mod introspection;
 mod types;
 
 pub use connection::SqliteConnection;
