@@ -70,6 +70,9 @@ pub use orm_backends::{
 };
 pub use orm_macros::Model;
 
+/// The crates whose types appear in field types, re-exported so users name one version.
+pub use orm_backends::{chrono, rust_decimal, serde_json, uuid};
+
 /// Dependencies the derive's generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
@@ -81,9 +84,27 @@ pub mod __private {
         Box::leak(v.into_boxed_slice())
     }
 
+    /// `T::KIND` (one bound, so a bad field type gives one error).
+    pub const fn kind_of<T: crate::FieldType>() -> crate::ColumnKind {
+        T::KIND
+    }
+    /// `T::NULLABLE`.
+    pub const fn nullable_of<T: crate::FieldType>() -> bool {
+        T::NULLABLE
+    }
+    /// `T::AUTO`.
+    pub const fn auto_of<T: crate::FieldType>() -> bool {
+        T::AUTO
+    }
+    /// The parameter value of a field.
+    #[inline]
+    pub fn value_of<T: crate::FieldType>(v: &T) -> Value {
+        v.to_value()
+    }
+
     /// Decodes column `index` of `row` into `T`, naming the model and field on failure.
     #[inline]
-    pub fn decode<T: crate::FromValue>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
+    pub fn decode<T: crate::FieldType>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
         let v = row.value_ref(index)?;
         T::from_value_ref(v).map_err(|e| {
             let e = e.at_column(index, Some(field));
@@ -92,7 +113,7 @@ pub mod __private {
     }
 
     /// Converts an owned value into field type `T`.
-    pub fn convert<T: crate::FromValue>(v: &Value, model: &str, field: &str) -> crate::Result<T> {
+    pub fn convert<T: crate::FieldType>(v: &Value, model: &str, field: &str) -> crate::Result<T> {
         T::from_value_ref(v.as_ref()).map_err(|e| crate::Error::field_error(format!("{model}.{field}: {e}")))
     }
 

@@ -26,7 +26,7 @@ fn type_ident_snake(ty: &Type) -> String {
 /// The column kind expression of a column field, with `max_length` / decimal options applied.
 fn kind_expr(f: &FieldDef) -> TokenStream {
     let ty = &f.ty;
-    let mut kind = quote!(<#ty as ::orm::FieldType>::KIND);
+    let mut kind = quote_spanned!(ty.span()=> ::orm::__private::kind_of::<#ty>());
     if let Some(n) = &f.attrs.max_length {
         let n = n.value;
         kind = quote!(#kind.with_max_length(#n));
@@ -136,15 +136,17 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
         }
         _ => quote!(::core::option::Option::None),
     };
+    let nullable = quote_spanned!(ty.span()=> ::orm::__private::nullable_of::<#ty>());
+    let auto = quote_spanned!(ty.span()=> ::orm::__private::auto_of::<#ty>());
     quote! {
         ::orm::meta::FieldMeta {
             name: #name,
             column: #column,
             kind: #kind,
-            null: <#ty as ::orm::FieldType>::NULLABLE,
-            blank: #blank || <#ty as ::orm::FieldType>::NULLABLE,
+            null: #nullable,
+            blank: #blank || #nullable,
             primary_key: #pk,
-            auto: <#ty as ::orm::FieldType>::AUTO,
+            auto: #auto,
             unique: #unique,
             index: #index,
             max_length: #max_length,
@@ -191,10 +193,13 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
         let name = &f.name;
         idents.push(id.clone());
         stmts.extend(match &f.kind {
-            FieldKind::Column { .. } => quote! {
-                let #id = ::orm::__private::decode::<#ty>(row, __i, #label, #name)?;
-                __i += 1;
-            },
+            FieldKind::Column { .. } => {
+                let decode = quote_spanned!(ty.span()=> ::orm::__private::decode::<#ty>);
+                quote! {
+                    let #id = #decode(row, __i, #label, #name)?;
+                    __i += 1;
+                }
+            }
             FieldKind::Base => quote! {
                 let #id = <#ty as ::orm::AbstractModel>::from_row(row, __i)?;
                 __i += <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
@@ -217,10 +222,13 @@ fn field_value_body(def: &ModelDef) -> TokenStream {
         let id = &f.ident;
         let ty = &f.ty;
         out.extend(match &f.kind {
-            FieldKind::Column { .. } => quote! {
-                if __i == 0 { return ::orm::ToValue::to_value(&self.#id); }
-                __i -= 1;
-            },
+            FieldKind::Column { .. } => {
+                let value_of = quote_spanned!(ty.span()=> ::orm::__private::value_of::<#ty>);
+                quote! {
+                    if __i == 0 { return #value_of(&self.#id); }
+                    __i -= 1;
+                }
+            }
             FieldKind::Base => quote! {
                 if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
                     return <#ty as ::orm::AbstractModel>::field_value(&self.#id, __i);
@@ -245,13 +253,16 @@ fn set_field_value_body(def: &ModelDef, label: &str) -> TokenStream {
         let ty = &f.ty;
         let name = &f.name;
         out.extend(match &f.kind {
-            FieldKind::Column { .. } => quote! {
-                if __i == 0 {
-                    self.#id = ::orm::__private::convert::<#ty>(value, #label, #name)?;
-                    return ::core::result::Result::Ok(());
+            FieldKind::Column { .. } => {
+                let convert = quote_spanned!(ty.span()=> ::orm::__private::convert::<#ty>);
+                quote! {
+                    if __i == 0 {
+                        self.#id = #convert(value, #label, #name)?;
+                        return ::core::result::Result::Ok(());
+                    }
+                    __i -= 1;
                 }
-                __i -= 1;
-            },
+            }
             FieldKind::Base => quote! {
                 if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
                     return <#ty as ::orm::AbstractModel>::set_field_value(&mut self.#id, __i, value);
@@ -377,10 +388,11 @@ fn handles(def: &ModelDef) -> TokenStream {
             let name = &f.name;
             has_pk_name |= name == "pk";
             let doc = format!("The `{name}` field, for typed lookups and ordering.");
+            let lookup = quote_spanned!(ty.span()=> <#ty as ::orm::FieldType>::Lookup);
             out.extend(quote! {
                 #[doc = #doc]
                 #[allow(dead_code)]
-                pub fn #id() -> ::orm::Field<#ident, <#ty as ::orm::FieldType>::Lookup> {
+                pub fn #id() -> ::orm::Field<#ident, #lookup> {
                     ::orm::Field::new(#name)
                 }
             });
@@ -504,7 +516,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         Some(s) => (quote!(::core::option::Option::Some(self.#s.adding)), quote!(self.#s.adding = adding;)),
         None => (
             quote! {
-                if <#pk_ty as ::orm::FieldType>::AUTO {
+                if ::orm::__private::auto_of::<#pk_ty>() {
                     ::core::option::Option::Some(::orm::ToValue::to_value(&self.#pk_ident).is_null())
                 } else {
                     ::core::option::Option::None
@@ -549,13 +561,15 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         _ => None,
     });
     let handles = handles(def);
+    let pk_key = quote_spanned!(pk_ty.span()=> <#pk_ty as ::orm::FieldType>::Lookup);
+    let pk_kind = quote_spanned!(pk_ty.span()=> ::orm::__private::kind_of::<#pk_ty>());
     quote! {
         const _: () = {
             #asserts
             #[automatically_derived]
             impl ::orm::Model for #ident {
-                type Key = <#pk_ty as ::orm::FieldType>::Lookup;
-                const PK_KIND: ::orm::ColumnKind = <#pk_ty as ::orm::FieldType>::KIND;
+                type Key = #pk_key;
+                const PK_KIND: ::orm::ColumnKind = #pk_kind;
 
                 fn meta() -> &'static ::orm::ModelMeta {
                     static META: ::orm::__private::OnceLock<::orm::ModelMeta> = ::orm::__private::OnceLock::new();

@@ -1,0 +1,8 @@
+use orm::prelude::*;
+
+#[derive(Model)]
+struct Orphan {
+    name: String,
+}
+
+fn main() {}
