@@ -6,7 +6,9 @@
 use orm_backends::schema::{
     introspect_table, normalize_for, table_names, ColumnDef, ColumnType, ForeignKeyDef, ReferentialAction, TableDef,
 };
-use orm_backends::{backend_test, Connection, Dialect, Value};
+use orm_backends::schema::{CheckDef, ForeignKeyDef as Fk, IndexDef, UniqueDef};
+use orm_backends::testing::TestDb;
+use orm_backends::{backend_test, Backend, Connection, Dialect, Value};
 
 fn parent() -> TableDef {
     TableDef::new("ddl_parent")
@@ -170,4 +172,52 @@ backend_test! {
         assert!(table_names(conn)?.is_empty());
         Ok(())
     }
+}
+
+/// SQLite keeps check constraints, `AUTOINCREMENT` and constraint names only in the `CREATE
+/// TABLE` text; hand-written DDL with column-level and unnamed constraints reads back too.
+#[test]
+fn hand_written_sqlite_tables_introspect_with_their_column_level_constraints() {
+    let db = TestDb::open(Backend::Sqlite, concat!(module_path!(), "::hand_written"))
+        .expect("a SQLite file")
+        .expect("SQLite always runs");
+    let mut conn = db.get().expect("a connection");
+    conn.execute_batch(
+        "CREATE TABLE hw_parent (id integer NOT NULL PRIMARY KEY, code varchar(10) NOT NULL UNIQUE);
+         CREATE TABLE hw_child (
+             id INTEGER PRIMARY KEY,
+             parent_id integer REFERENCES hw_parent (id) ON DELETE CASCADE,
+             other_id integer CONSTRAINT hw_child_other_fk REFERENCES hw_parent ON UPDATE SET DEFAULT,
+             qty integer NOT NULL DEFAULT (0) CHECK (qty >= 0), -- unnamed check
+             CONSTRAINT hw_child_pair UNIQUE (parent_id, qty)
+         );
+         CREATE INDEX hw_child_qty ON hw_child (qty);
+         CREATE UNIQUE INDEX hw_child_other ON hw_child (other_id);",
+    )
+    .expect("the DDL runs");
+    let found = introspect_table(&mut *conn, "hw_child").expect("introspection").expect("the table");
+    let expected = TableDef {
+        name: "hw_child".into(),
+        columns: vec![
+            ColumnDef::new("id", ColumnType::Integer), // the rowid: never NULL
+            ColumnDef::new("parent_id", ColumnType::Integer).nullable(),
+            ColumnDef::new("other_id", ColumnType::Integer).nullable(),
+            ColumnDef::new("qty", ColumnType::Integer).default_value(0),
+        ],
+        primary_key: vec!["id".into()],
+        indexes: vec![IndexDef::new("hw_child_qty", ["qty"])],
+        uniques: vec![
+            UniqueDef::new("hw_child_other", ["other_id"]),
+            UniqueDef::new("hw_child_pair", ["parent_id", "qty"]),
+        ],
+        checks: vec![CheckDef::new("", "qty >= 0")],
+        foreign_keys: vec![
+            Fk::new("", ["parent_id"], "hw_parent", ["id"]).on_delete(ReferentialAction::Cascade),
+            Fk::new("hw_child_other_fk", ["other_id"], "hw_parent", ["id"]).on_update(ReferentialAction::SetDefault),
+        ],
+    };
+    assert_eq!(found, expected);
+    let parent = introspect_table(&mut *conn, "hw_parent").expect("introspection").expect("the table");
+    assert_eq!(parent.uniques, [UniqueDef::new("", ["code"])]);
+    assert_eq!(parent.columns[0], ColumnDef::new("id", ColumnType::Integer));
 }

@@ -56,9 +56,14 @@ pub(crate) fn introspect_table(conn: &mut dyn Connection, table: &str) -> Result
     let rows =
         conn.query("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid", &name)?;
     let mut pk: Vec<(i64, String)> = Vec::new();
+    let mut rowid_types = Vec::new(); // columns declared exactly `INTEGER`
     for r in &rows {
         let col = text(r, 0)?;
-        let mut ty = column_type(&text(r, 1)?);
+        let declared = text(r, 1)?;
+        if declared.eq_ignore_ascii_case("integer") {
+            rowid_types.push(col.clone());
+        }
+        let mut ty = column_type(&declared);
         let auto_increment = parsed.autoincrement.iter().any(|a| a.eq_ignore_ascii_case(&col));
         if auto_increment && ty.is_integer() {
             ty = ColumnType::BigInt;
@@ -75,11 +80,12 @@ pub(crate) fn introspect_table(conn: &mut dyn Connection, table: &str) -> Result
     }
     pk.sort();
     def.primary_key = pk.into_iter().map(|(_, c)| c).collect();
-    if def.primary_key.len() == 1 {
-        // An INTEGER PRIMARY KEY is NOT NULL whatever table_info says (it is the rowid).
-        let only = def.primary_key[0].clone();
-        for c in def.columns.iter_mut().filter(|c| c.name == only && c.auto_increment) {
-            c.nullable = false;
+    if let [only] = def.primary_key.as_slice() {
+        // An INTEGER PRIMARY KEY is the rowid: never NULL, whatever table_info says.
+        for c in def.columns.iter_mut().filter(|c| c.name == *only) {
+            if c.auto_increment || rowid_types.iter().any(|n| n == only) {
+                c.nullable = false;
+            }
         }
     }
 
