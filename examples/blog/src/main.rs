@@ -1,1 +1,134 @@
-fn main() {}
+// The example is a binary: its models are not a public API, so field docs are optional here.
+#![allow(missing_docs)]
+
+//! The example application: a small blog on an embedded SQLite file.
+//!
+//! `cargo run -p blog` creates `blog.db` (next to where it runs) from the models, then saves,
+//! reads, updates and deletes, printing what happens. Pass a database URL as the first
+//! argument to run it elsewhere: `cargo run -p blog -- postgres://postgres@127.0.0.1/test`.
+
+use orm::chrono::{DateTime, Utc};
+use orm::prelude::*;
+use orm::serializers;
+
+/// Timestamps shared by the models below (abstract: no table of its own).
+#[derive(Model, Debug, Clone)]
+#[orm(abstract)]
+pub struct Timestamped {
+    #[orm(auto_now_add)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[orm(auto_now)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A blog author.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog", ordering = ["name"])]
+pub struct Author {
+    pub id: Auto<i64>,
+    #[orm(max_length = 100, unique)]
+    pub name: String,
+    #[orm(max_length = 200)]
+    pub email: Option<String>,
+}
+
+/// A tag.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog")]
+pub struct Tag {
+    pub id: Auto<i64>,
+    #[orm(max_length = 50, unique)]
+    pub name: String,
+}
+
+/// A post.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog", ordering = ["-views", "title"], indexes = [["author", "views"]])]
+pub struct Post {
+    pub id: Auto<i64>,
+    #[orm(base)]
+    pub stamps: Timestamped,
+    #[orm(max_length = 200)]
+    pub title: String,
+    #[orm(on_delete = Cascade, related_name = "posts")]
+    pub author: ForeignKey<Author>,
+    #[orm(default = 0)]
+    pub views: i64,
+    #[orm(related_name = "posts")]
+    pub tags: ManyToMany<Tag>,
+}
+
+fn schema() -> Schema {
+    Schema::new().model::<Author>().model::<Tag>().model::<Post>()
+}
+
+fn run(url: &str) -> orm::Result<()> {
+    let db = Database::connect(url)?;
+    println!("connected to {url} ({})", db.dialect().name());
+    schema().drop_all(&db)?;
+    schema().create_all(&db)?;
+    println!("created tables: {}", schema().tables()?.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+
+    let mut ann = Author { id: Auto::unset(), name: "Ann".into(), email: None };
+    ann.save(&db)?;
+    println!("saved {} with id {}", ann.name, ann.id);
+    let bob = Author { id: Auto::unset(), name: "Bob".into(), email: Some("bob@example.com".into()) }.create(&db)?;
+    println!("created {} with id {}", bob.name, bob.id);
+
+    for (title, views, author) in
+        [("Hello, ORM", 10, &ann), ("Rust in production", 42, &ann), ("Draft: joins", 0, &bob)]
+    {
+        let mut post = Post {
+            id: Auto::unset(),
+            stamps: Timestamped { created_at: None, updated_at: None },
+            title: title.into(),
+            author: ForeignKey::to(author)?,
+            views,
+            tags: ManyToMany::new(),
+        };
+        post.save(&db)?;
+        println!("saved post {:?} (id {}, created {:?})", post.title, post.id, post.stamps.created_at.map(|t| t.to_rfc3339()));
+    }
+
+    let popular = Post::objects().filter(Post::views().gt(5) & !Post::title().icontains("draft"));
+    println!("SQL: {}", popular.to_sql(db.dialect())?.0);
+    for p in popular.fetch(&db)? {
+        println!("  popular: {:?} with {} views", p.title, p.views);
+    }
+    let n = Post::objects().filter_path("title__istartswith", "rust")?.count(&db)?;
+    println!("posts starting with 'rust' (any case): {n}");
+    match Post::objects().filter_path("titel__icontains", "x") {
+        Err(e) => println!("a typo is caught before any SQL: {e}"),
+        Ok(_) => unreachable!("`titel` is not a field"),
+    }
+
+    let mut first = Post::objects().first(&db)?.expect("three posts");
+    let author_name = first.author.get(&db)?.name.clone();
+    println!("most viewed: {:?} by {author_name}", first.title);
+    first.views += 1;
+    first.save_with(&db, &SaveOptions::update_fields(["views"]))?;
+    println!("updated its views to {}", first.views);
+
+    let fixture = serializers::dump_queryset(&Author::objects(), &db)?;
+    println!("authors as a fixture: {fixture}");
+
+    let mut bob = Author::objects().get_pk(bob.id.get().unwrap_or_default(), &db)?;
+    bob.email = None;
+    bob.save(&db)?;
+    println!("deleted Bob's drafts: {}", Post::objects().filter(Post::author().eq(bob.id.get().unwrap_or_default())).delete(&db)?);
+    println!("deleted Bob: {} row", bob.delete(&db)?);
+    match Author::objects().filter(Author::name().eq("Bob")).get(&db) {
+        Err(e) if e.is_does_not_exist() => println!("looking Bob up again: {e}"),
+        other => println!("unexpected: {other:?}"),
+    }
+    println!("authors left: {}, posts left: {}", Author::objects().count(&db)?, Post::objects().count(&db)?);
+    Ok(())
+}
+
+fn main() {
+    let url = std::env::args().nth(1).unwrap_or_else(|| "sqlite://blog.db".to_owned());
+    if let Err(e) = run(&url) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
