@@ -195,12 +195,12 @@ pub fn run(backend: Backend, path: &str, body: fn(&TestDb) -> TestResult) {
 /// ```
 #[macro_export]
 macro_rules! backend_test {
-    ($(#[$meta:meta])* fn $name:ident($db:ident : &TestDb) $body:block) => {
+    ($(#[$meta:meta])* fn $name:ident($db:ident : &$ty:ty) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            fn body($db: &$crate::testing::TestDb) -> $crate::testing::TestResult $body
+            fn body($db: &$ty) -> $crate::testing::TestResult $body
             #[test]
             fn sqlite() {
                 $crate::testing::run($crate::Backend::Sqlite, concat!(module_path!(), "::sqlite"), body)

@@ -1,10 +1,14 @@
 //! Shared fixture models for the integration suite.
 //!
+//! Field docs are omitted: each field is named for what it holds.
+//!
 //! ```text
 //!  Author 1───* Post *───* Tag          Everything: one field of every type
 //!                │                       Account: a hand-chosen text key + ModelState
 //!                └── editor? (nullable)  HandNote: a model written without the derive
 //! ```
+
+#![allow(missing_docs)]
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use orm::fields::{ColumnKind, FieldType};
