@@ -111,8 +111,46 @@ pub trait Executor {
     /// Runs `f` with a connection.
     fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E>;
 
+    /// Holds a connection for as long as the returned guard lives (a pooled checkout, or the
+    /// transaction's connection borrowed). Row iterators that outlive one call use this.
+    fn checkout(&self) -> Result<Checkout<'_>>;
+
     /// The dialect statements will be written in.
     fn dialect(&self) -> Dialect;
+}
+
+/// A connection held for a while: see [`Executor::checkout`].
+pub struct Checkout<'a> {
+    inner: CheckoutInner<'a>,
+}
+
+enum CheckoutInner<'a> {
+    Pooled(crate::pool::PooledConnection),
+    Borrowed(Box<dyn std::ops::DerefMut<Target = dyn Connection + 'a> + 'a>),
+}
+
+impl<'a> Checkout<'a> {
+    pub(crate) fn pooled(c: crate::pool::PooledConnection) -> Self {
+        Checkout { inner: CheckoutInner::Pooled(c) }
+    }
+
+    pub(crate) fn borrowed(c: impl std::ops::DerefMut<Target = dyn Connection + 'a> + 'a) -> Self {
+        Checkout { inner: CheckoutInner::Borrowed(Box::new(c)) }
+    }
+
+    /// The connection.
+    pub fn connection(&mut self) -> &mut (dyn Connection + 'a) {
+        match &mut self.inner {
+            CheckoutInner::Pooled(c) => &mut **c,
+            CheckoutInner::Borrowed(b) => &mut **b,
+        }
+    }
+}
+
+impl std::fmt::Debug for Checkout<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkout")
+    }
 }
 
 impl<T: Executor + ?Sized> Executor for &T {
@@ -120,23 +158,12 @@ impl<T: Executor + ?Sized> Executor for &T {
         (**self).with_connection(f)
     }
 
+    fn checkout(&self) -> Result<Checkout<'_>> {
+        (**self).checkout()
+    }
+
     fn dialect(&self) -> Dialect {
         (**self).dialect()
-    }
-}
-
-impl<C: Connection + ?Sized> Executor for std::cell::RefCell<C> {
-    fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
-        let mut guard = self.try_borrow_mut().map_err(|_| busy())?;
-        let mut conn: &mut C = &mut guard;
-        f(&mut conn)
-    }
-
-    fn dialect(&self) -> Dialect {
-        match self.try_borrow() {
-            Ok(c) => c.dialect(),
-            Err(_) => Dialect::Sqlite,
-        }
     }
 }
 

@@ -58,7 +58,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connection::{Connection, Executor, StatementObserver};
+pub use connection::{Checkout, Connection, Executor, StatementObserver};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;

@@ -4,7 +4,7 @@
 //! that is never closed while the pool lives; a second checkout waits for the first to be
 //! returned. File databases and servers get `pool_size` connections (default 8).
 
-use crate::connection::{Connection, Executor};
+use crate::connection::{Checkout, Connection, Executor};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transaction::{atomic, Transaction};
@@ -140,6 +140,10 @@ impl Executor for Pool {
     fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
         let mut conn = self.get()?;
         f(&mut *conn)
+    }
+
+    fn checkout(&self) -> Result<Checkout<'_>> {
+        Ok(Checkout::pooled(self.get()?))
     }
 
     fn dialect(&self) -> Dialect {

@@ -5,7 +5,7 @@
 //! A [`Transaction`] is handed to the closure by shared reference and is an [`Executor`], so
 //! it can be passed to any number of calls (`a.save(tx)?; b.save(tx)?`) without re-borrowing.
 
-use crate::connection::{busy, Connection, Executor};
+use crate::connection::{busy, Checkout, Connection, Executor};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
 use std::cell::RefCell;
@@ -50,6 +50,23 @@ impl Executor for Transaction<'_> {
     fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
         let mut guard = self.conn.try_borrow_mut().map_err(|_| busy())?;
         f(&mut *guard)
+    }
+
+    fn checkout(&self) -> Result<Checkout<'_>> {
+        struct Guard<'b, 'a>(std::cell::RefMut<'b, dyn Connection + 'a>);
+        impl<'b, 'a: 'b> std::ops::Deref for Guard<'b, 'a> {
+            type Target = dyn Connection + 'b;
+            fn deref(&self) -> &Self::Target {
+                &*self.0
+            }
+        }
+        impl<'b, 'a: 'b> std::ops::DerefMut for Guard<'b, 'a> {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut *self.0
+            }
+        }
+        let guard = self.conn.try_borrow_mut().map_err(|_| busy())?;
+        Ok(Checkout::borrowed(Guard(guard)))
     }
 
     fn dialect(&self) -> Dialect {

@@ -53,6 +53,10 @@ impl Executor for Database {
         self.pool.with_connection(f)
     }
 
+    fn checkout(&self) -> std::result::Result<orm_backends::Checkout<'_>, orm_backends::Error> {
+        self.pool.checkout()
+    }
+
     fn dialect(&self) -> Dialect {
         Database::dialect(self)
     }

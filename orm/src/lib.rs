@@ -52,6 +52,7 @@ pub mod queryset;
 pub mod schema;
 pub mod serializers;
 mod sql;
+pub mod stream;
 pub mod validation;
 
 pub use db::Database;
@@ -63,6 +64,7 @@ pub use model::{AbstractModel, Model, ModelState, SaveOptions};
 pub use q::{Lookup, Q};
 pub use queryset::{OrderBy, QuerySet};
 pub use schema::Schema;
+pub use stream::ModelIter;
 
 pub use orm_backends::{
     atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, Pool, Row, ToValue, Transaction,

@@ -192,6 +192,15 @@ impl<M: Model> QuerySet<M> {
         })
     }
 
+    /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
+    /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
+    /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
+    pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<crate::stream::ModelIter<'e, M>> {
+        let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
+        let checkout = ex.checkout()?;
+        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params)
+    }
+
     /// The one row matching: `DoesNotExist` for none, `MultipleObjectsReturned` (with the
     /// count) for several.
     pub fn get(&self, ex: &(impl Executor + ?Sized)) -> Result<M> {

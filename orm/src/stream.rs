@@ -1,0 +1,70 @@
+//! Row-by-row decoding into models with bounded memory: [`ModelIter`].
+
+use crate::error::Result;
+use crate::model::Model;
+use orm_backends::{Checkout, Connection, RowStream};
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+
+/// Model instances decoded as rows arrive. Holds its connection (a pooled checkout, or the
+/// transaction's) until dropped; nothing is cached, so memory does not grow with the row
+/// count.
+pub struct ModelIter<'e, M> {
+    // Field order matters for readers; `Drop` frees them in the right order explicitly.
+    stream: ManuallyDrop<Box<dyn RowStream + 'e>>,
+    checkout: *mut Checkout<'e>,
+    done: bool,
+    _m: PhantomData<fn() -> M>,
+}
+
+impl<'e, M: Model> ModelIter<'e, M> {
+    pub(crate) fn new(checkout: Checkout<'e>, sql: &str, params: &[orm_backends::Value]) -> Result<Self> {
+        let raw = Box::into_raw(Box::new(checkout));
+        // SAFETY: `raw` is a heap allocation owned by this iterator and freed only in `Drop`
+        // (or below on error), after the stream that borrows it. The allocation never moves,
+        // so the `&mut` borrow handed to `stream` stays valid as long as the stream lives.
+        let conn: &'e mut (dyn Connection + 'e) = unsafe { (*raw).connection() };
+        match conn.stream(sql, params) {
+            Ok(stream) => {
+                Ok(ModelIter { stream: ManuallyDrop::new(stream), checkout: raw, done: false, _m: PhantomData })
+            }
+            Err(e) => {
+                // SAFETY: no borrow of `*raw` outlives the failed call; freed exactly once.
+                drop(unsafe { Box::from_raw(raw) });
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl<M> Drop for ModelIter<'_, M> {
+    fn drop(&mut self) {
+        // SAFETY: the stream borrows `*checkout`, so it is dropped first; `checkout` came from
+        // `Box::into_raw` and is freed exactly once, here.
+        unsafe {
+            ManuallyDrop::drop(&mut self.stream);
+            drop(Box::from_raw(self.checkout));
+        }
+    }
+}
+
+impl<M: Model> Iterator for ModelIter<'_, M> {
+    type Item = Result<M>;
+
+    fn next(&mut self) -> Option<Result<M>> {
+        if self.done {
+            return None;
+        }
+        match self.stream.next_row() {
+            Ok(Some(row)) => Some(M::from_row(row, 0)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e.into()))
+            }
+        }
+    }
+}
