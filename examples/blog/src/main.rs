@@ -87,7 +87,12 @@ fn run(url: &str) -> orm::Result<()> {
             tags: ManyToMany::new(),
         };
         post.save(&db)?;
-        println!("saved post {:?} (id {}, created {:?})", post.title, post.id, post.stamps.created_at.map(|t| t.to_rfc3339()));
+        println!(
+            "saved post {:?} (id {}, created {:?})",
+            post.title,
+            post.id,
+            post.stamps.created_at.map(|t| t.to_rfc3339())
+        );
     }
 
     let popular = Post::objects().filter(Post::views().gt(5) & !Post::title().icontains("draft"));
@@ -115,7 +120,10 @@ fn run(url: &str) -> orm::Result<()> {
     let mut bob = Author::objects().get_pk(bob.id.get().unwrap_or_default(), &db)?;
     bob.email = None;
     bob.save(&db)?;
-    println!("deleted Bob's drafts: {}", Post::objects().filter(Post::author().eq(bob.id.get().unwrap_or_default())).delete(&db)?);
+    println!(
+        "deleted Bob's drafts: {}",
+        Post::objects().filter(Post::author().eq(bob.id.get().unwrap_or_default())).delete(&db)?
+    );
     println!("deleted Bob: {} row", bob.delete(&db)?);
     match Author::objects().filter(Author::name().eq("Bob")).get(&db) {
         Err(e) if e.is_does_not_exist() => println!("looking Bob up again: {e}"),
