@@ -19,7 +19,7 @@ pub(crate) fn table_names(conn: &mut dyn Connection) -> Result<Vec<String>> {
     let rows = conn.query(
         "SELECT c.relname::text FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY 1",
+         WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
         &[],
     )?;
     rows.iter().map(|r| text(r, 0)).collect()
