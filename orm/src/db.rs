@@ -1,8 +1,100 @@
 //! [`Database`]: the handle an application keeps: a connection pool plus what is scoped to
-//! it (signal receivers and query capture arrive with later layers).
+//! it (query capture here; signal receivers with the signals layer). Two `Database`s never see
+//! each other's captures.
 
 use crate::error::Result;
-use orm_backends::{Connection, Dialect, Executor, Pool, Transaction};
+use orm_backends::{Checkout, Connection, Dialect, Executor, Pool, StatementObserver, Transaction, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+/// One statement seen by a [`QueryCapture`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapturedQuery {
+    /// The SQL text.
+    pub sql: String,
+    /// The bound parameters.
+    pub params: Vec<Value>,
+}
+
+#[derive(Default)]
+struct Hub {
+    active: AtomicUsize,
+    logs: Mutex<Vec<Weak<Mutex<Vec<CapturedQuery>>>>>,
+}
+
+impl StatementObserver for Hub {
+    fn statement(&self, sql: &str, params: &[Value]) {
+        if self.active.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if let Ok(logs) = self.logs.lock() {
+            for log in logs.iter().filter_map(Weak::upgrade) {
+                if let Ok(mut l) = log.lock() {
+                    l.push(CapturedQuery { sql: sql.to_owned(), params: params.to_vec() });
+                }
+            }
+        }
+    }
+}
+
+/// Records every statement run through its [`Database`] while it lives (Django's
+/// `CaptureQueriesContext`).
+///
+/// ```
+/// # include!("../doctest_setup.rs");
+/// # fn main() -> orm::Result<()> {
+/// # let db = setup()?;
+/// let capture = db.capture_queries();
+/// let qs = Note::objects().filter(Note::title().contains("Rust"));   // lazy: nothing yet
+/// assert_eq!(capture.len(), 0);
+/// qs.fetch(&db)?;
+/// assert_eq!(capture.len(), 1);
+/// assert!(capture.queries()[0].sql.starts_with("SELECT"));
+/// # Ok(()) }
+/// ```
+pub struct QueryCapture {
+    hub: Arc<Hub>,
+    log: Arc<Mutex<Vec<CapturedQuery>>>,
+}
+
+impl QueryCapture {
+    /// The statements so far.
+    pub fn queries(&self) -> Vec<CapturedQuery> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// How many statements so far.
+    pub fn len(&self) -> usize {
+        self.log.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// None yet?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets what was recorded so far.
+    pub fn clear(&self) {
+        if let Ok(mut l) = self.log.lock() {
+            l.clear();
+        }
+    }
+}
+
+impl Drop for QueryCapture {
+    fn drop(&mut self) {
+        if let Ok(mut logs) = self.hub.logs.lock() {
+            logs.retain(|w| w.upgrade().is_some_and(|l| !Arc::ptr_eq(&l, &self.log)));
+        }
+        self.hub.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl std::fmt::Debug for QueryCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryCapture").field("len", &self.len()).finish()
+    }
+}
 
 /// A database handle: cheap to clone, thread-safe, and an [`Executor`].
 ///
@@ -12,20 +104,27 @@ use orm_backends::{Connection, Dialect, Executor, Pool, Transaction};
 /// assert_eq!(db.dialect(), orm::Dialect::Sqlite);
 /// # Ok::<(), orm::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("pool", &self.pool).finish()
+    }
 }
 
 impl Database {
     /// Connects to `url` (`sqlite::memory:`, `sqlite://file.db`, `postgres://…`, `mysql://…`).
     pub fn connect(url: &str) -> Result<Self> {
-        Ok(Database { pool: orm_backends::connect(url)? })
+        Ok(Self::from_pool(orm_backends::connect(url)?))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: Pool) -> Self {
-        Database { pool }
+        Database { pool, hub: Arc::new(Hub::default()) }
     }
 
     /// The pool underneath.
@@ -38,10 +137,27 @@ impl Database {
         Dialect::of(self.pool.backend())
     }
 
+    /// Starts recording every statement run through this handle (and transactions opened from
+    /// it) until the returned capture is dropped.
+    pub fn capture_queries(&self) -> QueryCapture {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Ok(mut logs) = self.hub.logs.lock() {
+            logs.push(Arc::downgrade(&log));
+        }
+        self.hub.active.fetch_add(1, Ordering::AcqRel);
+        QueryCapture { hub: self.hub.clone(), log }
+    }
+
+    fn observer(&self) -> Option<Arc<dyn StatementObserver>> {
+        Some(self.hub.clone() as Arc<dyn StatementObserver>)
+    }
+
     /// Runs `f` in a transaction: commits on `Ok`, rolls back on `Err` or panic. Nested
-    /// `tx.atomic(...)` calls use savepoints.
+    /// `tx.atomic(...)` calls use savepoints; `tx.on_commit(...)` runs after the commit.
     pub fn atomic<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
-        self.pool.atomic(f)
+        let mut conn = self.pool.get()?;
+        conn.set_observer(self.observer());
+        orm_backends::atomic(&mut *conn, f)
     }
 }
 
@@ -50,11 +166,15 @@ impl Executor for Database {
         &self,
         f: impl FnOnce(&mut dyn Connection) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
-        self.pool.with_connection(f)
+        let mut conn = self.pool.get()?;
+        conn.set_observer(self.observer());
+        f(&mut *conn)
     }
 
-    fn checkout(&self) -> std::result::Result<orm_backends::Checkout<'_>, orm_backends::Error> {
-        self.pool.checkout()
+    fn checkout(&self) -> std::result::Result<Checkout<'_>, orm_backends::Error> {
+        let mut c = self.pool.checkout()?;
+        c.connection().set_observer(self.observer());
+        Ok(c)
     }
 
     fn dialect(&self) -> Dialect {

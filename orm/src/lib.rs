@@ -44,6 +44,7 @@
 
 pub mod db;
 pub mod error;
+pub mod expressions;
 pub mod fields;
 pub mod model;
 pub mod prelude;
@@ -55,14 +56,15 @@ mod sql;
 pub mod stream;
 pub mod validation;
 
-pub use db::Database;
+pub use db::{CapturedQuery, Database, QueryCapture};
 pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
+pub use expressions::{Avg, Count, Exists, Expr, Max, Min, OuterRef, Subquery, Sum, F};
 pub use fields::handle::Field;
 pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, OneToOne};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{AbstractModel, Model, ModelState, SaveOptions};
 pub use q::{Lookup, Q};
-pub use queryset::{OrderBy, QuerySet};
+pub use queryset::{Annotated, Assignment, OrderBy, QuerySet};
 pub use schema::Schema;
 pub use stream::ModelIter;
 

@@ -40,11 +40,15 @@ pub enum Lookup {
     Range,
     /// `IS NULL` (value true) or `IS NOT NULL` (false).
     IsNull,
+    /// Matches a regular expression (case-sensitive).
+    Regex,
+    /// Matches a regular expression, ignoring case.
+    IRegex,
 }
 
 impl Lookup {
     /// Every lookup, with its name.
-    pub const ALL: [(&'static str, Lookup); 15] = [
+    pub const ALL: [(&'static str, Lookup); 17] = [
         ("exact", Lookup::Exact),
         ("iexact", Lookup::IExact),
         ("contains", Lookup::Contains),
@@ -60,6 +64,8 @@ impl Lookup {
         ("lte", Lookup::Lte),
         ("range", Lookup::Range),
         ("isnull", Lookup::IsNull),
+        ("regex", Lookup::Regex),
+        ("iregex", Lookup::IRegex),
     ];
 
     /// The lookup called `name`.
@@ -83,7 +89,47 @@ impl Lookup {
                 | Lookup::IStartsWith
                 | Lookup::EndsWith
                 | Lookup::IEndsWith
+                | Lookup::Regex
+                | Lookup::IRegex
         )
+    }
+}
+
+/// A transform applied to a field before the lookup (`published__year__gte`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Transform {
+    /// The year of a date or datetime.
+    Year,
+    /// The month, 1–12.
+    Month,
+    /// The day of the month, 1–31.
+    Day,
+    /// The day of the week, 1 (Sunday) to 7 (Saturday), as in Django.
+    WeekDay,
+    /// The hour, 0–23.
+    Hour,
+    /// The minute, 0–59.
+    Minute,
+    /// The date part of a datetime.
+    Date,
+}
+
+impl Transform {
+    /// Every transform with its name.
+    pub const ALL: [(&'static str, Transform); 7] = [
+        ("year", Transform::Year),
+        ("month", Transform::Month),
+        ("day", Transform::Day),
+        ("week_day", Transform::WeekDay),
+        ("hour", Transform::Hour),
+        ("minute", Transform::Minute),
+        ("date", Transform::Date),
+    ];
+
+    /// The transform called `name`.
+    pub fn from_name(name: &str) -> Option<Transform> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
     }
 }
 
@@ -96,6 +142,10 @@ pub enum Operand {
     List(Vec<Value>),
     /// Two values (`range`).
     Pair(Value, Value),
+    /// An expression (`F("other") + 1`, a subquery …).
+    Expr(crate::expressions::Expr),
+    /// A subquery's values (`in`).
+    Subquery(Box<crate::expressions::SubqueryExpr>),
 }
 
 /// A path of field names (`["author", "name"]`).
@@ -123,6 +173,8 @@ pub enum Node {
     Not(Box<Node>),
     /// A comparison.
     Leaf(Leaf),
+    /// A boolean expression (`EXISTS (…)`).
+    Expr(crate::expressions::Expr),
     /// Always true or always false.
     Const(bool),
 }
@@ -180,6 +232,21 @@ impl<M> Q<M> {
     pub fn path(path: &str, value: impl Into<Value>) -> crate::Result<Self> {
         Ok(Q::from_node(Node::Leaf(parse_leaf(path, value.into())?)))
     }
+
+    /// A comparison of a path with an expression: `Q::path_expr("views__gt", F::col("likes"))`.
+    pub fn path_expr(path: &str, expr: impl Into<crate::expressions::Expr>) -> crate::Result<Self> {
+        let mut leaf = parse_leaf(path, Value::Null)?;
+        leaf.operand = Operand::Expr(expr.into());
+        Ok(Q::from_node(Node::Leaf(leaf)))
+    }
+
+    /// `path IN (subquery)`.
+    pub fn path_in(path: &str, sub: crate::expressions::SubqueryExpr) -> crate::Result<Self> {
+        let mut leaf = parse_leaf(path, Value::Null)?;
+        leaf.lookup = Lookup::In;
+        leaf.operand = Operand::Subquery(Box::new(sub));
+        Ok(Q::from_node(Node::Leaf(leaf)))
+    }
 }
 
 /// Splits `a__b__lookup` into a path and a lookup, and shapes the operand for the lookup.
@@ -195,7 +262,11 @@ pub(crate) fn parse_leaf(path: &str, value: Value) -> crate::Result<Leaf> {
         }
         _ => Lookup::Exact,
     };
-    let operand = shape_operand(lookup, value, path)?;
+    let operand = match (lookup, &value) {
+        // Shaped later by `path_in` / `path_expr`.
+        (Lookup::In | Lookup::Range, Value::Null) => Operand::Value(Value::Null),
+        _ => shape_operand(lookup, value, path)?,
+    };
     Ok(Leaf { path: parts, lookup, operand })
 }
 

@@ -1,20 +1,26 @@
 //! [`QuerySet`]: lazy, chainable queries. Building one touches no database; evaluation
 //! methods take an executor (a [`Database`](crate::Database), a pool or a transaction) and
-//! run exactly one statement.
+//! run exactly one statement (`get_or_create` and friends say when they run more).
 
 use crate::error::{Error, Result};
+use crate::expressions::{Aggregate, Expr, SubqueryExpr};
 use crate::model::Model;
 use crate::q::{parse_leaf, Node, Q};
-use crate::sql::{check_node, compile_delete, compile_select, Query, Select};
-use orm_backends::{Dialect, Executor, ToValue, Value};
+use crate::sql::{check_node, compile_delete, compile_select, compile_update, values_names, ForUpdate, Query, Select};
+use orm_backends::{Dialect, Executor, OwnedRow, ToValue, Value};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::Hash;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
-/// One ordering term: a field path, ascending or descending.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One ordering term: a field path or an expression, ascending or descending.
+#[derive(Clone, Debug, PartialEq)]
 pub struct OrderBy {
-    /// The field path (`published`, `author__name`).
+    /// The field path (`published`, an annotation's name), when ordering by a name.
     pub path: String,
+    /// The expression, when ordering by one (`F::col("a") + F::col("b")`).
+    pub expr: Option<Expr>,
     /// Descending?
     pub descending: bool,
 }
@@ -22,12 +28,21 @@ pub struct OrderBy {
 impl OrderBy {
     /// Ascending on `path`.
     pub fn asc(path: impl Into<String>) -> Self {
-        OrderBy { path: path.into(), descending: false }
+        OrderBy { path: path.into(), expr: None, descending: false }
     }
 
     /// Descending on `path`.
     pub fn desc(path: impl Into<String>) -> Self {
-        OrderBy { path: path.into(), descending: true }
+        OrderBy { path: path.into(), expr: None, descending: true }
+    }
+
+    /// On an expression.
+    pub fn expr(e: Expr, descending: bool) -> Self {
+        OrderBy { path: String::new(), expr: Some(e), descending }
+    }
+
+    fn reversed(&self) -> Self {
+        OrderBy { descending: !self.descending, ..self.clone() }
     }
 }
 
@@ -44,6 +59,37 @@ impl From<&str> for OrderBy {
 impl From<String> for OrderBy {
     fn from(s: String) -> Self {
         OrderBy::from(s.as_str())
+    }
+}
+
+/// An assignment of `update()`: a field and its new value or expression.
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    pub(crate) field: String,
+    pub(crate) value: Expr,
+}
+
+impl Assignment {
+    /// `field = value` (an expression such as `F::col("views") + 1`, or a value).
+    pub fn new(field: impl Into<String>, value: impl Into<Expr>) -> Self {
+        Assignment { field: field.into(), value: value.into() }
+    }
+}
+
+/// A model instance with the annotations computed for it.
+#[derive(Clone, Debug)]
+pub struct Annotated<M> {
+    /// The instance.
+    pub object: M,
+    /// The annotations, by name.
+    pub annotations: OwnedRow,
+}
+
+impl<M> Annotated<M> {
+    /// The annotation `name`, decoded.
+    pub fn get<T: orm_backends::FromValue>(&self, name: &str) -> Result<T> {
+        let i = (&self.annotations as &dyn orm_backends::Row).column_index(name)?;
+        Ok(self.annotations.get(i)?)
     }
 }
 
@@ -85,10 +131,19 @@ impl<M: Model> Default for QuerySet<M> {
     }
 }
 
+fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], name: &str) -> Result<()> {
+    let node = Node::Leaf(parse_leaf(&format!("{name}__isnull"), Value::Bool(false))?);
+    check_node(meta, annotations, &node)
+}
+
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
         QuerySet { query: Query::default(), _m: PhantomData }
+    }
+
+    pub(crate) fn into_query(self) -> Query {
+        self.query
     }
 
     /// A copy (Django's `all()`).
@@ -113,14 +168,14 @@ impl<M: Model> QuerySet<M> {
     /// model now: an unknown field or lookup is a `FieldError` naming it.
     pub fn filter_path(self, path: &str, value: impl Into<Value>) -> Result<Self> {
         let leaf = Node::Leaf(parse_leaf(path, value.into())?);
-        check_node(M::meta(), &leaf)?;
+        check_node(M::meta(), &self.query.annotations, &leaf)?;
         Ok(self.filter(Q::from_node(leaf)))
     }
 
     /// Drops rows matching a Django-style path, checked now.
     pub fn exclude_path(self, path: &str, value: impl Into<Value>) -> Result<Self> {
         let leaf = Node::Leaf(parse_leaf(path, value.into())?);
-        check_node(M::meta(), &leaf)?;
+        check_node(M::meta(), &self.query.annotations, &leaf)?;
         Ok(self.exclude(Q::from_node(leaf)))
     }
 
@@ -132,6 +187,27 @@ impl<M: Model> QuerySet<M> {
         O: Into<OrderBy>,
     {
         self.query.order = Some(terms.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Orders by string terms, checked against the model now.
+    pub fn order_by_path<'s, I: IntoIterator<Item = &'s str>>(self, terms: I) -> Result<Self> {
+        let terms: Vec<OrderBy> = terms.into_iter().map(OrderBy::from).collect();
+        for t in &terms {
+            check_name(M::meta(), &self.query.annotations, &t.path)?;
+        }
+        Ok(self.order_by(terms))
+    }
+
+    /// Reverses the ordering (the explicit one, else the model's; by primary key when the model
+    /// has none).
+    pub fn reverse(mut self) -> Self {
+        let current: Vec<OrderBy> = match &self.query.order {
+            Some(o) => o.clone(),
+            None if !M::meta().ordering.is_empty() => M::meta().ordering.iter().map(|s| OrderBy::from(*s)).collect(),
+            None => vec![OrderBy::asc("pk")],
+        };
+        self.query.order = Some(current.iter().map(OrderBy::reversed).collect());
         self
     }
 
@@ -166,13 +242,39 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
+    /// Adds a computed column `name` (readable through [`fetch_annotated`](Self::fetch_annotated)
+    /// and `values()`, usable in filters and ordering; an aggregate groups the rows).
+    pub fn annotate(mut self, name: &str, expr: impl Into<Expr>) -> Self {
+        self.query.annotations.push((name.to_owned(), expr.into()));
+        self
+    }
+
+    /// Selects only these fields or annotations; evaluate with
+    /// [`fetch_values`](Self::fetch_values), [`fetch_lists`](Self::fetch_lists) or
+    /// [`fetch_flat`](Self::fetch_flat). Followed by `annotate` with an aggregate, it groups by
+    /// these fields (Django's `values(...).annotate(...)`).
+    pub fn values<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
+        self.query.values = Some(fields.into_iter().map(str::to_owned).collect());
+        self
+    }
+
+    /// Locks the selected rows until the transaction ends (`SELECT … FOR UPDATE`, with
+    /// `NOWAIT` or `SKIP LOCKED`) on PostgreSQL and MySQL. SQLite has no row locks: there the
+    /// clause is left out, and a transaction's writes are serialised by the database lock
+    /// (transactions begin `IMMEDIATE`).
+    pub fn select_for_update(mut self, nowait: bool, skip_locked: bool) -> Self {
+        self.query.for_update = Some(ForUpdate { nowait, skip_locked });
+        self
+    }
+
     fn is_none(&self) -> bool {
         self.query.filters.iter().any(|n| matches!(n, Node::Const(false)))
     }
 
     /// The SQL and parameters this QuerySet would run on `dialect`.
     pub fn to_sql(&self, dialect: Dialect) -> Result<(String, Vec<Value>)> {
-        let s = compile_select(M::meta(), dialect, &self.query, Select::Model)?;
+        let select = if self.query.values.is_some() { Select::Values } else { Select::Model };
+        let s = compile_select(M::meta(), dialect, &self.query, select)?;
         Ok((s.sql, s.params))
     }
 
@@ -192,6 +294,26 @@ impl<M: Model> QuerySet<M> {
         })
     }
 
+    /// Runs the query and returns each instance with its annotations.
+    pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
+        if self.is_none() {
+            return Ok(Vec::new());
+        }
+        let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
+        let n_fields = M::meta().fields.len();
+        let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
+        ex.with_connection(|c| {
+            let mut out = Vec::new();
+            let mut stream = c.stream(&stmt.sql, &stmt.params)?;
+            while let Some(row) = stream.next_row()? {
+                let object = M::from_row(row, 0)?;
+                let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
+                out.push(Annotated { object, annotations: OwnedRow::new(names.clone(), values) });
+            }
+            Ok(out)
+        })
+    }
+
     /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
@@ -199,6 +321,68 @@ impl<M: Model> QuerySet<M> {
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
         crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params)
+    }
+
+    /// The rows of a `values()` query (every field and annotation when `values` was not
+    /// called), as rows whose columns are named after the fields.
+    pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
+        if self.is_none() {
+            return Ok(Vec::new());
+        }
+        let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
+        let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
+        ex.with_connection(|c| {
+            let mut out = Vec::new();
+            let mut stream = c.stream(&stmt.sql, &stmt.params)?;
+            while let Some(row) = stream.next_row()? {
+                let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+                out.push(OwnedRow::new(names.clone(), values));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The rows of a `values()` query as lists (Django's `values_list`).
+    pub fn fetch_lists(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Vec<Value>>> {
+        Ok(self.fetch_values(ex)?.into_iter().map(OwnedRow::into_values).collect())
+    }
+
+    /// The one column of a `values([field])` query, decoded (Django's `values_list(flat=True)`).
+    pub fn fetch_flat<T: orm_backends::FromValue>(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<T>> {
+        let names = values_names(M::meta(), &self.query);
+        if names.len() != 1 {
+            return Err(Error::field_error(format!(
+                "fetch_flat needs exactly one column; this query selects {}",
+                names.join(", ")
+            )));
+        }
+        self.fetch_values(ex)?.into_iter().map(|r| Ok(r.get::<T>(0)?)).collect()
+    }
+
+    /// Aggregates over the whole QuerySet: one row whose columns are named as given.
+    ///
+    /// ```
+    /// # include!("../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::expressions::{Count, Max};
+    /// let row = Note::objects().aggregate([("n", Count::all()), ("last", Max::of("id"))], &db)?;
+    /// assert_eq!(row.get::<i64>(0)?, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn aggregate<I, S>(&self, aggregates: I, ex: &(impl Executor + ?Sized)) -> Result<OwnedRow>
+    where
+        I: IntoIterator<Item = (S, Aggregate)>,
+        S: Into<String>,
+    {
+        let mut q = self.query.clone();
+        let aggs: Vec<(String, Expr)> = aggregates.into_iter().map(|(n, a)| (n.into(), Expr::from(a))).collect();
+        q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
+        q.annotations.extend(aggs);
+        q.order = Some(Vec::new());
+        let sub = QuerySet::<M> { query: q, _m: PhantomData };
+        let mut rows = sub.fetch_values(ex)?;
+        rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
 
     /// The one row matching: `DoesNotExist` for none, `MultipleObjectsReturned` (with the
@@ -218,19 +402,79 @@ impl<M: Model> QuerySet<M> {
     /// The row whose primary key is `pk` (one cached statement).
     pub fn get_pk(&self, pk: impl Into<M::Key>, ex: &(impl Executor + ?Sized)) -> Result<M> {
         let pk = pk.into().to_value();
-        if self.query.filters.is_empty() {
+        if self.query == Query::default() {
             return crate::model::get_by_pk(ex, &pk);
         }
         self.clone().filter(Q::from_node(Node::Leaf(parse_leaf("pk", pk)?))).get(ex)
     }
 
-    /// The first row in order (by primary key when unordered), or `None`.
-    pub fn first(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+    fn ordered(&self) -> Self {
         let mut qs = self.clone();
         if qs.query.order.is_none() && M::meta().ordering.is_empty() {
             qs.query.order = Some(vec![OrderBy::asc("pk")]);
         }
-        Ok(qs.limit(1).fetch(ex)?.pop())
+        qs
+    }
+
+    /// The first row in order (by primary key when unordered), or `None`.
+    pub fn first(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        Ok(self.ordered().limit(1).fetch(ex)?.pop())
+    }
+
+    /// The last row in order (by primary key when unordered), or `None`.
+    pub fn last(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        Ok(self.ordered().reverse().limit(1).fetch(ex)?.pop())
+    }
+
+    /// The row with the smallest `field` (`DoesNotExist` when empty).
+    pub fn earliest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        check_name(M::meta(), &self.query.annotations, field)?;
+        self.clone()
+            .order_by([OrderBy::asc(field)])
+            .limit(1)
+            .fetch(ex)?
+            .pop()
+            .ok_or_else(|| Error::DoesNotExist { model: M::meta().label() })
+    }
+
+    /// The row with the largest `field` (`DoesNotExist` when empty).
+    pub fn latest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        check_name(M::meta(), &self.query.annotations, field)?;
+        self.clone()
+            .order_by([OrderBy::desc(field)])
+            .limit(1)
+            .fetch(ex)?
+            .pop()
+            .ok_or_else(|| Error::DoesNotExist { model: M::meta().label() })
+    }
+
+    /// The rows whose keys are in `keys`, by key (one query per batch of keys that fits the
+    /// backend's parameter limit).
+    pub fn in_bulk<K>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<HashMap<M::Key, M>>
+    where
+        K: Into<M::Key>,
+        M::Key: Eq + Hash,
+    {
+        let keys: Vec<Value> = keys.into_iter().map(|k| k.into().to_value()).collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        let batch = ex.dialect().features().max_query_params.saturating_sub(100).max(1);
+        let pk = M::meta().pk;
+        for chunk in keys.chunks(batch) {
+            let leaf = Node::Leaf(crate::q::Leaf {
+                path: vec!["pk".into()],
+                lookup: crate::q::Lookup::In,
+                operand: crate::q::Operand::List(chunk.to_vec()),
+            });
+            for obj in self.clone().filter(Q::from_node(leaf)).fetch(ex)? {
+                let key = <M::Key as orm_backends::FromValue>::from_value_ref(obj.field_value(pk).as_ref())?;
+                out.insert(key, obj);
+            }
+        }
+        Ok(out)
     }
 
     /// How many rows match (`SELECT COUNT(*)`).
@@ -255,6 +499,28 @@ impl<M: Model> QuerySet<M> {
         Ok(ex.with_connection(|c| c.query_opt(&stmt.sql, &stmt.params))?.is_some())
     }
 
+    /// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of this query, as text.
+    pub fn explain(&self, ex: &(impl Executor + ?Sized)) -> Result<String> {
+        let d = ex.dialect();
+        let stmt = compile_select(M::meta(), d, &self.query, Select::Model)?;
+        let prefix = if d == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " };
+        let rows = ex.with_connection(|c| c.query(&format!("{prefix}{}", stmt.sql), &stmt.params))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let cells: Vec<String> = r
+                .values()
+                .iter()
+                .map(|v| match v {
+                    Value::Text(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            out.push(cells.join(" | "));
+        }
+        Ok(out.join("\n"))
+    }
+
     /// Deletes the matching rows; returns how many.
     pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
         if self.is_none() {
@@ -262,5 +528,31 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
         Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
+    }
+
+    /// Updates the matching rows in one statement (`UPDATE … SET views = views + 1 WHERE …`);
+    /// returns how many rows matched.
+    pub fn update<I>(&self, assignments: I, ex: &(impl Executor + ?Sized)) -> Result<u64>
+    where
+        I: IntoIterator<Item = Assignment>,
+    {
+        if self.is_none() {
+            return Ok(0);
+        }
+        let meta = M::meta();
+        let mut resolved = Vec::new();
+        for a in assignments {
+            let f = meta
+                .field(&a.field)
+                .ok_or_else(|| Error::FieldDoesNotExist { model: meta.label(), field: a.field.clone() })?;
+            resolved.push((f, a.value));
+        }
+        let stmt = compile_update(meta, ex.dialect(), &self.query, &resolved)?;
+        Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
+    }
+
+    /// This QuerySet as a subquery selecting `field` (for `Q::path_in`).
+    pub fn subquery(self, field: &str) -> SubqueryExpr {
+        crate::expressions::Subquery::values(self, field)
     }
 }

@@ -50,7 +50,9 @@ impl SqliteConnection {
         })?;
         conn.set_prepared_statement_cache_capacity(256);
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| map(e, None))?;
-        let mut pragmas = String::from("PRAGMA foreign_keys = ON;");
+        register_functions(&conn).map_err(|e| map(e, None))?;
+        // LIKE is case-sensitive, as on the other backends; case-insensitive lookups say so.
+        let mut pragmas = String::from("PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;");
         if file {
             pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
         }
@@ -76,6 +78,27 @@ impl SqliteConnection {
     fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
         self.conn.prepare_cached(sql).map_err(|e| map(e, Some(sql)))
     }
+}
+
+/// `x REGEXP y` calls `regexp(y, x)`; SQLite ships no implementation, so this is one (the
+/// `regex` crate's syntax; compiled patterns are cached per statement).
+fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function("regexp", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+        let re = ctx.get_or_create_aux(0, |vr| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
+            Ok(regex::Regex::new(vr.as_str()?)?)
+        })?;
+        let text = match ctx.get_raw(1) {
+            rusqlite::types::ValueRef::Null => return Ok(None),
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            other => match other {
+                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                _ => return Ok(Some(false)),
+            },
+        };
+        Ok(Some(re.is_match(&text)))
+    })
 }
 
 fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Result<()> {

@@ -99,6 +99,37 @@ impl<M, T: ToValue> Field<M, T> {
         self.leaf(Lookup::IsNull, Operand::Value(Value::Bool(yes)))
     }
 
+    /// Compares with an expression: `Post::views().compare(Lookup::Gt, F::col("likes"))`.
+    pub fn compare(&self, lookup: Lookup, rhs: impl Into<crate::expressions::Expr>) -> Q<M> {
+        self.leaf(lookup, Operand::Expr(rhs.into()))
+    }
+
+    /// Among the values a subquery selects.
+    pub fn in_subquery(&self, sub: crate::expressions::SubqueryExpr) -> Q<M> {
+        self.leaf(Lookup::In, Operand::Subquery(Box::new(sub)))
+    }
+
+    /// This field as an expression (`Post::views().expr() + 1`).
+    pub fn expr(&self) -> crate::expressions::Expr {
+        crate::expressions::Expr::Field(self.path.clone())
+    }
+
+    /// An `update()` assignment: `Post::views().set(F::col("views") + 1)` or `.set(0)`.
+    pub fn set(&self, value: impl Into<crate::expressions::Expr>) -> crate::queryset::Assignment {
+        crate::queryset::Assignment::new(self.path_string(), value)
+    }
+
+    /// An `update()` assignment of a typed value.
+    pub fn set_value(&self, value: impl Into<T>) -> crate::queryset::Assignment {
+        crate::queryset::Assignment::new(self.path_string(), crate::expressions::Expr::Value(value.into().to_value()))
+    }
+
+    fn transformed<U: ToValue>(&self, t: &'static str) -> Field<M, U> {
+        let mut path = self.path.clone();
+        path.push(Cow::Borrowed(t));
+        Field { path, _m: PhantomData }
+    }
+
     /// Ascending order on this field.
     pub fn asc(&self) -> OrderBy {
         OrderBy::asc(self.path_string())
@@ -110,7 +141,45 @@ impl<M, T: ToValue> Field<M, T> {
     }
 }
 
+macro_rules! date_parts {
+    ($($t:ty),*) => {$(
+        impl<M> Field<M, $t> {
+            /// The year.
+            pub fn year(&self) -> Field<M, i64> { self.transformed("year") }
+            /// The month, 1–12.
+            pub fn month(&self) -> Field<M, i64> { self.transformed("month") }
+            /// The day of the month.
+            pub fn day(&self) -> Field<M, i64> { self.transformed("day") }
+            /// The day of the week, 1 (Sunday) to 7 (Saturday).
+            pub fn week_day(&self) -> Field<M, i64> { self.transformed("week_day") }
+        }
+    )*};
+}
+date_parts!(chrono::NaiveDate, chrono::NaiveDateTime, chrono::DateTime<chrono::Utc>);
+
+macro_rules! time_parts {
+    ($($t:ty),*) => {$(
+        impl<M> Field<M, $t> {
+            /// The hour, 0–23.
+            pub fn hour(&self) -> Field<M, i64> { self.transformed("hour") }
+            /// The minute, 0–59.
+            pub fn minute(&self) -> Field<M, i64> { self.transformed("minute") }
+            /// The date part.
+            pub fn date(&self) -> Field<M, chrono::NaiveDate> { self.transformed("date") }
+        }
+    )*};
+}
+time_parts!(chrono::NaiveDateTime, chrono::DateTime<chrono::Utc>);
+
 impl<M> Field<M, String> {
+    /// Matches the regular expression `re`.
+    pub fn regex(&self, re: impl Into<String>) -> Q<M> {
+        self.one(Lookup::Regex, re)
+    }
+    /// Matches the regular expression `re`, ignoring case.
+    pub fn iregex(&self, re: impl Into<String>) -> Q<M> {
+        self.one(Lookup::IRegex, re)
+    }
     /// Case-insensitive `=`.
     pub fn iexact(&self, v: impl Into<String>) -> Q<M> {
         self.one(Lookup::IExact, v)

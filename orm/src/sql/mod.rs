@@ -1,43 +1,79 @@
 //! The internal query tree and its compiler to one parameterised statement per dialect.
 //! Never public: users build [`QuerySet`](crate::QuerySet)s.
+//!
+//! Compilation resolves every field path against the model's metadata first, so an unknown
+//! field or lookup is a `FieldError` before any SQL exists. Identifiers are quoted by the
+//! dialect; values only ever become bound parameters.
 
 pub(crate) mod cache;
 
 use crate::error::{Error, Result};
+use crate::expressions::{AggFunc, ArithOp, Expr, Func, SubqueryExpr};
+use crate::fields::ColumnKind;
 use crate::model::meta::{FieldMeta, ModelMeta};
-use crate::q::{Leaf, Lookup, Node, Operand};
+use crate::q::{Leaf, Lookup, Node, Operand, Transform};
 use crate::queryset::OrderBy;
 use orm_backends::{Dialect, Value};
 
+/// Row locking for `select_for_update`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ForUpdate {
+    pub nowait: bool,
+    pub skip_locked: bool,
+}
+
 /// The parts of a SELECT that a QuerySet holds.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Query {
     pub filters: Vec<Node>,
     pub order: Option<Vec<OrderBy>>,
     pub limit: Option<u64>,
     pub offset: u64,
     pub distinct: bool,
+    pub annotations: Vec<(String, Expr)>,
+    pub values: Option<Vec<String>>,
+    pub for_update: Option<ForUpdate>,
 }
 
 /// SQL text plus its parameters, in order.
+#[derive(Debug)]
 pub(crate) struct Statement {
     pub sql: String,
     pub params: Vec<Value>,
 }
 
 /// What to select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Select {
-    /// Every column of the model, in field order.
+    /// Every column of the model in field order, then the annotations.
     Model,
-    /// `COUNT(*)`.
+    /// The `values()` columns (or every field and annotation when none were named).
+    Values,
+    /// `COUNT(*)` of the rows the query would return.
     Count,
     /// `1` (for exists).
     One,
 }
 
-fn field_error_unknown(meta: &ModelMeta, name: &str) -> Error {
+/// Where a query's names are resolved: its model, its table qualifier, its annotations, and
+/// the enclosing query (for `OuterRef`).
+pub(crate) struct Scope<'a> {
+    pub meta: &'static ModelMeta,
+    pub qual: String,
+    pub parent: Option<&'a Scope<'a>>,
+    pub annotations: &'a [(String, Expr)],
+}
+
+/// A resolved name.
+pub(crate) enum Target<'a> {
+    Column { qual: &'a str, field: &'static FieldMeta, transform: Option<Transform> },
+    Annotation(&'a Expr),
+}
+
+fn field_error_unknown(meta: &ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
     let mut choices = meta.field_names();
     choices.insert(0, "pk");
+    choices.extend(annotations.iter().map(|(n, _)| n.as_str()));
     Error::field_error(format!(
         "Cannot resolve keyword `{name}` into field of {}. Choices are: {}",
         meta.label(),
@@ -45,60 +81,77 @@ fn field_error_unknown(meta: &ModelMeta, name: &str) -> Error {
     ))
 }
 
-/// Resolves a field path on `meta` to its field (relations across tables are not joined here).
-pub(crate) fn resolve_field<'m>(meta: &'m ModelMeta, path: &[impl AsRef<str>]) -> Result<&'static FieldMeta> {
-    let first = path.first().map(AsRef::as_ref).unwrap_or("");
-    let field = if first == "pk" { Some(meta.pk_field()) } else { meta.field(first) };
-    let field = match field {
-        Some(f) => f,
-        None => return Err(field_error_unknown(meta, first)),
-    };
-    if path.len() > 1 {
+fn unsupported_lookup(meta: &ModelMeta, field: &str, rest: &[&str]) -> Error {
+    let valid: Vec<&str> = Lookup::ALL.iter().map(|(n, _)| *n).collect();
+    let transforms: Vec<&str> = Transform::ALL.iter().map(|(n, _)| *n).collect();
+    Error::field_error(format!(
+        "Unsupported lookup `{}` for field `{field}` of {}; valid lookups are: {}; transforms of dates: {}",
+        rest.join("__"),
+        meta.label(),
+        valid.join(", "),
+        transforms.join(", ")
+    ))
+}
+
+impl<'a> Scope<'a> {
+    pub fn root(meta: &'static ModelMeta, annotations: &'a [(String, Expr)]) -> Scope<'a> {
+        Scope { meta, qual: meta.table.to_owned(), parent: None, annotations }
+    }
+
+    /// Resolves a path (`["views"]`, `["published", "year"]`, `["pk"]`, an annotation name).
+    pub fn resolve(&self, path: &[impl AsRef<str>]) -> Result<Target<'_>> {
+        let meta = self.meta;
+        let first = path.first().map(AsRef::as_ref).unwrap_or("");
+        if path.len() == 1 {
+            if let Some((_, e)) = self.annotations.iter().find(|(n, _)| n == first) {
+                return Ok(Target::Annotation(e));
+            }
+        }
+        let field = if first == "pk" { Some(meta.pk_field()) } else { meta.field(first) };
+        let Some(field) = field else {
+            if meta.many_to_many.iter().any(|m| m.name == first) {
+                return Err(Error::field_error(format!(
+                    "`{first}` of {} is a many-to-many relation; lookups across it need joins, which this query \
+                     does not support yet",
+                    meta.label()
+                )));
+            }
+            return Err(field_error_unknown(meta, first, self.annotations));
+        };
         let rest: Vec<&str> = path[1..].iter().map(AsRef::as_ref).collect();
-        return Err(match field.relation {
-            Some(_) => Error::field_error(format!(
-                "`{}__{}` on {} crosses a relation; joins across relations are not supported by this query",
-                first,
-                rest.join("__"),
-                meta.label()
-            )),
-            None => {
-                let valid: Vec<&str> = Lookup::ALL.iter().map(|(n, _)| *n).collect();
-                Error::field_error(format!(
-                    "Unsupported lookup `{}` for field `{}` of {}; valid lookups are: {}",
-                    rest.join("__"),
+        match rest.as_slice() {
+            [] => Ok(Target::Column { qual: &self.qual, field, transform: None }),
+            [t] => match Transform::from_name(t) {
+                Some(tr) if is_temporal(field.kind) => {
+                    Ok(Target::Column { qual: &self.qual, field, transform: Some(tr) })
+                }
+                Some(_) => Err(Error::field_error(format!(
+                    "the `{t}` transform needs a date or datetime field; `{}` of {} is {:?}",
                     field.name,
                     meta.label(),
-                    valid.join(", ")
-                ))
-            }
-        });
+                    field.kind
+                ))),
+                None if field.relation.is_some() => Err(Error::field_error(format!(
+                    "`{}__{t}` on {} crosses a relation; joins across relations are not supported by this query yet",
+                    field.name,
+                    meta.label()
+                ))),
+                None => Err(unsupported_lookup(meta, field.name, &rest)),
+            },
+            _ => Err(unsupported_lookup(meta, field.name, &rest)),
+        }
     }
-    Ok(field)
+}
+
+fn is_temporal(k: ColumnKind) -> bool {
+    matches!(k, ColumnKind::Date | ColumnKind::DateTime | ColumnKind::DateTimeTz | ColumnKind::Time)
 }
 
 /// Checks every path of a condition tree against the model, without rendering.
-pub(crate) fn check_node(meta: &ModelMeta, node: &Node) -> Result<()> {
-    match node {
-        Node::And(v) | Node::Or(v) => v.iter().try_for_each(|n| check_node(meta, n)),
-        Node::Not(n) => check_node(meta, n),
-        Node::Leaf(l) => check_leaf(meta, l).map(drop),
-        Node::Const(_) => Ok(()),
-    }
-}
-
-fn check_leaf(meta: &ModelMeta, leaf: &Leaf) -> Result<&'static FieldMeta> {
-    let field = resolve_field(meta, &leaf.path)?;
-    if leaf.lookup.is_text() && !field.kind.is_text() {
-        return Err(Error::field_error(format!(
-            "the `{}` lookup needs a text field; `{}` of {} is {:?}",
-            leaf.lookup.name(),
-            field.name,
-            meta.label(),
-            field.kind
-        )));
-    }
-    Ok(field)
+pub(crate) fn check_node(meta: &'static ModelMeta, annotations: &[(String, Expr)], node: &Node) -> Result<()> {
+    let mut w = Writer::new(Dialect::Sqlite);
+    let scope = Scope::root(meta, annotations);
+    w.node(&scope, node, false)
 }
 
 /// Escapes `%`, `_` and `\` so a user value matches literally inside LIKE.
@@ -113,15 +166,31 @@ pub(crate) fn escape_like(s: &str) -> String {
     out
 }
 
+/// Does this condition mention an aggregate (directly or through an annotation)?
+fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) -> bool {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().any(|n| node_has_aggregate(n, annotations)),
+        Node::Not(n) => node_has_aggregate(n, annotations),
+        Node::Leaf(l) => {
+            (l.path.len() == 1
+                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && e.contains_aggregate()))
+                || matches!(&l.operand, Operand::Expr(e) if e.contains_aggregate())
+        }
+        Node::Expr(e) => e.contains_aggregate(),
+        Node::Const(_) => false,
+    }
+}
+
 pub(crate) struct Writer {
     pub d: Dialect,
     pub sql: String,
     pub params: Vec<Value>,
+    depth: usize,
 }
 
 impl Writer {
     pub fn new(d: Dialect) -> Self {
-        Writer { d, sql: String::with_capacity(128), params: Vec::new() }
+        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0 }
     }
 
     pub fn ident(&mut self, name: &str) {
@@ -137,85 +206,301 @@ impl Writer {
         self.sql.push_str(s);
     }
 
-    fn column(&mut self, table: &str, column: &str) {
-        self.ident(table);
+    fn column(&mut self, qual: &str, column: &str) {
+        self.ident(qual);
         self.sql.push('.');
         self.ident(column);
     }
 
-    pub fn node(&mut self, meta: &ModelMeta, node: &Node, negated: bool) -> Result<()> {
+    /// A column with its transform applied.
+    fn target_column(&mut self, qual: &str, field: &FieldMeta, transform: Option<Transform>) {
+        let Some(t) = transform else {
+            self.column(qual, field.column);
+            return;
+        };
+        let (open, close): (&str, &str) = match (self.d, t) {
+            (Dialect::Sqlite, Transform::Year) => ("CAST(strftime('%Y', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Month) => ("CAST(strftime('%m', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Day) => ("CAST(strftime('%d', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::WeekDay) => ("(CAST(strftime('%w', ", ") AS INTEGER) + 1)"),
+            (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
+            (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::WeekDay) => ("(CAST(EXTRACT(DOW FROM ", ") AS INTEGER) + 1)"),
+            (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
+            (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
+            (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
+            (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
+            (Dialect::Mysql, Transform::WeekDay) => ("DAYOFWEEK(", ")"),
+            (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
+            (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
+            (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
+        };
+        self.push(open);
+        self.column(qual, field.column);
+        self.push(close);
+    }
+
+    pub fn expr(&mut self, scope: &Scope<'_>, e: &Expr) -> Result<()> {
+        match e {
+            Expr::Value(v) => self.param(v.clone()),
+            Expr::Field(path) => match scope.resolve(path)? {
+                Target::Column { qual, field, transform } => {
+                    let qual = qual.to_owned();
+                    self.target_column(&qual, field, transform)
+                }
+                Target::Annotation(inner) => {
+                    let inner = inner.clone();
+                    self.expr(scope, &inner)?;
+                }
+            },
+            Expr::OuterRef(path) => {
+                let parent =
+                    scope.parent.ok_or_else(|| Error::field_error("OuterRef is only valid inside a subquery"))?;
+                match parent.resolve(path)? {
+                    Target::Column { qual, field, transform } => {
+                        let qual = qual.to_owned();
+                        self.target_column(&qual, field, transform)
+                    }
+                    Target::Annotation(inner) => {
+                        let inner = inner.clone();
+                        self.expr(parent, &inner)?;
+                    }
+                }
+            }
+            Expr::Binary(a, op, b) => {
+                self.push("(");
+                self.expr(scope, a)?;
+                self.push(match op {
+                    ArithOp::Add => " + ",
+                    ArithOp::Sub => " - ",
+                    ArithOp::Mul => " * ",
+                    ArithOp::Div => " / ",
+                });
+                self.expr(scope, b)?;
+                self.push(")");
+            }
+            Expr::Func(f, args) => {
+                let name = match (f, self.d) {
+                    (Func::Lower, _) => "LOWER",
+                    (Func::Upper, _) => "UPPER",
+                    (Func::Length, Dialect::Mysql) => "CHAR_LENGTH",
+                    (Func::Length, _) => "LENGTH",
+                    (Func::Coalesce, _) => "COALESCE",
+                    (Func::Abs, _) => "ABS",
+                };
+                self.push(name);
+                self.push("(");
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        self.push(", ");
+                    }
+                    self.expr(scope, a)?;
+                }
+                self.push(")");
+            }
+            Expr::Aggregate(agg) => {
+                self.push(match agg.func {
+                    AggFunc::Count => "COUNT(",
+                    AggFunc::Sum => "SUM(",
+                    AggFunc::Avg => "AVG(",
+                    AggFunc::Min => "MIN(",
+                    AggFunc::Max => "MAX(",
+                });
+                if agg.distinct {
+                    self.push("DISTINCT ");
+                }
+                match (&agg.arg, &agg.filter) {
+                    (None, None) => self.push("*"),
+                    (arg, Some(filter)) => {
+                        self.push("CASE WHEN ");
+                        self.node(scope, filter, false)?;
+                        self.push(" THEN ");
+                        match arg {
+                            Some(a) => self.expr(scope, a)?,
+                            None => self.push("1"),
+                        }
+                        self.push(" ELSE NULL END");
+                    }
+                    (Some(a), None) => self.expr(scope, a)?,
+                }
+                self.push(")");
+            }
+            Expr::Subquery(sub) => {
+                self.push("(");
+                self.subquery(scope, sub, false)?;
+                self.push(")");
+            }
+            Expr::Exists(sub) => {
+                self.push("EXISTS(");
+                self.subquery(scope, sub, true)?;
+                self.push(")");
+            }
+        }
+        Ok(())
+    }
+
+    fn subquery(&mut self, outer: &Scope<'_>, sub: &SubqueryExpr, exists: bool) -> Result<()> {
+        self.depth += 1;
+        let alias = format!("u{}", self.depth);
+        let scope =
+            Scope { meta: sub.meta, qual: alias.clone(), parent: Some(outer), annotations: &sub.query.annotations };
+        self.push("SELECT ");
+        match (&sub.select, exists) {
+            (Some(e), false) => self.expr(&scope, e)?,
+            _ => self.push("1"),
+        }
+        self.push(" FROM ");
+        self.ident(sub.meta.table);
+        self.push(" ");
+        self.ident(&alias);
+        let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
+            sub.query.filters.iter().partition(|n| !node_has_aggregate(n, &sub.query.annotations));
+        self.conditions(&scope, " WHERE ", &where_nodes)?;
+        if !having_nodes.is_empty() {
+            return Err(Error::field_error("a subquery cannot filter on aggregates"));
+        }
+        if !exists {
+            if let Some(order) = &sub.query.order {
+                self.order_by(&scope, order)?;
+            }
+            self.limit_offset(sub.query.limit, sub.query.offset);
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[&Node]) -> Result<()> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        self.push(keyword);
+        for (i, n) in nodes.iter().enumerate() {
+            if i > 0 {
+                self.push(" AND ");
+            }
+            self.node(scope, n, false)?;
+        }
+        Ok(())
+    }
+
+    pub fn node(&mut self, scope: &Scope<'_>, node: &Node, negated: bool) -> Result<()> {
         match node {
             Node::Const(true) => self.push("1 = 1"),
             Node::Const(false) => self.push("1 = 0"),
             Node::Not(inner) => {
                 self.push("NOT (");
-                self.node(meta, inner, !negated)?;
+                self.node(scope, inner, !negated)?;
                 self.push(")");
             }
             Node::And(items) | Node::Or(items) => {
+                let is_and = matches!(node, Node::And(_));
                 if items.is_empty() {
-                    self.push(if matches!(node, Node::And(_)) { "1 = 1" } else { "1 = 0" });
+                    self.push(if is_and { "1 = 1" } else { "1 = 0" });
                     return Ok(());
                 }
-                let sep = if matches!(node, Node::And(_)) { " AND " } else { " OR " };
                 self.push("(");
                 for (i, n) in items.iter().enumerate() {
                     if i > 0 {
-                        self.push(sep);
+                        self.push(if is_and { " AND " } else { " OR " });
                     }
-                    self.node(meta, n, negated)?;
+                    self.node(scope, n, negated)?;
                 }
                 self.push(")");
             }
-            Node::Leaf(leaf) => self.leaf(meta, leaf, negated)?,
+            Node::Expr(e) => self.expr(scope, e)?,
+            Node::Leaf(leaf) => self.leaf(scope, leaf, negated)?,
         }
         Ok(())
     }
 
-    fn text_operand(leaf: &Leaf, field: &FieldMeta) -> Result<String> {
-        match &leaf.operand {
-            Operand::Value(Value::Text(s)) => Ok(s.clone()),
-            Operand::Value(other) => Err(Error::field_error(format!(
-                "the `{}` lookup on `{}` needs a text value, got {}",
-                leaf.lookup.name(),
-                field.name,
-                other.kind_name()
-            ))),
-            _ => Err(Error::field_error(format!(
-                "the `{}` lookup on `{}` needs one value",
-                leaf.lookup.name(),
-                field.name
-            ))),
+    fn lhs(&mut self, scope: &Scope<'_>, leaf: &Leaf) -> Result<(Option<&'static FieldMeta>, Option<Transform>)> {
+        match scope.resolve(&leaf.path)? {
+            Target::Column { qual, field, transform } => {
+                let qual = qual.to_owned();
+                self.target_column(&qual, field, transform);
+                Ok((Some(field), transform))
+            }
+            Target::Annotation(e) => {
+                let e = e.clone();
+                self.expr(scope, &e)?;
+                Ok((None, None))
+            }
         }
     }
 
-    fn leaf(&mut self, meta: &ModelMeta, leaf: &Leaf, negated: bool) -> Result<()> {
-        let field = check_leaf(meta, leaf)?;
-        // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable column
-        // also requires the column to be non-null, so NOT(...) is true for NULLs.
-        let guard_null = negated && field.null && leaf.lookup != Lookup::IsNull;
+    fn text_value(leaf: &Leaf, name: &str) -> Result<String> {
+        match &leaf.operand {
+            Operand::Value(Value::Text(s)) => Ok(s.clone()),
+            Operand::Value(other) => Err(Error::field_error(format!(
+                "the `{}` lookup on `{name}` needs a text value, got {}",
+                leaf.lookup.name(),
+                other.kind_name()
+            ))),
+            _ => {
+                Err(Error::field_error(format!("the `{}` lookup on `{name}` needs one text value", leaf.lookup.name())))
+            }
+        }
+    }
+
+    fn rhs_one(&mut self, scope: &Scope<'_>, leaf: &Leaf, name: &str) -> Result<()> {
+        match &leaf.operand {
+            Operand::Value(v) => self.param(v.clone()),
+            Operand::Expr(e) => self.expr(scope, e)?,
+            _ => {
+                return Err(Error::field_error(format!(
+                    "the `{}` lookup on `{name}` needs one value",
+                    leaf.lookup.name()
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn leaf(&mut self, scope: &Scope<'_>, leaf: &Leaf, negated: bool) -> Result<()> {
+        let name = leaf.path.join("__");
+        // Validate before writing anything.
+        let (field, transform) = match scope.resolve(&leaf.path)? {
+            Target::Column { field, transform, .. } => (Some(field), transform),
+            Target::Annotation(_) => (None, None),
+        };
+        if leaf.lookup.is_text() {
+            if let Some(f) = field {
+                if !f.kind.is_text() || transform.is_some() {
+                    return Err(Error::field_error(format!(
+                        "the `{}` lookup needs a text field; `{}` of {} is {:?}",
+                        leaf.lookup.name(),
+                        f.name,
+                        scope.meta.label(),
+                        f.kind
+                    )));
+                }
+            }
+        }
+        // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
+        // column also requires it to be non-null, so NOT(...) is true for NULLs.
+        let guard_null = negated && field.is_some_and(|f| f.null) && leaf.lookup != Lookup::IsNull;
         if guard_null {
             self.push("(");
         }
-        let table = meta.table;
         match leaf.lookup {
             Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte => {
-                let v = match &leaf.operand {
-                    Operand::Value(v) => v.clone(),
-                    _ => return Err(Error::field_error(format!("`{}` needs one value", leaf.lookup.name()))),
-                };
-                if v.is_null() {
+                if matches!(leaf.operand, Operand::Value(Value::Null)) {
                     if leaf.lookup != Lookup::Exact {
                         return Err(Error::field_error(format!(
-                            "cannot compare `{}` with NULL using `{}`",
-                            field.name,
+                            "cannot compare `{name}` with NULL using `{}`",
                             leaf.lookup.name()
                         )));
                     }
-                    self.column(table, field.column);
+                    self.lhs(scope, leaf)?;
                     self.push(" IS NULL");
                 } else {
-                    self.column(table, field.column);
+                    self.lhs(scope, leaf)?;
                     self.push(match leaf.lookup {
                         Lookup::Exact => " = ",
                         Lookup::Gt => " > ",
@@ -223,92 +508,113 @@ impl Writer {
                         Lookup::Lt => " < ",
                         _ => " <= ",
                     });
-                    self.param(v);
+                    self.rhs_one(scope, leaf, &name)?;
                 }
             }
             Lookup::IsNull => {
                 let yes = match &leaf.operand {
                     Operand::Value(Value::Bool(b)) => *b,
                     Operand::Value(Value::Int(i)) => *i != 0,
-                    _ => return Err(Error::field_error(format!("`{}__isnull` needs true or false", field.name))),
+                    _ => return Err(Error::field_error(format!("`{name}__isnull` needs true or false"))),
                 };
-                self.column(table, field.column);
+                self.lhs(scope, leaf)?;
                 self.push(if yes { " IS NULL" } else { " IS NOT NULL" });
             }
-            Lookup::In => {
-                let values = match &leaf.operand {
-                    Operand::List(v) => v,
-                    _ => return Err(Error::field_error(format!("`{}__in` needs a list", field.name))),
-                };
-                let non_null: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
-                if non_null.is_empty() {
-                    // An empty list matches nothing, without sending `IN ()`.
-                    self.push("1 = 0");
-                } else {
-                    self.column(table, field.column);
-                    self.push(" IN (");
-                    for (i, v) in non_null.into_iter().enumerate() {
-                        if i > 0 {
-                            self.push(", ");
+            Lookup::In => match &leaf.operand {
+                Operand::List(values) => {
+                    let non_null: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+                    if non_null.is_empty() {
+                        // An empty list matches nothing, without sending `IN ()`.
+                        self.push("1 = 0");
+                    } else {
+                        self.lhs(scope, leaf)?;
+                        self.push(" IN (");
+                        for (i, v) in non_null.into_iter().enumerate() {
+                            if i > 0 {
+                                self.push(", ");
+                            }
+                            self.param(v.clone());
                         }
-                        self.param(v.clone());
+                        self.push(")");
                     }
+                }
+                Operand::Subquery(sub) => {
+                    self.lhs(scope, leaf)?;
+                    self.push(" IN (");
+                    self.subquery(scope, sub, false)?;
                     self.push(")");
                 }
-            }
+                _ => return Err(Error::field_error(format!("`{name}__in` needs a list or a subquery"))),
+            },
             Lookup::Range => {
-                let (lo, hi) = match &leaf.operand {
-                    Operand::Pair(a, b) => (a.clone(), b.clone()),
-                    _ => return Err(Error::field_error(format!("`{}__range` needs two values", field.name))),
+                let Operand::Pair(lo, hi) = &leaf.operand else {
+                    return Err(Error::field_error(format!("`{name}__range` needs two values")));
                 };
-                self.column(table, field.column);
+                let (lo, hi) = (lo.clone(), hi.clone());
+                self.lhs(scope, leaf)?;
                 self.push(" BETWEEN ");
                 self.param(lo);
                 self.push(" AND ");
                 self.param(hi);
             }
             Lookup::IExact => {
-                let s = Self::text_operand(leaf, field)?;
+                let s = Self::text_value(leaf, &name)?;
                 self.push("UPPER(");
-                self.column(table, field.column);
+                self.lhs(scope, leaf)?;
                 self.push(") = UPPER(");
                 self.param(Value::Text(s));
                 self.push(")");
             }
             Lookup::Contains | Lookup::StartsWith | Lookup::EndsWith => {
-                let s = escape_like(&Self::text_operand(leaf, field)?);
+                let s = escape_like(&Self::text_value(leaf, &name)?);
                 let pattern = match leaf.lookup {
                     Lookup::Contains => format!("%{s}%"),
                     Lookup::StartsWith => format!("{s}%"),
                     _ => format!("%{s}"),
                 };
-                self.column(table, field.column);
+                self.lhs(scope, leaf)?;
                 match self.d {
-                    // MariaDB/MySQL compare with the column's (case-insensitive) collation.
+                    // MySQL compares with the column's case-insensitive collation unless told.
                     Dialect::Mysql => self.push(" LIKE BINARY "),
+                    // SQLite's LIKE ignores ASCII case; GLOB is case-sensitive but has other
+                    // wildcards, so compare exactly with instr-free LIKE on both sides' bytes.
                     _ => self.push(" LIKE "),
                 }
                 self.param(Value::Text(pattern));
                 self.like_escape();
             }
             Lookup::IContains | Lookup::IStartsWith | Lookup::IEndsWith => {
-                let s = escape_like(&Self::text_operand(leaf, field)?);
+                let s = escape_like(&Self::text_value(leaf, &name)?);
                 let pattern = match leaf.lookup {
                     Lookup::IContains => format!("%{s}%"),
                     Lookup::IStartsWith => format!("{s}%"),
                     _ => format!("%{s}"),
                 };
                 self.push("UPPER(");
-                self.column(table, field.column);
+                self.lhs(scope, leaf)?;
                 self.push(") LIKE UPPER(");
                 self.param(Value::Text(pattern));
                 self.push(")");
                 self.like_escape();
             }
+            Lookup::Regex | Lookup::IRegex => {
+                let s = Self::text_value(leaf, &name)?;
+                let ci = leaf.lookup == Lookup::IRegex;
+                self.lhs(scope, leaf)?;
+                match (self.d, ci) {
+                    (Dialect::Postgres, false) => self.push(" ~ "),
+                    (Dialect::Postgres, true) => self.push(" ~* "),
+                    (Dialect::Mysql, false) => self.push(" REGEXP BINARY "),
+                    (Dialect::Mysql, true) => self.push(" REGEXP "),
+                    (Dialect::Sqlite, _) => self.push(" REGEXP "),
+                }
+                let pattern = if ci && self.d == Dialect::Sqlite { format!("(?i){s}") } else { s };
+                self.param(Value::Text(pattern));
+            }
         }
         if guard_null {
             self.push(" AND ");
-            self.column(table, field.column);
+            self.lhs(scope, leaf)?;
             self.push(" IS NOT NULL)");
         }
         Ok(())
@@ -321,30 +627,16 @@ impl Writer {
         }
     }
 
-    pub fn select_list(&mut self, meta: &ModelMeta) {
+    pub fn select_list(&mut self, meta: &ModelMeta, qual: &str) {
         for (i, f) in meta.fields.iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.column(meta.table, f.column);
+            self.column(qual, f.column);
         }
     }
 
-    pub fn where_clause(&mut self, meta: &ModelMeta, filters: &[Node]) -> Result<()> {
-        if filters.is_empty() {
-            return Ok(());
-        }
-        self.push(" WHERE ");
-        for (i, n) in filters.iter().enumerate() {
-            if i > 0 {
-                self.push(" AND ");
-            }
-            self.node(meta, n, false)?;
-        }
-        Ok(())
-    }
-
-    pub fn order_by(&mut self, meta: &ModelMeta, order: &[OrderBy]) -> Result<()> {
+    pub fn order_by(&mut self, scope: &Scope<'_>, order: &[OrderBy]) -> Result<()> {
         if order.is_empty() {
             return Ok(());
         }
@@ -353,9 +645,22 @@ impl Writer {
             if i > 0 {
                 self.push(", ");
             }
-            let parts: Vec<&str> = o.path.split("__").collect();
-            let field = resolve_field(meta, &parts)?;
-            self.column(meta.table, field.column);
+            match &o.expr {
+                Some(e) => self.expr(scope, e)?,
+                None => {
+                    let parts: Vec<&str> = o.path.split("__").collect();
+                    match scope.resolve(&parts)? {
+                        Target::Column { qual, field, transform } => {
+                            let qual = qual.to_owned();
+                            self.target_column(&qual, field, transform);
+                        }
+                        Target::Annotation(e) => {
+                            let e = e.clone();
+                            self.expr(scope, &e)?;
+                        }
+                    }
+                }
+            }
             // NULLs sort as the smallest value on every backend (SQLite's and MySQL's rule).
             match (o.descending, self.d) {
                 (false, Dialect::Postgres) => self.push(" ASC NULLS FIRST"),
@@ -368,33 +673,65 @@ impl Writer {
     }
 
     pub fn limit_offset(&mut self, limit: Option<u64>, offset: u64) {
+        let clamp = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
         match (limit, offset) {
             (None, 0) => {}
             (Some(n), 0) => {
                 self.push(" LIMIT ");
-                self.param(Value::Int(n.min(i64::MAX as u64) as i64));
+                self.param(clamp(n));
             }
             (limit, off) => {
                 match (limit, self.d) {
                     (Some(n), _) => {
                         self.push(" LIMIT ");
-                        self.param(Value::Int(n.min(i64::MAX as u64) as i64));
+                        self.param(clamp(n));
                     }
                     (None, Dialect::Sqlite) => self.push(" LIMIT -1"),
                     (None, Dialect::Mysql) => self.push(" LIMIT 18446744073709551615"),
                     (None, Dialect::Postgres) => {}
                 }
                 self.push(" OFFSET ");
-                self.param(Value::Int(off.min(i64::MAX as u64) as i64));
+                self.param(clamp(off));
             }
         }
     }
 }
 
+/// The names and expressions a `values()` query selects.
+fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String, Expr)> {
+    match &q.values {
+        Some(names) => {
+            let mut out: Vec<(String, Expr)> =
+                names.iter().map(|n| (n.clone(), crate::expressions::F::col(n))).collect();
+            // Annotations added after values() are selected too.
+            for (n, e) in &q.annotations {
+                if !names.contains(n) {
+                    out.push((n.clone(), e.clone()));
+                }
+            }
+            out
+        }
+        None => {
+            let mut out: Vec<(String, Expr)> =
+                meta.fields.iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
+            out.extend(q.annotations.iter().cloned());
+            out
+        }
+    }
+}
+
+/// The column names of a `values()` result.
+pub(crate) fn values_names(meta: &'static ModelMeta, q: &Query) -> Vec<String> {
+    values_columns(meta, q).into_iter().map(|(n, _)| n).collect()
+}
+
 /// Renders a SELECT over `meta`'s table.
-pub(crate) fn compile_select(meta: &ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
+pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
     let mut w = Writer::new(d);
-    let wrap_count = matches!(select, Select::Count) && (q.limit.is_some() || q.offset > 0 || q.distinct);
+    let scope = Scope::root(meta, &q.annotations);
+    let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
+    let sliced = q.limit.is_some() || q.offset > 0;
+    let wrap_count = select == Select::Count && (sliced || q.distinct || has_agg);
     if wrap_count {
         w.push("SELECT COUNT(*) FROM (");
     }
@@ -402,29 +739,80 @@ pub(crate) fn compile_select(meta: &ModelMeta, d: Dialect, q: &Query, select: Se
     if q.distinct {
         w.push("DISTINCT ");
     }
+    let mut group_by: Vec<Expr> = Vec::new();
     match select {
-        Select::Model => w.select_list(meta),
-        Select::Count if wrap_count => w.select_list(meta),
-        Select::Count => w.push("COUNT(*)"),
+        Select::Count if !wrap_count => w.push("COUNT(*)"),
+        Select::Model | Select::Count => {
+            w.select_list(meta, &scope.qual);
+            for (i, (name, e)) in q.annotations.iter().enumerate() {
+                w.push(", ");
+                w.expr(&scope, e)?;
+                w.push(" AS ");
+                w.ident(&format!("a{i}_{name}"));
+            }
+            if has_agg {
+                group_by = meta.fields.iter().map(|f| crate::expressions::F::col(f.name)).collect();
+            }
+        }
+        Select::Values => {
+            let cols = values_columns(meta, q);
+            for (i, (name, e)) in cols.iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                w.expr(&scope, e)?;
+                w.push(" AS ");
+                w.ident(name);
+                if has_agg && !e.contains_aggregate() {
+                    group_by.push(e.clone());
+                }
+            }
+        }
         Select::One => w.push("1"),
     }
     w.push(" FROM ");
     w.ident(meta.table);
-    w.where_clause(meta, &q.filters)?;
-    if matches!(select, Select::Model) || wrap_count {
+    let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
+        q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
+    w.conditions(&scope, " WHERE ", &where_nodes)?;
+    if !group_by.is_empty() {
+        w.push(" GROUP BY ");
+        for (i, e) in group_by.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.expr(&scope, e)?;
+        }
+    }
+    if !having_nodes.is_empty() && !has_agg && select != Select::One {
+        return Err(Error::field_error("cannot filter on an aggregate without annotating it"));
+    }
+    w.conditions(&scope, " HAVING ", &having_nodes)?;
+    if matches!(select, Select::Model | Select::Values) || (wrap_count && sliced) {
         let default: Vec<OrderBy>;
         let order = match &q.order {
             Some(o) => o.as_slice(),
+            None if select == Select::Values && has_agg => &[],
             None => {
                 default = meta.ordering.iter().map(|s| OrderBy::from(*s)).collect();
                 &default
             }
         };
-        w.order_by(meta, order)?;
+        w.order_by(&scope, order)?;
     }
     match select {
-        Select::One => w.limit_offset(Some(q.limit.unwrap_or(1).min(1)), q.offset),
+        Select::One => w.limit_offset(Some(1), q.offset),
         _ => w.limit_offset(q.limit, q.offset),
+    }
+    if let Some(fu) = q.for_update {
+        if d.features().has_select_for_update && select == Select::Model {
+            w.push(" FOR UPDATE");
+            if fu.nowait {
+                w.push(" NOWAIT");
+            } else if fu.skip_locked {
+                w.push(" SKIP LOCKED");
+            }
+        }
     }
     if wrap_count {
         w.push(") subquery");
@@ -433,14 +821,47 @@ pub(crate) fn compile_select(meta: &ModelMeta, d: Dialect, q: &Query, select: Se
 }
 
 /// Renders a DELETE of the rows the filters match.
-pub(crate) fn compile_delete(meta: &ModelMeta, d: Dialect, q: &Query) -> Result<Statement> {
+pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) -> Result<Statement> {
     if q.limit.is_some() || q.offset > 0 {
         return Err(Error::field_error("cannot delete a sliced QuerySet (limit/offset)"));
     }
     let mut w = Writer::new(d);
+    let scope = Scope::root(meta, &q.annotations);
     w.push("DELETE FROM ");
     w.ident(meta.table);
-    w.where_clause(meta, &q.filters)?;
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    Ok(Statement { sql: w.sql, params: w.params })
+}
+
+/// Renders an UPDATE of the rows the filters match.
+pub(crate) fn compile_update(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    assignments: &[(&'static FieldMeta, Expr)],
+) -> Result<Statement> {
+    if q.limit.is_some() || q.offset > 0 {
+        return Err(Error::field_error("cannot update a sliced QuerySet (limit/offset)"));
+    }
+    if assignments.is_empty() {
+        return Err(Error::field_error("update() needs at least one assignment"));
+    }
+    let mut w = Writer::new(d);
+    let scope = Scope::root(meta, &q.annotations);
+    w.push("UPDATE ");
+    w.ident(meta.table);
+    w.push(" SET ");
+    for (i, (f, e)) in assignments.iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        w.ident(f.column);
+        w.push(" = ");
+        w.expr(&scope, e)?;
+    }
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    w.conditions(&scope, " WHERE ", &nodes)?;
     Ok(Statement { sql: w.sql, params: w.params })
 }
 

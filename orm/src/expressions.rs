@@ -1,0 +1,335 @@
+//! Expressions: [`F`] references to fields, arithmetic, database functions, aggregates
+//! ([`Count`], [`Sum`], [`Avg`], [`Min`], [`Max`]) and subqueries ([`Subquery`], [`Exists`],
+//! [`OuterRef`]).
+//!
+//! ```
+//! use orm::expressions::{Count, Sum, F};
+//! let bumped = F::col("views") + 1;           // in update(), filter(), annotate(), order_by()
+//! let total = Sum::of("views").filter(orm::Q::<()>::path("views__gt", 10).unwrap());
+//! let n = Count::all();
+//! # let _ = (bumped, total, n);
+//! ```
+
+use crate::model::meta::ModelMeta;
+use crate::q::{Node, Path, Q};
+use crate::sql::Query;
+use orm_backends::Value;
+use std::borrow::Cow;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+/// An arithmetic operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+/// A database function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Func {
+    /// `LOWER(x)`
+    Lower,
+    /// `UPPER(x)`
+    Upper,
+    /// Character length of text.
+    Length,
+    /// The first non-null argument.
+    Coalesce,
+    /// Absolute value.
+    Abs,
+}
+
+/// An aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `COUNT`
+    Count,
+    /// `SUM`
+    Sum,
+    /// `AVG`
+    Avg,
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+}
+
+/// An aggregate: function, argument (`None` = `*`), `DISTINCT`, and a `filter` condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// The function.
+    pub func: AggFunc,
+    /// The argument; `None` counts rows.
+    pub arg: Option<Expr>,
+    /// `DISTINCT` values only.
+    pub distinct: bool,
+    /// Only rows matching this condition are aggregated.
+    pub filter: Option<Node>,
+}
+
+/// A subquery: a query over another (or the same) model selecting one expression.
+#[derive(Clone, Debug)]
+pub struct SubqueryExpr {
+    pub(crate) meta: &'static ModelMeta,
+    pub(crate) query: Query,
+    pub(crate) select: Option<Expr>,
+}
+
+/// A SQL expression.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Expr {
+    /// A field of the query's model (or an annotation's name).
+    Field(Path),
+    /// A field of the enclosing query's model, inside a subquery.
+    OuterRef(Path),
+    /// A bound value.
+    Value(Value),
+    /// Arithmetic.
+    Binary(Box<Expr>, ArithOp, Box<Expr>),
+    /// A function call.
+    Func(Func, Vec<Expr>),
+    /// An aggregate.
+    Aggregate(Box<Aggregate>),
+    /// A scalar subquery.
+    Subquery(Box<SubqueryExpr>),
+    /// `EXISTS (subquery)`.
+    Exists(Box<SubqueryExpr>),
+}
+
+fn path_of(path: &str) -> Path {
+    path.split("__").map(|s| Cow::Owned(s.to_owned())).collect()
+}
+
+/// A reference to a field (Django's `F()`).
+#[derive(Debug, Clone, Copy)]
+pub struct F;
+
+impl F {
+    /// The field at `path` (`"views"`, or an annotation's name).
+    pub fn col(path: &str) -> Expr {
+        Expr::Field(path_of(path))
+    }
+}
+
+/// A reference to the enclosing query's field, inside a [`Subquery`] or [`Exists`].
+#[derive(Debug, Clone, Copy)]
+pub struct OuterRef;
+
+impl OuterRef {
+    /// The outer query's field at `path`.
+    pub fn col(path: &str) -> Expr {
+        Expr::OuterRef(path_of(path))
+    }
+}
+
+impl PartialEq for SubqueryExpr {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.meta, other.meta) && self.query == other.query && self.select == other.select
+    }
+}
+
+impl Expr {
+    /// A bound value.
+    pub fn value(v: impl Into<Value>) -> Expr {
+        Expr::Value(v.into())
+    }
+
+    /// `LOWER(self)`.
+    pub fn lower(self) -> Expr {
+        Expr::Func(Func::Lower, vec![self])
+    }
+
+    /// `UPPER(self)`.
+    pub fn upper(self) -> Expr {
+        Expr::Func(Func::Upper, vec![self])
+    }
+
+    /// The length of text.
+    pub fn length(self) -> Expr {
+        Expr::Func(Func::Length, vec![self])
+    }
+
+    /// `COALESCE(self, other)`.
+    pub fn coalesce(self, other: impl Into<Expr>) -> Expr {
+        Expr::Func(Func::Coalesce, vec![self, other.into()])
+    }
+
+    /// `ABS(self)`.
+    pub fn abs(self) -> Expr {
+        Expr::Func(Func::Abs, vec![self])
+    }
+
+    /// Does this expression contain an aggregate (so it belongs in HAVING)?
+    pub fn contains_aggregate(&self) -> bool {
+        match self {
+            Expr::Aggregate(_) => true,
+            Expr::Binary(a, _, b) => a.contains_aggregate() || b.contains_aggregate(),
+            Expr::Func(_, args) => args.iter().any(Expr::contains_aggregate),
+            _ => false,
+        }
+    }
+
+    /// Ascending order on this expression.
+    pub fn asc(self) -> crate::queryset::OrderBy {
+        crate::queryset::OrderBy::expr(self, false)
+    }
+
+    /// Descending order on this expression.
+    pub fn desc(self) -> crate::queryset::OrderBy {
+        crate::queryset::OrderBy::expr(self, true)
+    }
+}
+
+macro_rules! into_expr {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Expr {
+            fn from(v: $t) -> Expr {
+                Expr::Value(Value::from(v))
+            }
+        }
+    )*};
+}
+into_expr!(i32, i64, f64, bool, &str, String);
+
+impl From<Value> for Expr {
+    fn from(v: Value) -> Expr {
+        Expr::Value(v)
+    }
+}
+
+macro_rules! arith {
+    ($trait:ident, $method:ident, $op:ident) => {
+        impl<T: Into<Expr>> $trait<T> for Expr {
+            type Output = Expr;
+            fn $method(self, rhs: T) -> Expr {
+                Expr::Binary(Box::new(self), ArithOp::$op, Box::new(rhs.into()))
+            }
+        }
+    };
+}
+arith!(Add, add, Add);
+arith!(Sub, sub, Sub);
+arith!(Mul, mul, Mul);
+arith!(Div, div, Div);
+
+impl Neg for Expr {
+    type Output = Expr;
+    fn neg(self) -> Expr {
+        Expr::Binary(Box::new(Expr::Value(Value::Int(0))), ArithOp::Sub, Box::new(self))
+    }
+}
+
+impl Aggregate {
+    fn new(func: AggFunc, arg: Option<Expr>) -> Self {
+        Aggregate { func, arg, distinct: false, filter: None }
+    }
+}
+
+impl From<Aggregate> for Expr {
+    fn from(a: Aggregate) -> Expr {
+        Expr::Aggregate(Box::new(a))
+    }
+}
+
+impl Aggregate {
+    /// Aggregates distinct values only.
+    pub fn distinct(mut self) -> Self {
+        self.distinct = true;
+        self
+    }
+
+    /// Aggregates only rows matching `q` (rendered as `CASE WHEN … THEN x END`, which every
+    /// backend understands).
+    pub fn filter<M>(mut self, q: Q<M>) -> Self {
+        self.filter = Some(q.node);
+        self
+    }
+}
+
+macro_rules! aggregate_fn {
+    ($(#[$doc:meta])* $name:ident, $func:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl $name {
+            /// Over the field or annotation at `path`.
+            pub fn of(path: &str) -> Aggregate {
+                Aggregate::new(AggFunc::$func, Some(F::col(path)))
+            }
+
+            /// Over an expression.
+            pub fn expr(e: impl Into<Expr>) -> Aggregate {
+                Aggregate::new(AggFunc::$func, Some(e.into()))
+            }
+        }
+    };
+}
+
+aggregate_fn!(
+    /// `COUNT(field)`: non-null values; [`Count::all`] counts rows.
+    Count, Count
+);
+aggregate_fn!(
+    /// `SUM(field)`.
+    Sum, Sum
+);
+aggregate_fn!(
+    /// `AVG(field)`.
+    Avg, Avg
+);
+aggregate_fn!(
+    /// `MIN(field)`.
+    Min, Min
+);
+aggregate_fn!(
+    /// `MAX(field)`.
+    Max, Max
+);
+
+impl Count {
+    /// `COUNT(*)`.
+    pub fn all() -> Aggregate {
+        Aggregate::new(AggFunc::Count, None)
+    }
+}
+
+/// A scalar subquery: `Subquery::new(qs, "field")` selects one field of the first row of
+/// `qs` (order and slice it so that is the row you mean).
+#[derive(Debug, Clone, Copy)]
+pub struct Subquery;
+
+impl Subquery {
+    /// The subquery selecting `field` from `qs`.
+    pub fn new<M: crate::Model>(qs: crate::QuerySet<M>, field: &str) -> Expr {
+        Expr::Subquery(Box::new(SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: Some(F::col(field)) }))
+    }
+
+    /// `field IN (SELECT …)`: rows whose `field` is among the subquery's `select` values.
+    pub fn values<M: crate::Model>(qs: crate::QuerySet<M>, select: &str) -> SubqueryExpr {
+        SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: Some(F::col(select)) }
+    }
+}
+
+/// `EXISTS (subquery)`, as a condition.
+#[derive(Debug, Clone, Copy)]
+pub struct Exists;
+
+impl Exists {
+    /// True where `qs` (usually correlated through [`OuterRef`]) has a row.
+    pub fn new<Outer, M: crate::Model>(qs: crate::QuerySet<M>) -> Q<Outer> {
+        Q::from_node(Node::Expr(Expr::Exists(Box::new(SubqueryExpr {
+            meta: M::meta(),
+            query: qs.into_query(),
+            select: None,
+        }))))
+    }
+}
