@@ -18,6 +18,7 @@ use proc_macro::TokenStream;
 /// Container options, in `#[orm(...)]`: `app = "…"`, `table = "…"`, `ordering = ["-f", "g"]`,
 /// `indexes = [["a", "b"]]`, `index(name = "…", fields = [...])`, `unique_together = [["a", "b"]]`,
 /// `unique(name = "…", fields = [...])`, `check(name = "…", sql = "…")`, `abstract`,
+/// `manager = path` (a `fn() -> QuerySet<Self>` that becomes `objects()`),
 /// `verbose_name = "…"`, `renamed_from = "…"`.
 ///
 /// Field options: `column = "…"`, `primary_key`, `unique`, `index`, `default = <literal or path>`,

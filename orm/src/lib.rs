@@ -42,6 +42,7 @@
 //! - [`serializers`]: fixtures in Django's format;
 //! - everything from `orm-backends` users need (connections, values, dialects) is re-exported.
 
+mod bulk;
 pub mod db;
 pub mod error;
 pub mod expressions;

@@ -551,6 +551,38 @@ impl<M: Model> QuerySet<M> {
         Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
     }
 
+    /// Runs raw SQL (with `params` bound, never interpolated) and maps each row into a model
+    /// by column name: every field's column must be selected, in any order.
+    pub fn raw(sql: &str, params: &[Value], ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        let meta = M::meta();
+        ex.with_connection(|c| {
+            let rows = c.query(sql, params)?;
+            let Some(first) = rows.first() else { return Ok(Vec::new()) };
+            let positions: Vec<usize> = meta
+                .fields
+                .iter()
+                .map(|f| {
+                    first.columns().iter().position(|c| c == f.column).ok_or_else(|| {
+                        Error::field_error(format!(
+                            "raw query for {} does not select column `{}` (field `{}`)",
+                            meta.label(),
+                            f.column,
+                            f.name
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let names: Arc<[String]> = meta.fields.iter().map(|f| f.column.to_owned()).collect();
+            rows.into_iter()
+                .map(|r| {
+                    let values = r.into_values();
+                    let ordered = positions.iter().map(|&p| values[p].clone()).collect();
+                    M::from_row(&OwnedRow::new(names.clone(), ordered), 0)
+                })
+                .collect()
+        })
+    }
+
     /// This QuerySet as a subquery selecting `field` (for `Q::path_in`).
     pub fn subquery(self, field: &str) -> SubqueryExpr {
         crate::expressions::Subquery::values(self, field)

@@ -35,6 +35,7 @@ pub(crate) struct ContainerAttrs {
     pub proxy: Option<Span>,
     pub verbose_name: Option<LitStr>,
     pub renamed_from: Option<LitStr>,
+    pub manager: Option<Path>,
 }
 
 pub(crate) enum Choice {
@@ -179,10 +180,12 @@ pub(crate) fn parse_container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
                 out.verbose_name = Some(lit_str(&meta)?);
             } else if p.is_ident("renamed_from") {
                 out.renamed_from = Some(lit_str(&meta)?);
+            } else if p.is_ident("manager") {
+                out.manager = Some(meta.value()?.parse()?);
             } else {
                 return Err(meta.error(
                     "unknown model option; expected one of: app, table, ordering, indexes, index, unique_together, \
-                     unique, check, abstract, verbose_name, renamed_from",
+                     unique, check, abstract, manager, verbose_name, renamed_from",
                 ));
             }
             Ok(())

@@ -561,6 +561,14 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         _ => None,
     });
     let handles = handles(def);
+    let manager = match &def.attrs.manager {
+        Some(path) => quote! {
+            fn objects() -> ::orm::QuerySet<Self> {
+                #path()
+            }
+        },
+        None => TokenStream::new(),
+    };
     let pk_key = quote_spanned!(pk_ty.span()=> <#pk_ty as ::orm::FieldType>::Lookup);
     let pk_kind = quote_spanned!(pk_ty.span()=> ::orm::__private::kind_of::<#pk_ty>());
     quote! {
@@ -610,6 +618,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 fn set_adding(&mut self, adding: bool) { #set_adding }
                 fn pre_save(&mut self, adding: bool) { #pre_save }
                 fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) { #validate }
+                #manager
             }
             #handles
         };

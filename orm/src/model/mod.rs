@@ -2,7 +2,7 @@
 //! `save`, `delete`, `refresh_from_db`, `full_clean`.
 
 pub mod meta;
-mod persist;
+pub(crate) mod persist;
 
 pub(crate) use persist::get_by_pk;
 pub use persist::SaveOptions;
