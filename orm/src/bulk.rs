@@ -123,7 +123,10 @@ impl<M: Model> QuerySet<M> {
         }
         let pk = meta.pk;
         if objs.iter().any(|o| o.field_value(pk).is_null()) {
-            return Err(Error::field_error(format!("bulk_update of {}: every object needs a primary key", meta.label())));
+            return Err(Error::field_error(format!(
+                "bulk_update of {}: every object needs a primary key",
+                meta.label()
+            )));
         }
         let d = ex.dialect();
         // Per row: (key, value) per field, plus the key in the IN list.
@@ -192,7 +195,12 @@ impl<M: Model> QuerySet<M> {
     /// created)`. Atomic: the insert runs in a savepoint, and when a concurrent insert of the
     /// same unique values wins the race, the resulting integrity error is caught and the
     /// winner's row returned.
-    pub fn get_or_create(&self, lookup: Q<M>, create: impl FnOnce() -> M, ex: &(impl Executor + ?Sized)) -> Result<(M, bool)> {
+    pub fn get_or_create(
+        &self,
+        lookup: Q<M>,
+        create: impl FnOnce() -> M,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<(M, bool)> {
         let qs = self.clone().filter(lookup);
         match qs.get(ex) {
             Ok(o) => return Ok((o, false)),

@@ -166,3 +166,52 @@ pub struct Comment {
 
 pub mod hand_written;
 pub use hand_written::HandNote;
+
+/// Rows for lookups, NULL semantics, ordering and aggregates.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "shop", ordering = ["name"])]
+pub struct Item {
+    pub id: Auto<i64>,
+    #[orm(max_length = 60)]
+    pub name: String,
+    #[orm(max_length = 60)]
+    pub note: Option<String>,
+    pub qty: i64,
+    pub price: Option<f64>,
+    #[orm(max_length = 20)]
+    pub kind: String,
+    pub at: DateTime<Utc>,
+}
+
+fn only_active() -> orm::QuerySet<Gadget> {
+    orm::QuerySet::new().filter(Gadget::active().eq(true))
+}
+
+/// A model with a custom default manager: `objects()` sees active rows only.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "shop", manager = only_active)]
+pub struct Gadget {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+    pub active: bool,
+}
+
+/// A unique name, for get_or_create races.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "shop")]
+pub struct Tally {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40, unique)]
+    pub name: String,
+    pub hits: i64,
+}
+
+/// Three narrow columns, for streaming.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "shop")]
+pub struct Reading {
+    pub id: Auto<i64>,
+    pub sensor: i32,
+    pub value: f64,
+}

@@ -4,6 +4,7 @@
 mod connect;
 mod integrity;
 mod models;
+mod queryset;
 mod schema_ddl;
 mod streaming;
 mod transactions;

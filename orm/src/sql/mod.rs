@@ -701,8 +701,13 @@ impl Writer {
 fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String, Expr)> {
     match &q.values {
         Some(names) => {
-            let mut out: Vec<(String, Expr)> =
-                names.iter().map(|n| (n.clone(), crate::expressions::F::col(n))).collect();
+            let mut out: Vec<(String, Expr)> = names
+                .iter()
+                .map(|n| match q.annotations.iter().find(|(a, _)| a == n) {
+                    Some((_, e)) => (n.clone(), e.clone()),
+                    None => (n.clone(), crate::expressions::F::col(n)),
+                })
+                .collect();
             // Annotations added after values() are selected too.
             for (n, e) in &q.annotations {
                 if !names.contains(n) {
@@ -727,6 +732,14 @@ pub(crate) fn values_names(meta: &'static ModelMeta, q: &Query) -> Vec<String> {
 
 /// Renders a SELECT over `meta`'s table.
 pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
+    for (name, _) in &q.annotations {
+        if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {
+            return Err(Error::field_error(format!(
+                "the annotation `{name}` conflicts with a field on {}",
+                meta.label()
+            )));
+        }
+    }
     let mut w = Writer::new(d);
     let scope = Scope::root(meta, &q.annotations);
     let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
@@ -740,7 +753,12 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
-    match select {
+    // A wrapped count selects what the query would select, then counts it.
+    let columns = match select {
+        Select::Count if wrap_count && q.values.is_some() => Select::Values,
+        other => other,
+    };
+    match columns {
         Select::Count if !wrap_count => w.push("COUNT(*)"),
         Select::Model | Select::Count => {
             w.select_list(meta, &scope.qual);
