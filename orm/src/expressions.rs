@@ -309,6 +309,7 @@ pub struct Subquery;
 
 impl Subquery {
     /// The subquery selecting `field` from `qs`.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new<M: crate::Model>(qs: crate::QuerySet<M>, field: &str) -> Expr {
         Expr::Subquery(Box::new(SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: Some(F::col(field)) }))
     }
@@ -325,6 +326,7 @@ pub struct Exists;
 
 impl Exists {
     /// True where `qs` (usually correlated through [`OuterRef`]) has a row.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new<Outer, M: crate::Model>(qs: crate::QuerySet<M>) -> Q<Outer> {
         Q::from_node(Node::Expr(Expr::Exists(Box::new(SubqueryExpr {
             meta: M::meta(),

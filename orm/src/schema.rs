@@ -178,7 +178,7 @@ impl Schema {
     }
 
     /// Adds a model by its metadata.
-    pub fn add(mut self, meta: &'static ModelMeta) -> Self {
+    pub fn add_meta(mut self, meta: &'static ModelMeta) -> Self {
         self.models.push(meta);
         self
     }

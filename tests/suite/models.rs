@@ -190,7 +190,7 @@ backend_test! {
         acc.save(&db)?;
         let back = Account::objects().get_pk("ACC-1", &db)?;
         assert_eq!(back.balance, Cents(25));
-        assert_eq!(back.state.adding, false, "a loaded instance knows it is in the database");
+        assert!(!back.state.adding, "a loaded instance knows it is in the database");
         assert_eq!(Account::objects().count(&db)?, 1);
         Ok(())
     }

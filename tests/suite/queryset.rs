@@ -19,6 +19,8 @@ fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
 }
 
 /// name, note, qty, price, kind, at
+type Seed<'a> = (&'a str, Option<&'a str>, i64, Option<f64>, &'a str, DateTime<Utc>);
+
 fn seed(db: &Database) -> orm::Result<Vec<Item>> {
     Schema::new()
         .model::<Item>()
@@ -29,7 +31,7 @@ fn seed(db: &Database) -> orm::Result<Vec<Item>> {
         .model::<Tag>()
         .model::<Post>()
         .create_all(db)?;
-    let rows: Vec<(&str, Option<&str>, i64, Option<f64>, &str, DateTime<Utc>)> = vec![
+    let rows: Vec<Seed<'_>> = vec![
         ("50% off", Some("sale"), 5, Some(9.5), "promo", at(2023, 1, 15, 9)),
         ("under_score", None, 3, None, "promo", at(2023, 6, 1, 18)),
         ("it's quoted", Some("x"), 8, Some(1.0), "basic", at(2024, 2, 29, 12)),
