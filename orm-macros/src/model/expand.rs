@@ -525,6 +525,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
             quote!(let _ = adding;),
         ),
     };
+    let ident = &def.ident;
     let m2m = def.fields.iter().filter_map(|f| match &f.kind {
         FieldKind::ManyToMany { target } => {
             let fname = &f.name;
@@ -549,6 +550,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
             Some(quote! {
                 ::orm::meta::ManyToManyMeta {
                     name: #fname,
+                    source: <#ident as ::orm::Model>::meta,
                     target: <#target as ::orm::Model>::meta,
                     through: #through,
                     join_table: #join_table,
@@ -621,6 +623,9 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 #manager
             }
             #handles
+            ::orm::__private::inventory::submit! {
+                ::orm::model::registry::ModelEntry { meta: <#ident as ::orm::Model>::meta }
+            }
         };
     }
 }

@@ -230,6 +230,8 @@ impl FieldMeta {
 pub struct ManyToManyMeta {
     /// The Rust field name (`tags`).
     pub name: &'static str,
+    /// The model declaring the field.
+    pub source: fn() -> &'static ModelMeta,
     /// The target model.
     pub target: fn() -> &'static ModelMeta,
     /// A user `through` model with extra fields; `None` means an auto-created join table.

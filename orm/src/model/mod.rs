@@ -3,6 +3,7 @@
 
 pub mod meta;
 pub(crate) mod persist;
+pub mod registry;
 
 pub(crate) use persist::get_by_pk;
 pub use persist::SaveOptions;

@@ -14,6 +14,7 @@ use crate::model::meta::{FieldMeta, ModelMeta};
 use crate::q::{Leaf, Lookup, Node, Operand, Transform};
 use crate::queryset::OrderBy;
 use orm_backends::{Dialect, Value};
+use std::cell::{Cell, RefCell};
 
 /// Row locking for `select_for_update`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,12 +63,139 @@ pub(crate) struct Scope<'a> {
     pub qual: String,
     pub parent: Option<&'a Scope<'a>>,
     pub annotations: &'a [(String, Expr)],
+    joins: RefCell<Vec<Join>>,
+    /// The top-level filter being rendered: joins over multi-valued relations are shared
+    /// within one `filter()` call and separate between calls (Django's rule).
+    group: Cell<Option<usize>>,
+}
+
+/// One JOIN: `{LEFT OUTER|INNER} JOIN table alias ON parent.parent_col = alias.col`.
+#[derive(Clone, Debug)]
+pub(crate) struct Join {
+    parent: String,
+    key: String,
+    group: Option<usize>,
+    pub alias: String,
+    table: &'static str,
+    left: bool,
+    parent_col: &'static str,
+    col: &'static str,
 }
 
 /// A resolved name.
 pub(crate) enum Target<'a> {
-    Column { qual: &'a str, field: &'static FieldMeta, transform: Option<Transform> },
+    Column { qual: String, field: &'static FieldMeta, transform: Option<Transform> },
     Annotation(&'a Expr),
+}
+
+/// A step across a relation, for building joins and correlated subqueries.
+#[derive(Clone, Copy)]
+enum Hop {
+    /// A foreign key on the current model.
+    Forward { field: &'static FieldMeta, target: &'static ModelMeta, target_col: &'static str },
+    /// A foreign key on `model` pointing at the current model's `local_col`.
+    Reverse { model: &'static ModelMeta, field: &'static FieldMeta, local_col: &'static str, multi: bool },
+    /// A many-to-many, through `table(source_col → current pk, target_col → target pk)`.
+    ManyToMany {
+        table: &'static str,
+        /// The current model's key column the join table points at.
+        near_pk: &'static str,
+        near_col: &'static str,
+        far_col: &'static str,
+        target: &'static ModelMeta,
+        /// The name that leads back from `target` to the current model.
+        back: &'static str,
+    },
+}
+
+impl Hop {
+    fn is_multi(&self) -> bool {
+        match self {
+            Hop::Forward { .. } => false,
+            Hop::Reverse { multi, .. } => *multi,
+            Hop::ManyToMany { .. } => true,
+        }
+    }
+
+    fn target(&self) -> &'static ModelMeta {
+        match self {
+            Hop::Forward { target, .. } | Hop::ManyToMany { target, .. } => target,
+            Hop::Reverse { model, .. } => model,
+        }
+    }
+}
+
+/// The join table and its two columns of a many-to-many field (auto-created or `through`).
+pub(crate) fn m2m_columns(mm: &crate::model::meta::ManyToManyMeta) -> (&'static str, &'static str, &'static str) {
+    match mm.through {
+        None => (mm.join_table, mm.source_column, mm.target_column),
+        Some(through) => {
+            let t = through();
+            let (source, target) = ((mm.source)(), (mm.target)());
+            let to = |m: &ModelMeta, skip: Option<&'static str>| {
+                t.fields
+                    .iter()
+                    .find(|f| f.relation.is_some_and(|r| std::ptr::eq((r.target)(), m)) && Some(f.column) != skip)
+                    .map(|f| f.column)
+                    .unwrap_or("")
+            };
+            let s = to(source, None);
+            let d = to(target, Some(s));
+            (t.table, s, d)
+        }
+    }
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The relation step called `part` from `meta`, if it is one.
+fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
+    if let Some(field) = meta.field(part) {
+        let rel = field.relation?;
+        let target = (rel.target)();
+        let target_col = match rel.to_field.and_then(|n| target.field(n)) {
+            Some(f) => f.column,
+            None => target.pk_field().column,
+        };
+        return Some(Hop::Forward { field, target, target_col });
+    }
+    if let Some(mm) = meta.many_to_many.iter().find(|m| m.name == part) {
+        let (table, near, far) = m2m_columns(mm);
+        let target = (mm.target)();
+        let back = crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name();
+        return Some(Hop::ManyToMany {
+            table,
+            near_pk: meta.pk_field().column,
+            near_col: near,
+            far_col: far,
+            target,
+            back: leak(back),
+        });
+    }
+    match crate::model::registry::reverse_relation(meta, part)? {
+        crate::model::registry::ReverseRelation::ForeignKey { model, field } => {
+            let rel = field.relation?;
+            let local_col = match rel.to_field.and_then(|n| meta.field(n)) {
+                Some(f) => f.column,
+                None => meta.pk_field().column,
+            };
+            let multi = rel.kind == crate::model::meta::RelationKind::ForeignKey;
+            Some(Hop::Reverse { model, field, local_col, multi })
+        }
+        crate::model::registry::ReverseRelation::ManyToMany { model, field } => {
+            let (table, source_col, target_col) = m2m_columns(field);
+            Some(Hop::ManyToMany {
+                table,
+                near_pk: meta.pk_field().column,
+                near_col: target_col,
+                far_col: source_col,
+                target: model,
+                back: field.name,
+            })
+        }
+    }
 }
 
 fn field_error_unknown(meta: &ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
@@ -95,51 +223,155 @@ fn unsupported_lookup(meta: &ModelMeta, field: &str, rest: &[&str]) -> Error {
 
 impl<'a> Scope<'a> {
     pub fn root(meta: &'static ModelMeta, annotations: &'a [(String, Expr)]) -> Scope<'a> {
-        Scope { meta, qual: meta.table.to_owned(), parent: None, annotations }
+        Scope::new(meta, meta.table.to_owned(), None, annotations)
     }
 
-    /// Resolves a path (`["views"]`, `["published", "year"]`, `["pk"]`, an annotation name).
+    pub fn new(
+        meta: &'static ModelMeta,
+        qual: String,
+        parent: Option<&'a Scope<'a>>,
+        annotations: &'a [(String, Expr)],
+    ) -> Scope<'a> {
+        Scope { meta, qual, parent, annotations, joins: RefCell::new(Vec::new()), group: Cell::new(None) }
+    }
+
+    /// The joins needed so far, in the order they were first needed.
+    pub fn joins(&self) -> Vec<Join> {
+        self.joins.borrow().clone()
+    }
+
+    fn join(
+        &self,
+        parent: &str,
+        key: &str,
+        multi: bool,
+        table: &'static str,
+        left: bool,
+        parent_col: &'static str,
+        col: &'static str,
+    ) -> String {
+        let group = if multi { self.group.get() } else { None };
+        let mut joins = self.joins.borrow_mut();
+        if let Some(j) = joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group == group) {
+            j.left |= left;
+            return j.alias.clone();
+        }
+        // A join hanging off a LEFT join must be LEFT too, or it would drop the NULL rows.
+        let parent_left = joins.iter().any(|j| j.alias == parent && j.left);
+        let alias = format!("{}_j{}", self.qual, joins.len() + 1);
+        joins.push(Join {
+            parent: parent.to_owned(),
+            key: key.to_owned(),
+            group,
+            alias: alias.clone(),
+            table,
+            left: left || parent_left,
+            parent_col,
+            col,
+        });
+        alias
+    }
+
+    /// Adds the joins of one relation step from `qual`; returns the new qualifier.
+    fn apply_hop(&self, qual: &str, part: &str, h: Hop) -> String {
+        match h {
+            Hop::Forward { field, target, target_col } => {
+                self.join(qual, part, false, target.table, field.null, field.column, target_col)
+            }
+            Hop::Reverse { model, field, local_col, multi } => {
+                self.join(qual, part, multi, model.table, true, local_col, field.column)
+            }
+            Hop::ManyToMany { table, near_pk, near_col, far_col, target, .. } => {
+                let through = self.join(qual, &format!("{part}+"), true, table, true, near_pk, near_col);
+                self.join(&through, part, true, target.table, true, far_col, target.pk_field().column)
+            }
+        }
+    }
+
+    /// Resolves a path (`["views"]`, `["author", "name"]`, `["published", "year"]`, `["pk"]`,
+    /// an annotation name), adding the joins it needs.
     pub fn resolve(&self, path: &[impl AsRef<str>]) -> Result<Target<'_>> {
-        let meta = self.meta;
         let first = path.first().map(AsRef::as_ref).unwrap_or("");
         if path.len() == 1 {
             if let Some((_, e)) = self.annotations.iter().find(|(n, _)| n == first) {
                 return Ok(Target::Annotation(e));
             }
         }
-        let field = if first == "pk" { Some(meta.pk_field()) } else { meta.field(first) };
-        let Some(field) = field else {
-            if meta.many_to_many.iter().any(|m| m.name == first) {
-                return Err(Error::field_error(format!(
-                    "`{first}` of {} is a many-to-many relation; lookups across it need joins, which this query \
-                     does not support yet",
-                    meta.label()
-                )));
-            }
-            return Err(field_error_unknown(meta, first, self.annotations));
-        };
-        let rest: Vec<&str> = path[1..].iter().map(AsRef::as_ref).collect();
-        match rest.as_slice() {
-            [] => Ok(Target::Column { qual: &self.qual, field, transform: None }),
-            [t] => match Transform::from_name(t) {
-                Some(tr) if is_temporal(field.kind) => {
-                    Ok(Target::Column { qual: &self.qual, field, transform: Some(tr) })
+        let mut meta = self.meta;
+        let mut qual = self.qual.clone();
+        let mut i = 0;
+        loop {
+            let part = path[i].as_ref();
+            let rest: Vec<&str> = path[i + 1..].iter().map(AsRef::as_ref).collect();
+            let field = if part == "pk" { Some(meta.pk_field()) } else { meta.field(part) };
+            if let Some(field) = field {
+                match rest.as_slice() {
+                    [] => return Ok(Target::Column { qual, field, transform: None }),
+                    [t] if Transform::from_name(t).is_some() && field.relation.is_none() => {
+                        if !is_temporal(field.kind) {
+                            return Err(Error::field_error(format!(
+                                "the `{t}` transform needs a date or datetime field; `{}` of {} is {:?}",
+                                field.name,
+                                meta.label(),
+                                field.kind
+                            )));
+                        }
+                        return Ok(Target::Column { qual, field, transform: Transform::from_name(t) });
+                    }
+                    [next]
+                        if field.relation.is_some()
+                            && field.relation.is_some_and(|r| r.to_field.is_none())
+                            && (*next == "pk"
+                                || Some(*next) == field.relation.map(|r| (r.target)().pk_field().name)) =>
+                    {
+                        // `author__id` compares the key column already here: no join.
+                        return Ok(Target::Column { qual, field, transform: None });
+                    }
+                    _ if field.relation.is_some() => {
+                        let h = hop(meta, part).expect("a relation field is a hop");
+                        qual = self.apply_hop(&qual, part, h);
+                        meta = h.target();
+                        i += 1;
+                        continue;
+                    }
+                    _ => return Err(unsupported_lookup(meta, field.name, &rest)),
                 }
-                Some(_) => Err(Error::field_error(format!(
-                    "the `{t}` transform needs a date or datetime field; `{}` of {} is {:?}",
-                    field.name,
-                    meta.label(),
-                    field.kind
-                ))),
-                None if field.relation.is_some() => Err(Error::field_error(format!(
-                    "`{}__{t}` on {} crosses a relation; joins across relations are not supported by this query yet",
-                    field.name,
-                    meta.label()
-                ))),
-                None => Err(unsupported_lookup(meta, field.name, &rest)),
-            },
-            _ => Err(unsupported_lookup(meta, field.name, &rest)),
+            }
+            match hop(meta, part) {
+                Some(h) => {
+                    qual = self.apply_hop(&qual, part, h);
+                    meta = h.target();
+                    if rest.is_empty() {
+                        return Ok(Target::Column { qual, field: meta.pk_field(), transform: None });
+                    }
+                    i += 1;
+                }
+                None => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+            }
         }
+    }
+
+    /// The first multi-valued relation step on `path`: (steps before it, the step, the name
+    /// leading back from its target).
+    fn first_multi_hop(&self, path: &[impl AsRef<str>]) -> Option<(usize, Hop, String)> {
+        let mut meta = self.meta;
+        for (i, part) in path.iter().enumerate() {
+            let part = part.as_ref();
+            if meta.field(part).is_some_and(|f| f.relation.is_none()) || part == "pk" {
+                return None;
+            }
+            let h = hop(meta, part)?;
+            if h.is_multi() {
+                let back = match h {
+                    Hop::Reverse { field, .. } => field.name.to_owned(),
+                    Hop::ManyToMany { back, .. } => back.to_owned(),
+                    Hop::Forward { .. } => unreachable!("forward hops are single-valued"),
+                };
+                return Some((i, h, back));
+            }
+            meta = h.target();
+        }
+        None
     }
 }
 
@@ -206,7 +438,7 @@ impl Writer {
         self.sql.push_str(s);
     }
 
-    fn column(&mut self, qual: &str, column: &str) {
+    pub(crate) fn column(&mut self, qual: &str, column: &str) {
         self.ident(qual);
         self.sql.push('.');
         self.ident(column);
@@ -348,8 +580,7 @@ impl Writer {
     fn subquery(&mut self, outer: &Scope<'_>, sub: &SubqueryExpr, exists: bool) -> Result<()> {
         self.depth += 1;
         let alias = format!("u{}", self.depth);
-        let scope =
-            Scope { meta: sub.meta, qual: alias.clone(), parent: Some(outer), annotations: &sub.query.annotations };
+        let scope = Scope::new(sub.meta, alias.clone(), Some(outer), &sub.query.annotations);
         self.push("SELECT ");
         match (&sub.select, exists) {
             (Some(e), false) => self.expr(&scope, e)?,
@@ -359,6 +590,7 @@ impl Writer {
         self.ident(sub.meta.table);
         self.push(" ");
         self.ident(&alias);
+        let from_end = self.sql.len();
         let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
             sub.query.filters.iter().partition(|n| !node_has_aggregate(n, &sub.query.annotations));
         self.conditions(&scope, " WHERE ", &where_nodes)?;
@@ -369,10 +601,38 @@ impl Writer {
             if let Some(order) = &sub.query.order {
                 self.order_by(&scope, order)?;
             }
+        }
+        self.insert_joins(from_end, &scope);
+        if !exists {
             self.limit_offset(sub.query.limit, sub.query.offset);
         }
         self.depth -= 1;
         Ok(())
+    }
+
+    /// Writes the joins `scope` needed at `at` (just after its FROM table). Joins carry no
+    /// parameters, so inserting them later keeps the placeholders in order.
+    pub fn insert_joins(&mut self, at: usize, scope: &Scope<'_>) {
+        let joins = scope.joins();
+        if joins.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for j in &joins {
+            text.push_str(if j.left { " LEFT OUTER JOIN " } else { " INNER JOIN " });
+            self.d.write_ident(&mut text, j.table);
+            text.push(' ');
+            self.d.write_ident(&mut text, &j.alias);
+            text.push_str(" ON ");
+            self.d.write_ident(&mut text, &j.parent);
+            text.push('.');
+            self.d.write_ident(&mut text, j.parent_col);
+            text.push_str(" = ");
+            self.d.write_ident(&mut text, &j.alias);
+            text.push('.');
+            self.d.write_ident(&mut text, j.col);
+        }
+        self.sql.insert_str(at, &text);
     }
 
     fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[&Node]) -> Result<()> {
@@ -384,7 +644,10 @@ impl Writer {
             if i > 0 {
                 self.push(" AND ");
             }
-            self.node(scope, n, false)?;
+            let previous = scope.group.replace(Some(i));
+            let r = self.node(scope, n, false);
+            scope.group.set(previous);
+            r?;
         }
         Ok(())
     }
@@ -463,6 +726,47 @@ impl Writer {
     }
 
     fn leaf(&mut self, scope: &Scope<'_>, leaf: &Leaf, negated: bool) -> Result<()> {
+        if negated && !(leaf.path.len() == 1 && scope.annotations.iter().any(|(n, _)| n == leaf.path[0].as_ref())) {
+            if let Some((k, h, back)) = scope.first_multi_hop(&leaf.path) {
+                // Django: excluding across a multi-valued relation excludes the rows where ANY
+                // related row matches, so the condition becomes a correlated EXISTS.
+                let mut outer_path: Vec<std::borrow::Cow<'static, str>> = leaf.path[..k].to_vec();
+                outer_path.push("pk".into());
+                let correlate = Node::Leaf(Leaf {
+                    path: vec![back.into()],
+                    lookup: Lookup::Exact,
+                    operand: Operand::Expr(Expr::OuterRef(outer_path)),
+                });
+                let inner = Node::Leaf(Leaf {
+                    path: leaf.path[k + 1..].to_vec(),
+                    lookup: leaf.lookup,
+                    operand: leaf.operand.clone(),
+                });
+                let inner = if leaf.path.len() == k + 1 {
+                    // The lookup is on the relation itself (`posts=5`, `tags__isnull`): compare its key.
+                    Node::Leaf(Leaf { path: vec!["pk".into()], lookup: leaf.lookup, operand: leaf.operand.clone() })
+                } else {
+                    inner
+                };
+                let query = Query { filters: vec![correlate, inner], ..Query::default() };
+                let sub = SubqueryExpr { meta: h.target(), query, select: None };
+                if leaf.lookup == Lookup::IsNull {
+                    // `isnull` across a multi-valued relation asks whether any related row exists.
+                    let yes =
+                        matches!(&leaf.operand, Operand::Value(Value::Bool(true)) | Operand::Value(Value::Int(1)));
+                    let sub = SubqueryExpr {
+                        meta: h.target(),
+                        query: Query { filters: vec![sub.query.filters[0].clone()], ..Query::default() },
+                        select: None,
+                    };
+                    if yes {
+                        self.push("NOT ");
+                    }
+                    return self.expr(scope, &Expr::Exists(Box::new(sub)));
+                }
+                return self.expr(scope, &Expr::Exists(Box::new(sub)));
+            }
+        }
         let name = leaf.path.join("__");
         // Validate before writing anything.
         let (field, transform) = match scope.resolve(&leaf.path)? {
@@ -790,6 +1094,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     }
     w.push(" FROM ");
     w.ident(meta.table);
+    let from_end = w.sql.len();
     let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
         q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
     w.conditions(&scope, " WHERE ", &where_nodes)?;
@@ -832,10 +1137,51 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
             }
         }
     }
+    w.insert_joins(from_end, &scope);
     if wrap_count {
         w.push(") subquery");
     }
     Ok(Statement { sql: w.sql, params: w.params })
+}
+
+/// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
+fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<bool> {
+    let mut w = Writer::new(Dialect::Sqlite);
+    let scope = Scope::root(meta, &q.annotations);
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    Ok(!scope.joins().is_empty())
+}
+
+/// `WHERE` for a DELETE/UPDATE: the filters directly, or `pk IN (SELECT … JOIN …)` when they
+/// cross relations (the derived table keeps MySQL from refusing a subquery on the same table).
+fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Query) -> Result<()> {
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    if !filters_need_joins(meta, q)? {
+        let scope = Scope::root(meta, &q.annotations);
+        return w.conditions(&scope, " WHERE ", &nodes);
+    }
+    let pk = meta.pk_field().column;
+    w.push(" WHERE ");
+    w.ident(pk);
+    w.push(" IN (SELECT ");
+    w.ident(pk);
+    w.push(" FROM (SELECT DISTINCT ");
+    let scope = Scope::new(meta, "k0".to_owned(), None, &q.annotations);
+    w.column("k0", pk);
+    w.push(" AS ");
+    w.ident(pk);
+    w.push(" FROM ");
+    w.ident(meta.table);
+    w.push(" ");
+    w.ident("k0");
+    let from_end = w.sql.len();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    w.insert_joins(from_end, &scope);
+    w.push(") ");
+    w.ident("keys");
+    w.push(")");
+    Ok(())
 }
 
 /// Renders a DELETE of the rows the filters match.
@@ -844,11 +1190,9 @@ pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) ->
         return Err(Error::field_error("cannot delete a sliced QuerySet (limit/offset)"));
     }
     let mut w = Writer::new(d);
-    let scope = Scope::root(meta, &q.annotations);
     w.push("DELETE FROM ");
     w.ident(meta.table);
-    let nodes: Vec<&Node> = q.filters.iter().collect();
-    w.conditions(&scope, " WHERE ", &nodes)?;
+    write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql, params: w.params })
 }
 
@@ -878,8 +1222,10 @@ pub(crate) fn compile_update(
         w.push(" = ");
         w.expr(&scope, e)?;
     }
-    let nodes: Vec<&Node> = q.filters.iter().collect();
-    w.conditions(&scope, " WHERE ", &nodes)?;
+    if !scope.joins().is_empty() {
+        return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
+    }
+    write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql, params: w.params })
 }
 
