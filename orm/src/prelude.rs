@@ -1,6 +1,6 @@
 //! The one glob import users write: `use orm::prelude::*;`.
 
 pub use crate::{
-    Auto, Database, Dialect, Error, Executor, ForeignKey, ManyToMany, Model, OnDelete, OneToOne, OrderBy, QuerySet,
-    Result, SaveOptions, Schema, Q,
+    Auto, Database, Dialect, Error, Executor, ForeignKey, ManyToMany, Model, OnDelete, OneToOne, OrderBy, Prefetch,
+    QuerySet, Result, Reverse, SaveOptions, Schema, Q,
 };

@@ -107,12 +107,38 @@ impl<M> Annotated<M> {
 /// ```
 pub struct QuerySet<M> {
     query: Query,
+    prefetch: Vec<crate::prefetch::Prefetch>,
     _m: PhantomData<fn() -> M>,
 }
 
 impl<M> Clone for QuerySet<M> {
     fn clone(&self) -> Self {
-        QuerySet { query: self.query.clone(), _m: PhantomData }
+        QuerySet { query: self.query.clone(), prefetch: self.prefetch.clone(), _m: PhantomData }
+    }
+}
+
+/// A relation path for `select_related`/`prefetch_related`: a string (`"author__country"`)
+/// or a typed handle (`Post::author()`).
+pub trait RelationPath {
+    /// The path, joined with `__`.
+    fn relation_path(&self) -> String;
+}
+
+impl RelationPath for &str {
+    fn relation_path(&self) -> String {
+        (*self).to_owned()
+    }
+}
+
+impl RelationPath for String {
+    fn relation_path(&self) -> String {
+        self.clone()
+    }
+}
+
+impl<M, T: ToValue> RelationPath for crate::Field<M, T> {
+    fn relation_path(&self) -> String {
+        self.path_string()
     }
 }
 
@@ -139,7 +165,22 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), _m: PhantomData }
+        QuerySet { query: Query::default(), prefetch: Vec::new(), _m: PhantomData }
+    }
+
+    /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
+    /// query with joins, filling each relation's cache so reading it costs no query.
+    pub fn select_related<I: IntoIterator<Item = P>, P: RelationPath>(mut self, paths: I) -> Self {
+        self.query.select_related.extend(paths.into_iter().map(|p| p.relation_path()));
+        self
+    }
+
+    /// After the main query, loads these relations (reverse foreign keys, many-to-many, forward
+    /// keys; nested with `__`) with one extra query per level, filling the instances' caches.
+    /// Reverse relations are cached in a `Reverse<T>` field named after the relation.
+    pub fn prefetch_related<I: IntoIterator<Item = P>, P: Into<crate::prefetch::Prefetch>>(mut self, paths: I) -> Self {
+        self.prefetch.extend(paths.into_iter().map(Into::into));
+        self
     }
 
     pub(crate) fn into_query(self) -> Query {
@@ -284,14 +325,22 @@ impl<M: Model> QuerySet<M> {
             return Ok(Vec::new());
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
-        ex.with_connection(|c| {
+        let mut out = ex.with_connection(|c| {
             let mut out = Vec::new();
             let mut stream = c.stream(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
-                out.push(M::from_row(row, 0)?);
+                let mut obj = M::from_row(row, 0)?;
+                for node in &stmt.related {
+                    obj.set_related(node.field, row, node.offset, &node.children)?;
+                }
+                out.push(obj);
             }
-            Ok(out)
-        })
+            Ok::<_, Error>(out)
+        })?;
+        if !self.prefetch.is_empty() {
+            crate::prefetch::prefetch_path(&mut out, &self.prefetch, ex)?;
+        }
+        Ok(out)
     }
 
     /// Runs the query and returns each instance with its annotations.
@@ -318,9 +367,12 @@ impl<M: Model> QuerySet<M> {
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<crate::stream::ModelIter<'e, M>> {
+        if !self.prefetch.is_empty() {
+            return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
+        }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params)
+        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related)
     }
 
     /// The rows of a `values()` query (every field and annotation when `values` was not
@@ -380,7 +432,7 @@ impl<M: Model> QuerySet<M> {
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, _m: PhantomData };
+        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }

@@ -13,21 +13,31 @@ pub struct ModelIter<'e, M> {
     // Field order matters for readers; `Drop` frees them in the right order explicitly.
     stream: ManuallyDrop<Box<dyn RowStream + 'e>>,
     checkout: *mut Checkout<'e>,
+    related: Vec<crate::prefetch::RelatedNode>,
     done: bool,
     _m: PhantomData<fn() -> M>,
 }
 
 impl<'e, M: Model> ModelIter<'e, M> {
-    pub(crate) fn new(checkout: Checkout<'e>, sql: &str, params: &[orm_backends::Value]) -> Result<Self> {
+    pub(crate) fn new(
+        checkout: Checkout<'e>,
+        sql: &str,
+        params: &[orm_backends::Value],
+        related: Vec<crate::prefetch::RelatedNode>,
+    ) -> Result<Self> {
         let raw = Box::into_raw(Box::new(checkout));
         // SAFETY: `raw` is a heap allocation owned by this iterator and freed only in `Drop`
         // (or below on error), after the stream that borrows it. The allocation never moves,
         // so the `&mut` borrow handed to `stream` stays valid as long as the stream lives.
         let conn: &'e mut (dyn Connection + 'e) = unsafe { (*raw).connection() };
         match conn.stream(sql, params) {
-            Ok(stream) => {
-                Ok(ModelIter { stream: ManuallyDrop::new(stream), checkout: raw, done: false, _m: PhantomData })
-            }
+            Ok(stream) => Ok(ModelIter {
+                stream: ManuallyDrop::new(stream),
+                checkout: raw,
+                related,
+                done: false,
+                _m: PhantomData,
+            }),
             Err(e) => {
                 // SAFETY: no borrow of `*raw` outlives the failed call; freed exactly once.
                 drop(unsafe { Box::from_raw(raw) });
@@ -56,7 +66,15 @@ impl<M: Model> Iterator for ModelIter<'_, M> {
             return None;
         }
         match self.stream.next_row() {
-            Ok(Some(row)) => Some(M::from_row(row, 0)),
+            Ok(Some(row)) => {
+                let decoded = M::from_row(row, 0).and_then(|mut obj| {
+                    for node in &self.related {
+                        obj.set_related(node.field, row, node.offset, &node.children)?;
+                    }
+                    Ok(obj)
+                });
+                Some(decoded)
+            }
             Ok(None) => {
                 self.done = true;
                 None

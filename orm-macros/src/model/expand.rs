@@ -205,7 +205,9 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
                 __i += <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
             },
             FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
-            FieldKind::ManyToMany { .. } | FieldKind::Skip => quote!(let #id = ::core::default::Default::default();),
+            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::Skip => {
+                quote!(let #id = ::core::default::Default::default();)
+            }
         });
     }
     quote! {
@@ -278,6 +280,166 @@ fn set_field_value_body(def: &ModelDef, label: &str) -> TokenStream {
         let _ = __i;
         ::core::result::Result::Err(::orm::Error::field_error(::std::format!("{} has no field number {}", #label, index)))
     }
+}
+
+fn set_related_body(def: &ModelDef, label: &str) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        out.extend(match &f.kind {
+            FieldKind::Column { relation: Some(_), .. } => quote! {
+                if __i == 0 {
+                    return ::orm::prefetch::ForwardSlot::fill_from_row(&mut self.#id, row, offset, children);
+                }
+                __i -= 1;
+            },
+            FieldKind::Column { .. } => quote! {
+                if __i == 0 {
+                    break;
+                }
+                __i -= 1;
+            },
+            FieldKind::Base => quote! {
+                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
+                    break;
+                }
+                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
+            },
+            _ => TokenStream::new(),
+        });
+    }
+    quote! {
+        let mut __i = field;
+        #[allow(clippy::never_loop)]
+        loop {
+            #out
+            break;
+        }
+        let _ = (__i, row, offset, children);
+        ::core::result::Result::Err(::orm::Error::field_error(::std::format!(
+            "field number {} of {} is not a ForeignKey or OneToOne: it cannot be select_related", field, #label
+        )))
+    }
+}
+
+fn prefetch_body(def: &ModelDef) -> TokenStream {
+    let mut arms = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let name = &f.name;
+        arms.extend(match &f.kind {
+            FieldKind::Column { relation: Some(_), .. } => {
+                let to_field = f.attrs.to_field.as_ref().map(|s| s.value()).unwrap_or_else(|| "pk".to_owned());
+                quote! {
+                    #name => ::orm::prefetch::forward(objs, |o: &mut Self| &mut o.#id, #to_field, deeper, custom, ex)?,
+                }
+            }
+            FieldKind::ManyToMany { .. } | FieldKind::Reverse => quote! {
+                #name => ::orm::prefetch::many(objs, |o: &mut Self| &mut o.#id, #name, deeper, custom, ex)?,
+            },
+            _ => TokenStream::new(),
+        });
+    }
+    quote! {
+        let _ = (&objs, &deeper, &custom, &ex);
+        match name {
+            #arms
+            _ => return ::core::result::Result::Ok(false),
+        }
+        ::core::result::Result::Ok(true)
+    }
+}
+
+/// Accessors generated on the other side of each relation (`author.posts()`,
+/// `tag.posts()`) and the many-to-many managers on this side (`post.tags()`).
+fn relation_accessors(def: &ModelDef) -> TokenStream {
+    let ident = &def.ident;
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let name = &f.name;
+        let related = f.attrs.related_name.as_ref().map(|s| s.value());
+        if related.as_deref() == Some("+") || related.as_deref().is_some_and(|r| r.ends_with('+')) {
+            continue;
+        }
+        match &f.kind {
+            FieldKind::Column { relation: Some(rel), .. } => {
+                let target = &rel.target;
+                let accessor = related.clone().unwrap_or_else(|| {
+                    if rel.one_to_one {
+                        def.snake.clone()
+                    } else {
+                        format!("{}_set", def.snake)
+                    }
+                });
+                let accessor = format_ident!("{}", accessor);
+                let doc = format!("The `{}` rows whose `{name}` points at this one.", ident);
+                let key = match &f.attrs.to_field {
+                    Some(tf) => {
+                        let tf = tf.value();
+                        quote!({
+                            let m = <#target as ::orm::Model>::meta();
+                            let i = m.field_index(#tf).unwrap_or(m.pk);
+                            ::orm::Model::field_value(self, i)
+                        })
+                    }
+                    None => quote!(::orm::Model::pk_value(self)),
+                };
+                if rel.one_to_one {
+                    out.extend(quote! {
+                        impl #target {
+                            #[doc = #doc]
+                            #[allow(dead_code)]
+                            pub fn #accessor(&self, ex: &(impl ::orm::Executor + ?Sized)) -> ::orm::Result<::core::option::Option<#ident>> {
+                                let qs = ::orm::fields::descriptors::related_queryset::<#ident>(#name, #key);
+                                match qs.get(ex) {
+                                    ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
+                                    ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
+                                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                                }
+                            }
+                        }
+                    });
+                } else {
+                    out.extend(quote! {
+                        impl #target {
+                            #[doc = #doc]
+                            #[allow(dead_code)]
+                            pub fn #accessor(&self) -> ::orm::QuerySet<#ident> {
+                                ::orm::fields::descriptors::related_queryset::<#ident>(#name, #key)
+                            }
+                        }
+                    });
+                }
+            }
+            FieldKind::ManyToMany { target } => {
+                let id = &f.ident;
+                let doc = format!("The `{name}` many-to-many relation of this instance: all, add, remove, set, clear.");
+                out.extend(quote! {
+                    impl #ident {
+                        #[doc = #doc]
+                        #[allow(dead_code)]
+                        pub fn #id(&self) -> ::orm::RelatedManager<#ident, #target> {
+                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, false)
+                        }
+                    }
+                });
+                let accessor = format_ident!("{}", related.clone().unwrap_or_else(|| format!("{}_set", def.snake)));
+                let doc = format!("The `{}` rows related to this one through their `{name}` field.", ident);
+                out.extend(quote! {
+                    impl #target {
+                        #[doc = #doc]
+                        #[allow(dead_code)]
+                        pub fn #accessor(&self) -> ::orm::RelatedManager<#target, #ident> {
+                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, true)
+                        }
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn pre_save_body(def: &ModelDef) -> TokenStream {
@@ -563,6 +725,9 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         _ => None,
     });
     let handles = handles(def);
+    let set_related = set_related_body(def, &label_hint);
+    let prefetch = prefetch_body(def);
+    let accessors = relation_accessors(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote! {
             fn objects() -> ::orm::QuerySet<Self> {
@@ -620,9 +785,26 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 fn set_adding(&mut self, adding: bool) { #set_adding }
                 fn pre_save(&mut self, adding: bool) { #pre_save }
                 fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) { #validate }
+                #[allow(unused_assignments, unused_mut, unreachable_code)]
+                fn set_related(
+                    &mut self,
+                    field: usize,
+                    row: &dyn ::orm::Row,
+                    offset: usize,
+                    children: &[::orm::prefetch::RelatedNode],
+                ) -> ::orm::Result<()> { #set_related }
+                #[allow(unreachable_code)]
+                fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
+                    objs: &mut [Self],
+                    name: &str,
+                    deeper: &[::orm::Prefetch],
+                    custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
+                    ex: &E,
+                ) -> ::orm::Result<bool> { #prefetch }
                 #manager
             }
             #handles
+            #accessors
             ::orm::__private::inventory::submit! {
                 ::orm::model::registry::ModelEntry { meta: <#ident as ::orm::Model>::meta }
             }

@@ -21,6 +21,8 @@ pub(crate) enum FieldKind {
     Column { relation: Option<Relation>, nullable: bool },
     /// A many-to-many relation: no column.
     ManyToMany { target: Type },
+    /// The cache of a reverse relation (`Reverse<T>`): no column.
+    Reverse,
     /// An embedded abstract base: its columns in place.
     Base,
     /// The `ModelState` field.
@@ -75,6 +77,7 @@ fn classify(ty: &Type) -> FieldKind {
             nullable,
         },
         Some((id, Some(target))) if id == "ManyToMany" && !nullable => FieldKind::ManyToMany { target: target.clone() },
+        Some((id, Some(_))) if id == "Reverse" && !nullable => FieldKind::Reverse,
         Some((id, None)) if id == "ModelState" && !nullable => FieldKind::State,
         _ => FieldKind::Column { relation: None, nullable },
     }

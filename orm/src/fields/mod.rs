@@ -5,11 +5,12 @@
 //! opts in by implementing the three traits (see the example on [`FieldType`]).
 
 mod auto;
+pub mod descriptors;
 pub mod handle;
 mod related;
 
 pub use auto::Auto;
-pub use related::{ForeignKey, ManyToMany, OneToOne};
+pub use related::{ForeignKey, ManyToMany, OneToOne, Reverse};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use orm_backends::schema::ColumnType;

@@ -63,6 +63,11 @@ macro_rules! single_relation {
                 self.cached = Some(Arc::new(target));
             }
 
+            /// Stores a shared loaded object (used by `prefetch_related`).
+            pub fn set_cached_arc(&mut self, target: Arc<T>) {
+                self.cached = Some(target);
+            }
+
             /// The related object: from the cache, or loaded with one query and cached.
             pub fn get(&mut self, ex: &(impl Executor + ?Sized)) -> Result<&T> {
                 if self.cached.is_none() {
@@ -119,6 +124,27 @@ macro_rules! single_relation {
             type Lookup = <T::Key as FieldType>::Lookup;
         }
 
+        impl<T: Model> crate::prefetch::ForwardSlot for $name<T> {
+            type Target = T;
+            fn key_value(&self) -> Value {
+                self.key.to_value()
+            }
+            fn set(&mut self, target: Arc<T>) {
+                self.cached = Some(target);
+            }
+            fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[crate::prefetch::RelatedNode]) -> Result<()> {
+                if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
+                    return Ok(());
+                }
+                let mut obj = T::from_row(row, offset)?;
+                for c in children {
+                    obj.set_related(c.field, row, c.offset, &c.children)?;
+                }
+                self.cached = Some(Arc::new(obj));
+                Ok(())
+            }
+        }
+
         impl<T: Model> serde::Serialize for $name<T> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
                 serde::Serialize::serialize(&crate::serializers::value_to_json(&self.key.to_value()), s)
@@ -152,7 +178,7 @@ single_relation! {
 ///
 /// The value holds the related objects once they have been prefetched.
 pub struct ManyToMany<T: Model> {
-    cached: Option<Vec<T>>,
+    cached: Option<Vec<Arc<T>>>,
 }
 
 impl<T: Model> ManyToMany<T> {
@@ -162,12 +188,79 @@ impl<T: Model> ManyToMany<T> {
     }
 
     /// The prefetched objects, if loaded.
-    pub fn cached(&self) -> Option<&[T]> {
+    pub fn cached(&self) -> Option<&[Arc<T>]> {
         self.cached.as_deref()
     }
 
     /// Stores prefetched objects.
-    pub fn set_cached(&mut self, objs: Vec<T>) {
+    pub fn set_cached(&mut self, objs: Vec<Arc<T>>) {
+        self.cached = Some(objs);
+    }
+}
+
+impl<T: Model> crate::prefetch::ManySlot for ManyToMany<T> {
+    type Target = T;
+    fn set(&mut self, objs: Vec<Arc<T>>) {
+        self.cached = Some(objs);
+    }
+}
+
+/// The other side of a foreign key or many-to-many, declared on the target to hold what
+/// `prefetch_related` loads (`#[orm(...)]` is not needed: the field's name is the relation's
+/// `related_name`). Not a column.
+///
+/// ```text
+/// pub struct Author { pub id: Auto<i64>, pub name: String, pub posts: Reverse<Post> }
+/// let authors = Author::objects().prefetch_related(["posts"]).fetch(&db)?;
+/// let titles = authors[0].posts.cached().unwrap();   // no further query
+/// ```
+pub struct Reverse<T: Model> {
+    cached: Option<Vec<Arc<T>>>,
+}
+
+impl<T: Model> Reverse<T> {
+    /// Nothing loaded.
+    pub fn new() -> Self {
+        Reverse { cached: None }
+    }
+
+    /// The prefetched objects, if loaded.
+    pub fn cached(&self) -> Option<&[Arc<T>]> {
+        self.cached.as_deref()
+    }
+}
+
+impl<T: Model> Default for Reverse<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Model> Clone for Reverse<T> {
+    fn clone(&self) -> Self {
+        Reverse { cached: self.cached.clone() }
+    }
+}
+
+impl<T: Model> fmt::Debug for Reverse<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cached {
+            Some(v) => write!(f, "Reverse<{}>({} loaded)", T::meta().name, v.len()),
+            None => write!(f, "Reverse<{}>", T::meta().name),
+        }
+    }
+}
+
+impl<T: Model> PartialEq for Reverse<T> {
+    /// Caches are not part of the instance's value.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T: Model> crate::prefetch::ManySlot for Reverse<T> {
+    type Target = T;
+    fn set(&mut self, objs: Vec<Arc<T>>) {
         self.cached = Some(objs);
     }
 }
@@ -178,7 +271,7 @@ impl<T: Model> Default for ManyToMany<T> {
     }
 }
 
-impl<T: Model + Clone> Clone for ManyToMany<T> {
+impl<T: Model> Clone for ManyToMany<T> {
     fn clone(&self) -> Self {
         ManyToMany { cached: self.cached.clone() }
     }

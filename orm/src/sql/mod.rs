@@ -34,13 +34,72 @@ pub(crate) struct Query {
     pub annotations: Vec<(String, Expr)>,
     pub values: Option<Vec<String>>,
     pub for_update: Option<ForUpdate>,
+    pub select_related: Vec<String>,
 }
 
-/// SQL text plus its parameters, in order.
+/// SQL text plus its parameters, in order, and where `select_related` objects sit in a row.
 #[derive(Debug)]
 pub(crate) struct Statement {
     pub sql: String,
     pub params: Vec<Value>,
+    pub related: Vec<crate::prefetch::RelatedNode>,
+}
+
+/// `["author__country", "editor"]` as a tree of names.
+#[derive(Default)]
+struct PathTree(Vec<(String, PathTree)>);
+
+impl PathTree {
+    fn from_paths(paths: &[String]) -> PathTree {
+        let mut root = PathTree::default();
+        for p in paths {
+            let mut node = &mut root;
+            for part in p.split("__") {
+                let i = match node.0.iter().position(|(n, _)| n == part) {
+                    Some(i) => i,
+                    None => {
+                        node.0.push((part.to_owned(), PathTree::default()));
+                        node.0.len() - 1
+                    }
+                };
+                node = &mut node.0[i].1;
+            }
+        }
+        root
+    }
+}
+
+/// Adds the joins and columns of `select_related` below `meta` at `qual`.
+fn select_related(
+    w: &mut Writer,
+    scope: &Scope<'_>,
+    meta: &'static ModelMeta,
+    qual: &str,
+    tree: &PathTree,
+    next: &mut usize,
+) -> Result<Vec<crate::prefetch::RelatedNode>> {
+    let mut out = Vec::new();
+    for (name, children) in &tree.0 {
+        let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
+            Error::field_error(format!(
+                "select_related follows ForeignKey and OneToOne fields; `{name}` of {} is not one (use \
+                 prefetch_related for reverse and many-to-many relations)",
+                meta.label()
+            ))
+        })?;
+        let h = hop(meta, name).expect("a relation field is a hop");
+        let alias = scope.apply_hop(qual, name, h);
+        let target = h.target();
+        for f in target.fields {
+            w.push(", ");
+            w.column(&alias, f.column);
+        }
+        let offset = *next;
+        *next += target.fields.len();
+        let nested = select_related(w, scope, target, &alias, children, next)?;
+        out.push(crate::prefetch::RelatedNode { field: idx, offset, children: nested });
+    }
+    Ok(out)
 }
 
 /// What to select.
@@ -1057,6 +1116,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
+    let mut related = Vec::new();
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
         Select::Count if wrap_count && q.values.is_some() => Select::Values,
@@ -1074,6 +1134,11 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
             }
             if has_agg {
                 group_by = meta.fields.iter().map(|f| crate::expressions::F::col(f.name)).collect();
+            }
+            if columns == Select::Model && !q.select_related.is_empty() {
+                let mut next = meta.fields.len() + q.annotations.len();
+                let tree = PathTree::from_paths(&q.select_related);
+                related = select_related(&mut w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
             }
         }
         Select::Values => {
@@ -1141,7 +1206,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     if wrap_count {
         w.push(") subquery");
     }
-    Ok(Statement { sql: w.sql, params: w.params })
+    Ok(Statement { sql: w.sql, params: w.params, related })
 }
 
 /// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
@@ -1193,7 +1258,7 @@ pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) ->
     w.push("DELETE FROM ");
     w.ident(meta.table);
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql, params: w.params })
+    Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
 }
 
 /// Renders an UPDATE of the rows the filters match.
@@ -1226,7 +1291,7 @@ pub(crate) fn compile_update(
         return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
     }
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql, params: w.params })
+    Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
 }
 
 #[cfg(test)]

@@ -1,0 +1,321 @@
+//! `select_related` (joins in the same query) and `prefetch_related` (one extra query per
+//! level, `IN` lists split at the backend's parameter limit).
+
+use crate::error::{Error, Result};
+use crate::model::registry::{reverse_relation, ReverseRelation};
+use crate::model::Model;
+use crate::q::{Leaf, Lookup, Node, Operand, Q};
+use crate::queryset::QuerySet;
+use orm_backends::{Executor, Row, Value};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a `select_related` object's columns start in the row, and its own nested ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelatedNode {
+    /// The relation field's index in the parent's `meta().fields`.
+    pub field: usize,
+    /// The first column of the related object.
+    pub offset: usize,
+    /// Relations selected through this one.
+    pub children: Vec<RelatedNode>,
+}
+
+/// A forward relation value (`ForeignKey<T>`, `OneToOne<T>`, or an `Option` of one) that can
+/// hold a loaded object.
+pub trait ForwardSlot {
+    /// The related model.
+    type Target: Model;
+    /// The key stored in the column (`Null` for an empty optional relation).
+    fn key_value(&self) -> Value;
+    /// Caches a loaded object.
+    fn set(&mut self, target: Arc<Self::Target>);
+    /// Decodes the related object from a joined row and caches it (`select_related`).
+    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
+}
+
+impl<S: ForwardSlot> ForwardSlot for Option<S> {
+    type Target = S::Target;
+    fn key_value(&self) -> Value {
+        self.as_ref().map(S::key_value).unwrap_or(Value::Null)
+    }
+    fn set(&mut self, target: Arc<Self::Target>) {
+        if let Some(s) = self {
+            s.set(target);
+        }
+    }
+    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
+        match self {
+            Some(s) => s.fill_from_row(row, offset, children),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A multi-valued relation value (`ManyToMany<T>`, `Reverse<T>`) that can hold loaded objects.
+pub trait ManySlot {
+    /// The related model.
+    type Target: Model;
+    /// Caches the loaded objects.
+    fn set(&mut self, objs: Vec<Arc<Self::Target>>);
+}
+
+/// One `prefetch_related` path, optionally with the QuerySet to load its last step with
+/// (Django's `Prefetch(path, queryset)`): filter or order the prefetched set.
+#[derive(Clone)]
+pub struct Prefetch {
+    pub(crate) path: String,
+    pub(crate) queryset: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })
+    }
+}
+
+impl Prefetch {
+    /// Prefetch `path` (`"posts"`, `"posts__comments"`).
+    pub fn new(path: &str) -> Self {
+        Prefetch { path: path.to_owned(), queryset: None }
+    }
+
+    /// Prefetch `path`, loading its last step with `queryset`.
+    pub fn with<T: Model>(path: &str, queryset: QuerySet<T>) -> Self {
+        Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)) }
+    }
+
+    fn split(&self) -> (&str, Option<Prefetch>) {
+        match self.path.split_once("__") {
+            Some((first, rest)) => (first, Some(Prefetch { path: rest.to_owned(), queryset: self.queryset.clone() })),
+            None => (&self.path, None),
+        }
+    }
+}
+
+impl From<&str> for Prefetch {
+    fn from(s: &str) -> Self {
+        Prefetch::new(s)
+    }
+}
+
+impl From<String> for Prefetch {
+    fn from(s: String) -> Self {
+        Prefetch::new(&s)
+    }
+}
+
+/// Runs the prefetches `specs` on `objs` (the model's part of `prefetch_related`).
+pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Prefetch], ex: &E) -> Result<()> {
+    if objs.is_empty() {
+        return Ok(());
+    }
+    let mut firsts: Vec<&str> = Vec::new();
+    for s in specs {
+        let (first, _) = s.split();
+        if !firsts.contains(&first) {
+            firsts.push(first);
+        }
+    }
+    for first in firsts {
+        let mut deeper = Vec::new();
+        let mut own_qs = None;
+        for s in specs {
+            let (f, rest) = s.split();
+            if f != first {
+                continue;
+            }
+            match rest {
+                Some(r) => deeper.push(r),
+                None => own_qs = own_qs.or_else(|| s.queryset.clone()),
+            }
+        }
+        if !M::prefetch_field(objs, first, &deeper, own_qs.as_deref(), ex)? {
+            return Err(Error::field_error(format!(
+                "cannot prefetch `{first}` on {}: it is not a relation (declare a `Reverse<…>` field named after \
+                 a reverse relation to prefetch it)",
+                M::meta().label()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A hashable form of a key value.
+fn key_of(v: &Value) -> String {
+    match v {
+        Value::Int(i) => format!("i{i}"),
+        Value::Text(s) => format!("t{s}"),
+        Value::Uuid(u) => format!("u{u}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn base_queryset<T: Model>(custom: Option<&(dyn Any + Send + Sync)>) -> Result<QuerySet<T>> {
+    match custom {
+        None => Ok(T::objects()),
+        Some(any) => any.downcast_ref::<QuerySet<T>>().cloned().ok_or_else(|| {
+            Error::field_error(format!("a Prefetch queryset must be a QuerySet of {}", T::meta().label()))
+        }),
+    }
+}
+
+fn in_leaf(path: &str, values: Vec<Value>) -> Node {
+    Node::Leaf(Leaf { path: vec![path.to_owned().into()], lookup: Lookup::In, operand: Operand::List(values) })
+}
+
+/// Loads `T`s whose `field` is in `keys`, batched within the parameter limit.
+fn load_in<T: Model, E: Executor + ?Sized>(
+    base: &QuerySet<T>,
+    field: &str,
+    keys: Vec<Value>,
+    ex: &E,
+) -> Result<Vec<T>> {
+    let batch = ex.dialect().features().max_query_params.saturating_sub(64).clamp(1, 10_000);
+    let mut out = Vec::new();
+    for chunk in keys.chunks(batch) {
+        out.extend(base.clone().filter(Q::from_node(in_leaf(field, chunk.to_vec()))).fetch(ex)?);
+    }
+    Ok(out)
+}
+
+fn distinct_keys(values: impl Iterator<Item = Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    values.filter(|v| !v.is_null()).filter(|v| seen.insert(key_of(v))).collect()
+}
+
+/// Prefetches a forward foreign key / one-to-one: one query for all distinct keys.
+pub fn forward<M, S, E>(
+    objs: &mut [M],
+    slot: impl Fn(&mut M) -> &mut S,
+    to_field: &str,
+    deeper: &[Prefetch],
+    custom: Option<&(dyn Any + Send + Sync)>,
+    ex: &E,
+) -> Result<()>
+where
+    M: Model,
+    S: ForwardSlot,
+    E: Executor + ?Sized,
+{
+    let keys = distinct_keys(objs.iter_mut().map(|o| slot(o).key_value()));
+    let mut targets: Vec<S::Target> = load_in(&base_queryset(custom)?, to_field, keys, ex)?;
+    prefetch_path(&mut targets, deeper, ex)?;
+    let tmeta = S::Target::meta();
+    let key_index = if to_field == "pk" { tmeta.pk } else { tmeta.field_index(to_field).unwrap_or(tmeta.pk) };
+    let by_key: HashMap<String, Arc<S::Target>> =
+        targets.into_iter().map(|t| (key_of(&t.field_value(key_index)), Arc::new(t))).collect();
+    for o in objs.iter_mut() {
+        let s = slot(o);
+        if let Some(t) = by_key.get(&key_of(&s.key_value())) {
+            s.set(t.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Prefetches a many-to-many field declared on `M`, or a reverse relation called `name`
+/// (foreign key or many-to-many pointing at `M`): one query (two for many-to-many: the join
+/// rows, then the objects).
+pub fn many<M, S, E>(
+    objs: &mut [M],
+    slot: impl Fn(&mut M) -> &mut S,
+    name: &str,
+    deeper: &[Prefetch],
+    custom: Option<&(dyn Any + Send + Sync)>,
+    ex: &E,
+) -> Result<()>
+where
+    M: Model,
+    S: ManySlot,
+    E: Executor + ?Sized,
+{
+    let meta = M::meta();
+    let owner_keys: Vec<Value> = objs.iter().map(|o| o.pk_value()).collect();
+    let keys = distinct_keys(owner_keys.iter().cloned());
+    let base = base_queryset::<S::Target>(custom)?;
+    let mut grouped: HashMap<String, Vec<Arc<S::Target>>> = HashMap::new();
+    let forward_m2m = meta.many_to_many.iter().find(|m| m.name == name);
+    let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
+    match (forward_m2m, reverse) {
+        (None, Some(ReverseRelation::ForeignKey { field, .. })) => {
+            // Reverse foreign key: the related rows carry the owner's key.
+            let mut related: Vec<S::Target> = load_in(&base, field.name, keys, ex)?;
+            prefetch_path(&mut related, deeper, ex)?;
+            let fk_index = S::Target::meta().field_index(field.name).expect("the reverse relation's field exists");
+            for r in related {
+                grouped.entry(key_of(&r.field_value(fk_index))).or_default().push(Arc::new(r));
+            }
+        }
+        (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
+            let (table, source_col, target_col) = crate::sql::m2m_columns(mm);
+            let (near, far) = if forward_m2m.is_some() { (source_col, target_col) } else { (target_col, source_col) };
+            let d = ex.dialect();
+            let batch = d.features().max_query_params.saturating_sub(64).clamp(1, 10_000);
+            let mut pairs: Vec<(Value, Value)> = Vec::new();
+            for chunk in keys.chunks(batch) {
+                let mut sql = String::from("SELECT ");
+                d.write_ident(&mut sql, near);
+                sql.push_str(", ");
+                d.write_ident(&mut sql, far);
+                sql.push_str(" FROM ");
+                d.write_ident(&mut sql, table);
+                sql.push_str(" WHERE ");
+                d.write_ident(&mut sql, near);
+                sql.push_str(" IN (");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    d.write_placeholder(&mut sql, i + 1);
+                }
+                sql.push(')');
+                let rows = ex.with_connection(|c| c.query(&sql, chunk))?;
+                pairs.extend(rows.into_iter().map(|r| {
+                    let mut v = r.into_values();
+                    let far = v.pop().unwrap_or(Value::Null);
+                    let near = v.pop().unwrap_or(Value::Null);
+                    (near, far)
+                }));
+            }
+            let target_keys = distinct_keys(pairs.iter().map(|(_, f)| f.clone()));
+            let mut targets: Vec<S::Target> = load_in(&base, "pk", target_keys, ex)?;
+            prefetch_path(&mut targets, deeper, ex)?;
+            let tpk = S::Target::meta().pk;
+            let mut order: Vec<String> = Vec::with_capacity(targets.len());
+            let by_key: HashMap<String, Arc<S::Target>> = targets
+                .into_iter()
+                .map(|t| {
+                    let k = key_of(&t.field_value(tpk));
+                    order.push(k.clone());
+                    (k, Arc::new(t))
+                })
+                .collect();
+            // Keep the target QuerySet's order within each owner's list.
+            let rank: HashMap<&String, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let mut per_owner: HashMap<String, Vec<(usize, Arc<S::Target>)>> = HashMap::new();
+            for (near, far) in pairs {
+                let fk = key_of(&far);
+                if let (Some(t), Some(r)) = (by_key.get(&fk), rank.get(&fk)) {
+                    per_owner.entry(key_of(&near)).or_default().push((*r, t.clone()));
+                }
+            }
+            for (k, mut v) in per_owner {
+                v.sort_by_key(|(r, _)| *r);
+                grouped.insert(k, v.into_iter().map(|(_, t)| t).collect());
+            }
+        }
+        _ => {
+            return Err(Error::field_error(format!(
+                "`{name}` is not a many-to-many or reverse relation of {}",
+                meta.label()
+            )))
+        }
+    }
+    for (o, key) in objs.iter_mut().zip(owner_keys) {
+        let list = grouped.remove(&key_of(&key)).unwrap_or_default();
+        slot(o).set(list);
+    }
+    Ok(())
+}
