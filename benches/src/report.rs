@@ -1,0 +1,221 @@
+//! The report: a Markdown table, the reasons behind every `na`, an SVG bar chart of the
+//! ratios, and the summary line.
+
+use crate::harness::{CaseResult, Cell, Workload};
+use crate::IMPLEMENTATIONS;
+use std::fmt::Write;
+
+/// A time in µs, with precision that suits its size.
+pub fn fmt_us(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1000.0 {
+        format!("{us:.1}")
+    } else {
+        format!("{us:.0}")
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "na".to_owned())
+}
+
+/// The Markdown table: one row per case and backend; columns `workload`, `backend`, `rows`,
+/// `raw`, `orm`, `diesel`, `sea-orm` (median µs), `orm/raw`, `orm/diesel`.
+pub fn markdown_table(results: &[CaseResult]) -> String {
+    let mut s = String::from("| workload | backend | rows | raw | orm | diesel | sea-orm | orm/raw | orm/diesel |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in results {
+        let _ = write!(s, "| {} | {} | {} |", r.case.workload.name(), r.backend, r.case.rows_label());
+        for name in IMPLEMENTATIONS {
+            let cell = match r.median_us(name) {
+                Some(us) => fmt_us(us),
+                None => "na".to_owned(),
+            };
+            let _ = write!(s, " {cell} |");
+        }
+        let _ = writeln!(s, " {} | {} |", fmt_ratio(r.ratio("orm", "raw")), fmt_ratio(r.ratio("orm", "diesel")));
+    }
+    s
+}
+
+/// One line per distinct reason a cell is `na` (`impl: reason (workloads)`), and every
+/// warning.
+pub fn notes(results: &[CaseResult]) -> Vec<String> {
+    let mut reasons: Vec<(String, String, Vec<String>)> = Vec::new();
+    for r in results {
+        for (name, cell) in &r.cells {
+            if let Cell::Na(reason) = cell {
+                let what = format!("{} {} ({})", r.case.workload.name(), r.case.rows_label(), r.backend);
+                match reasons.iter_mut().find(|(n, re, _)| n == name && re == reason) {
+                    Some((_, _, list)) => list.push(what),
+                    None => reasons.push(((*name).to_owned(), reason.clone(), vec![what])),
+                }
+            }
+        }
+    }
+    let mut out: Vec<String> = reasons
+        .into_iter()
+        .map(|(n, reason, list)| {
+            let list = if list.len() > 4 { format!("{} cases", list.len()) } else { list.join(", ") };
+            format!("na: {n}: {reason} [{list}]")
+        })
+        .collect();
+    for r in results {
+        for w in &r.warnings {
+            out.push(format!("warning: {} {} ({}): {w}", r.case.workload.name(), r.case.rows_label(), r.backend));
+        }
+    }
+    out
+}
+
+/// Streaming throughput and RSS growth per implementation (one line each).
+pub fn stream_lines(results: &[CaseResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.case.workload == Workload::Stream) {
+        for (name, cell) in &r.cells {
+            if let Cell::Time { median_us, count, growth_kib } = cell {
+                let rows_per_s = *count as f64 / (median_us / 1e6);
+                out.push(format!(
+                    "stream: backend={} impl={name} rows={count} rows_per_s={rows_per_s:.0} growth_kib={}",
+                    r.backend,
+                    growth_kib.map(|g| g.to_string()).unwrap_or_else(|| "na".into())
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The worst `orm/raw` and `orm/diesel` over every row that has them.
+pub fn worst(results: &[CaseResult]) -> (Option<f64>, Option<f64>) {
+    let max = |it: &mut dyn Iterator<Item = f64>| it.fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let raw = max(&mut results.iter().filter_map(|r| r.ratio("orm", "raw")));
+    let diesel = max(&mut results.iter().filter_map(|r| r.ratio("orm", "diesel")));
+    (raw, diesel)
+}
+
+/// `summary: worst_orm_over_raw=<x> worst_orm_over_diesel=<y|na>`.
+pub fn summary_line(results: &[CaseResult]) -> String {
+    let (raw, diesel) = worst(results);
+    format!("summary: worst_orm_over_raw={} worst_orm_over_diesel={}", fmt_ratio(raw), fmt_ratio(diesel))
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A horizontal bar chart of `orm/raw` (blue) and `orm/diesel` (orange) per row, with the
+/// 1.0 line marked.
+pub fn svg_chart(results: &[CaseResult], title: &str) -> String {
+    let rows: Vec<(String, Option<f64>, Option<f64>)> = results
+        .iter()
+        .map(|r| {
+            (
+                format!("{} {} {}", r.case.workload.name(), r.case.rows_label(), r.backend),
+                r.ratio("orm", "raw"),
+                r.ratio("orm", "diesel"),
+            )
+        })
+        .collect();
+    let max = rows.iter().flat_map(|(_, a, b)| [*a, *b]).flatten().fold(2.0_f64, f64::max).ceil();
+    let (label_w, plot_w, bar_h, gap, top) = (330.0, 560.0, 9.0, 6.0, 50.0);
+    let row_h = 2.0 * bar_h + gap;
+    let height = top + rows.len() as f64 * row_h + 40.0;
+    let width = label_w + plot_w + 60.0;
+    let x = |v: f64| label_w + v / max * plot_w;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(s, r#"<text x="10" y="20" font-size="14">{}</text>"#, esc(title));
+    let _ = writeln!(
+        s,
+        r##"<rect x="{label_w}" y="28" width="10" height="8" fill="#3b6fb6"/><text x="{}" y="36">orm/raw</text><rect x="{}" y="28" width="10" height="8" fill="#e08a2c"/><text x="{}" y="36">orm/diesel</text>"##,
+        label_w + 14.0,
+        label_w + 80.0,
+        label_w + 94.0
+    );
+    for t in 0..=(max as u32) {
+        let tx = x(f64::from(t));
+        let _ = writeln!(
+            s,
+            r##"<line x1="{tx}" y1="{top}" x2="{tx}" y2="{}" stroke="{}" stroke-width="{}"/><text x="{tx}" y="{}" text-anchor="middle">{t}</text>"##,
+            height - 30.0,
+            if t == 1 { "#c00" } else { "#ddd" },
+            if t == 1 { 1.5 } else { 1.0 },
+            height - 16.0
+        );
+    }
+    for (i, (label, a, b)) in rows.iter().enumerate() {
+        let y = top + i as f64 * row_h;
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            label_w - 6.0,
+            y + bar_h + 2.0,
+            esc(label)
+        );
+        for (k, (v, color)) in [(a, "#3b6fb6"), (b, "#e08a2c")].into_iter().enumerate() {
+            let by = y + k as f64 * bar_h;
+            match v {
+                Some(v) => {
+                    let _ = writeln!(
+                        s,
+                        r#"<rect x="{label_w}" y="{by}" width="{:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}" font-size="9">{v:.2}</text>"#,
+                        (x(*v) - label_w).max(0.5),
+                        bar_h - 1.0,
+                        x(*v) + 3.0,
+                        by + bar_h - 1.5
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        r##"<text x="{}" y="{}" font-size="9" fill="#888">na</text>"##,
+                        label_w + 3.0,
+                        by + bar_h - 1.5
+                    );
+                }
+            }
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::Case;
+
+    fn result(raw: f64, orm: Option<f64>) -> CaseResult {
+        let t = |us| Cell::Time { median_us: us, count: 1, growth_kib: None };
+        CaseResult {
+            case: Case { workload: Workload::TrivialQuery, size: 1 },
+            backend: "sqlite-mem",
+            cells: vec![
+                ("raw", t(raw)),
+                ("orm", orm.map(t).unwrap_or(Cell::Na("missing API".into()))),
+                ("diesel", Cell::Na("not built".into())),
+                ("sea-orm", Cell::Na("not built".into())),
+            ],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn table_and_summary() {
+        let rs = vec![result(2.0, Some(3.0)), result(10.0, Some(11.0)), result(5.0, None)];
+        let t = markdown_table(&rs);
+        assert!(t.starts_with("| workload | backend | rows | raw | orm | diesel | sea-orm | orm/raw | orm/diesel |"));
+        assert!(t.contains("| trivial_query | sqlite-mem | 1 | 2.00 | 3.00 | na | na | 1.50 | na |"), "{t}");
+        assert_eq!(summary_line(&rs), "summary: worst_orm_over_raw=1.50 worst_orm_over_diesel=na");
+        let n = notes(&rs);
+        assert!(n.iter().any(|l| l.starts_with("na: orm: missing API")), "{n:?}");
+        let svg = svg_chart(&rs, "t");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+}
