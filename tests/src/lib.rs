@@ -215,3 +215,97 @@ pub struct Reading {
     pub sensor: i32,
     pub value: f64,
 }
+
+/// Relations fixture: Country ←(null) Writer ← Article *─* Label, Article ← Remark;
+/// Club *─* Person through Membership(role); Category ← Category (a tree).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel")]
+pub struct Country {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["name"])]
+pub struct Writer {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+    #[orm(on_delete = SetNull, related_name = "writers")]
+    pub country: Option<ForeignKey<Country>>,
+    pub articles: orm::Reverse<Article>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["title"])]
+pub struct Article {
+    pub id: Auto<i64>,
+    #[orm(max_length = 80)]
+    pub title: String,
+    #[orm(related_name = "articles")]
+    pub writer: ForeignKey<Writer>,
+    pub rating: i64,
+    #[orm(related_name = "articles")]
+    pub labels: ManyToMany<Label>,
+    pub remarks: orm::Reverse<Remark>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["id"])]
+pub struct Remark {
+    pub id: Auto<i64>,
+    #[orm(related_name = "remarks")]
+    pub article: ForeignKey<Article>,
+    #[orm(max_length = 80)]
+    pub text: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["name"])]
+pub struct Label {
+    pub id: Auto<i64>,
+    #[orm(max_length = 30, unique)]
+    pub name: String,
+    pub articles: orm::Reverse<Article>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["name"])]
+pub struct Person {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel")]
+pub struct Club {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+    #[orm(through = Membership, related_name = "clubs")]
+    pub members: ManyToMany<Person>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", unique_together = [["person", "club"]])]
+pub struct Membership {
+    pub id: Auto<i64>,
+    #[orm(related_name = "memberships")]
+    pub person: ForeignKey<Person>,
+    #[orm(related_name = "memberships")]
+    pub club: ForeignKey<Club>,
+    #[orm(max_length = 20)]
+    pub role: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "rel", ordering = ["name"])]
+pub struct Category {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+    #[orm(related_name = "children")]
+    pub parent: Option<ForeignKey<Category>>,
+}

@@ -5,6 +5,7 @@ mod connect;
 mod integrity;
 mod models;
 mod queryset;
+mod relations;
 mod schema_ddl;
 mod streaming;
 mod transactions;

@@ -99,6 +99,15 @@ impl<M, T: ToValue> Field<M, T> {
         self.leaf(Lookup::IsNull, Operand::Value(Value::Bool(yes)))
     }
 
+    /// Follows this relation to a field of the related model: `Post::author().via(Author::name())`
+    /// is the path `author__name`, typed by the related field (the relation itself is checked
+    /// against the metadata when the query is compiled, like a string path).
+    pub fn via<T, U: ToValue>(&self, next: Field<T, U>) -> Field<M, U> {
+        let mut path = self.path.clone();
+        path.extend(next.path);
+        Field { path, _m: PhantomData }
+    }
+
     /// Compares with an expression: `Post::views().compare(Lookup::Gt, F::col("likes"))`.
     pub fn compare(&self, lookup: Lookup, rhs: impl Into<crate::expressions::Expr>) -> Q<M> {
         self.leaf(lookup, Operand::Expr(rhs.into()))

@@ -434,6 +434,11 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// Is the table at `qual` reached through a LEFT join (so its columns can be NULL)?
+fn via_left_join(scope: &Scope<'_>, qual: &str) -> bool {
+    scope.joins.borrow().iter().any(|j| j.alias == qual && j.left)
+}
+
 fn is_temporal(k: ColumnKind) -> bool {
     matches!(k, ColumnKind::Date | ColumnKind::DateTime | ColumnKind::DateTimeTz | ColumnKind::Time)
 }
@@ -547,7 +552,10 @@ impl Writer {
                 }
                 Target::Annotation(inner) => {
                     let inner = inner.clone();
-                    self.expr(scope, &inner)?;
+                    let previous = scope.group.replace(None);
+                    let r = self.expr(scope, &inner);
+                    scope.group.set(previous);
+                    r?;
                 }
             },
             Expr::OuterRef(path) => {
@@ -750,7 +758,10 @@ impl Writer {
             }
             Target::Annotation(e) => {
                 let e = e.clone();
-                self.expr(scope, &e)?;
+                let previous = scope.group.replace(None);
+                let r = self.expr(scope, &e);
+                scope.group.set(previous);
+                r?;
                 Ok((None, None))
             }
         }
@@ -828,9 +839,9 @@ impl Writer {
         }
         let name = leaf.path.join("__");
         // Validate before writing anything.
-        let (field, transform) = match scope.resolve(&leaf.path)? {
-            Target::Column { field, transform, .. } => (Some(field), transform),
-            Target::Annotation(_) => (None, None),
+        let (field, transform, qual_of) = match scope.resolve(&leaf.path)? {
+            Target::Column { field, transform, qual } => (Some(field), transform, qual),
+            Target::Annotation(_) => (None, None, String::new()),
         };
         if leaf.lookup.is_text() {
             if let Some(f) = field {
@@ -847,7 +858,9 @@ impl Writer {
         }
         // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
         // column also requires it to be non-null, so NOT(...) is true for NULLs.
-        let guard_null = negated && field.is_some_and(|f| f.null) && leaf.lookup != Lookup::IsNull;
+        let through_left_join = via_left_join(scope, &qual_of);
+        let guard_null =
+            negated && (field.is_some_and(|f| f.null) || through_left_join) && leaf.lookup != Lookup::IsNull;
         if guard_null {
             self.push("(");
         }
