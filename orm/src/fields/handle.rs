@@ -102,7 +102,7 @@ impl<M, T: ToValue> Field<M, T> {
     /// Follows this relation to a field of the related model: `Post::author().via(Author::name())`
     /// is the path `author__name`, typed by the related field (the relation itself is checked
     /// against the metadata when the query is compiled, like a string path).
-    pub fn via<T, U: ToValue>(&self, next: Field<T, U>) -> Field<M, U> {
+    pub fn via<R, U: ToValue>(&self, next: Field<R, U>) -> Field<M, U> {
         let mut path = self.path.clone();
         path.extend(next.path);
         Field { path, _m: PhantomData }
