@@ -30,6 +30,8 @@ pub struct Author {
     pub name: String,
     #[orm(max_length = 200)]
     pub email: Option<String>,
+    /// Filled by `prefetch_related("posts")`.
+    pub posts: Reverse<Post>,
 }
 
 /// A tag.
@@ -56,10 +58,23 @@ pub struct Post {
     pub views: i64,
     #[orm(related_name = "posts")]
     pub tags: ManyToMany<Tag>,
+    /// Filled by `prefetch_related("comments")`.
+    pub comments: Reverse<Comment>,
+}
+
+/// A comment on a post.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog", ordering = ["id"])]
+pub struct Comment {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "comments")]
+    pub post: ForeignKey<Post>,
+    #[orm(max_length = 500)]
+    pub body: String,
 }
 
 fn schema() -> Schema {
-    Schema::new().model::<Author>().model::<Tag>().model::<Post>()
+    Schema::new().model::<Author>().model::<Tag>().model::<Post>().model::<Comment>()
 }
 
 fn run(url: &str) -> orm::Result<()> {
@@ -69,10 +84,12 @@ fn run(url: &str) -> orm::Result<()> {
     schema().create_all(&db)?;
     println!("created tables: {}", schema().tables()?.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
 
-    let mut ann = Author { id: Auto::unset(), name: "Ann".into(), email: None };
+    let mut ann = Author { id: Auto::unset(), name: "Ann".into(), email: None, posts: Reverse::new() };
     ann.save(&db)?;
     println!("saved {} with id {}", ann.name, ann.id);
-    let bob = Author { id: Auto::unset(), name: "Bob".into(), email: Some("bob@example.com".into()) }.create(&db)?;
+    let bob =
+        Author { id: Auto::unset(), name: "Bob".into(), email: Some("bob@example.com".into()), posts: Reverse::new() }
+            .create(&db)?;
     println!("created {} with id {}", bob.name, bob.id);
 
     for (title, views, author) in
@@ -85,6 +102,7 @@ fn run(url: &str) -> orm::Result<()> {
             author: ForeignKey::to(author)?,
             views,
             tags: ManyToMany::new(),
+            comments: Reverse::new(),
         };
         post.save(&db)?;
         println!(
@@ -113,6 +131,38 @@ fn run(url: &str) -> orm::Result<()> {
     first.views += 1;
     first.save_with(&db, &SaveOptions::update_fields(["views"]))?;
     println!("updated its views to {}", first.views);
+
+    // Relations: tags on posts, comments, then everything loaded without N+1 queries.
+    let rust = Tag { id: Auto::unset(), name: "rust".into() }.create(&db)?;
+    let orm_tag = Tag { id: Auto::unset(), name: "orm".into() }.create(&db)?;
+    for p in Post::objects().fetch(&db)? {
+        p.tags().add([&rust], &db)?;
+        if p.title.contains("ORM") {
+            p.tags().add([&orm_tag], &db)?;
+        }
+        for i in 1..=2 {
+            Comment { id: Auto::unset(), post: ForeignKey::to(&p)?, body: format!("comment {i} on {}", p.title) }
+                .create(&db)?;
+        }
+    }
+    let capture = db.capture_queries();
+    let authors = Author::objects().prefetch_related(["posts__comments", "posts__tags"]).fetch(&db)?;
+    for a in &authors {
+        for p in a.posts.cached().unwrap_or_default() {
+            let tags: Vec<&str> = p.tags.cached().unwrap_or_default().iter().map(|t| t.name.as_str()).collect();
+            let comments = p.comments.cached().map_or(0, |c| c.len());
+            println!("  {} wrote {:?} [{}] with {comments} comments", a.name, p.title, tags.join(", "));
+        }
+    }
+    println!("authors, posts, comments and tags loaded with {} queries (no N+1)", capture.len());
+    drop(capture);
+    let capture = db.capture_queries();
+    for c in Comment::objects().select_related(["post__author"]).limit(2).fetch(&db)? {
+        let post = c.post.cached().expect("selected");
+        println!("  {:?} on {:?} by {}", c.body, post.title, post.author.cached().map_or("?", |a| a.name.as_str()));
+    }
+    println!("comments with their posts and authors: {} query", capture.len());
+    drop(capture);
 
     let fixture = serializers::dump_queryset(&Author::objects(), &db)?;
     println!("authors as a fixture: {fixture}");
