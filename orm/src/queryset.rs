@@ -117,6 +117,23 @@ impl<M> Clone for QuerySet<M> {
     }
 }
 
+/// `DELETE FROM table WHERE column IN (keys)`, batched within the parameter limit.
+fn delete_keys(ex: &(impl Executor + ?Sized), d: Dialect, table: &str, column: &str, keys: &[Value]) -> Result<u64> {
+    let mut total = 0;
+    for chunk in keys.chunks(d.features().max_query_params.saturating_sub(8).clamp(1, 10_000)) {
+        let mut sql = format!("DELETE FROM {} WHERE {} IN (", d.quote(table), d.quote(column));
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            d.write_placeholder(&mut sql, i + 1);
+        }
+        sql.push(')');
+        total += ex.with_connection(|c| c.execute(&sql, chunk))?;
+    }
+    Ok(total)
+}
+
 /// A relation path for `select_related`/`prefetch_related`: a string (`"author__country"`)
 /// or a typed handle (`Post::author()`).
 pub trait RelationPath {
@@ -349,7 +366,7 @@ impl<M: Model> QuerySet<M> {
             return Ok(Vec::new());
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
-        let n_fields = M::meta().fields.len();
+        let n_fields = M::meta().width();
         let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
         ex.with_connection(|c| {
             let mut out = Vec::new();
@@ -573,10 +590,27 @@ impl<M: Model> QuerySet<M> {
         Ok(out.join("\n"))
     }
 
-    /// Deletes the matching rows; returns how many.
+    /// Deletes the matching rows; returns how many. For a multi-table child the parent rows
+    /// go too, up the chain, in the same transaction.
     pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
         if self.is_none() {
             return Ok(0);
+        }
+        if M::meta().parent().is_some() {
+            let keys: Vec<Value> = self.clone().values(["pk"]).fetch_flat(ex)?;
+            let d = ex.dialect();
+            return ex.with_connection(|c| {
+                orm_backends::atomic(c, |tx| -> Result<u64> {
+                    let mut meta = Some(M::meta());
+                    let mut own = None;
+                    while let Some(m) = meta {
+                        let n = delete_keys(tx, d, m.table, m.pk_field().column, &keys)?;
+                        own.get_or_insert(n);
+                        meta = m.parent();
+                    }
+                    Ok(own.unwrap_or(0))
+                })
+            });
         }
         let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
         Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)

@@ -309,3 +309,57 @@ pub struct Category {
     #[orm(related_name = "children")]
     pub parent: Option<ForeignKey<Category>>,
 }
+
+/// Inheritance fixture: Place ← Restaurant ← Pizzeria (multi-table, three levels);
+/// PlaceByName (proxy, its own ordering) ← OpenPlace (proxy of a proxy, a default filter).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inh", ordering = ["id"])]
+pub struct Place {
+    pub id: Auto<i64>,
+    #[orm(max_length = 50)]
+    pub name: String,
+    pub open: bool,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inh")]
+pub struct Restaurant {
+    #[orm(parent)]
+    pub place: Place,
+    pub serves_pizza: bool,
+    pub seats: i32,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inh")]
+pub struct Pizzeria {
+    #[orm(parent)]
+    pub restaurant: Restaurant,
+    #[orm(max_length = 20)]
+    pub oven: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inh", proxy, ordering = ["-name"])]
+pub struct PlaceByName {
+    #[orm(parent)]
+    pub place: Place,
+}
+
+impl PlaceByName {
+    /// Proxies add behaviour: a method of their own.
+    pub fn shout(&self) -> String {
+        self.name.to_uppercase()
+    }
+}
+
+fn open_places() -> orm::QuerySet<OpenPlace> {
+    orm::QuerySet::new().filter(orm::Q::path("open", true).expect("a valid path"))
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inh", proxy, manager = open_places)]
+pub struct OpenPlace {
+    #[orm(parent)]
+    pub by_name: PlaceByName,
+}

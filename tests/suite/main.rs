@@ -2,6 +2,7 @@
 //! `orm_backends::testing`).
 
 mod connect;
+mod inheritance;
 mod integrity;
 mod models;
 mod queryset;

@@ -205,6 +205,8 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
                 __i += <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
             },
             FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
+            // Decoded before the other fields (its columns come first): see `expand_with_parent`.
+            FieldKind::Parent => quote!(let #id = __parent;),
             FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::Skip => {
                 quote!(let #id = ::core::default::Default::default();)
             }
@@ -572,7 +574,319 @@ fn handles(def: &ModelDef) -> TokenStream {
     quote!(impl #ident { #out })
 }
 
+/// A multi-table child (its own table keyed by `<parent>_ptr_id`, reads joined to the parent)
+/// or a proxy (the parent's table and fields, its own behaviour).
+fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
+    let ident = &def.ident;
+    let name = ident.to_string();
+    let parent = &def.fields[pi];
+    let (pid, pty) = (&parent.ident, &parent.ty);
+    let psnake = type_ident_snake(pty);
+    let proxy = def.is_proxy;
+    let label_hint = match &def.attrs.app {
+        Some(a) => format!("{}.{}", a.value(), name),
+        None => name.clone(),
+    };
+    let asserts: TokenStream =
+        def.fields.iter().filter(|f| !matches!(f.kind, FieldKind::Parent)).map(assertions).collect();
+    let parent_assert = quote_spanned!(pty.span()=> const _: () = ::orm::__private::assert_model::<#pty>(););
+    let app = match &def.attrs.app {
+        Some(a) => quote!(#a),
+        None => quote!(<#pty as ::orm::Model>::meta().app),
+    };
+    let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
+    let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
+    let ordering = match &def.attrs.ordering {
+        Some(list) => {
+            let items = list.iter().map(|s| s.value());
+            quote!(&[#(#items),*])
+        }
+        None => quote!(<#pty as ::orm::Model>::meta().ordering),
+    };
+    let mut body = from_row_body(def, &label_hint);
+    let skip_ptr = if proxy { quote!() } else { quote!(__i += 1;) };
+    body = quote! {
+        let __parent = <#pty as ::orm::Model>::from_row(row, offset)?;
+        let offset = offset + ::orm::model::width(<#pty as ::orm::Model>::meta());
+        let mut __i = offset;
+        #skip_ptr
+        let offset = __i;
+        #body
+    };
+    let field_value = field_value_body(def);
+    let set_field_value = set_field_value_body(def, &label_hint);
+    let set_related = set_related_body(def, &label_hint);
+    let pre_save = pre_save_body(def);
+    let validate = validate_body(def);
+    let prefetch = prefetch_body(def);
+    let accessors = relation_accessors(def);
+    let handles = handles(def);
+    let manager = match &def.attrs.manager {
+        Some(path) => quote!(fn objects() -> ::orm::QuerySet<Self> { #path() }),
+        None => TokenStream::new(),
+    };
+    let (meta, by_index, set_by_index, related_by_index) = if proxy {
+        (
+            quote! {
+                let p = <#pty as ::orm::Model>::meta();
+                ::orm::ModelMeta {
+                    app: #app,
+                    name: #name,
+                    table: p.table,
+                    fields: p.fields,
+                    pk: p.pk,
+                    ordering: #ordering,
+                    indexes: &[],
+                    constraints: &[],
+                    many_to_many: p.many_to_many,
+                    kind: ::orm::meta::ModelKind::Proxy { of: <#pty as ::orm::Model>::meta },
+                    verbose_name: #verbose,
+                    renamed_from: #renamed,
+                    sql_cache: ::core::default::Default::default(),
+                }
+            },
+            quote!(<#pty as ::orm::Model>::field_value(&self.#pid, index)),
+            quote!(<#pty as ::orm::Model>::set_field_value(&mut self.#pid, index, value)),
+            quote!(<#pty as ::orm::Model>::set_related(&mut self.#pid, field, row, offset, children)),
+        )
+    } else {
+        let push = push_fields(def, &quote!(::core::option::Option::None));
+        let (ordering_own, indexes, constraints) = options(def, &quote!());
+        let naming = name_options();
+        let table = match (&def.attrs.table, &def.attrs.app) {
+            (Some(t), _) => quote!(#t),
+            (None, Some(a)) => {
+                let t = format!("{}_{}", a.value(), def.snake);
+                quote!(#t)
+            }
+            (None, None) => {
+                let suffix = format!("_{}", def.snake);
+                quote!(::core::concat!(::core::env!("CARGO_CRATE_NAME"), #suffix))
+            }
+        };
+        let ptr_name = format!("{psnake}_ptr");
+        let ptr_column = format!("{psnake}_ptr_id");
+        let m2m = m2m_metas(def);
+        (
+            quote! {
+                let __table: &'static str = #table;
+                let p = <#pty as ::orm::Model>::meta();
+                let mut __fields: ::std::vec::Vec<::orm::meta::FieldMeta> = ::std::vec![::orm::meta::FieldMeta {
+                    primary_key: true,
+                    relation: ::core::option::Option::Some(::orm::meta::RelationMeta {
+                        kind: ::orm::meta::RelationKind::OneToOne,
+                        target: <#pty as ::orm::Model>::meta,
+                        to_field: ::core::option::Option::None,
+                        on_delete: ::orm::OnDelete::Cascade,
+                        related_name: ::core::option::Option::None,
+                        parent_link: true,
+                    }),
+                    ..::orm::meta::FieldMeta::new(#ptr_name, #ptr_column, <#pty as ::orm::Model>::PK_KIND)
+                }];
+                #push
+                let __bases: &[&'static ::orm::ModelMeta] = &[];
+                let __ordering: &'static [&'static str] = match #ordering_own {
+                    ::core::option::Option::Some(o) => o,
+                    ::core::option::Option::None => p.ordering,
+                };
+                let mut __indexes = #indexes;
+                let mut __constraints = #constraints;
+                let _ = __bases;
+                #naming
+                let __m2m: ::std::vec::Vec<::orm::meta::ManyToManyMeta> = ::std::vec![#(#m2m),*];
+                ::orm::ModelMeta {
+                    app: #app,
+                    name: #name,
+                    table: __table,
+                    fields: ::orm::__private::leak(__fields),
+                    pk: 0,
+                    ordering: __ordering,
+                    indexes: ::orm::__private::leak(__indexes),
+                    constraints: ::orm::__private::leak(__constraints),
+                    many_to_many: ::orm::__private::leak(__m2m),
+                    kind: ::orm::meta::ModelKind::MultiTable { parent: <#pty as ::orm::Model>::meta },
+                    verbose_name: #verbose,
+                    renamed_from: #renamed,
+                    sql_cache: ::core::default::Default::default(),
+                }
+            },
+            quote! {
+                if index == 0 {
+                    return ::orm::Model::pk_value(&self.#pid);
+                }
+                let index = index - 1;
+                #field_value
+            },
+            quote! {
+                if index == 0 {
+                    let pk = <#pty as ::orm::Model>::meta().pk;
+                    return <#pty as ::orm::Model>::set_field_value(&mut self.#pid, pk, value);
+                }
+                let index = index - 1;
+                #set_field_value
+            },
+            quote! {
+                if field == 0 {
+                    return ::core::result::Result::Err(::orm::Error::field_error("a parent link cannot be select_related"));
+                }
+                let field = field - 1;
+                #set_related
+            },
+        )
+    };
+    let parent_ops = if proxy {
+        TokenStream::new()
+    } else {
+        quote! {
+            fn save_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E, adding: bool) -> ::orm::Result<()> {
+                let options = ::orm::SaveOptions { force_insert: adding, ..::core::default::Default::default() };
+                <#pty as ::orm::Model>::save_with(&mut self.#pid, ex, &options)
+            }
+            fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
+                <#pty as ::orm::Model>::delete(&mut self.#pid, ex).map(|_| ())
+            }
+        }
+    };
+    let downcast = if proxy {
+        TokenStream::new()
+    } else {
+        let accessor = format_ident!("{}", def.snake);
+        let doc = format!("This row as a `{name}`, if it is one (multi-table inheritance).");
+        quote! {
+            impl #pty {
+                #[doc = #doc]
+                #[allow(dead_code)]
+                pub fn #accessor(&self, ex: &(impl ::orm::Executor + ?::core::marker::Sized)) -> ::orm::Result<::core::option::Option<#ident>> {
+                    let key = ::orm::Model::pk_value(self);
+                    if key.is_null() {
+                        return ::core::result::Result::Ok(::core::option::Option::None);
+                    }
+                    match <#ident as ::orm::Model>::objects().filter(::orm::Q::path("pk", key)?).get(ex) {
+                        ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
+                        ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    }
+                }
+            }
+        }
+    };
+    quote! {
+        const _: () = {
+            #parent_assert
+            #asserts
+            #[automatically_derived]
+            impl ::orm::Model for #ident {
+                type Key = <#pty as ::orm::Model>::Key;
+                const PK_KIND: ::orm::ColumnKind = <#pty as ::orm::Model>::PK_KIND;
+
+                fn meta() -> &'static ::orm::ModelMeta {
+                    static META: ::orm::__private::OnceLock<::orm::ModelMeta> = ::orm::__private::OnceLock::new();
+                    META.get_or_init(|| { #meta })
+                }
+
+                #[allow(unused_assignments, unused_mut, unused_variables)]
+                fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #body }
+                #[allow(unused_assignments, unused_mut)]
+                fn field_value(&self, index: usize) -> ::orm::Value { #by_index }
+                #[allow(unused_assignments, unused_mut)]
+                fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_by_index }
+                fn adding(&self) -> ::core::option::Option<bool> { <#pty as ::orm::Model>::adding(&self.#pid) }
+                fn set_adding(&mut self, adding: bool) { <#pty as ::orm::Model>::set_adding(&mut self.#pid, adding) }
+                fn pre_save(&mut self, adding: bool) {
+                    <#pty as ::orm::Model>::pre_save(&mut self.#pid, adding);
+                    #pre_save
+                }
+                fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) {
+                    <#pty as ::orm::Model>::validate_fields(&self.#pid, errors);
+                    #validate
+                }
+                #[allow(unused_assignments, unused_mut, unreachable_code)]
+                fn set_related(
+                    &mut self,
+                    field: usize,
+                    row: &dyn ::orm::Row,
+                    offset: usize,
+                    children: &[::orm::prefetch::RelatedNode],
+                ) -> ::orm::Result<()> { #related_by_index }
+                #[allow(unreachable_code)]
+                fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
+                    objs: &mut [Self],
+                    name: &str,
+                    deeper: &[::orm::Prefetch],
+                    custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
+                    ex: &E,
+                ) -> ::orm::Result<bool> { #prefetch }
+                #parent_ops
+                #manager
+            }
+            impl ::core::ops::Deref for #ident {
+                type Target = #pty;
+                fn deref(&self) -> &#pty {
+                    &self.#pid
+                }
+            }
+            impl ::core::ops::DerefMut for #ident {
+                fn deref_mut(&mut self) -> &mut #pty {
+                    &mut self.#pid
+                }
+            }
+            #handles
+            #accessors
+            #downcast
+            ::orm::__private::inventory::submit! {
+                ::orm::model::registry::ModelEntry { meta: <#ident as ::orm::Model>::meta }
+            }
+        };
+    }
+}
+
+fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
+    let ident = &def.ident;
+    def.fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::ManyToMany { target } => {
+                let fname = &f.name;
+                let target_snake = type_ident_snake(target);
+                let self_ref = target_snake == def.snake || target_snake == "self";
+                let (src, dst) = if self_ref {
+                    (format!("from_{}_id", def.snake), format!("to_{}_id", def.snake))
+                } else {
+                    (format!("{}_id", def.snake), format!("{target_snake}_id"))
+                };
+                let related = opt_str(f.attrs.related_name.as_ref().map(|s| s.value()));
+                let (through, join_table) = match &f.attrs.through {
+                    Some(t) => (
+                        quote!(::core::option::Option::Some(<#t as ::orm::Model>::meta)),
+                        quote!(<#t as ::orm::Model>::meta().table),
+                    ),
+                    None => (
+                        quote!(::core::option::Option::None),
+                        quote!(::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str())),
+                    ),
+                };
+                Some(quote! {
+                    ::orm::meta::ManyToManyMeta {
+                        name: #fname,
+                        source: <#ident as ::orm::Model>::meta,
+                        target: <#target as ::orm::Model>::meta,
+                        through: #through,
+                        join_table: #join_table,
+                        source_column: #src,
+                        target_column: #dst,
+                        related_name: #related,
+                    }
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub(crate) fn expand(def: &ModelDef) -> TokenStream {
+    if let Some(pi) = def.parent {
+        return expand_with_parent(def, pi);
+    }
     let ident = &def.ident;
     let name = ident.to_string();
     let asserts: TokenStream = def.fields.iter().map(assertions).collect();

@@ -25,6 +25,8 @@ pub(crate) enum FieldKind {
     Reverse,
     /// An embedded abstract base: its columns in place.
     Base,
+    /// The embedded concrete parent of a multi-table child or a proxy.
+    Parent,
     /// The `ModelState` field.
     State,
     /// Not stored.
@@ -42,6 +44,9 @@ pub(crate) struct FieldDef {
 }
 
 pub(crate) struct ModelDef {
+    /// The embedded parent field (multi-table child or proxy).
+    pub parent: Option<usize>,
+    pub is_proxy: bool,
     pub ident: Ident,
     pub attrs: ContainerAttrs,
     pub fields: Vec<FieldDef>,
@@ -139,6 +144,8 @@ fn parse(input: DeriveInput) -> syn::Result<ModelDef> {
             FieldKind::Skip
         } else if fattrs.base.is_some() {
             FieldKind::Base
+        } else if fattrs.parent.is_some() {
+            FieldKind::Parent
         } else {
             classify(&f.ty)
         };
@@ -160,7 +167,9 @@ fn parse(input: DeriveInput) -> syn::Result<ModelDef> {
     }
     let is_abstract = attrs.is_abstract.is_some();
     let snake = snake_case(&input.ident.to_string());
-    let mut def = ModelDef { ident: input.ident, attrs, fields, is_abstract, snake };
+    let parent = fields.iter().position(|f| matches!(f.kind, FieldKind::Parent));
+    let is_proxy = attrs.proxy.is_some();
+    let mut def = ModelDef { parent, is_proxy, ident: input.ident, attrs, fields, is_abstract, snake };
     validate(&mut def, &mut errors);
     match errors {
         Some(e) => Err(e),
@@ -169,19 +178,51 @@ fn parse(input: DeriveInput) -> syn::Result<ModelDef> {
 }
 
 fn validate(def: &mut ModelDef, errors: &mut Option<syn::Error>) {
-    if let Some(span) = def.attrs.proxy {
-        push(errors, syn::Error::new(span, "proxy models are not supported by this version of the derive"));
+    let parents: Vec<&FieldDef> = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Parent)).collect();
+    for extra in parents.iter().skip(1) {
+        push(
+            errors,
+            syn::Error::new(extra.ident.span(), "a model has at most one `parent`; combine abstract bases with `base`"),
+        );
     }
-    for f in &def.fields {
-        if let Some(span) = f.attrs.parent {
+    if def.is_abstract {
+        if let Some(p) = parents.first() {
+            push(errors, syn::Error::new(p.ident.span(), "an abstract model cannot have a concrete `parent`"));
+        }
+    }
+    if let Some(span) = def.attrs.proxy {
+        if parents.is_empty() {
             push(
                 errors,
-                syn::Error::new(
-                    span,
-                    "multi-table inheritance (`parent`) is not supported by this version of the derive",
-                ),
+                syn::Error::new(span, "a proxy needs the model it proxies: `#[orm(parent)] pub base: Concrete`"),
             );
         }
+        for f in &def.fields {
+            if matches!(f.kind, FieldKind::Column { .. } | FieldKind::ManyToMany { .. } | FieldKind::Base) {
+                push(
+                    errors,
+                    syn::Error::new(
+                        f.ident.span(),
+                        "a proxy adds no fields (it shares its model's table); mark it #[orm(skip)]",
+                    ),
+                );
+            }
+        }
+    }
+    if !parents.is_empty() {
+        // A multi-table child's key is its link to the parent row; a proxy's is its model's.
+        for f in def.fields.iter().filter(|f| f.primary_key) {
+            let span = f.attrs.primary_key.unwrap_or_else(Span::call_site);
+            push(
+                errors,
+                syn::Error::new(span, "a model with a `parent` uses the parent's primary key; remove this one"),
+            );
+        }
+        if let Some(id) = def.fields.iter().find(|f| f.name == "id" && matches!(f.kind, FieldKind::Column { .. })) {
+            push(errors, syn::Error::new(id.ident.span(), "`id` clashes with the parent's primary key; rename it"));
+        }
+        validate_columns(def, errors);
+        return;
     }
     // Exactly one primary key (an `id` field by default) on concrete models; none on abstract.
     let pks: Vec<usize> = def.fields.iter().enumerate().filter(|(_, f)| f.primary_key).map(|(i, _)| i).collect();
@@ -216,6 +257,10 @@ fn validate(def: &mut ModelDef, errors: &mut Option<syn::Error>) {
             ),
         }
     }
+    validate_columns(def, errors);
+}
+
+fn validate_columns(def: &ModelDef, errors: &mut Option<syn::Error>) {
     let mut columns: Vec<(&str, Span)> = Vec::new();
     for f in &def.fields {
         let a = &f.attrs;

@@ -358,4 +358,31 @@ impl ModelMeta {
     pub fn is_abstract(&self) -> bool {
         matches!(self.kind, ModelKind::Abstract)
     }
+
+    /// The model whose table rows of this one live in: itself, or for a proxy the concrete
+    /// model it proxies (through proxies of proxies).
+    pub fn concrete(&'static self) -> &'static ModelMeta {
+        match self.kind {
+            ModelKind::Proxy { of } => of().concrete(),
+            _ => self,
+        }
+    }
+
+    /// The concrete parent of a multi-table child.
+    pub fn parent(&self) -> Option<&'static ModelMeta> {
+        match self.kind {
+            ModelKind::MultiTable { parent } => Some(parent()),
+            _ => None,
+        }
+    }
+
+    /// How many columns a query for this model selects: its own fields, after its parents'
+    /// for a multi-table child (rows are read joined to the parent rows).
+    pub fn width(&'static self) -> usize {
+        match self.kind {
+            ModelKind::Proxy { of } => of().width(),
+            ModelKind::MultiTable { parent } => parent().width() + self.fields.len(),
+            _ => self.fields.len(),
+        }
+    }
 }

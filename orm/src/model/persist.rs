@@ -176,8 +176,11 @@ pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<us
 
 pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
     let meta = M::meta();
-    if !meta.has_table() {
+    if meta.is_abstract() {
         return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
+    }
+    if meta.parent().is_some() {
+        return save_multi_table(obj, ex, options);
     }
     if options.force_insert && (options.force_update || options.update_fields.is_some()) {
         return Err(Error::ImproperlyConfigured(
@@ -229,8 +232,65 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     Ok(())
 }
 
+/// Saves a multi-table child: the parent row first (inserted or updated), then the child's
+/// own row keyed by the parent's key, in one transaction.
+fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
+    let meta = M::meta();
+    if options.update_fields.is_some() {
+        let names = options.update_fields.as_deref().unwrap_or_default();
+        if let Some(n) = names.iter().find(|n| meta.field_index(n).is_none()) {
+            return Err(Error::field_error(format!(
+                "update_fields of {} names `{n}`, a field of its parent: save the parent for that",
+                meta.label()
+            )));
+        }
+    }
+    let adding = if options.force_insert {
+        true
+    } else if options.force_update {
+        false
+    } else {
+        obj.adding().unwrap_or_else(|| obj.pk_value().is_null())
+    };
+    ex.with_connection(|c| {
+        orm_backends::atomic(c, |tx| -> Result<()> {
+            if options.update_fields.is_none() {
+                obj.save_parent(tx, adding)?;
+            }
+            obj.pre_save(adding);
+            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
+            if adding {
+                return do_insert(obj, tx);
+            }
+            let fields = match &options.update_fields {
+                Some(names) => resolve_update_fields::<M>(names)?,
+                None => all,
+            };
+            if do_update(obj, tx, &fields)? == 0 && !fields.is_empty() {
+                // The parent row exists but this child row does not yet: add it.
+                do_insert(obj, tx)?;
+            }
+            obj.set_adding(false);
+            Ok(())
+        })
+    })
+}
+
 pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
     let meta = M::meta();
+    if meta.parent().is_some() {
+        // The child row, then its parent rows up the chain, in one transaction.
+        let pk = obj.pk_value();
+        return ex.with_connection(|c| {
+            orm_backends::atomic(c, |tx| -> Result<u64> {
+                let sql = delete_by_pk_sql::<M>(tx.dialect());
+                let n = tx.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
+                obj.delete_parent(tx)?;
+                obj.set_adding(true);
+                Ok(n)
+            })
+        });
+    }
     let pk = obj.pk_value();
     if pk.is_null() {
         return Err(Error::ImproperlyConfigured(format!(
@@ -245,6 +305,11 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
 }
 
 pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> Result<M> {
+    if M::meta().parent().is_some() || !M::meta().has_table() {
+        // Children read joined to their parents; proxies through their concrete model's shape.
+        let leaf = crate::q::Node::Leaf(crate::q::parse_leaf("pk", pk.clone())?);
+        return crate::queryset::QuerySet::<M>::new().filter(crate::Q::from_node(leaf)).get(ex);
+    }
     let sql = select_by_pk_sql::<M>(ex.dialect());
     ex.with_connection(|c| {
         let mut stream = c.stream(&sql, std::slice::from_ref(pk))?;

@@ -69,9 +69,10 @@ impl ReverseRelation {
 }
 
 /// Every relation pointing at `target` from the registered models.
-pub fn reverse_relations(target: &ModelMeta) -> Vec<ReverseRelation> {
+pub fn reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
+    let target = target.concrete();
     let mut out = Vec::new();
-    for m in all() {
+    for m in all().iter().filter(|m| m.has_table()) {
         for f in m.fields {
             if let Some(rel) = f.relation {
                 if std::ptr::eq((rel.target)(), target)
@@ -91,7 +92,7 @@ pub fn reverse_relations(target: &ModelMeta) -> Vec<ReverseRelation> {
 }
 
 /// The reverse relation of `target` called `name`.
-pub fn reverse_relation(target: &ModelMeta, name: &str) -> Option<ReverseRelation> {
+pub fn reverse_relation(target: &'static ModelMeta, name: &str) -> Option<ReverseRelation> {
     reverse_relations(target).into_iter().find(|r| {
         r.name() == name
             || r.name().strip_suffix("_set").is_some_and(|n| n == name)

@@ -90,12 +90,12 @@ fn select_related(
         let h = hop(meta, name).expect("a relation field is a hop");
         let alias = scope.apply_hop(qual, name, h);
         let target = h.target();
-        for f in target.fields {
+        for (q, f) in scope.model_columns(target, &alias) {
             w.push(", ");
-            w.column(&alias, f.column);
+            w.column(&q, f.column);
         }
         let offset = *next;
-        *next += target.fields.len();
+        *next += target.width();
         let nested = select_related(w, scope, target, &alias, children, next)?;
         out.push(crate::prefetch::RelatedNode { field: idx, offset, children: nested });
     }
@@ -405,8 +405,35 @@ impl<'a> Scope<'a> {
                     }
                     i += 1;
                 }
-                None => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+                None => match meta.kind {
+                    // A multi-table child reads its parent's fields through the parent link.
+                    crate::model::meta::ModelKind::MultiTable { parent } => {
+                        qual = self.parent_join(&qual, meta, parent());
+                        meta = parent();
+                    }
+                    _ => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+                },
             }
+        }
+    }
+
+    /// Joins a multi-table child at `qual` to its parent's row; returns the parent's qualifier.
+    fn parent_join(&self, qual: &str, child: &'static ModelMeta, parent: &'static ModelMeta) -> String {
+        let ptr = child.pk_field().column;
+        self.join(qual, &format!("{}+parent", child.table), false, parent.table, false, ptr, parent.pk_field().column)
+    }
+
+    /// Every column a query for `meta` at `qual` selects, parents first (see `ModelMeta::width`).
+    pub fn model_columns(&self, meta: &'static ModelMeta, qual: &str) -> Vec<(String, &'static FieldMeta)> {
+        match meta.kind {
+            crate::model::meta::ModelKind::Proxy { of } => self.model_columns(of(), qual),
+            crate::model::meta::ModelKind::MultiTable { parent } => {
+                let pq = self.parent_join(qual, meta, parent());
+                let mut cols = self.model_columns(parent(), &pq);
+                cols.extend(meta.fields.iter().map(|f| (qual.to_owned(), f)));
+                cols
+            }
+            _ => meta.fields.iter().map(|f| (qual.to_owned(), f)).collect(),
         }
     }
 
@@ -1003,12 +1030,12 @@ impl Writer {
         }
     }
 
-    pub fn select_list(&mut self, meta: &ModelMeta, qual: &str) {
-        for (i, f) in meta.fields.iter().enumerate() {
+    pub fn select_list(&mut self, scope: &Scope<'_>, meta: &'static ModelMeta, qual: &str) {
+        for (i, (q, f)) in scope.model_columns(meta, qual).into_iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.column(qual, f.column);
+            self.column(&q, f.column);
         }
     }
 
@@ -1094,10 +1121,23 @@ fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String, Expr)> {
         }
         None => {
             let mut out: Vec<(String, Expr)> =
-                meta.fields.iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
+                all_fields(meta).into_iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
             out.extend(q.annotations.iter().cloned());
             out
         }
+    }
+}
+
+/// Every field of a model including its parents' (a multi-table child's parent link last).
+fn all_fields(meta: &'static ModelMeta) -> Vec<&'static FieldMeta> {
+    match meta.kind {
+        crate::model::meta::ModelKind::Proxy { of } => all_fields(of()),
+        crate::model::meta::ModelKind::MultiTable { parent } => {
+            let mut v = all_fields(parent());
+            v.extend(meta.fields.iter().filter(|f| !f.relation.is_some_and(|r| r.parent_link)));
+            v
+        }
+        _ => meta.fields.iter().collect(),
     }
 }
 
@@ -1129,6 +1169,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
+    let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
     let mut related = Vec::new();
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
@@ -1138,7 +1179,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     match columns {
         Select::Count if !wrap_count => w.push("COUNT(*)"),
         Select::Model | Select::Count => {
-            w.select_list(meta, &scope.qual);
+            w.select_list(&scope, meta, &scope.qual.clone());
             for (i, (name, e)) in q.annotations.iter().enumerate() {
                 w.push(", ");
                 w.expr(&scope, e)?;
@@ -1146,10 +1187,10 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
                 w.ident(&format!("a{i}_{name}"));
             }
             if has_agg {
-                group_by = meta.fields.iter().map(|f| crate::expressions::F::col(f.name)).collect();
+                group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
             if columns == Select::Model && !q.select_related.is_empty() {
-                let mut next = meta.fields.len() + q.annotations.len();
+                let mut next = meta.width() + q.annotations.len();
                 let tree = PathTree::from_paths(&q.select_related);
                 related = select_related(&mut w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
             }
@@ -1176,10 +1217,16 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
         q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
     w.conditions(&scope, " WHERE ", &where_nodes)?;
-    if !group_by.is_empty() {
+    if !group_by.is_empty() || !group_by_columns.is_empty() {
         w.push(" GROUP BY ");
-        for (i, e) in group_by.iter().enumerate() {
+        for (i, (q, f)) in group_by_columns.iter().enumerate() {
             if i > 0 {
+                w.push(", ");
+            }
+            w.column(q, f.column);
+        }
+        for (i, e) in group_by.iter().enumerate() {
+            if i > 0 || !group_by_columns.is_empty() {
                 w.push(", ");
             }
             w.expr(&scope, e)?;
