@@ -137,4 +137,37 @@ pub mod __private {
     /// Asserts at compile time that `T` is an abstract model.
     pub const fn assert_abstract<T: crate::AbstractModel>() {}
     pub use crate::fields::NowField;
+
+    const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+
+    /// Fails compilation when two field lists share a name (a field clash between a model
+    /// and its abstract bases, or between two bases).
+    pub const fn assert_no_clash(a: &[&str], b: &[&str]) {
+        let mut i = 0;
+        while i < a.len() {
+            let mut j = 0;
+            while j < b.len() {
+                if str_eq(a[i], b[j]) {
+                    panic!(
+                        "field clash: a model and its abstract base (or two bases) declare a field with the same name"
+                    );
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+    }
 }

@@ -166,6 +166,12 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
 
 /// `push` statements for the fields' metadata, in column order.
 fn push_fields(def: &ModelDef, inherited_from: &TokenStream) -> TokenStream {
+    push_fields_into(def, inherited_from, &quote!(&mut __fields))
+}
+
+/// `target` is how the vector is passed on to bases: `&mut __fields` where it is owned,
+/// `__fields` where it is already a `&mut Vec`.
+fn push_fields_into(def: &ModelDef, inherited_from: &TokenStream, target: &TokenStream) -> TokenStream {
     let mut out = TokenStream::new();
     for f in &def.fields {
         match &f.kind {
@@ -175,7 +181,7 @@ fn push_fields(def: &ModelDef, inherited_from: &TokenStream) -> TokenStream {
             }
             FieldKind::Base => {
                 let ty = &f.ty;
-                out.extend(quote!(<#ty as ::orm::AbstractModel>::push_fields(&mut __fields);));
+                out.extend(quote!(<#ty as ::orm::AbstractModel>::push_fields(#target);));
             }
             _ => {}
         }
@@ -883,13 +889,38 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
         .collect()
 }
 
+/// Compile-time checks that no two of the model's own fields and its bases' share a name.
+fn clash_checks(def: &ModelDef) -> TokenStream {
+    let own: Vec<&String> =
+        def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Column { .. })).map(|f| &f.name).collect();
+    let bases: Vec<&FieldDef> = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Base)).collect();
+    let mut out = TokenStream::new();
+    for (i, b) in bases.iter().enumerate() {
+        let ty = &b.ty;
+        out.extend(quote_spanned! {ty.span()=>
+            const _: () = ::orm::__private::assert_no_clash(&[#(#own),*], <#ty as ::orm::AbstractModel>::OWN_FIELD_NAMES);
+        });
+        for other in &bases[i + 1..] {
+            let oty = &other.ty;
+            out.extend(quote_spanned! {oty.span()=>
+                const _: () = ::orm::__private::assert_no_clash(
+                    <#ty as ::orm::AbstractModel>::OWN_FIELD_NAMES,
+                    <#oty as ::orm::AbstractModel>::OWN_FIELD_NAMES,
+                );
+            });
+        }
+    }
+    out
+}
+
 pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     if let Some(pi) = def.parent {
         return expand_with_parent(def, pi);
     }
     let ident = &def.ident;
     let name = ident.to_string();
-    let asserts: TokenStream = def.fields.iter().map(assertions).collect();
+    let mut asserts: TokenStream = def.fields.iter().map(assertions).collect();
+    asserts.extend(clash_checks(def));
     let app = match &def.attrs.app {
         Some(a) => quote!(#a),
         None => quote!(::core::env!("CARGO_CRATE_NAME")),
@@ -935,15 +966,18 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     };
 
     if def.is_abstract {
-        let push = push_fields(def, &quote!(::core::option::Option::Some(#name)));
+        let push = push_fields_into(def, &quote!(::core::option::Option::Some(#name)), &quote!(__fields));
         let own_columns = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Column { .. })).count();
         let column_count = quote!(#own_columns #(+ <#bases as ::orm::AbstractModel>::COLUMN_COUNT)*);
+        let own_names: Vec<&String> =
+            def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Column { .. })).map(|f| &f.name).collect();
         return quote! {
             const _: () = {
                 #asserts
                 #[automatically_derived]
                 impl ::orm::AbstractModel for #ident {
                     const COLUMN_COUNT: usize = #column_count;
+                    const OWN_FIELD_NAMES: &'static [&'static str] = &[#(#own_names),*];
                     fn push_fields(__fields: &mut ::std::vec::Vec<::orm::meta::FieldMeta>) {
                         #push
                     }

@@ -191,6 +191,9 @@ pub trait AbstractModel: Sized + Send + Sync + 'static {
     /// How many columns it contributes (its own and its bases').
     const COLUMN_COUNT: usize;
 
+    /// The names of the fields it declares itself (checked against clashes at compile time).
+    const OWN_FIELD_NAMES: &'static [&'static str];
+
     /// Appends its fields' metadata, in column order.
     fn push_fields(out: &mut Vec<FieldMeta>);
 
