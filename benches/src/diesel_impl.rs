@@ -7,7 +7,7 @@
 //! the result on the client, as Diesel does).
 
 use crate::{renamed, user_name, Result, Target, Workloads, INSERT_HAIR};
-use diesel::connection::DefaultLoadingMode;
+use diesel::connection::{DefaultLoadingMode, SimpleConnection};
 use diesel::mysql::MysqlConnection;
 use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
 use diesel::prelude::*;

@@ -80,8 +80,9 @@ fn sql_opt(v: Option<&str>) -> String {
 }
 
 /// Statement batches that empty the tables and insert `n` users with keys `1..=n`, names
-/// `User {i}` (0-based) and [`hair`] colours, in one transaction. Batches are produced lazily
-/// (a million rows is 1,000 statements).
+/// `User {i}` (0-based) and [`hair`] colours, in one transaction (which spans the batches:
+/// run them on one connection). Batches are produced lazily (a million rows is 1,000
+/// statements).
 pub fn fill_users(d: Dialect, n: usize, colored: bool) -> impl Iterator<Item = Vec<String>> {
     let chunks = n.div_ceil(CHUNK);
     let mut head = truncate(d);
