@@ -44,6 +44,7 @@
 
 mod bulk;
 pub mod db;
+pub mod deletion;
 pub mod error;
 pub mod expressions;
 pub mod fields;

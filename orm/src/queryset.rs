@@ -117,23 +117,6 @@ impl<M> Clone for QuerySet<M> {
     }
 }
 
-/// `DELETE FROM table WHERE column IN (keys)`, batched within the parameter limit.
-fn delete_keys(ex: &(impl Executor + ?Sized), d: Dialect, table: &str, column: &str, keys: &[Value]) -> Result<u64> {
-    let mut total = 0;
-    for chunk in keys.chunks(d.features().max_query_params.saturating_sub(8).clamp(1, 10_000)) {
-        let mut sql = format!("DELETE FROM {} WHERE {} IN (", d.quote(table), d.quote(column));
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            d.write_placeholder(&mut sql, i + 1);
-        }
-        sql.push(')');
-        total += ex.with_connection(|c| c.execute(&sql, chunk))?;
-    }
-    Ok(total)
-}
-
 /// A relation path for `select_related`/`prefetch_related`: a string (`"author__country"`)
 /// or a typed handle (`Post::author()`).
 pub trait RelationPath {
@@ -590,30 +573,37 @@ impl<M: Model> QuerySet<M> {
         Ok(out.join("\n"))
     }
 
-    /// Deletes the matching rows; returns how many. For a multi-table child the parent rows
-    /// go too, up the chain, in the same transaction.
+    /// Deletes the matching rows and everything that depends on them through the deletion
+    /// collector (`on_delete` of every relation pointing here, many-to-many join rows, parent
+    /// rows of a multi-table child), in one transaction; returns how many rows of this model
+    /// were deleted. [`delete_counted`](Self::delete_counted) gives the count per model.
     pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
         if self.is_none() {
             return Ok(0);
         }
-        if M::meta().parent().is_some() {
-            let keys: Vec<Value> = self.clone().values(["pk"]).fetch_flat(ex)?;
-            let d = ex.dialect();
-            return ex.with_connection(|c| {
-                orm_backends::atomic(c, |tx| -> Result<u64> {
-                    let mut meta = Some(M::meta());
-                    let mut own = None;
-                    while let Some(m) = meta {
-                        let n = delete_keys(tx, d, m.table, m.pk_field().column, &keys)?;
-                        own.get_or_insert(n);
-                        meta = m.parent();
-                    }
-                    Ok(own.unwrap_or(0))
-                })
-            });
+        let meta = M::meta();
+        if crate::deletion::needs_collector(meta) {
+            let counts = self.delete_counted(ex)?;
+            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
         }
         let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
         Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
+    }
+
+    /// Deletes like [`delete`](Self::delete) and returns the number of rows deleted per
+    /// model label (`app.Model`), cascades included.
+    pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<crate::deletion::DeleteCounts> {
+        if self.is_none() {
+            return Ok(Default::default());
+        }
+        let meta = M::meta();
+        if !crate::deletion::needs_collector(meta) {
+            let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
+            let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
+            return Ok([(meta.concrete().label(), n)].into_iter().collect());
+        }
+        let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
+        ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys))
     }
 
     /// Updates the matching rows in one statement (`UPDATE … SET views = views + 1 WHERE …`);

@@ -363,3 +363,69 @@ pub struct OpenPlace {
     #[orm(parent)]
     pub by_name: PlaceByName,
 }
+
+/// Deletion fixture: Org ← Team ← Member (← Member mentor, SetNull) with Badge (Protect),
+/// Task (team: Restrict, member: Cascade), Note (SetDefault to member 1), Log (DoNothing).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Org {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Team {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "teams")]
+    pub org: ForeignKey<Org>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Member {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "members")]
+    pub team: Option<ForeignKey<Team>>,
+    #[orm(on_delete = SetNull, related_name = "mentees")]
+    pub mentor: Option<ForeignKey<Member>>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Badge {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Protect, related_name = "badges")]
+    pub member: ForeignKey<Member>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Task {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Restrict, related_name = "tasks")]
+    pub team: ForeignKey<Team>,
+    #[orm(on_delete = Cascade, related_name = "tasks")]
+    pub member: ForeignKey<Member>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Note {
+    pub id: Auto<i64>,
+    #[orm(on_delete = SetDefault, default = 1, related_name = "notes")]
+    pub member: ForeignKey<Member>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "del")]
+pub struct Log {
+    pub id: Auto<i64>,
+    #[orm(on_delete = DoNothing, related_name = "logs")]
+    pub member: ForeignKey<Member>,
+}

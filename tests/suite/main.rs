@@ -2,6 +2,7 @@
 //! `orm_backends::testing`).
 
 mod connect;
+mod deletion;
 mod inheritance;
 mod integrity;
 mod models;

@@ -278,25 +278,18 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
 
 pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
     let meta = M::meta();
-    if meta.parent().is_some() {
-        // The child row, then its parent rows up the chain, in one transaction.
-        let pk = obj.pk_value();
-        return ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| -> Result<u64> {
-                let sql = delete_by_pk_sql::<M>(tx.dialect());
-                let n = tx.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
-                obj.delete_parent(tx)?;
-                obj.set_adding(true);
-                Ok(n)
-            })
-        });
-    }
     let pk = obj.pk_value();
     if pk.is_null() {
         return Err(Error::ImproperlyConfigured(format!(
             "{} object can't be deleted because its primary key is not set",
             meta.label()
         )));
+    }
+    if crate::deletion::needs_collector(meta) {
+        // Cascades, protections, join rows and parent rows: the collector, in a transaction.
+        let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk]))?;
+        obj.set_adding(true);
+        return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
     }
     let sql = delete_by_pk_sql::<M>(ex.dialect());
     let n = ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;

@@ -1,0 +1,247 @@
+//! The deletion collector: deleting rows deletes, or updates, or refuses because of, every row
+//! that points at them, as each relation's `on_delete` says, in dependency order, in one
+//! transaction, in batches within the backend's parameter limit.
+//!
+//! - `Cascade`: the pointing rows are collected and deleted too (recursively);
+//! - `Protect`: if any pointing row exists, nothing is deleted and `ProtectedError` lists them;
+//! - `Restrict`: like `Protect`, unless every restricting row is itself being deleted by a
+//!   cascade from the same operation (Django's rule); `RestrictedError` otherwise;
+//! - `SetNull` / `SetDefault`: the pointing rows' key is set to NULL / the field's default;
+//! - `DoNothing`: the ORM does nothing; the database constraint decides.
+//!
+//! Many-to-many join rows of deleted objects are removed, and a multi-table child's parent rows
+//! go with it (and its children with a parent).
+
+use crate::error::{Error, Result};
+use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
+use crate::model::registry::{reverse_relations, ReverseRelation};
+use orm_backends::{Connection, Dialect, Value};
+use std::collections::{BTreeMap, HashSet};
+
+fn key_of(v: &Value) -> String {
+    format!("{v:?}")
+}
+
+/// What one delete operation removed, per model label (`app.Model`).
+pub type DeleteCounts = BTreeMap<String, u64>;
+
+struct Batch {
+    meta: &'static ModelMeta,
+    keys: Vec<Value>,
+}
+
+/// Collects what deleting some rows entails, then does it.
+pub(crate) struct Collector<'c> {
+    conn: &'c mut dyn Connection,
+    d: Dialect,
+    /// Models in collection order (parents before the rows that point at them).
+    batches: Vec<Batch>,
+    seen: HashSet<(usize, String)>,
+    updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
+    join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
+    restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
+}
+
+fn batch_size(d: Dialect) -> usize {
+    d.features().max_query_params.saturating_sub(16).clamp(1, 10_000)
+}
+
+impl<'c> Collector<'c> {
+    pub(crate) fn new(conn: &'c mut dyn Connection) -> Self {
+        let d = conn.dialect();
+        Collector {
+            conn,
+            d,
+            batches: Vec::new(),
+            seen: HashSet::new(),
+            updates: Vec::new(),
+            join_rows: Vec::new(),
+            restricted: Vec::new(),
+        }
+    }
+
+    /// `SELECT select FROM table WHERE column IN (values)`, batched.
+    fn select_in(&mut self, table: &str, select: &str, column: &str, values: &[Value]) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(batch_size(self.d)) {
+            let d = self.d;
+            let mut sql = format!("SELECT {} FROM {} WHERE {} IN (", d.quote(select), d.quote(table), d.quote(column));
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                d.write_placeholder(&mut sql, i + 1);
+            }
+            sql.push(')');
+            out.extend(self.conn.query(&sql, chunk)?.into_iter().map(|r| r.into_values().swap_remove(0)));
+        }
+        Ok(out)
+    }
+
+    /// Adds the rows of `meta` with these keys, and everything their deletion entails.
+    pub(crate) fn collect(&mut self, meta: &'static ModelMeta, keys: Vec<Value>) -> Result<()> {
+        let meta = meta.concrete();
+        let id = meta as *const ModelMeta as usize;
+        let keys: Vec<Value> = keys.into_iter().filter(|k| !k.is_null() && self.seen.insert((id, key_of(k)))).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // A multi-table child's parent rows (same keys) go too, deleted after the child.
+        if let ModelKind::MultiTable { parent } = meta.kind {
+            self.collect(parent(), keys.clone())?;
+        }
+        self.batches.push(Batch { meta, keys: keys.clone() });
+        for rel in reverse_relations(meta) {
+            match rel {
+                ReverseRelation::ForeignKey { model, field } => {
+                    let Some(r) = field.relation else { continue };
+                    // The referenced values: the keys, or the `to_field` column of those rows.
+                    let referenced = match r.to_field.and_then(|n| meta.field(n)) {
+                        Some(f) if !f.primary_key => {
+                            self.select_in(meta.table, f.column, meta.pk_field().column, &keys)?
+                        }
+                        _ => keys.clone(),
+                    };
+                    if r.on_delete == OnDelete::DoNothing {
+                        continue;
+                    }
+                    let pointing = self.select_in(model.table, model.pk_field().column, field.column, &referenced)?;
+                    if pointing.is_empty() {
+                        continue;
+                    }
+                    match r.on_delete {
+                        OnDelete::Cascade => self.collect(model, pointing)?,
+                        OnDelete::Protect => {
+                            return Err(Error::ProtectedError {
+                                model: meta.label(),
+                                protected: pointing.iter().map(|k| format!("{}({})", model.label(), show(k))).collect(),
+                            })
+                        }
+                        OnDelete::Restrict => self.restricted.push((meta, model, pointing)),
+                        OnDelete::SetNull => self.updates.push((model, field, Value::Null, pointing)),
+                        OnDelete::SetDefault => {
+                            let v = field.default.map(|d| d.value()).unwrap_or(Value::Null);
+                            self.updates.push((model, field, v, pointing));
+                        }
+                        OnDelete::DoNothing => {}
+                    }
+                }
+                ReverseRelation::ManyToMany { field, .. } => {
+                    if field.through.is_some() {
+                        continue; // a through model is an ordinary model with foreign keys
+                    }
+                    let (table, source, target) = crate::sql::m2m_columns(field);
+                    let column = if std::ptr::eq((field.target)(), meta) { target } else { source };
+                    self.join_rows.push((table, column, keys.clone()));
+                }
+            }
+        }
+        // Join rows of this model's own many-to-many fields.
+        for mm in meta.many_to_many.iter().filter(|m| m.through.is_none()) {
+            let (table, source, _) = crate::sql::m2m_columns(mm);
+            self.join_rows.push((table, source, keys.clone()));
+        }
+        Ok(())
+    }
+
+    fn is_collected(&self, meta: &'static ModelMeta, key: &Value) -> bool {
+        self.seen.contains(&(meta.concrete() as *const ModelMeta as usize, key_of(key)))
+    }
+
+    /// The models and keys that will be deleted, in deletion order (for delete signals).
+    #[allow(dead_code)]
+    pub(crate) fn plan(&self) -> Vec<(&'static ModelMeta, &[Value])> {
+        self.batches.iter().rev().map(|b| (b.meta, b.keys.as_slice())).collect()
+    }
+
+    /// Checks `Restrict`, then updates, deletes join rows and deletes rows, children first.
+    pub(crate) fn execute(mut self) -> Result<DeleteCounts> {
+        for (meta, model, keys) in &self.restricted {
+            let blocking: Vec<&Value> = keys.iter().filter(|k| !self.is_collected(model, k)).collect();
+            if !blocking.is_empty() {
+                return Err(Error::RestrictedError {
+                    model: meta.label(),
+                    restricted: blocking.iter().map(|k| format!("{}({})", model.label(), show(k))).collect(),
+                });
+            }
+        }
+        let d = self.d;
+        let size = batch_size(d);
+        for (model, field, value, keys) in std::mem::take(&mut self.updates) {
+            let keys: Vec<Value> = keys.into_iter().filter(|k| !self.is_collected(model, k)).collect();
+            for chunk in keys.chunks(size) {
+                let mut sql = format!("UPDATE {} SET {} = ", d.quote(model.table), d.quote(field.column));
+                let mut params = vec![value.clone()];
+                d.write_placeholder(&mut sql, 1);
+                sql.push_str(&format!(" WHERE {} IN (", d.quote(model.pk_field().column)));
+                for (i, k) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    params.push(k.clone());
+                    d.write_placeholder(&mut sql, params.len());
+                }
+                sql.push(')');
+                self.conn.execute(&sql, &params)?;
+            }
+        }
+        for (table, column, keys) in std::mem::take(&mut self.join_rows) {
+            delete_in(self.conn, d, table, column, &keys)?;
+        }
+        let mut counts = DeleteCounts::new();
+        for b in self.batches.iter().rev() {
+            let n = delete_in(self.conn, d, b.meta.table, b.meta.pk_field().column, &b.keys)?;
+            *counts.entry(b.meta.label()).or_default() += n;
+        }
+        Ok(counts)
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Text(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, keys: &[Value]) -> Result<u64> {
+    let mut total = 0;
+    for chunk in keys.chunks(batch_size(d)) {
+        let mut sql = format!("DELETE FROM {} WHERE {} IN (", d.quote(table), d.quote(column));
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            d.write_placeholder(&mut sql, i + 1);
+        }
+        sql.push(')');
+        total += conn.execute(&sql, chunk)?;
+    }
+    Ok(total)
+}
+
+/// Does deleting rows of `meta` need the collector (anything points at it, it has
+/// many-to-many join rows, or it is a multi-table child)? If not, one DELETE does.
+pub(crate) fn needs_collector(meta: &'static ModelMeta) -> bool {
+    let meta = meta.concrete();
+    meta.parent().is_some()
+        || meta.many_to_many.iter().any(|m| m.through.is_none())
+        || !reverse_relations(meta).is_empty()
+}
+
+/// Deletes the rows of `meta` with `keys` and everything that entails, in one transaction.
+pub(crate) fn delete_with_collector(
+    conn: &mut dyn Connection,
+    meta: &'static ModelMeta,
+    keys: Vec<Value>,
+) -> Result<DeleteCounts> {
+    orm_backends::atomic(conn, |tx| {
+        use orm_backends::Executor as _;
+        tx.with_connection(|c| {
+            let mut collector = Collector::new(c);
+            collector.collect(meta, keys)?;
+            collector.execute()
+        })
+    })
+}
