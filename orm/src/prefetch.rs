@@ -294,7 +294,8 @@ where
                 .collect();
             // Keep the target QuerySet's order within each owner's list.
             let rank: HashMap<&String, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
-            let mut per_owner: HashMap<String, Vec<(usize, Arc<S::Target>)>> = HashMap::new();
+            type Ranked<T> = Vec<(usize, Arc<T>)>;
+            let mut per_owner: HashMap<String, Ranked<S::Target>> = HashMap::new();
             for (near, far) in pairs {
                 let fk = key_of(&far);
                 if let (Some(t), Some(r)) = (by_key.get(&fk), rank.get(&fk)) {

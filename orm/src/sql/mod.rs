@@ -299,6 +299,7 @@ impl<'a> Scope<'a> {
         self.joins.borrow().clone()
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn join(
         &self,
         parent: &str,
