@@ -66,7 +66,7 @@ pub use fields::descriptors::RelatedManager;
 pub use fields::handle::Field;
 pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, OneToOne, Reverse};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
-pub use model::{AbstractModel, Model, ModelState, SaveOptions};
+pub use model::{AbstractModel, Inherits, Model, ModelState, SaveOptions};
 pub use prefetch::Prefetch;
 pub use q::{Lookup, Q};
 pub use queryset::{Annotated, Assignment, OrderBy, QuerySet};

@@ -74,6 +74,12 @@ backend_test! {
         let by_name: Vec<String> = Restaurant::objects().order_by(["-name"]).values(["name", "seats"]).fetch_lists(&db)?.into_iter().map(|r| r[0].get::<String>().unwrap()).collect();
         assert_eq!(by_name, ["Napoli", "Luigi's"]);
         assert_eq!(Pizzeria::objects().filter(Q::path("seats__lt", 30)? & Q::path("open", true)?).count(&db)?, 1);
+        // The parent's typed handles on the child (and the grandparent's, one level at a time).
+        let typed = Pizzeria::objects()
+            .filter(Restaurant::seats().on::<Pizzeria>().lt(30) & Place::open().on::<Restaurant>().on::<Pizzeria>().eq(true))
+            .order_by([Place::name().on::<Restaurant>().on::<Pizzeria>().desc()])
+            .count(&db)?;
+        assert_eq!(typed, 1);
         let total = Restaurant::objects().aggregate([("total_seats", orm::Sum::of("seats")), ("n", orm::Count::of("name"))], &db)?;
         assert_eq!(total.get::<i64>(0)?, 65);
         // Updating a child updates both rows.

@@ -825,6 +825,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                 #parent_ops
                 #manager
             }
+            impl ::orm::Inherits<#pty> for #ident {}
             impl ::core::ops::Deref for #ident {
                 type Target = #pty;
                 fn deref(&self) -> &#pty {

@@ -108,6 +108,15 @@ impl<M, T: ToValue> Field<M, T> {
         Field { path, _m: PhantomData }
     }
 
+    /// This handle of a parent model's field, used on a child (multi-table or proxy):
+    /// `Restaurant::objects().filter(Place::name().on::<Restaurant>().eq("Luigi's"))`.
+    pub fn on<C: crate::Inherits<M>>(&self) -> Field<C, T>
+    where
+        M: crate::Model,
+    {
+        Field { path: self.path.clone(), _m: PhantomData }
+    }
+
     /// Compares with an expression: `Post::views().compare(Lookup::Gt, F::col("likes"))`.
     pub fn compare(&self, lookup: Lookup, rhs: impl Into<crate::expressions::Expr>) -> Q<M> {
         self.leaf(lookup, Operand::Expr(rhs.into()))

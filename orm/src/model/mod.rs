@@ -185,6 +185,11 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 }
 
+/// A model whose rows extend, or reinterpret, rows of `Parent`: a multi-table child or a proxy.
+/// Implemented by the derive for `#[orm(parent)]`; lets the parent's typed field handles be
+/// used on the child ([`Field::on`](crate::Field::on)).
+pub trait Inherits<Parent: Model>: Model {}
+
 /// An abstract base model: its fields are copied into each model that embeds it with
 /// `#[orm(base)]`. Implemented by `#[derive(Model)]` with `#[orm(abstract)]`.
 pub trait AbstractModel: Sized + Send + Sync + 'static {
