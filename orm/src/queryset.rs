@@ -108,12 +108,18 @@ impl<M> Annotated<M> {
 pub struct QuerySet<M> {
     query: Query,
     prefetch: Vec<crate::prefetch::Prefetch>,
+    chunk_size: usize,
     _m: PhantomData<fn() -> M>,
 }
 
 impl<M> Clone for QuerySet<M> {
     fn clone(&self) -> Self {
-        QuerySet { query: self.query.clone(), prefetch: self.prefetch.clone(), _m: PhantomData }
+        QuerySet {
+            query: self.query.clone(),
+            prefetch: self.prefetch.clone(),
+            chunk_size: self.chunk_size,
+            _m: PhantomData,
+        }
     }
 }
 
@@ -165,13 +171,22 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), prefetch: Vec::new(), _m: PhantomData }
+        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 1, _m: PhantomData }
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
     /// query with joins, filling each relation's cache so reading it costs no query.
     pub fn select_related<I: IntoIterator<Item = P>, P: RelationPath>(mut self, paths: I) -> Self {
         self.query.select_related.extend(paths.into_iter().map(|p| p.relation_path()));
+        self
+    }
+
+    /// How many rows [`iter`](Self::iter) decodes at a time (default 1). Rows always arrive
+    /// from the server as a stream (SQLite steps the statement, PostgreSQL and MySQL read the
+    /// socket with backpressure), so memory is bounded by this many instances either way; a
+    /// larger chunk only batches the decoding.
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
         self
     }
 
@@ -372,7 +387,7 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related)
+        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
     }
 
     /// The rows of a `values()` query (every field and annotation when `values` was not
@@ -432,7 +447,7 @@ impl<M: Model> QuerySet<M> {
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), _m: PhantomData };
+        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }

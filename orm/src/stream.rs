@@ -14,6 +14,8 @@ pub struct ModelIter<'e, M> {
     stream: ManuallyDrop<Box<dyn RowStream + 'e>>,
     checkout: *mut Checkout<'e>,
     related: Vec<crate::prefetch::RelatedNode>,
+    chunk: usize,
+    buffer: std::collections::VecDeque<Result<M>>,
     done: bool,
     _m: PhantomData<fn() -> M>,
 }
@@ -24,6 +26,7 @@ impl<'e, M: Model> ModelIter<'e, M> {
         sql: &str,
         params: &[orm_backends::Value],
         related: Vec<crate::prefetch::RelatedNode>,
+        chunk: usize,
     ) -> Result<Self> {
         let raw = Box::into_raw(Box::new(checkout));
         // SAFETY: `raw` is a heap allocation owned by this iterator and freed only in `Drop`
@@ -35,6 +38,8 @@ impl<'e, M: Model> ModelIter<'e, M> {
                 stream: ManuallyDrop::new(stream),
                 checkout: raw,
                 related,
+                chunk: chunk.max(1),
+                buffer: std::collections::VecDeque::new(),
                 done: false,
                 _m: PhantomData,
             }),
@@ -58,10 +63,9 @@ impl<M> Drop for ModelIter<'_, M> {
     }
 }
 
-impl<M: Model> Iterator for ModelIter<'_, M> {
-    type Item = Result<M>;
-
-    fn next(&mut self) -> Option<Result<M>> {
+impl<M: Model> ModelIter<'_, M> {
+    /// Reads and decodes the next row from the server.
+    fn read_one(&mut self) -> Option<Result<M>> {
         if self.done {
             return None;
         }
@@ -84,5 +88,23 @@ impl<M: Model> Iterator for ModelIter<'_, M> {
                 Some(Err(e.into()))
             }
         }
+    }
+}
+
+impl<M: Model> Iterator for ModelIter<'_, M> {
+    type Item = Result<M>;
+
+    /// Hands out instances decoded `chunk_size` rows at a time (one by default), so at most
+    /// that many decoded instances are held, however many rows the query yields.
+    fn next(&mut self) -> Option<Result<M>> {
+        if self.buffer.is_empty() {
+            for _ in 0..self.chunk {
+                match self.read_one() {
+                    Some(item) => self.buffer.push_back(item),
+                    None => break,
+                }
+            }
+        }
+        self.buffer.pop_front()
     }
 }

@@ -455,7 +455,7 @@ backend_test! {
         drop(rows);
         let mut seen = 0u64;
         let mut sum = 0.0;
-        for r in Reading::objects().order_by(["value"]).iter(&db)? {
+        for r in Reading::objects().order_by(["value"]).chunk_size(2_000).iter(&db)? {
             let r = r?;
             assert_eq!(r.value, seen as f64, "in order");
             sum += r.value;
