@@ -41,6 +41,35 @@
 //! - [`Schema`]: DDL from models;
 //! - [`serializers`]: fixtures in Django's format;
 //! - everything from `orm-backends` users need (connections, values, dialects) is re-exported.
+//!
+//! ## What is where
+//!
+//! | Django | here |
+//! |---|---|
+//! | `Model.objects.filter(...)` | `Model::objects().filter(Model::field().lookup(v))` or `.filter_path("a__b__icontains", v)?` |
+//! | `Q`, `F`, `Exists`, `OuterRef`, `Subquery`, `Count`… | [`Q`], [`F`], [`Exists`], [`OuterRef`], [`Subquery`], [`Count`]… |
+//! | `_state.adding` | an unset [`Auto`] key, or a [`ModelState`] field for hand-chosen keys |
+//! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields |
+//! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
+//! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
+//! | `CaptureQueriesContext` | [`Database::capture_queries`] |
+//!
+//! ## Departures from the design notes, and why
+//!
+//! - **SQL is written by this crate's own compiler** (`sql/`, per-dialect writer) rather than
+//!   sea-query's builders. The compiler must resolve Django paths into joins with Django's reuse
+//!   and promotion rules, insert joins discovered late, render `EXISTS` for exclusions across
+//!   multi-valued relations, and keep placeholders in order; a thin writer over `Dialect` does
+//!   that with less code and no intermediate allocation-heavy statement tree.
+//! - **Relation traversal in typed handles** is `Post::author().via(Author::name())` rather
+//!   than `Post::author().name()`: the latter would need a generated handle type per model and
+//!   relation; `via` keeps the field's type checked at compile time and the relation checked
+//!   against the metadata (like a string path).
+//! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`): a derive cannot add
+//!   hidden fields to a struct, and an explicit field keeps prefetched data typed.
+//! - **A parent's handles on a child** go through [`Inherits`]: `Place::name().on::<Restaurant>()`.
+//! - **The model registry** is collected at link time (the `inventory` crate), so reverse
+//!   relations are found without the user listing models.
 
 mod bulk;
 pub mod db;
