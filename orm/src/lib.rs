@@ -191,9 +191,7 @@ pub mod __private {
             let mut j = 0;
             while j < b.len() {
                 if str_eq(a[i], b[j]) {
-                    panic!(
-                        "field clash: a model and its abstract base (or two bases) declare a field with the same name"
-                    );
+                    panic!("field clash: a model and its abstract bases declare the same field");
                 }
                 j += 1;
             }
