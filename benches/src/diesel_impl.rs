@@ -155,9 +155,8 @@ macro_rules! diesel_workloads {
                 let posts = Post::belonging_to(&users).load::<Post>(conn)?;
                 let comments = Comment::belonging_to(&posts).load::<Comment>(conn)?.grouped_by(&posts);
                 let posts_and_comments = posts.into_iter().zip(comments).grouped_by(&users);
-                let out = users.into_iter().zip(posts_and_comments).collect::<Vec<(User, Vec<(Post, Vec<Comment>)>)>>();
-                let n = out.len()
-                    + out.iter().map(|(_, ps)| ps.len() + ps.iter().map(|(_, cs)| cs.len()).sum::<usize>()).sum::<usize>();
+                let out = users.into_iter().zip(posts_and_comments).collect::<crate::Tree<User, Post, Comment>>();
+                let n = crate::tree_len(&out);
                 black_box(out);
                 Ok(n)
             }

@@ -155,17 +155,33 @@ pub struct Config {
     pub max_setup_iters: u32,
     /// Print each measurement to stderr.
     pub verbose: bool,
+    /// Iterations per measurement instead of calibrating (profiling runs).
+    pub fixed_iters: Option<u32>,
 }
 
 impl Config {
     /// `--quick`: 7 runs of about 20 ms each.
     pub fn quick() -> Self {
-        Config { runs: 7, stream_runs: 2, target: Duration::from_millis(20), max_setup_iters: 30, verbose: false }
+        Config {
+            runs: 7,
+            stream_runs: 2,
+            target: Duration::from_millis(20),
+            max_setup_iters: 30,
+            verbose: false,
+            fixed_iters: None,
+        }
     }
 
     /// The default: 11 runs of about 50 ms each.
     pub fn full() -> Self {
-        Config { runs: 11, stream_runs: 5, target: Duration::from_millis(50), max_setup_iters: 100, verbose: false }
+        Config {
+            runs: 11,
+            stream_runs: 5,
+            target: Duration::from_millis(50),
+            max_setup_iters: 100,
+            verbose: false,
+            fixed_iters: None,
+        }
     }
 }
 
@@ -426,7 +442,7 @@ impl Bench {
                 .unwrap_or(Duration::from_millis(1));
             let cap = if case.workload == Workload::Delete { self.config.max_setup_iters } else { 100_000 };
             let iters = (self.config.target.as_secs_f64() / reference.as_secs_f64().max(1e-9)).ceil() as u32;
-            (self.config.runs.max(1), iters.clamp(1, cap.max(1)))
+            (self.config.runs.max(1), self.config.fixed_iters.unwrap_or(iters.clamp(1, cap.max(1))))
         };
         names.retain(|n| !na.iter().any(|(m, _)| m == n));
         let mut samples: Vec<(&'static str, Vec<Sample>)> = names.iter().map(|n| (*n, Vec::new())).collect();

@@ -211,6 +211,14 @@ pub fn group_by_key<T>(items: Vec<T>, key: impl Fn(&T) -> i64) -> HashMap<i64, V
     out
 }
 
+/// Users with their posts with their comments: what the association workload builds.
+pub type Tree<U, P, C> = Vec<(U, Vec<(P, Vec<C>)>)>;
+
+/// Users + posts + comments in a [`Tree`].
+pub fn tree_len<U, P, C>(t: &Tree<U, P, C>) -> usize {
+    t.len() + t.iter().map(|(_, ps)| ps.len() + ps.iter().map(|(_, cs)| cs.len()).sum::<usize>()).sum::<usize>()
+}
+
 /// The name a renamed user gets in `update_by_pk` and `bulk_update`.
 pub fn renamed(id: i64) -> String {
     format!("User {id} renamed")

@@ -5,7 +5,7 @@
 //! [`NotAvailable`](crate::NotAvailable) naming the missing API instead of falling back to raw
 //! SQL.
 
-use crate::{group_by_key, renamed, user_name, Result, Target, Workloads, INSERT_HAIR};
+use crate::{renamed, user_name, Result, Target, Workloads, INSERT_HAIR};
 use orm::prelude::*;
 use orm_backends::Connection;
 use std::hint::black_box;
@@ -20,6 +20,8 @@ pub struct User {
     pub name: String,
     /// Hair colour.
     pub hair_color: Option<String>,
+    /// The user's posts, filled by `prefetch_related("posts")` (not a column).
+    pub posts: Reverse<Post>,
 }
 
 /// `posts(id, user_id, title, body)`.
@@ -29,11 +31,14 @@ pub struct Post {
     /// Key.
     pub id: Auto<i64>,
     /// The author (column `user_id`).
+    #[orm(related_name = "posts")]
     pub user: ForeignKey<User>,
     /// Title.
     pub title: String,
     /// Body.
     pub body: Option<String>,
+    /// The post's comments, filled by `prefetch_related("posts__comments")` (not a column).
+    pub comments: Reverse<Comment>,
 }
 
 /// `comments(id, post_id, text)`.
@@ -43,6 +48,7 @@ pub struct Comment {
     /// Key.
     pub id: Auto<i64>,
     /// The post (column `post_id`).
+    #[orm(related_name = "comments")]
     pub post: ForeignKey<Post>,
     /// Text.
     pub text: String,
@@ -67,7 +73,7 @@ impl OrmBench {
     }
 
     fn new_user(i: usize) -> User {
-        User { id: Auto::unset(), name: user_name(i), hair_color: Some(INSERT_HAIR.to_owned()) }
+        User { id: Auto::unset(), name: user_name(i), hair_color: Some(INSERT_HAIR.to_owned()), posts: Reverse::new() }
     }
 }
 
@@ -90,38 +96,27 @@ impl Workloads for OrmBench {
     }
 
     fn medium_complex_query(&mut self) -> Result<usize> {
-        // TODO(relations): users LEFT JOIN posts into (User, Option<Post>) needs a join across
-        // the reverse foreign key (`values("posts__…")` or `prefetch_related("posts")`).
-        crate::not_available("joins across the reverse FK (select/prefetch_related, issue 5) are not in the ORM yet")
+        // The ORM's idiom for "users and their posts" is a prefetch across the reverse foreign
+        // key: two queries (users, then posts IN their keys), where the others run one
+        // LEFT JOIN into (User, Option<Post>) rows, which the ORM cannot express. Counted as
+        // the join's rows: one per post, or one for a user without posts.
+        let users =
+            User::objects().filter(User::hair_color().eq("black")).prefetch_related(["posts"]).fetch(&self.db)?;
+        let n = users.iter().map(|u| u.posts.cached().map_or(0, <[_]>::len).max(1)).sum();
+        black_box(users);
+        Ok(n)
     }
 
     fn associations(&mut self) -> Result<usize> {
-        // TODO(relations): `User::objects().prefetch_related(["posts__comments"])` when it
-        // lands; until then the same two IN queries prefetch_related runs, through QuerySets.
-        let users = User::objects().fetch(&self.db)?;
-        let ids: Vec<i64> = users.iter().filter_map(|u| u.id.get()).collect();
-        let posts = Post::objects().filter(Post::user().is_in(ids)).fetch(&self.db)?;
-        let ids: Vec<i64> = posts.iter().filter_map(|p| p.id.get()).collect();
-        let comments = Comment::objects().filter(Comment::post().is_in(ids)).fetch(&self.db)?;
-        let mut by_post = group_by_key(comments, |c| *c.post.key());
-        let posts: Vec<(Post, Vec<Comment>)> = posts
-            .into_iter()
-            .map(|p| {
-                let cs = p.id.get().and_then(|id| by_post.remove(&id)).unwrap_or_default();
-                (p, cs)
-            })
-            .collect();
-        let mut by_user = group_by_key(posts, |(p, _)| *p.user.key());
-        let out: Vec<(User, Vec<(Post, Vec<Comment>)>)> = users
-            .into_iter()
-            .map(|u| {
-                let ps = u.id.get().and_then(|id| by_user.remove(&id)).unwrap_or_default();
-                (u, ps)
-            })
-            .collect();
-        let n = out.len()
-            + out.iter().map(|(_, ps)| ps.len() + ps.iter().map(|(_, cs)| cs.len()).sum::<usize>()).sum::<usize>();
-        black_box(out);
+        // Users, their posts, their comments: three queries, grouped by the ORM.
+        let users = User::objects().prefetch_related(["posts__comments"]).fetch(&self.db)?;
+        let mut n = users.len();
+        for u in &users {
+            for p in u.posts.cached().unwrap_or_default() {
+                n += 1 + p.comments.cached().map_or(0, <[_]>::len);
+            }
+        }
+        black_box(users);
         Ok(n)
     }
 
@@ -179,5 +174,36 @@ impl Workloads for OrmBench {
             on_row(n);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::{cases, Bench, Config, Workload};
+
+    /// Prints the statements the ORM sends for one iteration of each workload (SQLite in
+    /// memory): `cargo test -p orm-benches orm_statements -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn orm_statements() {
+        let target = Target::SqliteMemory;
+        let orm = OrmBench::open(&target).unwrap();
+        let db = orm.db().clone();
+        let mut bench = Bench::new(target, Config::quick(), vec![("orm", Ok(Box::new(orm) as Box<dyn Workloads>))]);
+        for mut case in cases(10) {
+            if case.workload == Workload::Stream {
+                case.size = 10;
+            }
+            case.size = case.size.min(3);
+            bench.measure("orm", case, 1).unwrap();
+            let capture = db.capture_queries();
+            bench.measure("orm", case, 1).unwrap();
+            let qs: Vec<String> = capture.queries().into_iter().map(|q| q.sql).collect();
+            println!("{} {}: {} statements", case.workload.name(), case.size, qs.len());
+            for q in qs {
+                println!("    {}", if q.len() > 160 { format!("{}…", &q[..160]) } else { q });
+            }
+        }
     }
 }

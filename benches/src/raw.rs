@@ -60,15 +60,14 @@ fn group(users: Vec<User>, posts: Vec<Post>, comments: Vec<Comment>) -> usize {
         })
         .collect();
     let mut by_user = group_by_key(posts, |(p, _)| p.user_id);
-    let out: Vec<(User, Vec<(Post, Vec<Comment>)>)> = users
+    let out: crate::Tree<User, Post, Comment> = users
         .into_iter()
         .map(|u| {
             let ps = by_user.remove(&u.id).unwrap_or_default();
             (u, ps)
         })
         .collect();
-    let n = out.len()
-        + out.iter().map(|(_, ps)| ps.len() + ps.iter().map(|(_, cs)| cs.len()).sum::<usize>()).sum::<usize>();
+    let n = crate::tree_len(&out);
     black_box(out);
     n
 }

@@ -26,7 +26,7 @@ impl PeakRss {
 
     /// Called with the running row count; samples RSS every `every` rows.
     pub fn sample(&mut self, rows: usize) {
-        if rows % self.every == 0 {
+        if rows.is_multiple_of(self.every) {
             self.sample_now();
         }
     }

@@ -69,7 +69,7 @@ fn sync_sequences(d: Dialect, out: &mut Vec<String>) {
 /// The hair colour of user `i` (0-based): even users black, odd brown when `colored`, else
 /// NULL.
 pub fn hair(i: usize, colored: bool) -> Option<&'static str> {
-    colored.then_some(if i % 2 == 0 { "black" } else { "brown" })
+    colored.then_some(if i.is_multiple_of(2) { "black" } else { "brown" })
 }
 
 fn sql_opt(v: Option<&str>) -> String {

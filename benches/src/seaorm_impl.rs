@@ -211,7 +211,7 @@ impl Workloads for SeaOrmBench {
             let with_comments: Vec<(posts::Model, Vec<comments::Model>)> =
                 all_posts.into_iter().zip(comments).collect();
             let mut by_user = group_by_key(with_comments, |(p, _)| p.user_id);
-            let out: Vec<(users::Model, Vec<(posts::Model, Vec<comments::Model>)>)> = users
+            let out: crate::Tree<users::Model, posts::Model, comments::Model> = users
                 .into_iter()
                 .map(|u| {
                     let ps = by_user.remove(&u.id).unwrap_or_default();
@@ -220,8 +220,7 @@ impl Workloads for SeaOrmBench {
                 .collect();
             Ok::<_, DbErr>(out)
         })?;
-        let n = out.len()
-            + out.iter().map(|(_, ps)| ps.len() + ps.iter().map(|(_, cs)| cs.len()).sum::<usize>()).sum::<usize>();
+        let n = crate::tree_len(&out);
         black_box(out);
         Ok(n)
     }

@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p orm-benches [--features peers] --bin report -- \
 //!     [--backend sqlite|postgres|mysql|all] [--quick] [--postgres-url URL] [--mysql-url URL] \
-//!     [--only WORKLOAD[,WORKLOAD…]] [--impl raw,orm,…] [--stream-rows N] [--verbose]
+//!     [--only WORKLOAD[,WORKLOAD…]] [--size N[,N…]] [--impl raw,orm,…] [--stream-rows N] [--verbose]
+//!     [--iters N]   # fixed iterations per measurement instead of calibrating (for profiling)
 //! ```
 //!
 //! SQLite runs in memory and in a temporary file. PostgreSQL and MySQL run when a URL is given
@@ -25,13 +26,16 @@ struct Args {
     only: Vec<Workload>,
     impls: Vec<String>,
     stream_rows: usize,
+    sizes: Vec<usize>,
+    iters: Option<u32>,
     verbose: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: report [--backend sqlite|postgres|mysql|all] [--quick] [--postgres-url URL] [--mysql-url URL] \
-         [--only WORKLOAD,...] [--impl raw,orm,diesel,sea-orm] [--stream-rows N] [--verbose]"
+         [--only WORKLOAD,...] [--size N,...] [--impl raw,orm,diesel,sea-orm] [--stream-rows N] [--iters N] [--verbose]\n\
+         backends: sqlite (= sqlite-mem and sqlite-file), sqlite-mem, sqlite-file, postgres, mysql, all"
     );
     std::process::exit(2)
 }
@@ -45,6 +49,8 @@ fn parse_args() -> Args {
         only: Vec::new(),
         impls: Vec::new(),
         stream_rows: 1_000_000,
+        sizes: Vec::new(),
+        iters: None,
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -68,6 +74,8 @@ fn parse_args() -> Args {
             }
             "--impl" => a.impls = value().split(',').map(str::to_owned).collect(),
             "--stream-rows" => a.stream_rows = value().parse().unwrap_or_else(|_| usage()),
+            "--iters" => a.iters = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--size" => a.sizes = value().split(',').map(|n| n.parse().unwrap_or_else(|_| usage())).collect(),
             "--verbose" | "-v" => a.verbose = true,
             "--help" | "-h" => usage(),
             // `cargo bench` passes `--bench`; ignore it.
@@ -85,8 +93,10 @@ fn targets(a: &Args) -> Vec<Target> {
     let all = a.backends.iter().any(|b| b == "all");
     let want = |b: &str| all || a.backends.iter().any(|x| x == b);
     let mut out = Vec::new();
-    if want("sqlite") {
+    if want("sqlite") || want("sqlite-mem") {
         out.push(Target::SqliteMemory);
+    }
+    if want("sqlite") || want("sqlite-file") {
         let path = std::env::temp_dir().join(format!("orm_bench_{}.db", std::process::id()));
         out.push(Target::SqliteFile(path));
     }
@@ -120,6 +130,7 @@ fn run_target(target: Target, a: &Args, results: &mut Vec<CaseResult>) {
     }
     let mut config = if a.quick { Config::quick() } else { Config::full() };
     config.verbose = a.verbose;
+    config.fixed_iters = a.iters;
     let mut bench = Bench::new(target.clone(), config, orm_benches::open_all(&target));
     eprintln!("{label}: implementations {}", bench.open_names().join(", "));
     for name in orm_benches::IMPLEMENTATIONS {
@@ -128,7 +139,9 @@ fn run_target(target: Target, a: &Args, results: &mut Vec<CaseResult>) {
         }
     }
     for case in harness::cases(a.stream_rows) {
-        if !a.only.is_empty() && !a.only.contains(&case.workload) {
+        if (!a.only.is_empty() && !a.only.contains(&case.workload))
+            || (!a.sizes.is_empty() && !a.sizes.contains(&case.size))
+        {
             continue;
         }
         let t = Instant::now();

@@ -83,6 +83,7 @@ fn fill(target: &Target, rows: usize) -> Result<()> {
                     id: orm::Auto::unset(),
                     name: orm_benches::user_name(i),
                     hair_color: schema::hair(i, true).map(str::to_owned),
+                    posts: orm::Reverse::new(),
                 })
                 .collect();
             User::objects().bulk_create(&mut chunk, tx)?;
