@@ -87,6 +87,43 @@ pub fn stream_lines(results: &[CaseResult]) -> Vec<String> {
     out
 }
 
+/// The `orm/raw` goals of issue 7 that apply to `r`, as the bound.
+pub fn goal(r: &CaseResult) -> Option<f64> {
+    let sqlite = r.backend.starts_with("sqlite");
+    let (w, n) = (r.case.workload, r.case.size);
+    let bulk_read = matches!((w, n), (Workload::TrivialQuery | Workload::MediumComplexQuery, 10_000))
+        || w == Workload::Associations;
+    match w {
+        _ if bulk_read => Some(1.10),
+        Workload::TrivialQuery | Workload::MediumComplexQuery if sqlite && n == 1 => Some(1.5),
+        Workload::Insert if sqlite && n == 1 => Some(2.0),
+        Workload::Insert | Workload::BatchInsert if sqlite => Some(1.3),
+        _ => None,
+    }
+}
+
+/// One line per goal (`goal: ok|MISSED <workload> <rows> <backend> orm/raw=<x> (<= <bound>)`),
+/// then `goals: <held> of <total> hold`.
+pub fn goal_lines(results: &[CaseResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut held, mut total) = (0, 0);
+    for r in results {
+        let (Some(bound), Some(ratio)) = (goal(r), r.ratio("orm", "raw")) else { continue };
+        total += 1;
+        let ok = ratio <= bound;
+        held += usize::from(ok);
+        out.push(format!(
+            "goal: {} {} {} {} orm/raw={ratio:.2} (<= {bound:.2})",
+            if ok { "ok" } else { "MISSED" },
+            r.case.workload.name(),
+            r.case.rows_label(),
+            r.backend
+        ));
+    }
+    out.push(format!("goals: {held} of {total} hold"));
+    out
+}
+
 /// The worst `orm/raw` and `orm/diesel` over every row that has them.
 pub fn worst(results: &[CaseResult]) -> (Option<f64>, Option<f64>) {
     let max = |it: &mut dyn Iterator<Item = f64>| it.fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
@@ -213,6 +250,8 @@ mod tests {
         assert!(t.starts_with("| workload | backend | rows | raw | orm | diesel | sea-orm | orm/raw | orm/diesel |"));
         assert!(t.contains("| trivial_query | sqlite-mem | 1 | 2.00 | 3.00 | na | na | 1.50 | na |"), "{t}");
         assert_eq!(summary_line(&rs), "summary: worst_orm_over_raw=1.50 worst_orm_over_diesel=na");
+        let g = goal_lines(&rs);
+        assert_eq!(g.last().map(String::as_str), Some("goals: 2 of 2 hold"), "{g:?}");
         let n = notes(&rs);
         assert!(n.iter().any(|l| l.starts_with("na: orm: missing API")), "{n:?}");
         let svg = svg_chart(&rs, "t");

@@ -184,10 +184,11 @@ fn main() {
     let table = report::markdown_table(&results);
     let notes = report::notes(&results);
     let streams = report::stream_lines(&results);
+    let goals = report::goal_lines(&results);
     let summary = report::summary_line(&results);
 
     let mut md = format!("{header}\n\n{table}\n");
-    for l in notes.iter().chain(streams.iter()) {
+    for l in notes.iter().chain(streams.iter()).chain(goals.iter()) {
         md.push_str(&format!("- {l}\n"));
     }
     md.push_str(&format!("\n{summary}\n"));
@@ -207,7 +208,7 @@ fn main() {
     println!("{header}\n");
     print!("{table}");
     println!();
-    for l in notes.iter().chain(streams.iter()) {
+    for l in notes.iter().chain(streams.iter()).chain(goals.iter()) {
         println!("{l}");
     }
     println!("{summary}");
