@@ -117,6 +117,16 @@ pub trait Executor {
 
     /// The dialect statements will be written in.
     fn dialect(&self) -> Dialect;
+
+    /// Something the layer above attached to the handle this executor comes from, for it to
+    /// find again from any executor (the ORM keeps its signal receivers here, so `save(tx)`
+    /// reaches the receivers of the database handle that opened `tx`). This crate never looks
+    /// inside: it only carries the value, from a handle to the transactions it opens
+    /// ([`atomic_with_extension`](crate::atomic_with_extension)) and their savepoints.
+    /// `None` by default, and for a bare [`Pool`](crate::Pool).
+    fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
 }
 
 /// A connection held for a while: see [`Executor::checkout`].
@@ -164,6 +174,10 @@ impl<T: Executor + ?Sized> Executor for &T {
 
     fn dialect(&self) -> Dialect {
         (**self).dialect()
+    }
+
+    fn extension(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        (**self).extension()
     }
 }
 

@@ -64,7 +64,7 @@ pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
 pub use pool::{connect, connect_one, connect_with, Manager, Pool, PooledConnection};
 pub use row::{OwnedRow, Row, RowStream};
-pub use transaction::{atomic, Transaction};
+pub use transaction::{atomic, atomic_with_extension, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};
 pub use value::{ConversionError, FromValue, ToValue, Value, ValueRef};
 

@@ -8,6 +8,7 @@
 use crate::connection::{busy, Checkout, Connection, Executor};
 use crate::dialect::Dialect;
 use crate::error::{Error, Result};
+use std::any::Any;
 use std::cell::RefCell;
 
 type Hook = Box<dyn FnOnce() + Send>;
@@ -17,6 +18,7 @@ pub struct Transaction<'a> {
     conn: &'a RefCell<dyn Connection + 'a>,
     hooks: &'a RefCell<Vec<(usize, Hook)>>,
     level: usize,
+    extension: Option<&'a (dyn Any + Send + Sync)>,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -30,7 +32,8 @@ impl<'a> Transaction<'a> {
     /// `Err` or panic (and the outer transaction goes on).
     pub fn atomic<R, E: From<Error>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
         self.conn.try_borrow_mut().map_err(|_| busy())?.begin()?;
-        let child = Transaction { conn: self.conn, hooks: self.hooks, level: self.level + 1 };
+        let child =
+            Transaction { conn: self.conn, hooks: self.hooks, level: self.level + 1, extension: self.extension };
         run_level(&child, f)
     }
 
@@ -74,6 +77,12 @@ impl Executor for Transaction<'_> {
             Ok(c) => c.dialect(),
             Err(_) => Dialect::Sqlite,
         }
+    }
+
+    /// The extension of the handle that opened the transaction (see
+    /// [`atomic_with_extension`]); savepoints inherit it.
+    fn extension(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.extension
     }
 }
 
@@ -161,11 +170,42 @@ where
     C: Connection + ?Sized,
     E: From<Error>,
 {
+    atomic_with_extension(conn, None, f)
+}
+
+/// [`atomic`], with the transaction (and its savepoints) carrying `extension` as its
+/// [`Executor::extension`]: a layer above passes what it keeps on its own handle (the ORM's
+/// database handle passes its signal hub), so code handed the transaction finds it again.
+/// This crate only carries the value.
+///
+/// ```
+/// use orm_backends::{atomic_with_extension, connect_one, Executor};
+/// let mut conn = connect_one("sqlite::memory:").unwrap();
+/// let tag = String::from("app state");
+/// atomic_with_extension(&mut conn, Some(&tag), |tx| {
+///     let ext = tx.extension().and_then(|e| e.downcast_ref::<String>());
+///     assert_eq!(ext.map(String::as_str), Some("app state"));
+///     tx.atomic(|sp| {
+///         assert!(sp.extension().is_some()); // savepoints inherit it
+///         Ok::<_, orm_backends::Error>(())
+///     })
+/// })
+/// .unwrap();
+/// ```
+pub fn atomic_with_extension<C, R, E>(
+    conn: &mut C,
+    extension: Option<&(dyn Any + Send + Sync)>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+) -> Result<R, E>
+where
+    C: Connection + ?Sized,
+    E: From<Error>,
+{
     let base = conn.transaction_depth();
     conn.begin()?;
     let cell = RefCell::new(conn);
     let hooks = RefCell::new(Vec::new());
-    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + 1 };
+    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + 1, extension };
     let out = run_level(&tx, f);
     if base > 0 {
         // We opened a savepoint inside a transaction we do not own: hooks belong to it, but we
