@@ -1,0 +1,714 @@
+//! [`SchemaEditor`]: turns one table definition into another on a live database (or into the
+//! SQL that would, for `sqlmigrate`), per dialect.
+//!
+//! Every schema operation is expressed as [`TableChange`]s: the table as the state before the
+//! operation renders it, the table as the state after renders it, and the hints a diff cannot
+//! guess (which columns were renamed, what to fill existing rows with). The editor diffs the
+//! two definitions and emits the statements:
+//!
+//! - **PostgreSQL and MySQL/MariaDB** alter in place: drop the foreign keys, checks, uniques and
+//!   indexes that go away (and foreign keys over columns whose type changes), rename, drop and
+//!   add columns, alter changed columns (PostgreSQL `ALTER COLUMN … TYPE … USING`, `SET/DROP
+//!   DEFAULT`, `SET/DROP NOT NULL`; MySQL `MODIFY COLUMN` with the whole definition), then add
+//!   the new uniques, checks, indexes and foreign keys. `NULL`s are filled with `UPDATE` before
+//!   a column becomes `NOT NULL`; a new `NOT NULL` column with a one-off default is added with
+//!   that default, which is then dropped.
+//! - **SQLite** adds columns, renames columns and tables, and creates or drops indexes in place
+//!   when that is all there is; anything else rebuilds the table as Django's `_remake_table`
+//!   does: `CREATE TABLE "new__t"` with the new definition, `INSERT … SELECT` the rows (renamed
+//!   columns mapped, fills applied), `DROP TABLE "t"`, `ALTER TABLE "new__t" RENAME TO "t"`,
+//!   re-create the indexes, then `PRAGMA foreign_key_check("t")`. Foreign-key enforcement must be
+//!   off while that runs (a dropped parent table would otherwise cascade into its children);
+//!   the executor turns it off around each migration, and the editor refuses to rebuild
+//!   otherwise.
+//!
+//! The editor lives in this crate rather than in `orm-backends` because the migrations engine
+//! is its only user and its inputs (state-rendered tables plus operation hints) belong here;
+//! the statements it writes reuse the backend layer's renderer (`column_sql`, the constraint
+//! clauses, `create_sql`).
+
+use crate::error::{MigrationError, Result};
+use orm_backends::schema::render::column_sql;
+use orm_backends::schema::{default_sql, ColumnDef, DefaultValue, TableDef};
+use orm_backends::{Connection, Dialect, Value};
+
+/// One table going from `before` to `after` (either may be absent: a creation or a drop).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TableChange {
+    /// The table before the operation.
+    pub before: Option<TableDef>,
+    /// The table after it.
+    pub after: Option<TableDef>,
+    /// Columns renamed by the operation, `(before, after)`.
+    pub renamed_columns: Vec<(String, String)>,
+    /// Values for existing rows: a column added `NOT NULL`, or `NULL`s of a column that becomes
+    /// `NOT NULL` (by its name after the change).
+    pub fill: Vec<(String, Value)>,
+}
+
+impl TableChange {
+    /// The change that undoes this one (fills are dropped: going back never needs them, except
+    /// to re-add a `NOT NULL` column, which takes the column's own default).
+    pub fn inverted(&self) -> TableChange {
+        TableChange {
+            before: self.after.clone(),
+            after: self.before.clone(),
+            renamed_columns: self.renamed_columns.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
+            fill: Vec::new(),
+        }
+    }
+}
+
+/// What long-running steps report (table rebuilds, data copies).
+pub type Progress<'a> = Box<dyn FnMut(&str) + 'a>;
+
+/// Applies [`TableChange`]s on a connection, or only collects their SQL.
+pub struct SchemaEditor<'c> {
+    conn: Option<&'c mut dyn Connection>,
+    dialect: Dialect,
+    collected: Vec<String>,
+    progress: Option<Progress<'c>>,
+}
+
+impl std::fmt::Debug for SchemaEditor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaEditor").field("dialect", &self.dialect).field("executing", &self.conn.is_some()).finish()
+    }
+}
+
+fn q(d: Dialect, name: &str) -> String {
+    d.quote(name)
+}
+
+fn list(d: Dialect, names: &[String]) -> String {
+    names.iter().map(|n| q(d, n)).collect::<Vec<_>>().join(", ")
+}
+
+fn literal(v: &Value, d: Dialect) -> String {
+    default_sql(&DefaultValue::Value(v.clone()), d)
+}
+
+impl<'c> SchemaEditor<'c> {
+    /// An editor that runs its statements on `conn` (and collects them).
+    pub fn new(conn: &'c mut dyn Connection) -> Self {
+        let dialect = conn.dialect();
+        SchemaEditor { conn: Some(conn), dialect, collected: Vec::new(), progress: None }
+    }
+
+    /// An editor that only collects the statements for `dialect` (`sqlmigrate`).
+    pub fn collect(dialect: Dialect) -> Self {
+        SchemaEditor { conn: None, dialect, collected: Vec::new(), progress: None }
+    }
+
+    /// Reports long steps to `f`.
+    pub fn with_progress(mut self, f: impl FnMut(&str) + 'c) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// The dialect statements are written in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Does this editor run statements (rather than only collect them)?
+    pub fn is_executing(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// The statements so far.
+    pub fn collected(&self) -> &[String] {
+        &self.collected
+    }
+
+    /// Takes the statements collected so far.
+    pub fn take_collected(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.collected)
+    }
+
+    /// The connection, when executing (RunSql, RunRust and checks use it).
+    pub fn connection(&mut self) -> Option<&mut (dyn Connection + 'c)> {
+        match &mut self.conn {
+            Some(c) => Some(&mut **c),
+            None => None,
+        }
+    }
+
+    /// Runs `f` with the connection and the progress reporter (RunRust). When only
+    /// collecting, `f` is not called.
+    pub fn run_with_connection<E>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Connection, &mut dyn FnMut(&str)) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let Some(conn) = &mut self.conn else { return Ok(()) };
+        let mut quiet = |_: &str| {};
+        match &mut self.progress {
+            Some(p) => f(&mut **conn, &mut **p),
+            None => f(&mut **conn, &mut quiet),
+        }
+    }
+
+    fn report(&mut self, msg: &str) {
+        if let Some(p) = &mut self.progress {
+            p(msg);
+        }
+    }
+
+    /// Runs (or collects) one statement.
+    pub fn execute(&mut self, sql: impl Into<String>) -> Result<()> {
+        let sql = sql.into();
+        if let Some(c) = &mut self.conn {
+            c.execute_batch(&sql)?;
+        }
+        self.collected.push(sql);
+        Ok(())
+    }
+
+    /// Creates a table with its indexes.
+    pub fn create_table(&mut self, t: &TableDef) -> Result<()> {
+        for s in t.create_sql(self.dialect) {
+            self.execute(s)?;
+        }
+        Ok(())
+    }
+
+    /// Drops a table.
+    pub fn drop_table(&mut self, t: &TableDef) -> Result<()> {
+        self.execute(t.drop_sql(self.dialect))
+    }
+
+    /// Renames a table.
+    pub fn rename_table(&mut self, old: &str, new: &str) -> Result<()> {
+        let d = self.dialect;
+        self.execute(format!("ALTER TABLE {} RENAME TO {}", q(d, old), q(d, new)))
+    }
+
+    /// Applies one change.
+    pub fn apply(&mut self, change: &TableChange) -> Result<()> {
+        match (&change.before, &change.after) {
+            (None, None) => Ok(()),
+            (None, Some(t)) => self.create_table(t),
+            (Some(t), None) => self.drop_table(t),
+            (Some(a), Some(b)) => self.alter_table(a, b, &change.renamed_columns, &change.fill),
+        }
+    }
+
+    /// Turns table `a` into table `b`.
+    pub fn alter_table(
+        &mut self,
+        a: &TableDef,
+        b: &TableDef,
+        renamed: &[(String, String)],
+        fill: &[(String, Value)],
+    ) -> Result<()> {
+        let diff = Diff::new(a, b, renamed, fill);
+        if diff.is_empty() && a.name == b.name {
+            return Ok(());
+        }
+        match self.dialect {
+            Dialect::Sqlite => self.sqlite_alter(a, b, &diff),
+            _ => {
+                if a.name != b.name {
+                    self.rename_table(&a.name, &b.name)?;
+                }
+                self.common_alter(b, &diff)
+            }
+        }
+    }
+
+    fn common_alter(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
+        let d = self.dialect;
+        let t = q(d, &b.name);
+        let mysql = d == Dialect::Mysql;
+        for fk in &diff.fk_drop {
+            if mysql {
+                self.execute(format!("ALTER TABLE {t} DROP FOREIGN KEY {}", q(d, &fk.name)))?;
+            } else {
+                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &fk.name)))?;
+            }
+        }
+        for c in &diff.check_drop {
+            self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &c.name)))?;
+        }
+        for u in &diff.unique_drop {
+            if mysql {
+                self.execute(format!("ALTER TABLE {t} DROP INDEX {}", q(d, &u.name)))?;
+            } else {
+                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &u.name)))?;
+            }
+        }
+        for i in &diff.index_drop {
+            self.execute(i.drop_sql(&b.name, d))?;
+        }
+        if diff.pk_changed && !diff.a.primary_key.is_empty() {
+            if mysql {
+                self.execute(format!("ALTER TABLE {t} DROP PRIMARY KEY"))?;
+            } else {
+                let name = self.postgres_pk_name(&b.name)?;
+                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &name)))?;
+            }
+        }
+        for (old, new) in &diff.renamed {
+            self.execute(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", q(d, old), q(d, new)))?;
+        }
+        for c in &diff.cols_dropped {
+            self.execute(format!("ALTER TABLE {t} DROP COLUMN {}", q(d, &c.name)))?;
+        }
+        for c in &diff.cols_added {
+            let fill = diff.fill_for(&c.name);
+            match fill {
+                Some(v) if !c.nullable && c.default.is_none() => {
+                    let with = ColumnDef { default: Some(DefaultValue::Value(v.clone())), ..c.clone() };
+                    self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, &with, d)))?;
+                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {} DROP DEFAULT", q(d, &c.name)))?;
+                }
+                _ => {
+                    self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, c, d)))?;
+                    if let (Some(v), true) = (fill, c.nullable) {
+                        let lit = literal(v, d);
+                        self.execute(format!("UPDATE {t} SET {} = {lit}", q(d, &c.name)))?;
+                    }
+                }
+            }
+        }
+        for (old, new) in &diff.cols_altered {
+            let col = q(d, &new.name);
+            if let (Some(v), false, true) = (diff.fill_for(&new.name), new.nullable, old.nullable) {
+                self.execute(format!("UPDATE {t} SET {col} = {} WHERE {col} IS NULL", literal(v, d)))?;
+            }
+            if mysql {
+                self.execute(format!("ALTER TABLE {t} MODIFY COLUMN {}", column_sql(b, new, d)))?;
+                continue;
+            }
+            if old.default != new.default && old.default.is_some() {
+                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} DROP DEFAULT"))?;
+            }
+            if old.ty != new.ty {
+                let ty = orm_backends::schema::column_type_sql(&new.ty, d);
+                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} TYPE {ty} USING {col}::{ty}"))?;
+            }
+            if old.auto_increment != new.auto_increment {
+                if new.auto_increment {
+                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} ADD GENERATED BY DEFAULT AS IDENTITY"))?;
+                    self.execute(format!(
+                        "SELECT setval(pg_get_serial_sequence('{}', '{}'), COALESCE((SELECT MAX({col}) FROM {t}), 0) + 1, false)",
+                        b.name.replace('\'', "''"),
+                        new.name.replace('\'', "''")
+                    ))?;
+                } else {
+                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} DROP IDENTITY IF EXISTS"))?;
+                }
+            }
+            if old.default != new.default && !new.auto_increment {
+                if let Some(def) = &new.default {
+                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} SET DEFAULT {}", default_sql(def, d)))?;
+                }
+            }
+            let old_null = old.nullable && !diff.a.primary_key.contains(&old.name);
+            let new_null = new.nullable && !b.primary_key.contains(&new.name) && !new.auto_increment;
+            if old_null != new_null {
+                let what = if new_null { "DROP" } else { "SET" };
+                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} {what} NOT NULL"))?;
+            }
+        }
+        if diff.pk_changed && !b.primary_key.is_empty() {
+            self.execute(format!("ALTER TABLE {t} ADD PRIMARY KEY ({})", list(d, &b.primary_key)))?;
+        }
+        for u in &diff.unique_add {
+            self.execute(format!("ALTER TABLE {t} ADD {}", u.constraint_sql(d)))?;
+        }
+        for c in &diff.check_add {
+            self.execute(format!("ALTER TABLE {t} ADD {}", c.constraint_sql(d)))?;
+        }
+        for i in &diff.index_add {
+            self.execute(i.create_sql(&b.name, d))?;
+        }
+        for fk in &diff.fk_add {
+            self.execute(format!("ALTER TABLE {t} ADD {}", fk.constraint_sql(d)))?;
+        }
+        Ok(())
+    }
+
+    fn postgres_pk_name(&mut self, table: &str) -> Result<String> {
+        let fallback = format!("{table}_pkey");
+        let Some(c) = &mut self.conn else { return Ok(fallback) };
+        let row = c.query_opt(
+            "SELECT conname::text FROM pg_catalog.pg_constraint WHERE contype = 'p' AND conrelid = \
+             (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = current_schema() AND c.relname = $1)",
+            &[Value::from(table)],
+        )?;
+        Ok(match row {
+            Some(r) => r.get::<String>(0)?,
+            None => fallback,
+        })
+    }
+
+    fn sqlite_alter(&mut self, a: &TableDef, b: &TableDef, diff: &Diff) -> Result<()> {
+        let d = self.dialect;
+        if diff.sqlite_native(b) {
+            if a.name != b.name {
+                self.rename_table(&a.name, &b.name)?;
+            }
+            let t = q(d, &b.name);
+            for i in &diff.index_drop {
+                self.execute(i.drop_sql(&b.name, d))?;
+            }
+            for (old, new) in &diff.renamed {
+                self.execute(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", q(d, old), q(d, new)))?;
+            }
+            for c in &diff.cols_added {
+                self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, c, d)))?;
+                if let (Some(v), true) = (diff.fill_for(&c.name), c.nullable) {
+                    self.execute(format!("UPDATE {t} SET {} = {}", q(d, &c.name), literal(v, d)))?;
+                }
+            }
+            for i in &diff.index_add {
+                self.execute(i.create_sql(&b.name, d))?;
+            }
+            return Ok(());
+        }
+        self.sqlite_rebuild(a, b, diff)
+    }
+
+    /// Rebuilds SQLite table `a` as `b`, keeping the rows.
+    fn sqlite_rebuild(&mut self, a: &TableDef, b: &TableDef, diff: &Diff) -> Result<()> {
+        let d = self.dialect;
+        if let Some(c) = &mut self.conn {
+            let on = c.query_opt("PRAGMA foreign_keys", &[])?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0);
+            if on != 0 {
+                return Err(MigrationError::Unsupported(format!(
+                    "rebuilding SQLite table `{}` needs foreign-key enforcement off (PRAGMA foreign_keys = OFF, \
+                     set outside a transaction); run migrations through the executor",
+                    a.name
+                )));
+            }
+        }
+        let tmp = format!("new__{}", b.name);
+        let mut nb = b.clone();
+        nb.name = tmp.clone();
+        nb.indexes.clear();
+        self.create_table(&nb)?;
+        let mut cols = Vec::new();
+        let mut exprs = Vec::new();
+        for c in &b.columns {
+            let source = diff.source_of(&c.name);
+            let fill = diff.fill_for(&c.name);
+            let expr = match (source, fill) {
+                (Some(src), Some(v)) if !c.nullable => format!("COALESCE({}, {})", q(d, &src), literal(v, d)),
+                (Some(src), _) => q(d, &src),
+                (None, Some(v)) => literal(v, d),
+                (None, None) => continue,
+            };
+            cols.push(q(d, &c.name));
+            exprs.push(expr);
+        }
+        let rows = match &mut self.conn {
+            Some(c) if self.progress.is_some() => {
+                let sql = format!("SELECT COUNT(*) FROM {}", q(d, &a.name));
+                c.query_opt(&sql, &[])?.map(|r| r.get::<i64>(0)).transpose()?.unwrap_or(0)
+            }
+            _ => -1,
+        };
+        if rows >= 0 {
+            self.report(&format!("rebuilding table {} ({rows} rows)", b.name));
+        }
+        let insert = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            q(d, &tmp),
+            cols.join(", "),
+            exprs.join(", "),
+            q(d, &a.name)
+        );
+        const CHUNK: i64 = 20_000;
+        if rows > CHUNK && self.conn.is_some() {
+            // Copy in rowid ranges so a terminal can show how far the copy is.
+            let sql = format!("SELECT MIN(rowid), MAX(rowid) FROM {}", q(d, &a.name));
+            let r = self.conn.as_mut().expect("checked").query_opt(&sql, &[])?;
+            let (lo, hi) = match r {
+                Some(r) => (r.get::<i64>(0)?, r.get::<i64>(1)?),
+                None => (0, -1),
+            };
+            let mut from = lo;
+            let mut copied = 0i64;
+            while from <= hi {
+                let to = from.saturating_add(CHUNK - 1);
+                let n = self
+                    .conn
+                    .as_mut()
+                    .expect("checked")
+                    .execute(&format!("{insert} WHERE rowid BETWEEN {from} AND {to}"), &[])?;
+                copied += n as i64;
+                self.report(&format!("  copied {copied} of {rows} rows of {}", b.name));
+                from = to.saturating_add(1);
+            }
+            self.collected.push(insert);
+        } else {
+            self.execute(insert)?;
+        }
+        self.execute(format!("DROP TABLE {}", q(d, &a.name)))?;
+        self.rename_table(&tmp, &b.name)?;
+        for i in &b.indexes {
+            self.execute(i.create_sql(&b.name, d))?;
+        }
+        self.sqlite_foreign_key_check(Some(&b.name))
+    }
+
+    /// `PRAGMA foreign_key_check` (on one table or all): an error naming the first offending
+    /// row's table and parent when any row breaks a foreign key. SQLite only; a no-op
+    /// elsewhere and when only collecting.
+    pub fn sqlite_foreign_key_check(&mut self, table: Option<&str>) -> Result<()> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(());
+        }
+        let sql = match table {
+            Some(t) => format!("PRAGMA foreign_key_check({})", q(self.dialect, t)),
+            None => "PRAGMA foreign_key_check".to_owned(),
+        };
+        let Some(c) = &mut self.conn else { return Ok(()) };
+        let rows = c.query(&sql, &[])?;
+        if let Some(r) = rows.first() {
+            let table: String = r.get(0).unwrap_or_default();
+            let parent: String = r.get(2).unwrap_or_default();
+            return Err(MigrationError::Database(orm_backends::Error::new(
+                orm_backends::ErrorKind::Integrity(orm_backends::Violation::ForeignKey),
+                format!(
+                    "{} row(s) of `{table}` point at missing rows of `{parent}` (PRAGMA foreign_key_check)",
+                    rows.len()
+                ),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The difference between two definitions of a table, with the before side's columns renamed.
+struct Diff {
+    /// `a` with renamed columns mapped to their new names (and `b`'s table name).
+    a: TableDef,
+    renamed: Vec<(String, String)>,
+    fill: Vec<(String, Value)>,
+    cols_added: Vec<ColumnDef>,
+    cols_dropped: Vec<ColumnDef>,
+    cols_altered: Vec<(ColumnDef, ColumnDef)>,
+    pk_changed: bool,
+    fk_drop: Vec<orm_backends::schema::ForeignKeyDef>,
+    fk_add: Vec<orm_backends::schema::ForeignKeyDef>,
+    unique_drop: Vec<orm_backends::schema::UniqueDef>,
+    unique_add: Vec<orm_backends::schema::UniqueDef>,
+    check_drop: Vec<orm_backends::schema::CheckDef>,
+    check_add: Vec<orm_backends::schema::CheckDef>,
+    index_drop: Vec<orm_backends::schema::IndexDef>,
+    index_add: Vec<orm_backends::schema::IndexDef>,
+}
+
+fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
+    a.iter().filter(|x| !b.contains(x)).cloned().collect()
+}
+
+impl Diff {
+    fn new(a0: &TableDef, b: &TableDef, renamed: &[(String, String)], fill: &[(String, Value)]) -> Self {
+        let renamed: Vec<(String, String)> =
+            renamed.iter().filter(|(o, n)| o != n && a0.column_named(o).is_some()).cloned().collect();
+        let map = |c: &String| renamed.iter().find(|(o, _)| o == c).map_or_else(|| c.clone(), |(_, n)| n.clone());
+        let mut a = a0.clone();
+        a.name = b.name.clone();
+        for c in &mut a.columns {
+            c.name = map(&c.name);
+        }
+        a.primary_key = a.primary_key.iter().map(map).collect();
+        for i in &mut a.indexes {
+            i.columns = i.columns.iter().map(map).collect();
+        }
+        for u in &mut a.uniques {
+            u.columns = u.columns.iter().map(map).collect();
+        }
+        for f in &mut a.foreign_keys {
+            f.columns = f.columns.iter().map(map).collect();
+        }
+        let cols_added: Vec<ColumnDef> =
+            b.columns.iter().filter(|c| a.column_named(&c.name).is_none()).cloned().collect();
+        let cols_dropped: Vec<ColumnDef> =
+            a.columns.iter().filter(|c| b.column_named(&c.name).is_none()).cloned().collect();
+        let cols_altered: Vec<(ColumnDef, ColumnDef)> = a
+            .columns
+            .iter()
+            .filter_map(|c| b.column_named(&c.name).filter(|n| *n != c).map(|n| (c.clone(), n.clone())))
+            .collect();
+        let retyped: Vec<&str> =
+            cols_altered.iter().filter(|(o, n)| o.ty != n.ty).map(|(_, n)| n.name.as_str()).collect();
+        let dropped: Vec<&str> = cols_dropped.iter().map(|c| c.name.as_str()).collect();
+        let touches = |cols: &[String], set: &[&str]| cols.iter().any(|c| set.contains(&c.as_str()));
+        let mut fk_drop = minus(&a.foreign_keys, &b.foreign_keys);
+        let mut fk_add = minus(&b.foreign_keys, &a.foreign_keys);
+        for fk in a.foreign_keys.iter().filter(|f| b.foreign_keys.contains(f) && touches(&f.columns, &retyped)) {
+            fk_drop.push(fk.clone());
+            fk_add.push(fk.clone());
+        }
+        let _ = &dropped;
+        Diff {
+            pk_changed: a.primary_key != b.primary_key,
+            unique_drop: minus(&a.uniques, &b.uniques),
+            unique_add: minus(&b.uniques, &a.uniques),
+            check_drop: minus(&a.checks, &b.checks),
+            check_add: minus(&b.checks, &a.checks),
+            index_drop: minus(&a.indexes, &b.indexes),
+            index_add: minus(&b.indexes, &a.indexes),
+            fk_drop,
+            fk_add,
+            cols_added,
+            cols_dropped,
+            cols_altered,
+            renamed,
+            fill: fill.to_vec(),
+            a,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.renamed.is_empty()
+            && self.cols_added.is_empty()
+            && self.cols_dropped.is_empty()
+            && self.cols_altered.is_empty()
+            && !self.pk_changed
+            && self.fk_drop.is_empty()
+            && self.fk_add.is_empty()
+            && self.unique_drop.is_empty()
+            && self.unique_add.is_empty()
+            && self.check_drop.is_empty()
+            && self.check_add.is_empty()
+            && self.index_drop.is_empty()
+            && self.index_add.is_empty()
+    }
+
+    fn fill_for(&self, column: &str) -> Option<&Value> {
+        self.fill.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+
+    /// The column of the old table that new column `column` is copied from.
+    fn source_of(&self, column: &str) -> Option<String> {
+        if let Some((old, _)) = self.renamed.iter().find(|(_, n)| n == column) {
+            return Some(old.clone());
+        }
+        let renamed_away = self.renamed.iter().any(|(o, _)| o == column);
+        (self.a.column_named(column).is_some() && !renamed_away && !self.cols_added.iter().any(|c| c.name == column))
+            .then(|| column.to_owned())
+    }
+
+    /// Can SQLite do this without a rebuild (only simple added columns, column renames and
+    /// index changes)?
+    fn sqlite_native(&self, b: &TableDef) -> bool {
+        let simple_add = |c: &ColumnDef| {
+            !b.primary_key.contains(&c.name)
+                && !c.auto_increment
+                && match &c.default {
+                    Some(DefaultValue::Value(v)) => !v.is_null() || c.nullable,
+                    Some(DefaultValue::Expression(_)) => false,
+                    None => c.nullable,
+                }
+        };
+        !self.pk_changed
+            && self.cols_dropped.is_empty()
+            && self.cols_altered.is_empty()
+            && self.fk_drop.is_empty()
+            && self.fk_add.is_empty()
+            && self.unique_drop.is_empty()
+            && self.unique_add.is_empty()
+            && self.check_drop.is_empty()
+            && self.check_add.is_empty()
+            && self.cols_added.iter().all(simple_add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orm_backends::schema::{ColumnType, ForeignKeyDef};
+
+    fn t() -> TableDef {
+        TableDef::new("t")
+            .column(ColumnDef::new("id", ColumnType::BigInt).auto_increment())
+            .column(ColumnDef::new("a", ColumnType::Integer))
+            .column(ColumnDef::new("p_id", ColumnType::BigInt))
+            .primary_key(["id"])
+            .index("t_p_id_idx", ["p_id"])
+            .foreign_key(ForeignKeyDef::new("t_p_id_fk", ["p_id"], "p", ["id"]))
+    }
+
+    fn sql(d: Dialect, a: &TableDef, b: &TableDef, renamed: &[(&str, &str)], fill: &[(&str, Value)]) -> Vec<String> {
+        let mut e = SchemaEditor::collect(d);
+        let renamed: Vec<(String, String)> = renamed.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+        let fill: Vec<(String, Value)> = fill.iter().map(|(a, b)| ((*a).into(), b.clone())).collect();
+        e.alter_table(a, b, &renamed, &fill).unwrap();
+        e.take_collected()
+    }
+
+    #[test]
+    fn adding_a_nullable_column_is_in_place_everywhere() {
+        let b = t().column(ColumnDef::new("n", ColumnType::Text).nullable());
+        assert_eq!(sql(Dialect::Sqlite, &t(), &b, &[], &[]), ["ALTER TABLE \"t\" ADD COLUMN \"n\" text"]);
+        assert_eq!(sql(Dialect::Postgres, &t(), &b, &[], &[]), ["ALTER TABLE \"t\" ADD COLUMN \"n\" text"]);
+        assert_eq!(sql(Dialect::Mysql, &t(), &b, &[], &[]), ["ALTER TABLE `t` ADD COLUMN `n` longtext"]);
+    }
+
+    #[test]
+    fn a_one_off_default_is_added_then_dropped() {
+        let b = t().column(ColumnDef::new("n", ColumnType::Integer));
+        assert_eq!(
+            sql(Dialect::Postgres, &t(), &b, &[], &[("n", Value::Int(3))]),
+            [
+                "ALTER TABLE \"t\" ADD COLUMN \"n\" integer NOT NULL DEFAULT 3",
+                "ALTER TABLE \"t\" ALTER COLUMN \"n\" DROP DEFAULT"
+            ]
+        );
+        let s = sql(Dialect::Sqlite, &t(), &b, &[], &[("n", Value::Int(3))]);
+        assert!(s[0].starts_with("CREATE TABLE \"new__t\""), "{s:?}");
+        assert_eq!(
+            s[1],
+            "INSERT INTO \"new__t\" (\"id\", \"a\", \"p_id\", \"n\") SELECT \"id\", \"a\", \"p_id\", 3 FROM \"t\""
+        );
+        assert_eq!(
+            &s[2..],
+            [
+                "DROP TABLE \"t\"",
+                "ALTER TABLE \"new__t\" RENAME TO \"t\"",
+                "CREATE INDEX \"t_p_id_idx\" ON \"t\" (\"p_id\")"
+            ]
+        );
+    }
+
+    #[test]
+    fn altering_a_column_per_dialect() {
+        let mut b = t();
+        b.columns[1] = ColumnDef::new("a", ColumnType::BigInt).nullable();
+        assert_eq!(
+            sql(Dialect::Postgres, &t(), &b, &[], &[]),
+            [
+                "ALTER TABLE \"t\" ALTER COLUMN \"a\" TYPE bigint USING \"a\"::bigint",
+                "ALTER TABLE \"t\" ALTER COLUMN \"a\" DROP NOT NULL"
+            ]
+        );
+        assert_eq!(sql(Dialect::Mysql, &t(), &b, &[], &[]), ["ALTER TABLE `t` MODIFY COLUMN `a` bigint"]);
+        assert!(sql(Dialect::Sqlite, &t(), &b, &[], &[])[0].starts_with("CREATE TABLE \"new__t\""));
+    }
+
+    #[test]
+    fn renaming_a_related_column_renames_its_index_and_key() {
+        let mut b = t();
+        b.columns[2].name = "q_id".into();
+        b.indexes[0] = orm_backends::schema::IndexDef::new("t_q_id_idx", ["q_id"]);
+        b.foreign_keys[0] = ForeignKeyDef::new("t_q_id_fk", ["q_id"], "p", ["id"]);
+        assert_eq!(
+            sql(Dialect::Mysql, &t(), &b, &[("p_id", "q_id")], &[]),
+            [
+                "ALTER TABLE `t` DROP FOREIGN KEY `t_p_id_fk`",
+                "DROP INDEX `t_p_id_idx` ON `t`",
+                "ALTER TABLE `t` RENAME COLUMN `p_id` TO `q_id`",
+                "CREATE INDEX `t_q_id_idx` ON `t` (`q_id`)",
+                "ALTER TABLE `t` ADD CONSTRAINT `t_q_id_fk` FOREIGN KEY (`q_id`) REFERENCES `p` (`id`) ON DELETE NO ACTION ON UPDATE NO ACTION",
+            ]
+        );
+        let s = sql(Dialect::Sqlite, &t(), &b, &[("p_id", "q_id")], &[]);
+        assert!(s[1].contains("SELECT \"id\", \"a\", \"p_id\" FROM \"t\""), "{s:?}");
+    }
+}
