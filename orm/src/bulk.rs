@@ -208,8 +208,9 @@ impl<M: Model> QuerySet<M> {
             Err(e) => return Err(e),
         }
         let mut obj = create();
-        let inserted = ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| obj.save_with(tx, &SaveOptions { force_insert: true, ..Default::default() }))
+        // `atomic_on` keeps the database's signal hub on the transaction: the save sends signals.
+        let inserted = crate::signals::atomic_on(ex, |tx| {
+            obj.save_with(tx, &SaveOptions { force_insert: true, ..Default::default() })
         });
         match inserted {
             Ok(()) => Ok((obj, true)),
@@ -232,20 +233,18 @@ impl<M: Model> QuerySet<M> {
     ) -> Result<(M, bool)> {
         let qs = self.clone().filter(lookup.clone());
         let mut update = Some(update);
-        let found = ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| -> Result<Option<M>> {
-                match qs.clone().select_for_update(false, false).get(tx) {
-                    Ok(mut o) => {
-                        if let Some(u) = update.take() {
-                            u(&mut o);
-                        }
-                        o.save(tx)?;
-                        Ok(Some(o))
+        let found = crate::signals::atomic_on(ex, |tx| -> Result<Option<M>> {
+            match qs.clone().select_for_update(false, false).get(tx) {
+                Ok(mut o) => {
+                    if let Some(u) = update.take() {
+                        u(&mut o);
                     }
-                    Err(Error::DoesNotExist { .. }) => Ok(None),
-                    Err(e) => Err(e),
+                    o.save(tx)?;
+                    Ok(Some(o))
                 }
-            })
+                Err(Error::DoesNotExist { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
         })?;
         if let Some(o) = found {
             return Ok((o, false));

@@ -1,9 +1,11 @@
 //! [`Database`]: the handle an application keeps: a connection pool plus what is scoped to
-//! it (query capture here; signal receivers with the signals layer). Two `Database`s never see
-//! each other's captures.
+//! it (query capture, and signal receivers: [`Signals`]). Two `Database`s never see each
+//! other's captures or receivers.
 
 use crate::error::Result;
+use crate::signals::Signals;
 use orm_backends::{Checkout, Connection, Dialect, Executor, Pool, StatementObserver, Transaction, Value};
+use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -108,6 +110,7 @@ impl std::fmt::Debug for QueryCapture {
 pub struct Database {
     pool: Pool,
     hub: Arc<Hub>,
+    signals: Arc<Signals>,
 }
 
 impl std::fmt::Debug for Database {
@@ -124,7 +127,7 @@ impl Database {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: Pool) -> Self {
-        Database { pool, hub: Arc::new(Hub::default()) }
+        Database { pool, hub: Arc::new(Hub::default()), signals: Arc::new(Signals::new()) }
     }
 
     /// The pool underneath.
@@ -135,6 +138,12 @@ impl Database {
     /// The SQL dialect.
     pub fn dialect(&self) -> Dialect {
         Dialect::of(self.pool.backend())
+    }
+
+    /// The signal receivers of this handle (shared by its clones, and reached from
+    /// transactions opened by [`atomic`](Self::atomic)); see [`signals`](crate::signals).
+    pub fn signals(&self) -> &Signals {
+        &self.signals
     }
 
     /// Starts recording every statement run through this handle (and transactions opened from
@@ -157,7 +166,7 @@ impl Database {
     pub fn atomic<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.pool.get()?;
         conn.set_observer(self.observer());
-        orm_backends::atomic(&mut *conn, f)
+        orm_backends::atomic_with_extension(&mut *conn, Some(&*self.signals), f)
     }
 }
 
@@ -179,5 +188,10 @@ impl Executor for Database {
 
     fn dialect(&self) -> Dialect {
         Database::dialect(self)
+    }
+
+    /// The signal hub, for the ORM to find from any executor (see [`signals`](crate::signals)).
+    fn extension(&self) -> Option<&(dyn Any + Send + Sync)> {
+        Some(&*self.signals)
     }
 }

@@ -112,6 +112,10 @@ pub enum Error {
     /// A value could not be serialized or deserialized.
     #[error("serialization: {0}")]
     Serialization(String),
+    /// A signal receiver refused the operation (see [`signals`](crate::signals)): returned by a
+    /// receiver, it aborts a save or delete and rolls its transaction back.
+    #[error("{0}")]
+    Signal(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),
@@ -137,6 +141,11 @@ impl Error {
     /// A field error with `message`.
     pub fn field_error(message: impl Into<String>) -> Self {
         Error::FieldError { message: message.into() }
+    }
+
+    /// A [`Signal`](Error::Signal) error with `message`, for receivers to return.
+    pub fn signal(message: impl Into<String>) -> Self {
+        Error::Signal(message.into())
     }
 
     /// Is this `DoesNotExist`?

@@ -84,6 +84,7 @@ pub mod q;
 pub mod queryset;
 pub mod schema;
 pub mod serializers;
+pub mod signals;
 mod sql;
 pub mod stream;
 pub mod validation;
@@ -100,6 +101,7 @@ pub use prefetch::Prefetch;
 pub use q::{Lookup, Q};
 pub use queryset::{Annotated, Assignment, OrderBy, QuerySet};
 pub use schema::Schema;
+pub use signals::Signals;
 pub use stream::ModelIter;
 
 pub use orm_backends::{

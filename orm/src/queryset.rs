@@ -340,11 +340,12 @@ impl<M: Model> QuerySet<M> {
             return Ok(Vec::new());
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
+        let init = crate::signals::init_hub::<M, _>(ex);
         let mut out = ex.with_connection(|c| {
             let mut out = Vec::new();
             let mut stream = c.stream(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
-                let mut obj = M::from_row(row, 0)?;
+                let mut obj = crate::signals::decode::<M>(init, row)?;
                 for node in &stmt.related {
                     obj.set_related(node.field, row, node.offset, &node.children)?;
                 }
@@ -366,11 +367,12 @@ impl<M: Model> QuerySet<M> {
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let n_fields = M::meta().width();
         let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
+        let init = crate::signals::init_hub::<M, _>(ex);
         ex.with_connection(|c| {
             let mut out = Vec::new();
             let mut stream = c.stream(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
-                let object = M::from_row(row, 0)?;
+                let object = crate::signals::decode::<M>(init, row)?;
                 let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
                 out.push(Annotated { object, annotations: OwnedRow::new(names.clone(), values) });
             }
@@ -388,6 +390,7 @@ impl<M: Model> QuerySet<M> {
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
         crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
+            .map(|it| it.with_init_signals(crate::signals::init_hub::<M, _>(ex)))
     }
 
     /// The rows of a `values()` query (every field and annotation when `values` was not
@@ -597,7 +600,7 @@ impl<M: Model> QuerySet<M> {
             return Ok(0);
         }
         let meta = M::meta();
-        if crate::deletion::needs_collector(meta) {
+        if crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
             let counts = self.delete_counted(ex)?;
             return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
         }
@@ -612,6 +615,9 @@ impl<M: Model> QuerySet<M> {
             return Ok(Default::default());
         }
         let meta = M::meta();
+        if let Some(hub) = crate::signals::delete_hub::<M, _>(ex) {
+            return crate::signals::delete_queryset(hub, self, ex);
+        }
         if !crate::deletion::needs_collector(meta) {
             let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
             let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
@@ -646,6 +652,7 @@ impl<M: Model> QuerySet<M> {
     /// by column name: every field's column must be selected, in any order.
     pub fn raw(sql: &str, params: &[Value], ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
         let meta = M::meta();
+        let init = crate::signals::init_hub::<M, _>(ex);
         ex.with_connection(|c| {
             let rows = c.query(sql, params)?;
             let Some(first) = rows.first() else { return Ok(Vec::new()) };
@@ -668,7 +675,7 @@ impl<M: Model> QuerySet<M> {
                 .map(|r| {
                     let values = r.into_values();
                     let ordered = positions.iter().map(|&p| values[p].clone()).collect();
-                    M::from_row(&OwnedRow::new(names.clone(), ordered), 0)
+                    crate::signals::decode::<M>(init, &OwnedRow::new(names.clone(), ordered))
                 })
                 .collect()
         })

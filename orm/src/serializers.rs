@@ -155,6 +155,10 @@ fn bad(msg: String) -> Error {
 /// Loads a fixture: each object's `model` must be one of `models` (by `app.model` label).
 /// Rows are written raw, in one transaction when `ex` is a pool or database. Returns how
 /// many objects were loaded.
+///
+/// Each object sends `pre_save` and `post_save` with `raw = true` when a receiver listens to
+/// its model (see [`signals`](crate::signals)); the instance is the stored row with that key
+/// (or the defaults) overlaid with the fixture's values. A receiver error aborts the whole load.
 pub fn load(ex: &(impl Executor + ?Sized), models: &[&'static ModelMeta], fixture: &Json) -> Result<usize> {
     let items = fixture.as_array().ok_or_else(|| bad("a fixture is a JSON list of objects".into()))?;
     let d = ex.dialect();
@@ -185,7 +189,15 @@ pub fn load(ex: &(impl Executor + ?Sized), models: &[&'static ModelMeta], fixtur
                     cols.push((f.column, v));
                 }
                 use orm_backends::Executor as _;
+                let signals = crate::signals::raw_save_hub(ex, meta);
                 tx.with_connection(|conn| -> Result<()> {
+                    let raw = match signals {
+                        Some(hub) => Some((hub, hub.raw_instance(conn, meta, &pk, &cols)?)),
+                        None => None,
+                    };
+                    if let Some((hub, instance)) = &raw {
+                        hub.send_raw_save(meta, &**instance, None)?;
+                    }
                     let mut updated = 0;
                     if !pk.is_null() && !cols.is_empty() {
                         let mut sql = String::from("UPDATE ");
@@ -233,6 +245,9 @@ pub fn load(ex: &(impl Executor + ?Sized), models: &[&'static ModelMeta], fixtur
                         sql.push(')');
                         let params: Vec<Value> = all.into_iter().map(|(_, v)| v).collect();
                         conn.execute(&sql, &params)?;
+                    }
+                    if let Some((hub, instance)) = &raw {
+                        hub.send_raw_save(meta, &**instance, Some(updated == 0))?;
                     }
                     Ok(())
                 })?;

@@ -17,6 +17,7 @@ pub struct ModelIter<'e, M> {
     chunk: usize,
     buffer: std::collections::VecDeque<Result<M>>,
     done: bool,
+    signals: Option<&'e crate::signals::Signals>,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -41,6 +42,7 @@ impl<'e, M: Model> ModelIter<'e, M> {
                 chunk: chunk.max(1),
                 buffer: std::collections::VecDeque::new(),
                 done: false,
+                signals: None,
                 _m: PhantomData,
             }),
             Err(e) => {
@@ -49,6 +51,12 @@ impl<'e, M: Model> ModelIter<'e, M> {
                 Err(e.into())
             }
         }
+    }
+
+    /// Sends the init signals through `hub` for each instance decoded.
+    pub(crate) fn with_init_signals(mut self, hub: Option<&'e crate::signals::Signals>) -> Self {
+        self.signals = hub;
+        self
     }
 }
 
@@ -71,7 +79,7 @@ impl<M: Model> ModelIter<'_, M> {
         }
         match self.stream.next_row() {
             Ok(Some(row)) => {
-                let decoded = M::from_row(row, 0).and_then(|mut obj| {
+                let decoded = crate::signals::decode::<M>(self.signals, row).and_then(|mut obj| {
                     for node in &self.related {
                         obj.set_related(node.field, row, node.offset, &node.children)?;
                     }

@@ -179,6 +179,15 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     if meta.is_abstract() {
         return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
     }
+    if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
+        return crate::signals::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
+    }
+    save_unsignalled(obj, ex, options).map(drop)
+}
+
+/// Saves without sending signals; returns whether a row was inserted.
+fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<bool> {
+    let meta = M::meta();
     if meta.parent().is_some() {
         return save_multi_table(obj, ex, options);
     }
@@ -202,7 +211,7 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
             return Err(Error::DoesNotExist { model: meta.label() });
         }
         obj.set_adding(false);
-        return Ok(());
+        return Ok(false);
     }
     let adding = if options.force_insert {
         true
@@ -216,7 +225,7 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     };
     obj.pre_save(adding);
     if adding {
-        return do_insert(obj, ex);
+        return do_insert(obj, ex).map(|()| true);
     }
     let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
     let n = do_update(obj, ex, &all)?;
@@ -226,15 +235,15 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
         }
         // Known key, no row: insert it (Django's behaviour for a hand-set key).
         obj.pre_save(true);
-        return do_insert(obj, ex);
+        return do_insert(obj, ex).map(|()| true);
     }
     obj.set_adding(false);
-    Ok(())
+    Ok(false)
 }
 
 /// Saves a multi-table child: the parent row first (inserted or updated), then the child's
 /// own row keyed by the parent's key, in one transaction.
-fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
+fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<bool> {
     let meta = M::meta();
     if options.update_fields.is_some() {
         let names = options.update_fields.as_deref().unwrap_or_default();
@@ -253,14 +262,14 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
         obj.adding().unwrap_or_else(|| obj.pk_value().is_null())
     };
     ex.with_connection(|c| {
-        orm_backends::atomic(c, |tx| -> Result<()> {
+        orm_backends::atomic(c, |tx| -> Result<bool> {
             if options.update_fields.is_none() {
                 obj.save_parent(tx, adding)?;
             }
             obj.pre_save(adding);
             let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
             if adding {
-                return do_insert(obj, tx);
+                return do_insert(obj, tx).map(|()| true);
             }
             let fields = match &options.update_fields {
                 Some(names) => resolve_update_fields::<M>(names)?,
@@ -269,22 +278,32 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             if do_update(obj, tx, &fields)? == 0 && !fields.is_empty() {
                 // The parent row exists but this child row does not yet: add it.
                 do_insert(obj, tx)?;
+                return Ok(true);
             }
             obj.set_adding(false);
-            Ok(())
+            Ok(false)
         })
     })
 }
 
 pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
     let meta = M::meta();
-    let pk = obj.pk_value();
-    if pk.is_null() {
+    if obj.pk_value().is_null() {
         return Err(Error::ImproperlyConfigured(format!(
             "{} object can't be deleted because its primary key is not set",
             meta.label()
         )));
     }
+    if let Some(hub) = crate::signals::delete_hub::<M, _>(ex) {
+        return crate::signals::delete(hub, obj, ex, |obj, tx| delete_unsignalled(obj, tx));
+    }
+    delete_unsignalled(obj, ex)
+}
+
+/// Deletes without sending signals.
+fn delete_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+    let meta = M::meta();
+    let pk = obj.pk_value();
     if crate::deletion::needs_collector(meta) {
         // Cascades, protections, join rows and parent rows: the collector, in a transaction.
         let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk]))?;
@@ -304,10 +323,11 @@ pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> 
         return crate::queryset::QuerySet::<M>::new().filter(crate::Q::from_node(leaf)).get(ex);
     }
     let sql = select_by_pk_sql::<M>(ex.dialect());
+    let init = crate::signals::init_hub::<M, _>(ex);
     ex.with_connection(|c| {
         let mut stream = c.stream(&sql, std::slice::from_ref(pk))?;
         let first = match stream.next_row()? {
-            Some(row) => M::from_row(row, 0)?,
+            Some(row) => crate::signals::decode::<M>(init, row)?,
             None => return Err(Error::DoesNotExist { model: M::meta().label() }),
         };
         if stream.next_row()?.is_some() {
