@@ -4,7 +4,9 @@
 use std::fmt;
 
 /// A migration identified by app label and name (`blog.0001_initial`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+///
+/// In files a key is the string `"app.name"`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     /// The application label.
     pub app: String,
@@ -16,6 +18,30 @@ impl Key {
     /// The key `app.name`.
     pub fn new(app: impl Into<String>, name: impl Into<String>) -> Self {
         Key { app: app.into(), name: name.into() }
+    }
+}
+
+impl std::str::FromStr for Key {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split_once('.') {
+            Some((a, n)) if !a.is_empty() && !n.is_empty() => Ok(Key::new(a, n)),
+            _ => Err(format!("`{s}` is not a migration key (expected `app.name`)")),
+        }
+    }
+}
+
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -4,7 +4,13 @@
 
 pub mod editor;
 pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod loader;
+pub mod migration;
 pub mod operations;
+pub mod recorder;
 pub mod state;
+pub mod writer;
 
 pub use error::{Key, MigrationError, Result};
