@@ -105,8 +105,8 @@ pub use signals::Signals;
 pub use stream::ModelIter;
 
 pub use orm_backends::{
-    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, Pool, Row, ToValue, Transaction,
-    Value, ValueRef,
+    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Pool, Row, ToValue,
+    Transaction, Value, ValueRef,
 };
 pub use orm_macros::Model;
 

@@ -9,6 +9,7 @@ mod models;
 mod queryset;
 mod relations;
 mod schema_ddl;
+mod signals;
 mod streaming;
 mod transactions;
 mod values;
