@@ -100,7 +100,7 @@
 use crate::error::{Error, Result};
 use crate::model::meta::{ModelKind, ModelMeta};
 use crate::model::{Model, SaveOptions};
-use crate::queryset::{OrderBy, QuerySet};
+use crate::queryset::QuerySet;
 use orm_backends::{Connection, Executor, OwnedRow, Row, Transaction, Value};
 use std::any::Any;
 use std::collections::HashMap;
@@ -470,11 +470,13 @@ impl fmt::Debug for Signals {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReceiverId(u64);
 
+type Marker<K, M> = (fn() -> K, fn() -> *const M);
+
 /// One signal of a hub, for receivers of sender `M` (a model, or `dyn Any` for every model):
 /// returned by [`Signals::post_save`] and its siblings.
 pub struct Signal<'s, K: SignalKind, M: Sender + ?Sized> {
     hub: &'s Signals,
-    _p: PhantomData<(fn() -> K, fn() -> *const M)>,
+    _p: PhantomData<Marker<K, M>>,
 }
 
 impl<K: SignalKind, M: Sender + ?Sized> fmt::Debug for Signal<'_, K, M> {
@@ -857,9 +859,9 @@ where
     out
 }
 
-/// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects,
-/// send every `pre_delete`, delete them by key (through the deletion collector), then send
-/// every `post_delete`.
+/// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects (in
+/// the QuerySet's order), send every `pre_delete`, delete them by key (through the deletion
+/// collector), then send every `post_delete`.
 pub(crate) fn delete_queryset<M, E>(hub: &Signals, qs: &QuerySet<M>, ex: &E) -> Result<crate::deletion::DeleteCounts>
 where
     M: Model,
@@ -867,7 +869,7 @@ where
 {
     let meta = M::meta();
     atomic_on(ex, |tx| {
-        let objs = qs.clone().order_by(Vec::<OrderBy>::new()).fetch(tx)?;
+        let objs = qs.fetch(tx)?;
         if objs.is_empty() {
             return Ok(Default::default());
         }

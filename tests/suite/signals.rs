@@ -242,7 +242,7 @@ backend_test! {
             format!("post_delete Item b pk={pb} after 1 DELETE"),
             format!("post_delete Item c pk={pc} after 1 DELETE"),
         ]);
-        assert_eq!(Item::objects().fetch(&db)?, [keep.clone()]);
+        assert_eq!(Item::objects().fetch(&db)?, [keep]);
 
         // Nothing matching: no signal, nothing deleted.
         assert_eq!(Item::objects().filter(Item::qty().gt(100)).delete(&db)?, 0);
