@@ -84,6 +84,13 @@ fn run(url: &str) -> orm::Result<()> {
     schema().create_all(&db)?;
     println!("created tables: {}", schema().tables()?.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
 
+    // Signals hang off this database handle (not process-global): every save of a Post through
+    // `db`, or a transaction it opens, runs this receiver, inside the save's transaction.
+    db.signals().post_save::<Post>().connect(|e| {
+        println!("  [post_save] {:?} (created: {})", e.instance.title, e.created);
+        Ok(())
+    });
+
     let mut ann = Author { id: Auto::unset(), name: "Ann".into(), email: None, posts: Reverse::new() };
     ann.save(&db)?;
     println!("saved {} with id {}", ann.name, ann.id);
