@@ -40,6 +40,8 @@
 //! - [`QuerySet`], [`Q`]: lazy queries and conditions;
 //! - [`Schema`]: DDL from models;
 //! - [`serializers`]: fixtures in Django's format;
+//! - [`signals`]: receivers of init, save, delete and many-to-many changes, scoped to a
+//!   [`Database`] handle;
 //! - everything from `orm-backends` users need (connections, values, dialects) is re-exported.
 //!
 //! ## What is where
@@ -53,6 +55,7 @@
 //! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
 //! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
+//! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
 //! ## Departures from the design notes, and why
 //!
@@ -68,6 +71,11 @@
 //! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`): a derive cannot add
 //!   hidden fields to a struct, and an explicit field keeps prefetched data typed.
 //! - **A parent's handles on a child** go through [`Inherits`]: `Place::name().on::<Restaurant>()`.
+//! - **Signals** hang off the [`Database`] handle and reach transactions through
+//!   [`Executor::extension`] (the backends layer carries an opaque value, never learning of
+//!   models). Receivers get the instance by shared reference (`&Post`): a `pre_save` receiver
+//!   can inspect or refuse a save, not rewrite the instance. The sender of `m2m_changed` is the
+//!   model declaring the field (with the field's name), since automatic join tables have no model.
 //! - **The model registry** is collected at link time (the `inventory` crate), so reverse
 //!   relations are found without the user listing models.
 

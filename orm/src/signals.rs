@@ -94,8 +94,11 @@
 //! [`orm::atomic`](crate::atomic) on a raw connection) send no signals.
 //!
 //! Receivers run while the operation holds its connection (inside its transaction for saves
-//! and deletes): a receiver that itself writes through the same `Database` uses another pooled
-//! connection, outside that transaction.
+//! and deletes). A receiver that itself uses the same `Database` checks out another pooled
+//! connection, outside that transaction: on a one-connection pool (`sqlite::memory:`) it waits
+//! for the operation and times out, and on SQLite, whose writes are serialised, a write from it
+//! waits for the operation's transaction. Receivers should record, or refuse, and leave further
+//! writes to the code that called `save`/`delete` (or to [`Transaction::on_commit`]).
 
 use crate::error::{Error, Result};
 use crate::model::meta::{ModelKind, ModelMeta};
@@ -964,9 +967,45 @@ impl Signals {
         let decoder = self.decoders.read().unwrap_or_else(PoisonError::into_inner).get(&key_of(meta)).copied();
         match decoder {
             Some(decode) => decode(&row).map_err(|e| {
-                Error::Serialization(format!("cannot build a {} from the fixture for its receivers: {e}", meta.label()))
+                Error::Serialization(format!("cannot build a {} instance for its signal receivers: {e}", meta.label()))
             }),
             None => Ok(Box::new(row)),
+        }
+    }
+
+    /// For the deletion collector (cascades): does a delete receiver listen to `meta`?
+    #[allow(dead_code)] // the collector's cascade signals are written separately
+    pub(crate) fn wants_delete(&self, meta: &'static ModelMeta) -> bool {
+        let key = key_of(meta);
+        self.wants::<PreDeleteSignal>(key) || self.wants::<PostDeleteSignal>(key)
+    }
+
+    /// For the deletion collector: the stored instance of `meta` with key `pk`, read through
+    /// `conn` (typed when the model's type is known to the hub, as for raw saves).
+    #[allow(dead_code)] // the collector's cascade signals are written separately
+    pub(crate) fn stored_instance(
+        &self,
+        conn: &mut dyn Connection,
+        meta: &'static ModelMeta,
+        pk: &Value,
+    ) -> Result<Box<dyn Any + Send + Sync>> {
+        self.raw_instance(conn, meta, pk, &[])
+    }
+
+    /// For the deletion collector: sends `pre_delete` (`post` false) or `post_delete` for
+    /// `instance` (from [`stored_instance`](Self::stored_instance)).
+    #[allow(dead_code)] // the collector's cascade signals are written separately
+    pub(crate) fn send_delete(
+        &self,
+        meta: &'static ModelMeta,
+        instance: &(dyn Any + Send + Sync),
+        post: bool,
+    ) -> Result<()> {
+        let event = Delete { sender: meta, instance: instance as &dyn Any };
+        if post {
+            self.dispatch::<PostDeleteSignal>(&event)
+        } else {
+            self.dispatch::<PreDeleteSignal>(&event)
         }
     }
 
