@@ -2,6 +2,7 @@
 //!
 //! placeholder crate doc (rewritten at the end)
 
+pub mod autodetector;
 pub mod editor;
 pub mod error;
 pub mod executor;
@@ -9,6 +10,8 @@ pub mod graph;
 pub mod loader;
 pub mod migration;
 pub mod operations;
+pub mod optimizer;
+pub mod questioner;
 pub mod recorder;
 pub mod state;
 pub mod writer;
