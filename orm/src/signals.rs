@@ -413,16 +413,21 @@ impl<K: SignalKind> Slot<K> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Changes the list (a copy, swapped in). Receivers removed are dropped after the lock is
+    /// released, so a receiver whose captures touch the hub when dropped cannot deadlock.
     fn update<R>(&self, active: &AtomicU32, f: impl FnOnce(&mut Vec<Entry<K>>) -> R) -> R {
-        let mut guard = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        let mut list = guard.to_vec();
-        let out = f(&mut list);
-        if list.is_empty() {
-            active.fetch_and(!K::BIT, Ordering::AcqRel);
-        } else {
-            active.fetch_or(K::BIT, Ordering::AcqRel);
-        }
-        *guard = list.into();
+        let (out, old) = {
+            let mut guard = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            let mut list = guard.to_vec();
+            let out = f(&mut list);
+            if list.is_empty() {
+                active.fetch_and(!K::BIT, Ordering::AcqRel);
+            } else {
+                active.fetch_or(K::BIT, Ordering::AcqRel);
+            }
+            (out, std::mem::replace(&mut *guard, list.into()))
+        };
+        drop(old);
         out
     }
 
@@ -503,6 +508,12 @@ impl<'s, K: SignalKind, M: Sender + ?Sized> Signal<'s, K, M> {
         }
         let sender = Self::sender_key();
         let hub = self.hub;
+        let erased: Arc<Receiver<K>> = Arc::new(move |e: &K::Event<'_, dyn Any>| match K::cast::<M>(e) {
+            Some(typed) => f(&typed),
+            None => Ok(()),
+        });
+        // Kept out here so that a receiver not connected (its uid is taken) drops unlocked.
+        let mut erased = Some(erased);
         K::slot(hub).update(&hub.active, |list| {
             if let Some(uid) = uid {
                 if let Some(e) = list.iter().find(|e| e.sender == sender && e.uid.as_deref() == Some(uid)) {
@@ -510,11 +521,9 @@ impl<'s, K: SignalKind, M: Sender + ?Sized> Signal<'s, K, M> {
                 }
             }
             let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
-            let erased: Arc<Receiver<K>> = Arc::new(move |e: &K::Event<'_, dyn Any>| match K::cast::<M>(e) {
-                Some(typed) => f(&typed),
-                None => Ok(()),
-            });
-            list.push(Entry { id, sender, uid: uid.map(Into::into), f: erased });
+            if let Some(f) = erased.take() {
+                list.push(Entry { id, sender, uid: uid.map(Into::into), f });
+            }
             ReceiverId(id)
         })
     }
