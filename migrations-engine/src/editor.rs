@@ -346,10 +346,15 @@ impl<'c> SchemaEditor<'c> {
 
     fn sqlite_alter(&mut self, a: &TableDef, b: &TableDef, diff: &Diff) -> Result<()> {
         let d = self.dialect;
+        // Rename first: SQLite rewrites the references of other tables' foreign keys only on a
+        // rename, not when a rebuilt table takes the name.
+        if a.name != b.name {
+            self.rename_table(&a.name, &b.name)?;
+        }
+        let mut renamed = a.clone();
+        renamed.name = b.name.clone();
+        let a = &renamed;
         if diff.sqlite_native(b) {
-            if a.name != b.name {
-                self.rename_table(&a.name, &b.name)?;
-            }
             let t = q(d, &b.name);
             for i in &diff.index_drop {
                 self.execute(i.drop_sql(&b.name, d))?;
