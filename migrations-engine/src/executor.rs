@@ -345,10 +345,12 @@ fn partial_error(m: &Migration, failed: usize, e: &MigrationError) -> MigrationE
     MigrationError::PartiallyApplied(msg)
 }
 
-/// Applied migrations whose file no longer matches the checksum recorded when they were applied.
+/// Applied migrations whose file no longer matches the checksum recorded when they were applied
+/// (a partly applied one may be fixed before it is resumed, so it is not checked).
 pub fn edited(loader: &Loader, recorded: &BTreeMap<Key, Applied>) -> Vec<(Key, String, String)> {
     recorded
         .iter()
+        .filter(|(_, a)| a.progress.is_none())
         .filter_map(|(k, a)| {
             let m = loader.get(k)?;
             let now = m.checksum();

@@ -5,6 +5,7 @@ mod connect;
 mod deletion;
 mod inheritance;
 mod integrity;
+mod migrations_executor;
 mod migrations_operations;
 mod models;
 mod queryset;

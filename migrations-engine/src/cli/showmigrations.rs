@@ -4,6 +4,7 @@ use super::{connect, say, Registry};
 use crate::error::Result;
 use crate::executor::edited;
 use crate::recorder::Recorder;
+use orm_backends::Connection;
 use std::collections::BTreeSet;
 use std::io::Write;
 
@@ -17,9 +18,15 @@ pub struct Args {
 /// Runs `showmigrations` on `url`: `[X]` applied, `[ ]` not, `[~]` partly (with how far), and
 /// a note on applied migrations edited since.
 pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
-    let loader = registry.loader()?;
     let mut conn = connect(url)?;
-    let recorded = Recorder::applied(&mut *conn)?;
+    show(registry, &mut *conn, args, out)?;
+    Ok(0)
+}
+
+/// Writes the listing for the database behind `conn`.
+pub fn show(registry: &Registry, conn: &mut dyn Connection, args: &Args, out: &mut dyn Write) -> Result<()> {
+    let loader = registry.loader()?;
+    let recorded = Recorder::applied(conn)?;
     let complete: BTreeSet<_> = recorded.iter().filter(|(_, a)| a.progress.is_none()).map(|(k, _)| k.clone()).collect();
     let applied = loader.effective_applied(&complete);
     let graph = loader.graph(&complete)?;
@@ -49,5 +56,5 @@ pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> 
             say(out, format!(" {mark} {}{squashed}{note}{edit}", k.name))?;
         }
     }
-    Ok(0)
+    Ok(())
 }
