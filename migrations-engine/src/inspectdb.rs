@@ -22,8 +22,10 @@ use std::fmt::Write;
 pub struct Inspected {
     /// The table as the database reports it.
     pub table: TableDef,
-    /// The model that renders to it.
+    /// The model that renders to it (see `notes` for what it cannot say).
     pub model: ModelState,
+    /// Where the model's table would differ from the database's (written as comments).
+    pub notes: Vec<String>,
 }
 
 /// Rust's reserved words, which cannot be field names.
@@ -85,6 +87,7 @@ pub fn models_of(app: &str, tables: &[TableDef]) -> Vec<Inspected> {
     let mut out = Vec::new();
     for t in tables {
         let mut m = ModelState::new(app, struct_name(&t.name), t.name.clone());
+        let mut notes = Vec::new();
         let single_pk = (t.primary_key.len() == 1).then(|| t.primary_key[0].clone());
         for c in &t.columns {
             let fk = t.foreign_keys.iter().find(|f| f.columns.len() == 1 && f.columns[0] == c.name);
@@ -121,6 +124,12 @@ pub fn models_of(app: &str, tables: &[TableDef]) -> Vec<Inspected> {
                     },
                     parent_link: false,
                 });
+                if !unique && !t.indexes.iter().any(|i| i.columns == [col] && i.name == gen_idx) {
+                    notes.push(format!(
+                        "`{}`: a relation field always has an index (`{gen_idx}`); the table has none of its own",
+                        f.name
+                    ));
+                }
             } else if !f.primary_key {
                 f.unique = unique;
                 f.index = t.indexes.iter().any(|i| i.columns == [col] && i.name == gen_idx);
@@ -154,7 +163,7 @@ pub fn models_of(app: &str, tables: &[TableDef]) -> Vec<Inspected> {
         for c in &t.checks {
             m.constraints.push(ConstraintState::Check { name: c.name.clone(), sql: c.expr.clone() });
         }
-        out.push(Inspected { table: t.clone(), model: m });
+        out.push(Inspected { table: t.clone(), model: m, notes });
     }
     out
 }
@@ -230,6 +239,9 @@ pub fn source(models: &[Inspected]) -> String {
     for i in models {
         let m = &i.model;
         let _ = writeln!(body, "/// Inspected from table `{}`.", m.table);
+        for n in &i.notes {
+            let _ = writeln!(body, "// Note: {n}.");
+        }
         let _ = writeln!(body, "#[derive(Model, Debug, Clone)]");
         let mut opts = vec![format!("app = {:?}", m.app), format!("table = {:?}", m.table)];
         for ix in &m.indexes {
