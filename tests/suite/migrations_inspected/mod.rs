@@ -1,6 +1,7 @@
 //! inspectdb's output for the fixture schema on SQLite, compiled as part of the suite (see
 //! `migrations_cli.rs`; `ORM_BLESS=1` regenerates `models.rs`).
 
+#[rustfmt::skip]
 mod models;
 
 /// The inspected models.
