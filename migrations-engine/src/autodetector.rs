@@ -409,7 +409,7 @@ pub fn detect_changes(
                 deps.retain(|d| !matches!(d, Dependency::Existing(k) if k.app == app));
                 deps.insert(0, Dependency::Planned { app: app.clone(), index: 0 });
             }
-            let initial = initial && !out.last().is_some_and(|m| m.app == app);
+            let initial = initial && out.last().is_none_or(|m| m.app != app);
             out.push(PlannedMigration { app: app.clone(), initial, dependencies: deps, operations: later });
         }
     }

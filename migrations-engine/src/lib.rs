@@ -1,6 +1,81 @@
 //! # orm-migrations: keeping a database in step with the models
 //!
-//! placeholder crate doc (rewritten at the end)
+//! Migrations are data: a [`Migration`](migration::Migration) is a named list of
+//! [`Operation`](operations::Operation)s with dependencies, written as readable JSON files and
+//! compiled into the application with [`embed_migrations!`]. The pipeline:
+//!
+//! **state → autodetect → write → load → graph → plan → execute → record**
+//!
+//! - [`state`]: [`ProjectState`](state::ProjectState), every model as plain serde data, built
+//!   from the models' static metadata or by replaying operations, rendered to the backend
+//!   layer's neutral `TableDef`s with the ORM's schema rules;
+//! - [`autodetector`]: diffs the history's state against the models' and plans operations in
+//!   dependency order, asking a [`questioner`] about renames and one-off defaults;
+//!   [`optimizer`] shortens the lists;
+//! - [`operations`]: Django's operations with their contract (state forwards, database
+//!   forwards and backwards, describe, reduce, references), applied through the
+//!   [`editor::SchemaEditor`], which alters tables per dialect and rebuilds SQLite tables;
+//! - [`writer`] and [`loader`]: files in `migrations/<app>/<name>.json`, read at run time or
+//!   embedded; [`graph`]: dependencies across apps, plans, cycles and conflicts;
+//! - [`executor`] and [`recorder`]: apply and unapply under a lock, atomically where the
+//!   backend has transactional DDL, with checksums and per-operation progress elsewhere;
+//! - [`squash`], [`inspectdb`], and the drift `check` and `lint` of [`cli`], the command line
+//!   an application embeds: `fn main() { orm_migrations::cli::main(registry![A, B]) }`.
+//!
+//! ```
+//! use orm_migrations::operations::{AddField, CreateModel, Operation};
+//! use orm_migrations::state::{FieldState, ModelState, ProjectState};
+//! use orm_migrations::executor::sql_for;
+//! use orm_migrations::{loader::Loader, migration::Migration, Key};
+//! use orm_backends::{schema::ColumnType, Dialect};
+//!
+//! let post = ModelState::new("blog", "Post", "blog_post")
+//!     .field(FieldState::auto_pk("id"))
+//!     .field(FieldState::new("title", ColumnType::Varchar(200)));
+//! let first = Migration::new("blog", "0001_initial").operation(Operation::CreateModel(CreateModel::of(&post)));
+//! let second = Migration::new("blog", "0002_post_views").depends_on("blog", "0001_initial").operation(
+//!     Operation::AddField(AddField {
+//!         model: "Post".into(),
+//!         field: FieldState::new("views", ColumnType::BigInt).default_value(0i64),
+//!         preserve_default: true,
+//!     }),
+//! );
+//! let loader = Loader::new(vec![first, second])?;
+//! let state = loader.project_state(&loader.graph(&Default::default())?)?;
+//! assert!(state.get("blog.Post")?.get_field("views").is_some());
+//!
+//! let key = Key::new("blog", "0002_post_views");
+//! assert_eq!(sql_for(&loader, &key, Dialect::Postgres, false)?[1],
+//!            "ALTER TABLE \"blog_post\" ADD COLUMN \"views\" bigint NOT NULL DEFAULT 0;");
+//! assert_eq!(sql_for(&loader, &key, Dialect::Mysql, true)?[1], "ALTER TABLE `blog_post` DROP COLUMN `views`;");
+//! // SQLite cannot drop that column in place: the table is rebuilt.
+//! assert!(sql_for(&loader, &key, Dialect::Sqlite, true)?[1].starts_with("CREATE TABLE \"new__blog_post\""));
+//! # Ok::<(), orm_migrations::MigrationError>(())
+//! ```
+//!
+//! ## Departures from the design notes, and why
+//!
+//! - **The schema editor lives here** ([`editor`]), not in `orm-backends`: it is driven by
+//!   state-rendered tables and operation hints (renamed columns, one-off fills) that belong to
+//!   this crate, and it is its only user. It writes its statements with the backend layer's
+//!   renderer (column definitions, constraint clauses, `CREATE TABLE`), never with sea-query,
+//!   so no path reaches sea-query's SQLite ALTER panics.
+//! - **Operations name tables through a diff.** Each schema operation names the tables it
+//!   changes as (before, after) definitions plus hints, and the editor turns the difference
+//!   into statements; backwards is the same change inverted. This keeps every operation
+//!   reversible by construction and makes the database match exactly what the state renders
+//!   (which `check` relies on).
+//! - **`RenameModel` keeps the table**; the autodetector adds an `AlterModelTable` when the
+//!   model's table name changes too. Each stays a simple, separately reversible step.
+//! - **Files are JSON** (see [`writer`] for why), and `embed_migrations!` includes them through
+//!   a manifest (`migrations/embed.rs`) that makemigrations keeps, so no build script is needed.
+//! - **Checksums are FNV-1a over the canonical JSON**: they detect edits, not tampering, and
+//!   reformatting a file does not change them.
+//! - **SQLite serialises per migration** with `BEGIN IMMEDIATE` (the write lock; in WAL mode
+//!   the same as `EXCLUSIVE`) and re-reads the recorder inside it, rather than one lock for the
+//!   whole run, so readers are not blocked between migrations.
+//! - **The model list is explicit** ([`registry!`]), as the design asks; the ORM's link-time
+//!   registry is not used, so an application decides which models its migrations cover.
 
 pub mod autodetector;
 pub mod cli;

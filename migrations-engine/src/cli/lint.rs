@@ -27,6 +27,16 @@ use orm_backends::Dialect;
 use std::collections::BTreeSet;
 use std::io::Write;
 
+const NOT_NULL: &str = "adds a NOT NULL column without a kept default: the running code does not write it, \
+     so its inserts fail until the new version is deployed";
+const INDEX_BUILD: &str = "builds an index with CREATE INDEX, which blocks writes to the table while it runs \
+     (use CONCURRENTLY in a non-atomic migration)";
+const DROP_COLUMN: &str = "drops a column the running version of the application still reads: deploy code \
+     that no longer uses it first";
+const DROP_TABLE: &str = "drops a table the running version of the application may still use";
+const RENAME: &str = "renames a column or table the running version of the application still uses: add the new \
+     one, copy, switch the code, then drop the old one";
+
 /// Arguments of `lint`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Args {
@@ -86,31 +96,35 @@ pub fn lint(loader: &Loader, keys: &[Key], dialect: Dialect) -> Result<Vec<Findi
                 Operation::AddField(a) if is_existing(&state, &m.app, &a.model) => {
                     let f = &a.field;
                     if !f.null && !f.is_many_to_many() && (f.default.is_none() || !a.preserve_default) {
-                        push(op, "adds a NOT NULL column without a kept default: the running code does not write it, so its inserts fail until the new version is deployed".into());
+                        push(op, NOT_NULL.into());
                     }
                     if dialect == Dialect::Postgres && (f.unique || f.index || f.relation.is_some()) {
-                        push(op, "builds an index with CREATE INDEX, which blocks writes to the table while it runs (use CONCURRENTLY in a non-atomic migration)".into());
+                        push(op, INDEX_BUILD.into());
                     }
                 }
                 Operation::AddIndex(a) if dialect == Dialect::Postgres && is_existing(&state, &m.app, &a.model) => {
                     push(op, "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds".into());
                 }
-                Operation::AddConstraint(a) if dialect == Dialect::Postgres && is_existing(&state, &m.app, &a.model) => {
+                Operation::AddConstraint(a)
+                    if dialect == Dialect::Postgres && is_existing(&state, &m.app, &a.model) =>
+                {
                     push(op, "adding a constraint scans the table under an ACCESS EXCLUSIVE lock".into());
                 }
-                Operation::RemoveField(_) => push(op, "drops a column the running version of the application still reads: deploy code that no longer uses it first".into()),
-                Operation::DeleteModel(_) => push(op, "drops a table the running version of the application may still use".into()),
-                Operation::RenameField(_) | Operation::RenameModel(_) | Operation::AlterModelTable(_) => {
-                    if !sql.is_empty() {
-                        push(op, "renames a column or table the running version of the application still uses: add the new one, copy, switch the code, then drop the old one".into());
-                    }
+                Operation::RemoveField(_) => push(op, DROP_COLUMN.into()),
+                Operation::DeleteModel(_) => push(op, DROP_TABLE.into()),
+                Operation::RenameField(_) | Operation::RenameModel(_) | Operation::AlterModelTable(_)
+                    if !sql.is_empty() =>
+                {
+                    push(op, RENAME.into());
                 }
                 Operation::AlterField(a) => {
                     let old = state.model(&format!("{}.{}", m.app, a.model)).and_then(|x| x.get_field(&a.field.name));
                     if let Some(old) = old {
                         if old.ty != a.field.ty {
                             let why = match dialect {
-                                Dialect::Postgres => "changing the type rewrites the table under an ACCESS EXCLUSIVE lock",
+                                Dialect::Postgres => {
+                                    "changing the type rewrites the table under an ACCESS EXCLUSIVE lock"
+                                }
                                 Dialect::Mysql => "changing the type copies the table (MODIFY COLUMN)",
                                 Dialect::Sqlite => "changing the type rebuilds the table",
                             };
@@ -119,8 +133,13 @@ pub fn lint(loader: &Loader, keys: &[Key], dialect: Dialect) -> Result<Vec<Findi
                         if old.null && !a.field.null {
                             push(op, "SET NOT NULL fails while NULLs remain and scans the table under lock".into());
                         }
-                        if dialect == Dialect::Postgres && (a.field.unique && !old.unique || a.field.index && !old.index) {
-                            push(op, "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds".into());
+                        if dialect == Dialect::Postgres
+                            && (a.field.unique && !old.unique || a.field.index && !old.index)
+                        {
+                            push(
+                                op,
+                                "CREATE INDEX without CONCURRENTLY blocks writes to the table while it builds".into(),
+                            );
                         }
                     }
                 }
