@@ -542,7 +542,6 @@ impl Diff {
             .collect();
         let retyped: Vec<&str> =
             cols_altered.iter().filter(|(o, n)| o.ty != n.ty).map(|(_, n)| n.name.as_str()).collect();
-        let dropped: Vec<&str> = cols_dropped.iter().map(|c| c.name.as_str()).collect();
         let touches = |cols: &[String], set: &[&str]| cols.iter().any(|c| set.contains(&c.as_str()));
         let mut fk_drop = minus(&a.foreign_keys, &b.foreign_keys);
         let mut fk_add = minus(&b.foreign_keys, &a.foreign_keys);
@@ -550,7 +549,6 @@ impl Diff {
             fk_drop.push(fk.clone());
             fk_add.push(fk.clone());
         }
-        let _ = &dropped;
         Diff {
             pk_changed: a.primary_key != b.primary_key,
             unique_drop: minus(&a.uniques, &b.uniques),

@@ -10,7 +10,6 @@
 use crate::error::Result;
 use crate::state::{
     ConstraintState, DefaultState, FieldState, IndexState, ModelState, OnDeleteState, ProjectState, RelationState,
-    TypeState,
 };
 use orm::schema::constraint_name;
 use orm_backends::schema::{introspect_table, table_names, ColumnType, DefaultValue, ReferentialAction, TableDef};
@@ -323,12 +322,4 @@ pub fn source(models: &[Inspected]) -> String {
 
 fn quoted(v: &[String]) -> String {
     v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
-}
-
-/// The Rust type of a state type (for messages).
-pub fn type_name(t: &TypeState) -> String {
-    match t.column_type() {
-        Some(c) => rust_type(c, false).0,
-        None => "ManyToMany<…>".into(),
-    }
 }

@@ -112,24 +112,40 @@ pub trait OperationBehavior {
 /// One operation of a migration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op")]
-#[allow(missing_docs)]
 pub enum Operation {
+    /// Creates a model and its tables.
     CreateModel(CreateModel),
+    /// Deletes a model and its tables.
     DeleteModel(DeleteModel),
+    /// Renames a model (not its table).
     RenameModel(RenameModel),
+    /// Renames a model's table.
     AlterModelTable(AlterModelTable),
+    /// Changes options without a schema effect.
     AlterModelOptions(AlterModelOptions),
+    /// Adds a field.
     AddField(AddField),
+    /// Removes a field.
     RemoveField(RemoveField),
+    /// Changes a field.
     AlterField(AlterField),
+    /// Renames a field and its column.
     RenameField(RenameField),
+    /// Adds an index.
     AddIndex(AddIndex),
+    /// Removes an index.
     RemoveIndex(RemoveIndex),
+    /// Adds a unique or check constraint.
     AddConstraint(AddConstraint),
+    /// Removes a constraint.
     RemoveConstraint(RemoveConstraint),
+    /// Sets the `unique_together` sets.
     AlterUniqueTogether(AlterUniqueTogether),
+    /// Runs raw SQL.
     RunSql(RunSql),
+    /// Calls a registered Rust function.
     RunRust(RunRust),
+    /// Database and state operations kept apart.
     SeparateDatabaseAndState(SeparateDatabaseAndState),
 }
 
