@@ -80,7 +80,12 @@ fn record<M: Model>(db: &Database, log: &Log) {
     let s = db.signals();
     let l = log.clone();
     s.pre_save::<M>().connect(move |e| {
-        l.push(format!("pre_save {} pk={}{}", e.sender.name, show(e.instance.pk_value()), extras(e.raw, e.update_fields)));
+        l.push(format!(
+            "pre_save {} pk={}{}",
+            e.sender.name,
+            show(e.instance.pk_value()),
+            extras(e.raw, e.update_fields)
+        ));
         Ok(())
     });
     let l = log.clone();
