@@ -11,15 +11,61 @@
 //!
 //! Many-to-many join rows of deleted objects are removed, and a multi-table child's parent rows
 //! go with it (and its children with a parent).
+//!
+//! With delete receivers connected, the collector sends the signals in Django's order: every
+//! `pre_delete` first (children before what they point at, objects of one batch by key),
+//! then, after the field updates and join rows, each batch is deleted and its `post_delete`s
+//! are sent. Objects the caller holds (the instance, the QuerySet's objects) are sent as they
+//! are; cascaded ones are read from the database before anything changes.
 
 use crate::error::{Error, Result};
 use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
+use crate::signals::Signals;
 use orm_backends::{Connection, Dialect, Value};
+use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 
-fn key_of(v: &Value) -> String {
-    format!("{v:?}")
+/// A key as a cheap hashable, ordered value: integers and text compare as themselves (the
+/// common keys cost no formatting); other types by their debug form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Int(i64),
+    Text(String),
+    Other(String),
+}
+
+impl Key {
+    fn of(v: &Value) -> Key {
+        match v {
+            Value::Int(i) => Key::Int(*i),
+            Value::Text(s) => Key::Text(s.clone()),
+            other => Key::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// The delete signals of one operation: the hub, and the instances the caller already holds
+/// (with the model they are sent as: a proxy's objects keep their proxy sender).
+pub(crate) struct DeleteSignals<'a> {
+    pub(crate) hub: &'a Signals,
+    pub(crate) sender: &'static ModelMeta,
+    pub(crate) given: Vec<(Value, &'a dyn Any)>,
+}
+
+/// An object to signal: given by the caller, or read from the database.
+enum Instance<'a> {
+    Given(&'a dyn Any),
+    Stored(Box<dyn Any + Send + Sync>),
+}
+
+impl Instance<'_> {
+    fn get(&self) -> &dyn Any {
+        match self {
+            Instance::Given(i) => *i,
+            Instance::Stored(b) => &**b,
+        }
+    }
 }
 
 /// What one delete operation removed, per model label (`app.Model`).
@@ -36,7 +82,7 @@ pub(crate) struct Collector<'c> {
     d: Dialect,
     /// Models in collection order (parents before the rows that point at them).
     batches: Vec<Batch>,
-    seen: HashSet<(usize, String)>,
+    seen: HashSet<(usize, Key)>,
     updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
     join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
     restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
@@ -82,7 +128,8 @@ impl<'c> Collector<'c> {
     pub(crate) fn collect(&mut self, meta: &'static ModelMeta, keys: Vec<Value>) -> Result<()> {
         let meta = meta.concrete();
         let id = meta as *const ModelMeta as usize;
-        let keys: Vec<Value> = keys.into_iter().filter(|k| !k.is_null() && self.seen.insert((id, key_of(k)))).collect();
+        let keys: Vec<Value> =
+            keys.into_iter().filter(|k| !k.is_null() && self.seen.insert((id, Key::of(k)))).collect();
         if keys.is_empty() {
             return Ok(());
         }
@@ -145,17 +192,38 @@ impl<'c> Collector<'c> {
     }
 
     fn is_collected(&self, meta: &'static ModelMeta, key: &Value) -> bool {
-        self.seen.contains(&(meta.concrete() as *const ModelMeta as usize, key_of(key)))
+        self.seen.contains(&(meta.concrete() as *const ModelMeta as usize, Key::of(key)))
     }
 
-    /// The models and keys that will be deleted, in deletion order (for delete signals).
-    #[allow(dead_code)]
-    pub(crate) fn plan(&self) -> Vec<(&'static ModelMeta, &[Value])> {
-        self.batches.iter().rev().map(|b| (b.meta, b.keys.as_slice())).collect()
+    /// The objects to signal, per batch in deletion order, each with its sender: the caller's
+    /// instances as given, the others read now (only for models a receiver listens to).
+    fn instances<'s>(&mut self, signals: &DeleteSignals<'s>) -> Result<Vec<Vec<(&'static ModelMeta, Instance<'s>)>>> {
+        let given_meta = signals.sender.concrete();
+        let mut out = Vec::with_capacity(self.batches.len());
+        for b in self.batches.iter().rev() {
+            let mut keys: Vec<(Key, &Value)> = b.keys.iter().map(|k| (Key::of(k), k)).collect();
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut objs = Vec::new();
+            for (key, value) in keys {
+                let given = std::ptr::eq(b.meta, given_meta)
+                    .then(|| signals.given.iter().find(|(k, _)| Key::of(k) == key))
+                    .flatten();
+                if let Some((_, obj)) = given {
+                    if signals.hub.wants_delete(signals.sender) {
+                        objs.push((signals.sender, Instance::Given(*obj)));
+                    }
+                } else if signals.hub.wants_delete(b.meta) {
+                    objs.push((b.meta, Instance::Stored(signals.hub.stored_instance(self.conn, b.meta, value)?)));
+                }
+            }
+            out.push(objs);
+        }
+        Ok(out)
     }
 
-    /// Checks `Restrict`, then updates, deletes join rows and deletes rows, children first.
-    pub(crate) fn execute(mut self) -> Result<DeleteCounts> {
+    /// Checks `Restrict`, then sends every `pre_delete`, updates, deletes join rows and deletes
+    /// rows, children first, sending each batch's `post_delete`s after it.
+    pub(crate) fn execute(mut self, signals: Option<&DeleteSignals<'_>>) -> Result<DeleteCounts> {
         for (meta, model, keys) in &self.restricted {
             let blocking: Vec<&Value> = keys.iter().filter(|k| !self.is_collected(model, k)).collect();
             if !blocking.is_empty() {
@@ -165,6 +233,16 @@ impl<'c> Collector<'c> {
                 });
             }
         }
+        let signalled = match signals {
+            Some(s) => {
+                let batches = self.instances(s)?;
+                for (meta, obj) in batches.iter().flatten() {
+                    s.hub.send_delete(meta, obj.get(), false)?;
+                }
+                Some((s.hub, batches))
+            }
+            None => None,
+        };
         let d = self.d;
         let size = batch_size(d);
         for (model, field, value, keys) in std::mem::take(&mut self.updates) {
@@ -189,9 +267,14 @@ impl<'c> Collector<'c> {
             delete_in(self.conn, d, table, column, &keys)?;
         }
         let mut counts = DeleteCounts::new();
-        for b in self.batches.iter().rev() {
+        for (i, b) in self.batches.iter().rev().enumerate() {
             let n = delete_in(self.conn, d, b.meta.table, b.meta.pk_field().column, &b.keys)?;
             *counts.entry(b.meta.label()).or_default() += n;
+            if let Some((hub, batches)) = &signalled {
+                for (meta, obj) in &batches[i] {
+                    hub.send_delete(meta, obj.get(), true)?;
+                }
+            }
         }
         Ok(counts)
     }
@@ -230,18 +313,20 @@ pub(crate) fn needs_collector(meta: &'static ModelMeta) -> bool {
         || !reverse_relations(meta).is_empty()
 }
 
-/// Deletes the rows of `meta` with `keys` and everything that entails, in one transaction.
+/// Deletes the rows of `meta` with `keys` and everything that entails, in one transaction,
+/// sending the delete signals when `signals` is given.
 pub(crate) fn delete_with_collector(
     conn: &mut dyn Connection,
     meta: &'static ModelMeta,
     keys: Vec<Value>,
+    signals: Option<&DeleteSignals<'_>>,
 ) -> Result<DeleteCounts> {
     orm_backends::atomic(conn, |tx| {
         use orm_backends::Executor as _;
         tx.with_connection(|c| {
             let mut collector = Collector::new(c);
             collector.collect(meta, keys)?;
-            collector.execute()
+            collector.execute(signals)
         })
     })
 }

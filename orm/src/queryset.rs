@@ -600,7 +600,7 @@ impl<M: Model> QuerySet<M> {
             return Ok(0);
         }
         let meta = M::meta();
-        if crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
+        if crate::deletion::needs_collector(meta) || crate::signals::delete_signals(ex).is_some() {
             let counts = self.delete_counted(ex)?;
             return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
         }
@@ -615,8 +615,10 @@ impl<M: Model> QuerySet<M> {
             return Ok(Default::default());
         }
         let meta = M::meta();
-        if let Some(hub) = crate::signals::delete_hub::<M, _>(ex) {
-            return crate::signals::delete_queryset(hub, self, ex);
+        if let Some(hub) = crate::signals::delete_signals(ex) {
+            if crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
+                return crate::signals::delete_queryset(hub, self, ex);
+            }
         }
         if !crate::deletion::needs_collector(meta) {
             let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
@@ -624,7 +626,7 @@ impl<M: Model> QuerySet<M> {
             return Ok([(meta.concrete().label(), n)].into_iter().collect());
         }
         let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
-        ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys))
+        ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys, None))
     }
 
     /// Updates the matching rows in one statement (`UPDATE … SET views = views + 1 WHERE …`);

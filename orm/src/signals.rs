@@ -53,8 +53,8 @@
 //! |---|---|---|
 //! | `pre_init` / `post_init` | every instance the ORM builds from a row (`fetch`, `get`, `get_pk`, `first`…, `iter`, `refresh_from_db`, `fetch_annotated`, `raw`, prefetched objects), and [`Signals::construct`] | [`PreInit`] (the row), [`PostInit`] (the instance) |
 //! | `pre_save` / `post_save` | [`Model::save`] and everything built on it (`save_with`, `create`, `get_or_create`…), and fixture loading ([`serializers::load`](crate::serializers::load)) with `raw = true` | [`PreSave`], [`PostSave`] (with `created`) |
-//! | `pre_delete` / `post_delete` | [`Model::delete`], and [`QuerySet::delete`](crate::QuerySet::delete): all `pre_delete`s, the `DELETE`, then all `post_delete`s, per object | [`Delete`] |
-//! | `m2m_changed` | many-to-many managers, through [`send_m2m_changed`] | [`M2mChanged`] |
+//! | `pre_delete` / `post_delete` | [`Model::delete`], [`QuerySet::delete`](crate::QuerySet::delete), and every object a deletion takes with it (cascades, a multi-table child's parent rows and a parent's child rows), in Django's order: all `pre_delete`s first (objects pointing at others before them, by key within a model), then each batch's `DELETE` followed by its `post_delete`s | [`Delete`] |
+//! | `m2m_changed` | the many-to-many managers (`post.tags().add/remove/set/clear`, from either side), as Django: `pre_add`/`post_add` with the keys not yet related, `pre_remove`/`post_remove` with the keys given, `set` as a remove then an add, `pre_clear`/`post_clear` with no key set; or by hand through [`send_m2m_changed`] | [`M2mChanged`] |
 //!
 //! As in Django, `bulk_create`, `bulk_update` and `QuerySet::update` send no signals.
 //!
@@ -67,7 +67,11 @@
 //! returns a [`ReceiverId`] for [`Signal::disconnect`]; [`Signal::connect_with_uid`] keeps one
 //! receiver per `dispatch_uid` and sender (connecting it twice keeps the first), and
 //! [`Signal::disconnect_uid`] removes it. The sender of a proxy's events is the proxy; of a
-//! multi-table child's, the child (its parent rows are saved internally, without signals).
+//! multi-table child's, the child (its parent rows are saved internally, without save
+//! signals; deleting a child deletes its parent rows, which send delete signals with the
+//! parent as sender, as in Django). Cascaded objects a receiver of their model listens to are
+//! read typed; a receiver for every model gets them typed when their model's type is known to
+//! the hub (any receiver connected for it, or [`Signals::register`]), else as an [`OwnedRow`].
 //!
 //! ## Errors and transactions
 //!
@@ -80,6 +84,10 @@
 //!   instance's key unset again.
 //! - Receivers run later receivers only if earlier ones succeed; the first error wins.
 //! - An error from a `pre_init`/`post_init` receiver fails the query that built the instance.
+//! - `m2m_changed`: a `pre_*` receiver's error aborts the change, a `post_*` receiver's error
+//!   rolls it back (a manager with receivers works in a transaction).
+//! - A deletion with cascades reads the cascaded objects (for their receivers) before changing
+//!   anything; an error from any `pre_delete` or `post_delete` receiver rolls back all of it.
 //!
 //! With no receiver connected for a model, saves and deletes take their usual path (no extra
 //! transaction) and the cost of the signal layer is one atomic load per operation (per query
@@ -788,6 +796,14 @@ pub(crate) fn delete_hub<M: Model, E: Executor + ?Sized>(ex: &E) -> Option<&Sign
     hub_for::<PreDeleteSignal, PostDeleteSignal, E>(ex, M::meta())
 }
 
+/// The hub, when any delete receiver is connected (a deletion's cascades may reach its
+/// models).
+#[inline]
+pub(crate) fn delete_signals<E: Executor + ?Sized>(ex: &E) -> Option<&Signals> {
+    let hub = of(ex)?;
+    (hub.active.load(Ordering::Acquire) & (PreDeleteSignal::BIT | PostDeleteSignal::BIT) != 0).then_some(hub)
+}
+
 /// Decodes an instance from the row's first columns, sending the init signals when `hub` is
 /// given (see [`init_hub`]).
 #[inline]
@@ -871,30 +887,35 @@ where
     out
 }
 
-/// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects (in
-/// the QuerySet's order), send every `pre_delete`, delete them by key (through the deletion
-/// collector), then send every `post_delete`.
+/// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects,
+/// then hand them to the deletion collector, which sends every `pre_delete` (cascaded
+/// objects' too), deletes, and sends each batch's `post_delete`s after it.
 pub(crate) fn delete_queryset<M, E>(hub: &Signals, qs: &QuerySet<M>, ex: &E) -> Result<crate::deletion::DeleteCounts>
 where
     M: Model,
     E: Executor + ?Sized,
 {
-    let meta = M::meta();
     atomic_on(ex, |tx| {
         let objs = qs.fetch(tx)?;
         if objs.is_empty() {
             return Ok(Default::default());
         }
-        for o in &objs {
-            hub.dispatch::<PreDeleteSignal>(&Delete { sender: meta, instance: o as &dyn Any })?;
-        }
-        let keys: Vec<Value> = objs.iter().map(Model::pk_value).collect();
-        let counts = tx.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys))?;
-        for o in &objs {
-            hub.dispatch::<PostDeleteSignal>(&Delete { sender: meta, instance: o as &dyn Any })?;
-        }
-        Ok(counts)
+        let given = objs.iter().map(|o| (o.pk_value(), o as &dyn Any)).collect();
+        delete_collected(hub, M::meta(), given, tx)
     })
+}
+
+/// Deletes the `given` objects of `sender` (key and instance) through the deletion collector,
+/// sending the delete signals of them and of everything the deletion takes with it.
+pub(crate) fn delete_collected<E: Executor + ?Sized>(
+    hub: &Signals,
+    sender: &'static ModelMeta,
+    given: Vec<(Value, &dyn Any)>,
+    ex: &E,
+) -> Result<crate::deletion::DeleteCounts> {
+    let keys = given.iter().map(|(k, _)| k.clone()).collect();
+    let signals = crate::deletion::DeleteSignals { hub, sender, given };
+    ex.with_connection(|c| crate::deletion::delete_with_collector(c, sender, keys, Some(&signals)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -983,7 +1004,6 @@ impl Signals {
     }
 
     /// For the deletion collector (cascades): does a delete receiver listen to `meta`?
-    #[allow(dead_code)] // the collector's cascade signals are written separately
     pub(crate) fn wants_delete(&self, meta: &'static ModelMeta) -> bool {
         let key = key_of(meta);
         self.wants::<PreDeleteSignal>(key) || self.wants::<PostDeleteSignal>(key)
@@ -991,7 +1011,6 @@ impl Signals {
 
     /// For the deletion collector: the stored instance of `meta` with key `pk`, read through
     /// `conn` (typed when the model's type is known to the hub, as for raw saves).
-    #[allow(dead_code)] // the collector's cascade signals are written separately
     pub(crate) fn stored_instance(
         &self,
         conn: &mut dyn Connection,
@@ -1002,15 +1021,9 @@ impl Signals {
     }
 
     /// For the deletion collector: sends `pre_delete` (`post` false) or `post_delete` for
-    /// `instance` (from [`stored_instance`](Self::stored_instance)).
-    #[allow(dead_code)] // the collector's cascade signals are written separately
-    pub(crate) fn send_delete(
-        &self,
-        meta: &'static ModelMeta,
-        instance: &(dyn Any + Send + Sync),
-        post: bool,
-    ) -> Result<()> {
-        let event = Delete { sender: meta, instance: instance as &dyn Any };
+    /// `instance` (the caller's, or from [`stored_instance`](Self::stored_instance)).
+    pub(crate) fn send_delete(&self, meta: &'static ModelMeta, instance: &dyn Any, post: bool) -> Result<()> {
+        let event = Delete { sender: meta, instance };
         if post {
             self.dispatch::<PostDeleteSignal>(&event)
         } else {

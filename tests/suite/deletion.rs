@@ -5,6 +5,7 @@ use orm::prelude::*;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
+use std::sync::{Arc, Mutex};
 
 fn db_of(t: &TestDb) -> Database {
     Database::from_pool((**t).clone())
@@ -139,6 +140,95 @@ backend_test! {
         assert_eq!(Remark::objects().count(&db)?, 0, "cascaded");
         assert_eq!(l.articles().all().count(&db)?, 0);
         assert_eq!(Label::objects().count(&db)?, 1, "the label itself stays");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn cascades_send_delete_signals_in_django_order(t: &TestDb) {
+        let db = db_of(t);
+        let w = world(&db)?;
+        Task { id: Auto::unset(), team: ForeignKey::to(&w.team_a)?, member: ForeignKey::to(&w.ann)? }.create(&db)?;
+        let task = Task::objects().filter(Task::member().eq(w.ann.id.get().unwrap())).get(&db)?;
+
+        // Each receiver notes the object and how many DELETE statements had run before it.
+        let capture = Arc::new(db.capture_queries());
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        fn watch<M: Model>(db: &Database, log: &Arc<Mutex<Vec<String>>>, capture: &Arc<orm::QueryCapture>, name: fn(&M) -> String) {
+            for post in [false, true] {
+                let (l, c) = (log.clone(), capture.clone());
+                let f = move |e: &orm::signals::Delete<'_, M>| {
+                    let deletes = c.queries().iter().filter(|q| q.sql.starts_with("DELETE")).count();
+                    let what = if post { "post" } else { "pre" };
+                    l.lock().unwrap().push(format!("{what} {} {} after {deletes}", e.sender.name, name(e.instance)));
+                    Ok(())
+                };
+                if post {
+                    db.signals().post_delete::<M>().connect(f);
+                } else {
+                    db.signals().pre_delete::<M>().connect(f);
+                }
+            }
+        }
+        watch::<Org>(&db, &log, &capture, |o| o.name.clone());
+        watch::<Team>(&db, &log, &capture, |t| t.name.clone());
+        watch::<Member>(&db, &log, &capture, |m| m.name.clone());
+        watch::<Task>(&db, &log, &capture, |t| format!("#{}", t.id));
+
+        // A QuerySet delete cascading two levels (org -> teams -> members -> task): every
+        // pre_delete first, children before what they point at, each batch's post_delete
+        // right after its DELETE.
+        let counts = Org::objects().filter(Org::name().eq("acme")).delete_counted(&db)?;
+        assert_eq!(counts.values().sum::<u64>(), 6);
+        let tid = format!("#{}", task.id);
+        assert_eq!(*log.lock().unwrap(), [
+            format!("pre Task {tid} after 0"),
+            "pre Member ann after 0".into(),
+            "pre Member bob after 0".into(),
+            "pre Team a after 0".into(),
+            "pre Team b after 0".into(),
+            "pre Org acme after 0".into(),
+            format!("post Task {tid} after 1"),
+            "post Member ann after 2".into(),
+            "post Member bob after 2".into(),
+            "post Team a after 3".into(),
+            "post Team b after 3".into(),
+            "post Org acme after 4".into(),
+        ]);
+        log.lock().unwrap().clear();
+
+        // An instance delete with a cascade: the instance itself is sent as the caller holds
+        // it; the SetNull'd mentee gets no signal (it is updated, not deleted).
+        let team = Team { id: Auto::unset(), org: ForeignKey::to(&Org { id: Auto::unset(), name: "o2".into() }.create(&db)?)?, name: "c".into() }.create(&db)?;
+        let mut cid = Member { id: Auto::unset(), team: Some(ForeignKey::to(&team)?), mentor: None, name: "cid".into() }.create(&db)?;
+        let dan = Member { id: Auto::unset(), team: None, mentor: Some(ForeignKey::to(&cid)?), name: "dan".into() }.create(&db)?;
+        cid.name = "cid (as held)".into();
+        capture.clear();
+        assert_eq!(cid.delete(&db)?, 1);
+        assert_eq!(*log.lock().unwrap(), ["pre Member cid (as held) after 0", "post Member cid (as held) after 1"]);
+        assert_eq!(Member::objects().get_pk(dan.id.get().unwrap(), &db)?.mentor, None);
+        log.lock().unwrap().clear();
+
+        // A pre_delete receiver of a cascaded model that fails aborts the whole delete.
+        let mut eve = Member { id: Auto::unset(), team: Some(ForeignKey::to(&team)?), mentor: None, name: "eve".into() }.create(&db)?;
+        db.signals().pre_delete::<Member>().connect(|e| {
+            if e.instance.name == "eve" {
+                return Err(orm::Error::signal("eve stays"));
+            }
+            Ok(())
+        });
+        let e = Team::objects().filter(Team::name().eq("c")).delete(&db).unwrap_err();
+        assert!(matches!(e, orm::Error::Signal(_)), "{e}");
+        assert_eq!(Team::objects().filter(Team::name().eq("c")).count(&db)?, 1, "nothing was deleted");
+        assert!(Member::objects().get_pk(eve.id.get().unwrap(), &db).is_ok());
+        // A failing post_delete of a cascaded model rolls the delete back too.
+        db.signals().disconnect_all();
+        db.signals().post_delete::<Member>().connect(|_| Err(orm::Error::signal("too late")));
+        assert!(matches!(team.clone().delete(&db), Err(orm::Error::Signal(_))));
+        assert_eq!(Team::objects().filter(Team::name().eq("c")).count(&db)?, 1);
+        assert!(Member::objects().get_pk(eve.id.get().unwrap(), &db).is_ok());
+        db.signals().disconnect_all();
+        assert_eq!(eve.delete(&db)?, 1);
         Ok(())
     }
 }

@@ -26,6 +26,7 @@ fn schema() -> Schema {
         .model::<Post>()
         .model::<Place>()
         .model::<Restaurant>()
+        .model::<Pizzeria>()
         .model::<PlaceByName>()
 }
 
@@ -663,6 +664,181 @@ backend_test! {
         orm::signals::send_m2m_changed(&db, &event)?;
         event.sender = Post::meta();
         orm::signals::send_m2m_changed(&db_of(t), &event)?;
+        assert!(log.take().is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn deleting_children_parents_and_proxies_sends_each_object(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let log = Log::default();
+        record::<Place>(&db, &log);
+        record::<Restaurant>(&db, &log);
+        record::<PlaceByName>(&db, &log);
+        let new = |name: &str| Restaurant { place: Place { id: Auto::unset(), name: name.into(), open: true }, serves_pizza: true, seats: 4 };
+
+        // A multi-table child: its own signals, then its parent row's (Django collects the
+        // parent too), all pre before the deletes.
+        let mut luigi = new("Luigi's");
+        luigi.save(&db)?;
+        let pk = luigi.place.id.get().unwrap();
+        log.take();
+        assert_eq!(luigi.delete(&db)?, 1);
+        assert_eq!(log.take(), [
+            format!("pre_delete Restaurant pk={pk}"),
+            format!("pre_delete Place pk={pk}"),
+            format!("post_delete Restaurant pk={pk}"),
+            format!("post_delete Place pk={pk}"),
+        ]);
+        assert_eq!(Place::objects().count(&db)?, 0);
+
+        // A parent with a child row: the child goes first.
+        let mut mario = new("Mario's");
+        mario.save(&db)?;
+        let pk = mario.place.id.get().unwrap();
+        let mut place = Place::objects().get_pk(pk, &db)?;
+        log.take();
+        place.delete(&db)?;
+        assert_eq!(log.take(), [
+            format!("pre_delete Restaurant pk={pk}"),
+            format!("pre_delete Place pk={pk}"),
+            format!("post_delete Restaurant pk={pk}"),
+            format!("post_delete Place pk={pk}"),
+        ]);
+        assert_eq!(Restaurant::objects().count(&db)?, 0);
+
+        // A proxy: the sender is the proxy; the concrete model's receivers do not hear it.
+        let mut plain = Place { id: Auto::unset(), name: "plain".into(), open: true }.create(&db)?;
+        let pk = plain.id.get().unwrap();
+        let mut proxy = PlaceByName::objects().get_pk(pk, &db)?;
+        log.take();
+        proxy.delete(&db)?;
+        assert_eq!(log.take(), [format!("pre_delete PlaceByName pk={pk}"), format!("post_delete PlaceByName pk={pk}")]);
+        assert_eq!(plain.delete(&db)?, 0, "already gone");
+        log.take();
+
+        // A QuerySet delete through the proxy, where one row has a child.
+        let mut a = new("a");
+        a.save(&db)?;
+        let b = Place { id: Auto::unset(), name: "b".into(), open: true }.create(&db)?;
+        let (pa, pb) = (a.place.id.get().unwrap(), b.id.get().unwrap());
+        log.take();
+        assert_eq!(PlaceByName::objects().delete(&db)?, 2);
+        assert_eq!(log.take(), [
+            format!("pre_delete Restaurant pk={pa}"),
+            format!("pre_delete PlaceByName pk={pa}"),
+            format!("pre_delete PlaceByName pk={pb}"),
+            format!("post_delete Restaurant pk={pa}"),
+            format!("post_delete PlaceByName pk={pa}"),
+            format!("post_delete PlaceByName pk={pb}"),
+        ]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn related_managers_send_m2m_changed(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let author = Author { id: Auto::unset(), name: "ann".into(), email: None, status: "a".into() }.create(&db)?;
+        let post = Post {
+            id: Auto::unset(),
+            title: "p".into(),
+            author: ForeignKey::to(&author)?,
+            editor: None,
+            views: 0,
+            tags: Default::default(),
+            scratch: None,
+        }
+        .create(&db)?;
+        let tag = |n: &str| Tag { id: Auto::unset(), name: n.into() }.create(&db);
+        let (x, y, z) = (tag("x")?, tag("y")?, tag("z")?);
+        let (px, py, pz) = (x.id.get().unwrap(), y.id.get().unwrap(), z.id.get().unwrap());
+        let pp = post.id.get().unwrap();
+
+        let log = Log::default();
+        let l = log.clone();
+        db.signals().m2m_changed::<Post>().connect(move |e| {
+            l.push(format!(
+                "{} {} reverse={} {}={} model={} pks={:?}",
+                e.action.name(),
+                e.field,
+                e.reverse,
+                e.instance_model.name,
+                show(e.instance_pk.clone()),
+                e.model.name,
+                e.pk_set.map(|p| p.iter().cloned().map(show).collect::<Vec<_>>().join(","))
+            ));
+            Ok(())
+        });
+
+        // add: the keys not yet related (Django's pk_set), also when none is new.
+        post.tags().add([&x], &db)?;
+        assert_eq!(post.tags().add([&x, &y], &db)?, 1);
+        post.tags().add([&y], &db)?;
+        assert_eq!(log.take(), [
+            format!("pre_add tags reverse=false Post={pp} model=Tag pks=Some(\"{px}\")"),
+            format!("post_add tags reverse=false Post={pp} model=Tag pks=Some(\"{px}\")"),
+            format!("pre_add tags reverse=false Post={pp} model=Tag pks=Some(\"{py}\")"),
+            format!("post_add tags reverse=false Post={pp} model=Tag pks=Some(\"{py}\")"),
+            format!("pre_add tags reverse=false Post={pp} model=Tag pks=Some(\"\")"),
+            format!("post_add tags reverse=false Post={pp} model=Tag pks=Some(\"\")"),
+        ]);
+        // remove: the keys given.
+        assert_eq!(post.tags().remove([&x], &db)?, 1);
+        // set: a remove of the others, then an add of the missing.
+        post.tags().set([&z], &db)?;
+        // From the other side: reverse, the instance is the tag, the model Post.
+        z.posts().remove([&post], &db)?;
+        x.posts().add([pp], &db)?;
+        post.tags().clear(&db)?;
+        assert_eq!(log.take(), [
+            format!("pre_remove tags reverse=false Post={pp} model=Tag pks=Some(\"{px}\")"),
+            format!("post_remove tags reverse=false Post={pp} model=Tag pks=Some(\"{px}\")"),
+            format!("pre_remove tags reverse=false Post={pp} model=Tag pks=Some(\"{py}\")"),
+            format!("post_remove tags reverse=false Post={pp} model=Tag pks=Some(\"{py}\")"),
+            format!("pre_add tags reverse=false Post={pp} model=Tag pks=Some(\"{pz}\")"),
+            format!("post_add tags reverse=false Post={pp} model=Tag pks=Some(\"{pz}\")"),
+            format!("pre_remove tags reverse=true Tag={pz} model=Post pks=Some(\"{pp}\")"),
+            format!("post_remove tags reverse=true Tag={pz} model=Post pks=Some(\"{pp}\")"),
+            format!("pre_add tags reverse=true Tag={px} model=Post pks=Some(\"{pp}\")"),
+            format!("post_add tags reverse=true Tag={px} model=Post pks=Some(\"{pp}\")"),
+            format!("pre_clear tags reverse=false Post={pp} model=Tag pks=None"),
+            format!("post_clear tags reverse=false Post={pp} model=Tag pks=None"),
+        ]);
+        assert_eq!(post.tags().all().count(&db)?, 0);
+        // Nothing to add or remove: no signal.
+        post.tags().add(Vec::<&Tag>::new(), &db)?;
+        post.tags().remove(Vec::<&Tag>::new(), &db)?;
+        post.tags().set(Vec::<&Tag>::new(), &db)?;
+        assert_eq!(log.take(), Vec::<String>::new());
+
+        // A pre_add receiver's error aborts the add; a post_remove receiver's error rolls the
+        // remove back; a pre_clear error leaves every row.
+        post.tags().add([&x, &y], &db)?;
+        db.signals().m2m_changed::<Post>().connect(|e| match e.action {
+            M2mAction::PreAdd | M2mAction::PostRemove | M2mAction::PreClear => Err(orm::Error::signal("no")),
+            _ => Ok(()),
+        });
+        assert!(matches!(post.tags().add([&z], &db), Err(orm::Error::Signal(_))));
+        assert!(matches!(post.tags().remove([&x], &db), Err(orm::Error::Signal(_))));
+        assert!(matches!(post.tags().set([&x], &db), Err(orm::Error::Signal(_))), "set's remove of y is rolled back");
+        assert!(matches!(post.tags().clear(&db), Err(orm::Error::Signal(_))));
+        assert!(matches!(z.posts().add([&post], &db), Err(orm::Error::Signal(_))), "the reverse side too");
+        let mut names: Vec<String> = post.tags().all().fetch(&db)?.into_iter().map(|t| t.name).collect();
+        names.sort();
+        assert_eq!(names, ["x", "y"], "every failed change left the join rows as they were");
+        // Receivers of the other model do not hear Post's field.
+        db.signals().disconnect_all();
+        log.take();
+        let l = log.clone();
+        db.signals().m2m_changed::<Tag>().connect(move |e| {
+            l.push(e.action.name().into());
+            Ok(())
+        });
+        x.posts().clear(&db)?;
         assert!(log.take().is_empty());
         Ok(())
     }

@@ -7,7 +7,8 @@ use crate::model::registry::ReverseRelation;
 use crate::model::Model;
 use crate::q::{Leaf, Lookup, Node, Operand, Q};
 use crate::queryset::QuerySet;
-use orm_backends::{Connection, Dialect, Executor, ToValue, Value};
+use crate::signals::{M2mAction, M2mChanged};
+use orm_backends::{Connection, Dialect, Executor, ToValue, Transaction, Value};
 use std::marker::PhantomData;
 
 /// The rows of `S` whose `field` equals `key` (the reverse foreign-key accessor).
@@ -175,8 +176,38 @@ impl<S: Model, T: Model> RelatedManager<S, T> {
         Ok(out)
     }
 
+    /// The model declaring the field: the sender of its `m2m_changed`.
+    fn declaring(&self) -> &'static crate::model::meta::ModelMeta {
+        if self.reverse {
+            T::meta()
+        } else {
+            S::meta()
+        }
+    }
+
+    /// Sends `m2m_changed` for `action` with `pk_set` (None for the clear actions).
+    fn send(&self, ex: &(impl Executor + ?Sized), action: M2mAction, pk_set: Option<&[Value]>) -> Result<()> {
+        crate::signals::send_m2m_changed(
+            ex,
+            &M2mChanged {
+                sender: self.declaring(),
+                field: self.mm.name,
+                action,
+                reverse: self.reverse,
+                instance_model: S::meta(),
+                instance_pk: &self.owner,
+                model: T::meta(),
+                pk_set,
+            },
+        )
+    }
+
     /// Adds the relations to `objs` (instances or keys); pairs already present are left as
     /// they are (nothing is written twice). Returns how many were added.
+    ///
+    /// Sends `m2m_changed` `pre_add` and `post_add` with the keys not yet related (as Django
+    /// does, also when that set is empty), in the change's transaction: a receiver's error
+    /// aborts or rolls back the change. Nothing is sent when `objs` is empty.
     pub fn add<K: RelatedKey<T>>(
         &self,
         objs: impl IntoIterator<Item = K>,
@@ -184,20 +215,33 @@ impl<S: Model, T: Model> RelatedManager<S, T> {
     ) -> Result<usize> {
         self.check_owner()?;
         let keys = Self::keys(objs)?;
-        let d = ex.dialect();
-        ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| {
-                tx.with_connection(|c| {
-                    let existing = self.current(c, d)?;
-                    let missing: Vec<Value> = keys.into_iter().filter(|k| !existing.contains(k)).collect();
-                    self.insert(c, d, &missing)?;
-                    Ok(missing.len())
-                })
-            })
-        })
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        crate::signals::atomic_on(ex, |tx| self.add_in(tx, keys))
+    }
+
+    /// [`add`](Self::add) inside an open transaction.
+    fn add_in(&self, tx: &Transaction<'_>, keys: Vec<Value>) -> Result<usize> {
+        let d = tx.dialect();
+        let signalled = crate::signals::has_m2m_receivers(tx, self.declaring());
+        let existing = tx.with_connection(|c| self.current(c, d))?;
+        let missing: Vec<Value> = keys.into_iter().filter(|k| !existing.contains(k)).collect();
+        if signalled {
+            self.send(tx, M2mAction::PreAdd, Some(&missing))?;
+        }
+        tx.with_connection(|c| self.insert(c, d, &missing))?;
+        if signalled {
+            self.send(tx, M2mAction::PostAdd, Some(&missing))?;
+        }
+        Ok(missing.len())
     }
 
     /// Removes the relations to `objs`; returns how many join rows were deleted.
+    ///
+    /// Sends `m2m_changed` `pre_remove` and `post_remove` with the given keys (as Django does,
+    /// whether related or not), in one transaction with the change. Nothing is sent when
+    /// `objs` is empty.
     pub fn remove<K: RelatedKey<T>>(
         &self,
         objs: impl IntoIterator<Item = K>,
@@ -205,11 +249,29 @@ impl<S: Model, T: Model> RelatedManager<S, T> {
     ) -> Result<u64> {
         self.check_owner()?;
         let keys = Self::keys(objs)?;
-        let d = ex.dialect();
-        ex.with_connection(|c| self.delete(c, d, Some(&keys)))
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        if !crate::signals::has_m2m_receivers(ex, self.declaring()) {
+            let d = ex.dialect();
+            return ex.with_connection(|c| self.delete(c, d, Some(&keys)));
+        }
+        crate::signals::atomic_on(ex, |tx| self.remove_in(tx, &keys))
+    }
+
+    /// [`remove`](Self::remove) inside an open transaction, with signals.
+    fn remove_in(&self, tx: &Transaction<'_>, keys: &[Value]) -> Result<u64> {
+        let d = tx.dialect();
+        self.send(tx, M2mAction::PreRemove, Some(keys))?;
+        let n = tx.with_connection(|c| self.delete(c, d, Some(keys)))?;
+        self.send(tx, M2mAction::PostRemove, Some(keys))?;
+        Ok(n)
     }
 
     /// Makes the relations exactly `objs`: removes the others, adds the missing.
+    ///
+    /// As Django's `set`, this is a `remove` of the others (its `m2m_changed` pair, when there
+    /// are any) then an `add` of the missing (its pair, when any), in one transaction.
     pub fn set<K: RelatedKey<T>>(
         &self,
         objs: impl IntoIterator<Item = K>,
@@ -217,25 +279,41 @@ impl<S: Model, T: Model> RelatedManager<S, T> {
     ) -> Result<()> {
         self.check_owner()?;
         let keys = Self::keys(objs)?;
-        let d = ex.dialect();
-        ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| {
-                tx.with_connection(|c| {
-                    let existing = self.current(c, d)?;
-                    let gone: Vec<Value> = existing.iter().filter(|k| !keys.contains(k)).cloned().collect();
-                    let new: Vec<Value> = keys.iter().filter(|k| !existing.contains(k)).cloned().collect();
-                    self.delete(c, d, Some(&gone))?;
-                    self.insert(c, d, &new)?;
-                    Ok(())
-                })
-            })
+        crate::signals::atomic_on(ex, |tx| {
+            let d = tx.dialect();
+            let existing = tx.with_connection(|c| self.current(c, d))?;
+            let gone: Vec<Value> = existing.iter().filter(|k| !keys.contains(k)).cloned().collect();
+            let new: Vec<Value> = keys.iter().filter(|k| !existing.contains(k)).cloned().collect();
+            if !gone.is_empty() {
+                if crate::signals::has_m2m_receivers(tx, self.declaring()) {
+                    self.remove_in(tx, &gone)?;
+                } else {
+                    tx.with_connection(|c| self.delete(c, d, Some(&gone)))?;
+                }
+            }
+            if !new.is_empty() {
+                self.add_in(tx, new)?;
+            }
+            Ok(())
         })
     }
 
     /// Removes every relation of this instance; returns how many join rows were deleted.
+    ///
+    /// Sends `m2m_changed` `pre_clear` and `post_clear` (no key set), in one transaction with
+    /// the change.
     pub fn clear(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
         self.check_owner()?;
-        let d = ex.dialect();
-        ex.with_connection(|c| self.delete(c, d, None))
+        if !crate::signals::has_m2m_receivers(ex, self.declaring()) {
+            let d = ex.dialect();
+            return ex.with_connection(|c| self.delete(c, d, None));
+        }
+        crate::signals::atomic_on(ex, |tx| {
+            let d = tx.dialect();
+            self.send(tx, M2mAction::PreClear, None)?;
+            let n = tx.with_connection(|c| self.delete(c, d, None))?;
+            self.send(tx, M2mAction::PostClear, None)?;
+            Ok(n)
+        })
     }
 }

@@ -294,8 +294,18 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
             meta.label()
         )));
     }
-    if let Some(hub) = crate::signals::delete_hub::<M, _>(ex) {
-        return crate::signals::delete(hub, obj, ex, |obj, tx| delete_unsignalled(obj, tx));
+    if let Some(hub) = crate::signals::delete_signals(ex) {
+        if crate::deletion::needs_collector(meta) {
+            // The collector sends the signals of this instance and of everything it takes
+            // with it, in Django's order.
+            let given = vec![(obj.pk_value(), &*obj as &dyn std::any::Any)];
+            let counts = crate::signals::delete_collected(hub, meta, given, ex)?;
+            obj.set_adding(true);
+            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
+        }
+        if crate::signals::delete_hub::<M, _>(ex).is_some() {
+            return crate::signals::delete(hub, obj, ex, |obj, tx| delete_unsignalled(obj, tx));
+        }
     }
     delete_unsignalled(obj, ex)
 }
@@ -306,7 +316,7 @@ fn delete_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> R
     let pk = obj.pk_value();
     if crate::deletion::needs_collector(meta) {
         // Cascades, protections, join rows and parent rows: the collector, in a transaction.
-        let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk]))?;
+        let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk], None))?;
         obj.set_adding(true);
         return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
     }
