@@ -78,13 +78,46 @@ pub struct Comment {
     pub body: String,
 }
 
+/// A post with an editor's pick on top: multi-table inheritance. Its table holds only its own
+/// fields and `post_ptr_id`, the key shared with its `Post` row; reads join the two.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog")]
+pub struct FeaturedPost {
+    #[orm(parent)]
+    pub post: Post,
+    #[orm(max_length = 200)]
+    pub blurb: String,
+}
+
+/// Posts in alphabetical order: a proxy (no table: it reads and writes `Post`'s) with an
+/// ordering and a method of its own.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog", proxy, ordering = ["title"])]
+pub struct PostByTitle {
+    #[orm(parent)]
+    pub post: Post,
+}
+
+impl PostByTitle {
+    /// The title with its first letter, for an index page.
+    pub fn index_entry(&self) -> String {
+        format!("{}: {}", self.title.chars().next().unwrap_or('?'), self.title)
+    }
+}
+
 fn schema() -> Schema {
-    Schema::new().model::<Author>().model::<Tag>().model::<Post>().model::<Comment>()
+    Schema::new()
+        .model::<Author>()
+        .model::<Tag>()
+        .model::<Post>()
+        .model::<Comment>()
+        .model::<FeaturedPost>()
+        .model::<PostByTitle>()
 }
 
 /// The models and migrations the command line works on (`cargo run -p blog -- <subcommand>`).
 fn registry() -> orm_migrations::cli::Registry {
-    orm_migrations::registry![Author, Tag, Post, Comment]
+    orm_migrations::registry![Author, Tag, Post, Comment, FeaturedPost, PostByTitle]
         .database("sqlite://blog.db")
         .embedded(orm_migrations::embed_migrations!("migrations"))
 }
@@ -196,6 +229,41 @@ fn run(url: &str) -> orm::Result<()> {
     }
     println!("comments with their posts and authors: {} query", capture.len());
     drop(capture);
+
+    // Multi-table inheritance: a featured post is a post (one Post row, one FeaturedPost row).
+    let mut featured = FeaturedPost {
+        post: Post {
+            id: Auto::unset(),
+            stamps: Timestamped { created_at: None, updated_at: None },
+            title: "Announcing migrations".into(),
+            author: ForeignKey::to(&ann)?,
+            views: 7,
+            tags: ManyToMany::new(),
+            comments: Reverse::new(),
+        },
+        blurb: "Editor's pick".into(),
+    };
+    featured.save(&db)?;
+    let pk = featured.post.id.get().unwrap_or_default();
+    let again = FeaturedPost::objects().filter(Post::views().on::<FeaturedPost>().gte(7)).get(&db)?;
+    println!("featured post {:?} ({}), read with its Post row in one query", again.title, again.blurb);
+    let as_post = Post::objects().get_pk(pk, &db)?;
+    println!("the same row as a plain post: {:?}, {} views", as_post.title, as_post.views);
+
+    // A proxy: the same table, its own ordering and methods.
+    for p in PostByTitle::objects().fetch(&db)? {
+        println!("  index: {}", p.index_entry());
+    }
+
+    // Delete signals reach every object a deletion takes with it: deleting the featured post
+    // deletes its Post row (the parent) and, by cascade, that post's comments.
+    Comment { id: Auto::unset(), post: ForeignKey::to(&as_post)?, body: "first!".into() }.create(&db)?;
+    let receiver = db.signals().pre_delete::<dyn std::any::Any>().connect(|e| {
+        println!("  [pre_delete] a {} goes", e.sender.label());
+        Ok(())
+    });
+    println!("deleted the featured post: {} row", featured.delete(&db)?);
+    db.signals().pre_delete::<dyn std::any::Any>().disconnect(receiver);
 
     let fixture = serializers::dump_queryset(&Author::objects(), &db)?;
     println!("authors as a fixture: {fixture}");
