@@ -12,6 +12,11 @@
 //! Many-to-many join rows of deleted objects are removed, and a multi-table child's parent rows
 //! go with it (and its children with a parent).
 //!
+//! Two fast paths, as in Django: a model nothing depends on (nothing points at it but
+//! `DoNothing` relations, no join rows, no inheritance link, no delete receiver) is deleted by
+//! one statement with no collecting; and rows a cascade reaches that nothing depends on either
+//! (and that have no `Restrict` relation) are deleted by the key they point with, unread.
+//!
 //! With delete receivers connected, the collector sends the signals in Django's order: every
 //! `pre_delete` first (children before what they point at, objects of one batch by key),
 //! then, after the field updates and join rows, each batch is deleted and its `post_delete`s
@@ -86,6 +91,11 @@ pub(crate) struct Collector<'c> {
     updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
     join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
     restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
+    /// Rows deleted by the key they point with, without being read (Django's fast deletes):
+    /// model, its pointing column, the keys pointed at.
+    fast: Vec<(&'static ModelMeta, &'static str, Vec<Value>)>,
+    /// The hub, when delete receivers are connected (their models' rows must be read).
+    hub: Option<&'c Signals>,
 }
 
 fn batch_size(d: Dialect) -> usize {
@@ -93,7 +103,7 @@ fn batch_size(d: Dialect) -> usize {
 }
 
 impl<'c> Collector<'c> {
-    pub(crate) fn new(conn: &'c mut dyn Connection) -> Self {
+    pub(crate) fn new(conn: &'c mut dyn Connection, hub: Option<&'c Signals>) -> Self {
         let d = conn.dialect();
         Collector {
             conn,
@@ -103,7 +113,19 @@ impl<'c> Collector<'c> {
             updates: Vec::new(),
             join_rows: Vec::new(),
             restricted: Vec::new(),
+            fast: Vec::new(),
+            hub,
         }
+    }
+
+    /// Can rows of `model` reached by a cascade be deleted by one `DELETE … WHERE fk IN (…)`,
+    /// unread? Yes when nothing else depends on them: nothing points at them, they have no
+    /// join rows and no inheritance links, none of their relations is `Restrict` (whose rule
+    /// needs their keys), and no delete receiver listens to them.
+    fn can_fast_delete(&self, model: &'static ModelMeta) -> bool {
+        !needs_collector(model)
+            && !model.fields.iter().any(|f| f.relation.is_some_and(|r| r.on_delete == OnDelete::Restrict))
+            && self.hub.is_none_or(|h| !h.wants_delete(model))
     }
 
     /// `SELECT select FROM table WHERE column IN (values)`, batched.
@@ -150,6 +172,10 @@ impl<'c> Collector<'c> {
                         _ => keys.clone(),
                     };
                     if r.on_delete == OnDelete::DoNothing {
+                        continue;
+                    }
+                    if r.on_delete == OnDelete::Cascade && self.can_fast_delete(model) {
+                        self.fast.push((model, field.column, referenced));
                         continue;
                     }
                     let pointing = self.select_in(model.table, model.pk_field().column, field.column, &referenced)?;
@@ -267,6 +293,12 @@ impl<'c> Collector<'c> {
             delete_in(self.conn, d, table, column, &keys)?;
         }
         let mut counts = DeleteCounts::new();
+        for (model, column, keys) in std::mem::take(&mut self.fast) {
+            let n = delete_in(self.conn, d, model.table, column, &keys)?;
+            if n > 0 {
+                *counts.entry(model.label()).or_default() += n;
+            }
+        }
         for (i, b) in self.batches.iter().rev().enumerate() {
             let n = delete_in(self.conn, d, b.meta.table, b.meta.pk_field().column, &b.keys)?;
             *counts.entry(b.meta.label()).or_default() += n;
@@ -304,13 +336,19 @@ fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, k
     Ok(total)
 }
 
-/// Does deleting rows of `meta` need the collector (anything points at it, it has
-/// many-to-many join rows, or it is a multi-table child)? If not, one DELETE does.
+/// Does deleting rows of `meta` need the collector (something points at it and the database
+/// is not left to decide, it has many-to-many join rows, or it is a multi-table child)? If
+/// not, one DELETE does.
 pub(crate) fn needs_collector(meta: &'static ModelMeta) -> bool {
     let meta = meta.concrete();
     meta.parent().is_some()
         || meta.many_to_many.iter().any(|m| m.through.is_none())
-        || !reverse_relations(meta).is_empty()
+        || reverse_relations(meta).iter().any(|r| match r {
+            ReverseRelation::ForeignKey { field, .. } => {
+                field.relation.is_some_and(|r| r.on_delete != OnDelete::DoNothing)
+            }
+            ReverseRelation::ManyToMany { field, .. } => field.through.is_none(),
+        })
 }
 
 /// Deletes the rows of `meta` with `keys` and everything that entails, in one transaction,
@@ -324,7 +362,7 @@ pub(crate) fn delete_with_collector(
     orm_backends::atomic(conn, |tx| {
         use orm_backends::Executor as _;
         tx.with_connection(|c| {
-            let mut collector = Collector::new(c);
+            let mut collector = Collector::new(c, signals.map(|s| s.hub));
             collector.collect(meta, keys)?;
             collector.execute(signals)
         })

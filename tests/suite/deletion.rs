@@ -136,7 +136,15 @@ backend_test! {
         let l = Label { id: Auto::unset(), name: "l".into(), articles: Default::default() }.create(&db)?;
         art.labels().add([&l], &db)?;
         Remark { id: Auto::unset(), article: ForeignKey::to(&art)?, text: "r".into() }.create(&db)?;
+        let capture = db.capture_queries();
         assert_eq!(art.delete(&db)?, 1);
+        // Remarks depend on nothing and nobody listens: deleted by the key they point with,
+        // never read (a fast delete).
+        let remark_sql: Vec<String> =
+            capture.queries().into_iter().map(|q| q.sql).filter(|s| s.contains(Remark::meta().table)).collect();
+        assert_eq!(remark_sql.len(), 1, "{remark_sql:?}");
+        assert!(remark_sql[0].starts_with("DELETE"), "{remark_sql:?}");
+        drop(capture);
         assert_eq!(Remark::objects().count(&db)?, 0, "cascaded");
         assert_eq!(l.articles().all().count(&db)?, 0);
         assert_eq!(Label::objects().count(&db)?, 1, "the label itself stays");
