@@ -69,6 +69,18 @@ pub trait Connection: Send {
         self.transaction_depth() > 0
     }
 
+    /// Rolls back whatever transaction the connection was left in, so it can serve again: a
+    /// pool calls it when a connection comes back (a caller that returned it mid-transaction
+    /// loses that transaction, as if it had rolled back), and discards the connection only if
+    /// this fails. Without it, `sqlite::memory:`, whose one connection *is* the database,
+    /// would lose every table with the connection.
+    fn reset(&mut self) -> Result<()> {
+        while self.transaction_depth() > 0 {
+            self.rollback()?;
+        }
+        Ok(())
+    }
+
     /// The capability flags of this backend.
     fn features(&self) -> &'static Features {
         self.dialect().features()

@@ -48,8 +48,9 @@ pub fn connect(url: &str) -> Result<Pool> {
     Pool::new(ConnectOptions::parse(url)?)
 }
 
-/// The r2d2 connection manager behind [`Pool`]: opens connections from [`ConnectOptions`]
-/// and discards those left broken or inside a transaction.
+/// The r2d2 connection manager behind [`Pool`]: opens connections from [`ConnectOptions`],
+/// rolls back a connection returned inside a transaction ([`Connection::reset`]) and discards
+/// those left broken.
 pub struct Manager {
     options: ConnectOptions,
 }
@@ -67,7 +68,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
-        conn.is_broken()
+        conn.is_broken() && (conn.reset().is_err() || conn.is_broken())
     }
 }
 

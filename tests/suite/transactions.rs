@@ -154,3 +154,31 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_connection_returned_mid_transaction_is_rolled_back_and_kept(db: &TestDb) {
+        setup(db)?;
+        add(&**db, "before")?;
+        {
+            let mut conn = db.get()?;
+            conn.begin()?;
+            conn.begin()?; // a savepoint inside it
+            assert_eq!(conn.transaction_depth(), 2);
+            let sql = if conn.dialect() == Dialect::Postgres { "INSERT INTO items (name) VALUES ($1)" } else { "INSERT INTO items (name) VALUES (?)" };
+            conn.execute(sql, &[Value::from("abandoned")])?;
+        } // returned to the pool inside both levels
+        // The pool rolled it back: the insert is gone, the earlier row and the table remain
+        // (on sqlite::memory: the one connection is the database, so it must be kept).
+        assert_eq!(names(db)?, ["before"]);
+        let mut conn = db.get()?;
+        assert_eq!(conn.transaction_depth(), 0);
+        if conn.dialect() == Dialect::Sqlite {
+            // A raw BEGIN, which the connection does not count, is rolled back too.
+            conn.execute_batch("BEGIN")?;
+            conn.execute("INSERT INTO items (name) VALUES (?)", &[Value::from("raw")])?;
+            drop(conn);
+            assert_eq!(names(db)?, ["before"]);
+        }
+        Ok(())
+    }
+}

@@ -208,6 +208,15 @@ impl Connection for SqliteConnection {
     fn is_broken(&mut self) -> bool {
         self.depth > 0 || !self.conn.is_autocommit()
     }
+
+    fn reset(&mut self) -> Result<()> {
+        // One ROLLBACK ends the transaction and every savepoint in it, ours or a raw `BEGIN`.
+        self.depth = 0;
+        if !self.conn.is_autocommit() {
+            self.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
 }
 
 struct SqliteStream<'a> {
