@@ -1037,42 +1037,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         ),
     };
     let ident = &def.ident;
-    let m2m = def.fields.iter().filter_map(|f| match &f.kind {
-        FieldKind::ManyToMany { target } => {
-            let fname = &f.name;
-            let target_snake = type_ident_snake(target);
-            let self_ref = target_snake == def.snake || target_snake == "self";
-            let (src, dst) = if self_ref {
-                (format!("from_{}_id", def.snake), format!("to_{}_id", def.snake))
-            } else {
-                (format!("{}_id", def.snake), format!("{target_snake}_id"))
-            };
-            let related = opt_str(f.attrs.related_name.as_ref().map(|s| s.value()));
-            let (through, join_table) = match &f.attrs.through {
-                Some(t) => (
-                    quote!(::core::option::Option::Some(<#t as ::orm::Model>::meta)),
-                    quote!(<#t as ::orm::Model>::meta().table),
-                ),
-                None => (
-                    quote!(::core::option::Option::None),
-                    quote!(::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str())),
-                ),
-            };
-            Some(quote! {
-                ::orm::meta::ManyToManyMeta {
-                    name: #fname,
-                    source: <#ident as ::orm::Model>::meta,
-                    target: <#target as ::orm::Model>::meta,
-                    through: #through,
-                    join_table: #join_table,
-                    source_column: #src,
-                    target_column: #dst,
-                    related_name: #related,
-                }
-            })
-        }
-        _ => None,
-    });
+    let m2m = m2m_metas(def);
     let handles = handles(def);
     let set_related = set_related_body(def, &label_hint);
     let prefetch = prefetch_body(def);
