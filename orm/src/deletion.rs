@@ -225,16 +225,16 @@ impl<'c> Collector<'c> {
     /// instances as given, the others read now (only for models a receiver listens to).
     fn instances<'s>(&mut self, signals: &DeleteSignals<'s>) -> Result<Vec<Vec<(&'static ModelMeta, Instance<'s>)>>> {
         let given_meta = signals.sender.concrete();
+        let given: std::collections::HashMap<Key, &'s dyn Any> =
+            signals.given.iter().map(|(k, obj)| (Key::of(k), *obj)).collect();
         let mut out = Vec::with_capacity(self.batches.len());
         for b in self.batches.iter().rev() {
             let mut keys: Vec<(Key, &Value)> = b.keys.iter().map(|k| (Key::of(k), k)).collect();
             keys.sort_by(|a, b| a.0.cmp(&b.0));
             let mut objs = Vec::new();
             for (key, value) in keys {
-                let given = std::ptr::eq(b.meta, given_meta)
-                    .then(|| signals.given.iter().find(|(k, _)| Key::of(k) == key))
-                    .flatten();
-                if let Some((_, obj)) = given {
+                let given = if std::ptr::eq(b.meta, given_meta) { given.get(&key) } else { None };
+                if let Some(obj) = given {
                     if signals.hub.wants_delete(signals.sender) {
                         objs.push((signals.sender, Instance::Given(*obj)));
                     }
