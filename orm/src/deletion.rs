@@ -34,14 +34,15 @@ use std::collections::{BTreeMap, HashSet};
 /// A key as a cheap hashable, ordered value: integers and text compare as themselves (the
 /// common keys cost no formatting); other types by their debug form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Key {
+pub(crate) enum Key {
     Int(i64),
     Text(String),
     Other(String),
 }
 
 impl Key {
-    fn of(v: &Value) -> Key {
+    /// The key of a value.
+    pub(crate) fn of(v: &Value) -> Key {
         match v {
             Value::Int(i) => Key::Int(*i),
             Value::Text(s) => Key::Text(s.clone()),
@@ -231,17 +232,34 @@ impl<'c> Collector<'c> {
         for b in self.batches.iter().rev() {
             let mut keys: Vec<(Key, &Value)> = b.keys.iter().map(|k| (Key::of(k), k)).collect();
             keys.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut objs = Vec::new();
-            for (key, value) in keys {
-                let given = if std::ptr::eq(b.meta, given_meta) { given.get(&key) } else { None };
-                if let Some(obj) = given {
-                    if signals.hub.wants_delete(signals.sender) {
-                        objs.push((signals.sender, Instance::Given(*obj)));
+            // The caller's own objects as given (a self-referencing cascade may add others of
+            // the same model to a batch); the rest read in one go, then all in key order.
+            let own = std::ptr::eq(b.meta, given_meta);
+            let mut objs: Vec<(&Key, &'static ModelMeta, Instance<'s>)> = Vec::new();
+            let (mut unread, mut values): (Vec<&Key>, Vec<Value>) = (Vec::new(), Vec::new());
+            for (k, v) in &keys {
+                match given.get(k).filter(|_| own) {
+                    Some(o) if signals.hub.wants_delete(signals.sender) => {
+                        objs.push((k, signals.sender, Instance::Given(*o)))
                     }
-                } else if signals.hub.wants_delete(b.meta) {
-                    objs.push((b.meta, Instance::Stored(signals.hub.stored_instance(self.conn, b.meta, value)?)));
+                    Some(_) => {}
+                    None if signals.hub.wants_delete(b.meta) => {
+                        unread.push(k);
+                        values.push((*v).clone());
+                    }
+                    None => {}
                 }
             }
+            if !unread.is_empty() {
+                let stored = signals.hub.stored_instances(self.conn, b.meta, &values)?;
+                for (k, o) in unread.into_iter().zip(stored) {
+                    if let Some(o) = o {
+                        objs.push((k, b.meta, Instance::Stored(o)));
+                    }
+                }
+                objs.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            let objs: Vec<(&'static ModelMeta, Instance<'s>)> = objs.into_iter().map(|(_, m, o)| (m, o)).collect();
             out.push(objs);
         }
         Ok(out)

@@ -993,6 +993,17 @@ impl Signals {
                 row.push(v);
             }
         }
+        self.build_instance(meta, names, row)
+    }
+
+    /// An instance of `meta` from a row in its `from_row` layout: typed when the model's type
+    /// is known to the hub, else the row itself.
+    fn build_instance(
+        &self,
+        meta: &'static ModelMeta,
+        names: Vec<String>,
+        row: Vec<Value>,
+    ) -> Result<Box<dyn Any + Send + Sync>> {
         let row = OwnedRow::new(names.into(), row);
         let decoder = self.decoders.read().unwrap_or_else(PoisonError::into_inner).get(&key_of(meta)).copied();
         match decoder {
@@ -1009,15 +1020,68 @@ impl Signals {
         self.wants::<PreDeleteSignal>(key) || self.wants::<PostDeleteSignal>(key)
     }
 
-    /// For the deletion collector: the stored instance of `meta` with key `pk`, read through
-    /// `conn` (typed when the model's type is known to the hub, as for raw saves).
-    pub(crate) fn stored_instance(
+    /// For the deletion collector: the stored instances of `meta` with these keys, in their
+    /// order, read through `conn` a level (table) at a time in batches within the parameter
+    /// limit (typed when the model's type is known to the hub, as for raw saves); `None` for
+    /// a key with no row.
+    pub(crate) fn stored_instances(
         &self,
         conn: &mut dyn Connection,
         meta: &'static ModelMeta,
-        pk: &Value,
-    ) -> Result<Box<dyn Any + Send + Sync>> {
-        self.raw_instance(conn, meta, pk, &[])
+        keys: &[Value],
+    ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
+        use crate::deletion::Key;
+        let d = conn.dialect();
+        let mut chain = Vec::new();
+        levels(meta, &mut chain);
+        let per = d.features().max_query_params.saturating_sub(16).clamp(1, 10_000);
+        let mut found: Vec<HashMap<Key, Vec<Value>>> = Vec::with_capacity(chain.len());
+        for level in &chain {
+            let mut rows = HashMap::with_capacity(keys.len());
+            for chunk in keys.chunks(per) {
+                let mut sql = String::from("SELECT ");
+                for (i, f) in level.fields.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    d.write_ident(&mut sql, f.column);
+                }
+                sql.push_str(" FROM ");
+                d.write_ident(&mut sql, level.table);
+                sql.push_str(" WHERE ");
+                d.write_ident(&mut sql, level.pk_field().column);
+                sql.push_str(" IN (");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    d.write_placeholder(&mut sql, i + 1);
+                }
+                sql.push(')');
+                for row in conn.query(&sql, chunk)? {
+                    let values = row.into_values();
+                    rows.insert(Key::of(&values[level.pk]), values);
+                }
+            }
+            found.push(rows);
+        }
+        let names: Vec<String> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        'keys: for k in keys {
+            let key = Key::of(k);
+            let mut row = Vec::with_capacity(names.len());
+            for rows in &mut found {
+                match rows.remove(&key) {
+                    Some(values) => row.extend(values),
+                    None => {
+                        out.push(None);
+                        continue 'keys;
+                    }
+                }
+            }
+            out.push(Some(self.build_instance(meta, names.clone(), row)?));
+        }
+        Ok(out)
     }
 
     /// For the deletion collector: sends `pre_delete` (`post` false) or `post_delete` for

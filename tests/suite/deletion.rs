@@ -240,3 +240,39 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_self_referencing_cascade_signals_the_held_instance_and_reads_the_rest(t: &TestDb) {
+        let db = db_of(t);
+        Schema::new().model::<Category>().create_all(&db)?;
+        let mk = |name: &str, parent: Option<&Category>| -> orm::Result<Category> {
+            Category { id: Auto::unset(), name: name.into(), parent: parent.map(ForeignKey::to).transpose()? }.create(&db)
+        };
+        let mut root = mk("root", None)?;
+        let child = mk("child", Some(&root))?;
+        mk("grandchild", Some(&child))?;
+        mk("other", None)?;
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        for post in [false, true] {
+            let l = log.clone();
+            let f = move |e: &orm::signals::Delete<'_, Category>| {
+                l.lock().unwrap().push(format!("{} {}", if post { "post" } else { "pre" }, e.instance.name));
+                Ok(())
+            };
+            if post {
+                db.signals().post_delete::<Category>().connect(f);
+            } else {
+                db.signals().pre_delete::<Category>().connect(f);
+            }
+        }
+        root.name = "root (as held)".into();
+        assert_eq!(root.delete(&db)?, 3, "three rows of the model, over three batches");
+        assert_eq!(*log.lock().unwrap(), [
+            "pre grandchild", "pre child", "pre root (as held)",
+            "post grandchild", "post child", "post root (as held)",
+        ]);
+        let left: Vec<String> = Category::objects().fetch(&db)?.into_iter().map(|c| c.name).collect();
+        assert_eq!(left, ["other"]);
+        Ok(())
+    }
+}
