@@ -93,6 +93,9 @@ impl<M> Annotated<M> {
     }
 }
 
+mod join;
+pub use join::LeftJoin;
+
 /// A lazy query over model `M`.
 ///
 /// ```

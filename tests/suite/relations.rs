@@ -377,3 +377,60 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn left_join_pairs_each_object_with_each_related_one(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let fr = Country { id: Auto::unset(), name: "France".into() }.create(&db)?;
+        let ann = writer(&db, "ann", Some(&fr))?;
+        let bob = writer(&db, "bob", None)?;
+        writer(&db, "cid", None)?;
+        let a1 = article(&db, "a1", &ann, 3)?;
+        article(&db, "a2", &ann, 1)?;
+        article(&db, "b1", &bob, 5)?;
+        let l = label(&db, "rust")?;
+        a1.labels().add([&l], &db)?;
+
+        let names = |rows: &[(Writer, Option<Article>)]| -> Vec<(String, Option<String>)> {
+            rows.iter().map(|(w, a)| (w.name.clone(), a.as_ref().map(|a| a.title.clone()))).collect()
+        };
+        // Reverse foreign key, one query: a writer with no article comes once, with None.
+        let capture = db.capture_queries();
+        let rows = Writer::objects().order_by(["name", "articles__title"]).left_join::<Article>("articles").fetch(&db)?;
+        assert_eq!(capture.len(), 1);
+        drop(capture);
+        let s = |a: &str, b: Option<&str>| (a.to_owned(), b.map(str::to_owned));
+        assert_eq!(names(&rows), [s("ann", Some("a1")), s("ann", Some("a2")), s("bob", Some("b1")), s("cid", None)]);
+        assert_eq!(rows[0].1.as_ref().map(|a| a.rating), Some(3), "the related object is decoded whole");
+        assert_eq!(rows[0].0.country.as_ref().map(|c| *c.key()), fr.id.get());
+
+        // Filters (bound), order and slice apply; the slice counts joined rows.
+        let q = Writer::objects().filter(Writer::name().ne("ann")).order_by(["-name"]).left_join::<Article>("articles");
+        let (sql, params) = q.to_sql(db.dialect())?;
+        assert!(sql.contains("LEFT OUTER JOIN"), "{sql}");
+        assert_eq!(params, [Value::from("ann")]);
+        assert_eq!(names(&q.fetch(&db)?), [s("cid", None), s("bob", Some("b1"))]);
+        let first = Writer::objects().order_by(["name", "articles__title"]).limit(1).left_join::<Article>("articles").fetch(&db)?;
+        assert_eq!(names(&first), [s("ann", Some("a1"))]);
+
+        // A nullable forward foreign key, and a many-to-many.
+        let rows = Writer::objects().order_by(["name"]).left_join::<Country>("country").fetch(&db)?;
+        let got: Vec<(String, Option<String>)> = rows.into_iter().map(|(w, c)| (w.name, c.map(|c| c.name))).collect();
+        assert_eq!(got, [s("ann", Some("France")), s("bob", None), s("cid", None)]);
+        let rows = Article::objects().order_by(["title"]).left_join::<Label>("labels").fetch(&db)?;
+        let got: Vec<(String, Option<String>)> = rows.into_iter().map(|(a, l)| (a.title, l.map(|l| l.name))).collect();
+        assert_eq!(got, [s("a1", Some("rust")), s("a2", None), s("b1", None)]);
+        assert!(Writer::objects().none().left_join::<Article>("articles").fetch(&db)?.is_empty());
+
+        // Mistakes are FieldErrors naming what is wrong, before any SQL.
+        let e = Writer::objects().left_join::<Article>("artcles").fetch(&db).unwrap_err();
+        assert!(matches!(&e, orm::Error::FieldError { message: m } if m.contains("`artcles`")), "{e}");
+        let e = Writer::objects().left_join::<Label>("articles").fetch(&db).unwrap_err();
+        assert!(matches!(&e, orm::Error::FieldError { message: m } if m.contains("rel.Article") && m.contains("rel.Label")), "{e}");
+        let e = Writer::objects().prefetch_related(["articles"]).left_join::<Article>("articles").fetch(&db).unwrap_err();
+        assert!(matches!(&e, orm::Error::FieldError { message: m } if m.contains("prefetch_related")), "{e}");
+        let _ = ann;
+        Ok(())
+    }
+}

@@ -1355,6 +1355,8 @@ pub(crate) fn compile_update(
     Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
 }
 
+pub(crate) mod outer;
+
 #[cfg(test)]
 mod tests {
     use super::escape_like;
