@@ -494,6 +494,71 @@ impl ConstraintState {
     }
 }
 
+/// Rewrites column `old` to `new` in an SQL expression (a check constraint's): bare,
+/// `"double-quoted"` and `` `backquoted` `` identifiers equal to `old` are replaced (keeping
+/// their quoting), string literals and other words are left alone.
+///
+/// ```
+/// use orm_migrations::state::rename_column_in_sql;
+/// assert_eq!(rename_column_in_sql("views >= 0 AND \"views\" <> 'views'", "views", "hits"),
+///            "hits >= 0 AND \"hits\" <> 'views'");
+/// assert_eq!(rename_column_in_sql("old_views > views", "views", "hits"), "old_views > hits");
+/// ```
+pub fn rename_column_in_sql(sql: &str, old: &str, new: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\'' | '"' | '`' => {
+                // A quoted run up to the matching quote (a doubled quote escapes itself).
+                let mut j = i + 1;
+                let mut body = String::new();
+                while j < chars.len() {
+                    if chars[j] == c {
+                        if chars.get(j + 1) == Some(&c) {
+                            body.push(c);
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    body.push(chars[j]);
+                    j += 1;
+                }
+                let closed = j < chars.len();
+                if c != '\'' && closed && body == old {
+                    out.push(c);
+                    out.push_str(&new.replace(c, &format!("{c}{c}")));
+                    out.push(c);
+                } else {
+                    out.extend(&chars[i..(j + 1).min(chars.len())]);
+                }
+                i = j + 1;
+            }
+            c if is_ident(c) => {
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                if word == old {
+                    out.push_str(new);
+                } else {
+                    out.push_str(&word);
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Options that do not change the schema.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelOptions {
@@ -889,6 +954,34 @@ impl ProjectState {
             }
         }
         Ok(order_by_dependencies(tables))
+    }
+
+    /// The relation fields (`(model label, field name)`) whose column references field
+    /// `field` of model `label`: foreign keys and one-to-one links to it by `to_field`, or to
+    /// its model's primary key when it is the primary key. Proxies stand for their concrete
+    /// model on either side.
+    pub fn referencing_fields(&self, label: &str, field: &str) -> Result<Vec<(String, String)>> {
+        let target = self.concrete(label)?;
+        let Some(tf) = target.field_or_column(field) else { return Ok(Vec::new()) };
+        let target_label = target.label();
+        let mut out = Vec::new();
+        for (ml, m) in &self.models {
+            for f in &m.fields {
+                let Some(rel) = &f.relation else { continue };
+                let Ok(to) = self.concrete(&rel.to) else { continue };
+                if to.label() != target_label {
+                    continue;
+                }
+                let hits = match &rel.to_field {
+                    Some(name) => to.field_or_column(name).is_some_and(|x| x.name == tf.name),
+                    None => tf.primary_key,
+                };
+                if hits {
+                    out.push((ml.clone(), f.name.clone()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The models of `app`.

@@ -8,6 +8,7 @@ mod integrity;
 mod migrations_cli;
 mod migrations_executor;
 mod migrations_inspected;
+mod migrations_keys;
 mod migrations_operations;
 mod models;
 mod queryset;
