@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Hints {
     /// New model label → old model name (`renamed_from` on the model).
     pub renamed_models: BTreeMap<String, String>,
-    /// `(model label, new field)` → old field name (`renamed_from` on the field).
+    /// `(model label, new field)` → old field name (`renamed_from` on the field, a
+    /// many-to-many one included).
     pub renamed_fields: BTreeMap<(String, String), String>,
     /// `(model label, field)` → the value of a callable default, evaluated once: used as the
     /// one-off default for existing rows.
@@ -51,6 +52,11 @@ impl Hints {
                 }
                 if let Some(DefaultMeta::Callable(c)) = f.default {
                     h.callable_defaults.insert((label.clone(), f.name.to_owned()), c());
+                }
+            }
+            for mm in m.many_to_many {
+                if let Some(old) = mm.renamed_from {
+                    h.renamed_fields.insert((label.clone(), mm.name.to_owned()), old.to_owned());
                 }
             }
         }

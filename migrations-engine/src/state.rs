@@ -293,6 +293,10 @@ pub struct RelationState {
     /// Is this a multi-table child's link to its parent?
     #[serde(default, skip_serializing_if = "is_false")]
     pub parent_link: bool,
+    /// Does the column get an index of its own (`<table>_<column>_idx`)? Written to files only
+    /// when off (`"db_index": false`, the models' `#[orm(index = false)]`).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub db_index: bool,
 }
 
 /// The join table of a many-to-many field.
@@ -407,6 +411,7 @@ impl FieldState {
                 to_field: None,
                 on_delete,
                 parent_link: false,
+                db_index: true,
             }),
             ..FieldState::new(name, ColumnType::BigInt)
         }
@@ -443,6 +448,7 @@ impl FieldState {
                 to_field: r.to_field.map(str::to_owned),
                 on_delete: OnDeleteState::of(r.on_delete),
                 parent_link: r.parent_link,
+                db_index: r.db_index,
             }),
             many_to_many: None,
         }
@@ -818,7 +824,7 @@ impl ProjectState {
                 t.primary_key.push(f.column.clone());
             } else if f.unique || f.relation.as_ref().is_some_and(|r| r.one_to_one) {
                 t.uniques.push(UniqueDef::new(constraint_name(&[table, col], "uniq"), [col]));
-            } else if f.index || f.relation.is_some() {
+            } else if f.index || f.relation.as_ref().is_some_and(|r| r.db_index) {
                 t.indexes.push(IndexDef::new(constraint_name(&[table, col], "idx"), [col]));
             }
             if let Some(rel) = &f.relation {

@@ -10,6 +10,7 @@ mod migrations_executor;
 mod migrations_inspected;
 mod migrations_keys;
 mod migrations_operations;
+mod migrations_renames;
 mod models;
 mod queryset;
 mod relations;
