@@ -184,3 +184,48 @@ backend_test! {
         Ok(())
     }
 }
+
+#[test]
+fn the_command_line_plans_fakes_shows_and_unapplies() {
+    let dir = std::env::temp_dir().join(format!("orm_migrations_cli_flags_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let db = format!("sqlite://{}", dir.join("db.sqlite3").display());
+    let registry =
+        Registry::new(vec![Author::meta(), Tag::meta()]).migrations_dir(dir.join("migrations")).database(&db);
+    let run = |args: &[&str]| {
+        let mut out = Vec::new();
+        let mut argv = vec!["manage"];
+        argv.extend(args);
+        let code = cli::run(&registry, argv, &mut out);
+        (code, String::from_utf8(out).unwrap_or_default())
+    };
+    assert_eq!(run(&["makemigrations"]).0, 0);
+    let (code, text) = run(&["makemigrations", "--empty", "blog", "--name", "data"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(dir.join("migrations/blog/0002_data.json").exists(), "{text}");
+    // --plan says what would run and runs nothing.
+    let (code, text) = run(&["migrate", "--plan"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("blog.0001_initial") && text.contains("Create model Author"), "{text}");
+    let (_, shown) = run(&["showmigrations"]);
+    assert!(shown.contains("[ ] 0001_initial") && shown.contains("[ ] 0002_data"), "{shown}");
+    // --fake records without running.
+    let (code, text) = run(&["migrate", "blog", "0001", "--fake"]);
+    assert_eq!(code, 0, "{text}");
+    let (_, shown) = run(&["showmigrations"]);
+    assert!(shown.contains("[X] 0001_initial") && shown.contains("[ ] 0002_data"), "{shown}");
+    let (code, text) = run(&["check"]);
+    assert_eq!(code, 1, "a faked migration leaves the tables missing: {text}");
+    assert!(text.contains("table blog_author is in the applied migrations but not in the database"), "{text}");
+    // Unfake, then apply for real, then zero.
+    assert_eq!(run(&["migrate", "blog", "zero", "--fake"]).0, 0);
+    let (code, text) = run(&["migrate"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(run(&["check"]), (0, "No drift: models, migrations and database agree.\n".to_owned()));
+    let (code, text) = run(&["migrate", "blog", "zero"]);
+    assert_eq!(code, 0, "{text}");
+    let (_, shown) = run(&["showmigrations"]);
+    assert!(shown.contains("[ ] 0001_initial") && shown.contains("[ ] 0002_data"), "{shown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
