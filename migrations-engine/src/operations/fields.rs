@@ -169,12 +169,14 @@ pub(crate) fn other_tables_changed(l: &str, before: &ProjectState, after: &Proje
         }
         let Some(mb) = before.model(label).filter(|m| m.has_table()) else { continue };
         seen.push(ma.table.clone());
-        let (tb, ta) = (before.table_def(&mb.label())?, after.table_def(label)?);
+        // A table that does not render (a relation to a model the state lacks) cannot follow
+        // this change either: it is left alone, as before this operation looked at others.
+        let (Ok(tb), Ok(ta)) = (before.table_def(&mb.label()), after.table_def(label)) else { continue };
         if tb != ta {
             out.push(TableChange { before: Some(tb), after: Some(ta), ..TableChange::default() });
         }
-        let jb = before.join_table_defs(&mb.label())?;
-        for (name, ta) in after.join_table_defs(label)? {
+        let (Ok(jb), Ok(ja)) = (before.join_table_defs(&mb.label()), after.join_table_defs(label)) else { continue };
+        for (name, ta) in ja {
             if let Some((_, tb)) = jb.iter().find(|(n, _)| *n == name) {
                 if *tb != ta {
                     out.push(TableChange { before: Some(tb.clone()), after: Some(ta), ..TableChange::default() });
