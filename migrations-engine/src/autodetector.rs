@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Hints {
     /// New model label → old model name (`renamed_from` on the model).
     pub renamed_models: BTreeMap<String, String>,
-    /// `(model label, new field)` → old field name (`renamed_from` on the field).
+    /// `(model label, new field)` → old field name (`renamed_from` on the field, a
+    /// many-to-many one included).
     pub renamed_fields: BTreeMap<(String, String), String>,
     /// `(model label, field)` → the value of a callable default, evaluated once: used as the
     /// one-off default for existing rows.
@@ -51,6 +52,11 @@ impl Hints {
                 }
                 if let Some(DefaultMeta::Callable(c)) = f.default {
                     h.callable_defaults.insert((label.clone(), f.name.to_owned()), c());
+                }
+            }
+            for mm in m.many_to_many {
+                if let Some(old) = mm.renamed_from {
+                    h.renamed_fields.insert((label.clone(), mm.name.to_owned()), old.to_owned());
                 }
             }
         }
@@ -176,6 +182,36 @@ pub fn detect_changes(
         }
     }
 
+    // 3a. Retyped keys first (a primary key, or a field others point at by `to_field`): its
+    // AlterField also retypes the relation columns that reference it, in every app, so those
+    // need no AlterField of their own. The apps of those columns become dependencies.
+    let mut key_deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (label, new) in &to.models {
+        let Some(old) = from.model(label).cloned() else { continue };
+        if old.kind != new.kind || !new.has_table() {
+            continue;
+        }
+        for nf in &new.fields {
+            let Some(of) = old.get_field(&nf.name) else { continue };
+            if of.ty == nf.ty || of.is_many_to_many() || nf.is_many_to_many() {
+                continue;
+            }
+            let referencing = from.referencing_fields(label, &nf.name)?;
+            if !nf.primary_key && referencing.is_empty() {
+                continue;
+            }
+            for (l, _) in &referencing {
+                let other = l.split('.').next().unwrap_or_default();
+                if other != new.app {
+                    key_deps.entry(new.app.clone()).or_default().insert(other.to_owned());
+                }
+            }
+            let op = Operation::AlterField(alter_field(label, &new.name, of, nf, hints, q)?);
+            op.state_forwards(&new.app, &mut from)?;
+            apps.entry(new.app.clone()).or_default().alters.push(op);
+        }
+    }
+
     // 3. Models on both sides: fields, indexes, constraints, table, options.
     for (label, new) in &to.models {
         let Some(old) = from.model(label).cloned() else { continue };
@@ -235,16 +271,7 @@ pub fn detect_changes(
                 }));
                 continue;
             }
-            let mut alter = AlterField { model: new.name.clone(), field: nf.clone(), preserve_default: true };
-            if of.null && !nf.null && nf.default.is_none() {
-                let v = match hints.callable_defaults.get(&(label.clone(), nf.name.clone())) {
-                    Some(v) => v.clone(),
-                    None => q.ask_default(label, nf, false)?,
-                };
-                alter.field.default = Some(DefaultState::from_value(&v, nf.ty.column_type()));
-                alter.preserve_default = false;
-            }
-            ops.alters.push(Operation::AlterField(alter));
+            ops.alters.push(Operation::AlterField(alter_field(label, &new.name, of, nf, hints, q)?));
         }
         for i in new.indexes.iter().filter(|i| !old.indexes.contains(i)) {
             ops.index_adds.push(Operation::AddIndex(AddIndex { model: new.name.clone(), index: i.clone() }));
@@ -387,6 +414,11 @@ pub fn detect_changes(
             if let Some(leaf) = leaves.get(&app) {
                 d.insert(Dependency::Existing(leaf.clone()));
             }
+            for other in key_deps.get(&app).into_iter().flatten() {
+                if let Some(leaf) = leaves.get(other) {
+                    d.insert(Dependency::Existing(leaf.clone()));
+                }
+            }
             for op in ops {
                 for l in op.foreign_labels(&app) {
                     let other = l.split('.').next().unwrap_or_default().to_owned();
@@ -414,6 +446,29 @@ pub fn detect_changes(
         }
     }
     Ok(out)
+}
+
+/// The AlterField taking field `of` of model `label` (named `model`) to `nf`; a field that
+/// becomes `NOT NULL` without a default gets a one-off default for its `NULL`s (a callable
+/// default's value, else the questioner's answer).
+fn alter_field(
+    label: &str,
+    model: &str,
+    of: &FieldState,
+    nf: &FieldState,
+    hints: &Hints,
+    q: &mut dyn Questioner,
+) -> Result<AlterField> {
+    let mut alter = AlterField { model: model.to_owned(), field: nf.clone(), preserve_default: true };
+    if of.null && !nf.null && nf.default.is_none() {
+        let v = match hints.callable_defaults.get(&(label.to_owned(), nf.name.clone())) {
+            Some(v) => v.clone(),
+            None => q.ask_default(label, nf, false)?,
+        };
+        alter.field.default = Some(DefaultState::from_value(&v, nf.ty.column_type()));
+        alter.preserve_default = false;
+    }
+    Ok(alter)
 }
 
 /// Does app `a`'s first migration need `b`'s (directly or through others)?
@@ -679,6 +734,43 @@ mod tests {
                 "Remove constraint blog_post_title_nonempty from model Post",
                 "Change options of Post"
             ]
+        );
+    }
+
+    #[test]
+    fn a_retyped_primary_key_is_one_alter_field_that_carries_its_references() {
+        let int_pk = |s: FieldState| FieldState { ty: crate::state::TypeState::Column(ColumnType::Integer), ..s };
+        let mut a1 = author();
+        a1.fields[0] = int_pk(FieldState::auto_pk("id"));
+        let mut p1 = post();
+        p1.fields[2] = int_pk(p1.fields[2].clone());
+        let c1 = ModelState::new("shop", "Order", "shop_order")
+            .field(FieldState::auto_pk("id"))
+            .field(int_pk(FieldState::foreign_key("buyer", "blog.Author", OnDeleteState::Cascade)));
+        // The models: the key is a bigint now, and so is every relation column pointing at it.
+        let c2 = ModelState::new("shop", "Order", "shop_order")
+            .field(FieldState::auto_pk("id"))
+            .field(FieldState::foreign_key("buyer", "blog.Author", OnDeleteState::Cascade));
+        let from = state(&[a1, p1, c1]);
+        let out = detect(&from, &state(&[author(), post(), c2]), &Hints::default()).unwrap();
+        assert_eq!(out.len(), 1, "no migration for the shop app: {out:?}");
+        assert_eq!(names(&out[0]), ["Alter field id on Author"]);
+        assert!(
+            out[0].dependencies.contains(&Dependency::Existing(Key::new("shop", "0001_initial"))),
+            "it alters shop's table: {:?}",
+            out[0].dependencies
+        );
+        let mut after = from.clone();
+        out[0].operations[0].state_forwards("blog", &mut after).unwrap();
+        assert_eq!(
+            after,
+            state(&[
+                author(),
+                post(),
+                ModelState::new("shop", "Order", "shop_order")
+                    .field(FieldState::auto_pk("id"))
+                    .field(FieldState::foreign_key("buyer", "blog.Author", OnDeleteState::Cascade))
+            ])
         );
     }
 

@@ -185,12 +185,78 @@ impl<'c> SchemaEditor<'c> {
 
     /// Applies one change.
     pub fn apply(&mut self, change: &TableChange) -> Result<()> {
-        match (&change.before, &change.after) {
-            (None, None) => Ok(()),
-            (None, Some(t)) => self.create_table(t),
-            (Some(t), None) => self.drop_table(t),
-            (Some(a), Some(b)) => self.alter_table(a, b, &change.renamed_columns, &change.fill),
+        self.apply_all(std::slice::from_ref(change))
+    }
+
+    /// Applies several changes made by one operation, as one step. On PostgreSQL and MySQL the
+    /// foreign keys the changes drop go first (all of them: also those of other tables that
+    /// point at a column whose type changes, such as a primary key retyped under the foreign
+    /// keys of other tables) and the foreign keys they add go last, so a referenced column
+    /// and the columns referencing it change type together between the two; SQLite applies
+    /// each change in turn (rebuilding a table re-creates its foreign keys, and enforcement
+    /// is off meanwhile).
+    pub fn apply_all(&mut self, changes: &[TableChange]) -> Result<()> {
+        if self.dialect == Dialect::Sqlite {
+            for c in changes {
+                match (&c.before, &c.after) {
+                    (None, None) => {}
+                    (None, Some(t)) => self.create_table(t)?,
+                    (Some(t), None) => self.drop_table(t)?,
+                    (Some(a), Some(b)) => {
+                        let diff = Diff::new(a, b, &c.renamed_columns, &c.fill);
+                        if !(diff.is_empty() && a.name == b.name) {
+                            self.sqlite_alter(a, b, &diff)?;
+                        }
+                    }
+                }
+            }
+            return Ok(());
         }
+        let mut diffs: Vec<Option<Diff>> = changes
+            .iter()
+            .map(|c| match (&c.before, &c.after) {
+                (Some(a), Some(b)) => Some(Diff::new(a, b, &c.renamed_columns, &c.fill)),
+                _ => None,
+            })
+            .collect();
+        // Every (table, column) whose type changes, under its old and its new names.
+        let mut retyped: Vec<(String, String)> = Vec::new();
+        for (c, diff) in changes.iter().zip(&diffs) {
+            let (Some(a), Some(b), Some(diff)) = (&c.before, &c.after, diff) else { continue };
+            for (old, new) in diff.cols_altered.iter().filter(|(o, n)| o.ty != n.ty) {
+                let before_name =
+                    diff.renamed.iter().find(|(_, n)| *n == new.name).map_or(old.name.clone(), |(o, _)| o.clone());
+                retyped.push((a.name.clone(), before_name));
+                retyped.push((b.name.clone(), new.name.clone()));
+            }
+        }
+        for d in diffs.iter_mut().flatten() {
+            d.rekey_references_to(&retyped);
+        }
+        for (c, diff) in changes.iter().zip(&diffs) {
+            if let (Some(a), Some(diff)) = (&c.before, diff) {
+                self.common_drop_foreign_keys(&a.name, diff)?;
+            }
+        }
+        for (c, diff) in changes.iter().zip(&diffs) {
+            match (&c.before, &c.after, diff) {
+                (None, Some(t), _) => self.create_table(t)?,
+                (Some(t), None, _) => self.drop_table(t)?,
+                (Some(a), Some(b), Some(diff)) => {
+                    if a.name != b.name {
+                        self.rename_table(&a.name, &b.name)?;
+                    }
+                    self.common_body(b, diff)?;
+                }
+                _ => {}
+            }
+        }
+        for (c, diff) in changes.iter().zip(&diffs) {
+            if let (Some(b), Some(diff)) = (&c.after, diff) {
+                self.common_add_foreign_keys(b, diff)?;
+            }
+        }
+        Ok(())
     }
 
     /// Turns table `a` into table `b`.
@@ -201,32 +267,41 @@ impl<'c> SchemaEditor<'c> {
         renamed: &[(String, String)],
         fill: &[(String, Value)],
     ) -> Result<()> {
-        let diff = Diff::new(a, b, renamed, fill);
-        if diff.is_empty() && a.name == b.name {
-            return Ok(());
-        }
-        match self.dialect {
-            Dialect::Sqlite => self.sqlite_alter(a, b, &diff),
-            _ => {
-                if a.name != b.name {
-                    self.rename_table(&a.name, &b.name)?;
-                }
-                self.common_alter(b, &diff)
-            }
-        }
+        self.apply(&TableChange {
+            before: Some(a.clone()),
+            after: Some(b.clone()),
+            renamed_columns: renamed.to_vec(),
+            fill: fill.to_vec(),
+        })
     }
 
-    fn common_alter(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
+    fn common_drop_foreign_keys(&mut self, table: &str, diff: &Diff) -> Result<()> {
         let d = self.dialect;
-        let t = q(d, &b.name);
-        let mysql = d == Dialect::Mysql;
+        let t = q(d, table);
         for fk in &diff.fk_drop {
-            if mysql {
+            if d == Dialect::Mysql {
                 self.execute(format!("ALTER TABLE {t} DROP FOREIGN KEY {}", q(d, &fk.name)))?;
             } else {
                 self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &fk.name)))?;
             }
         }
+        Ok(())
+    }
+
+    fn common_add_foreign_keys(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
+        let d = self.dialect;
+        let t = q(d, &b.name);
+        for fk in &diff.fk_add {
+            self.execute(format!("ALTER TABLE {t} ADD {}", fk.constraint_sql(d)))?;
+        }
+        Ok(())
+    }
+
+    /// Everything of an in-place change but its foreign keys (dropped before, added after).
+    fn common_body(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
+        let d = self.dialect;
+        let t = q(d, &b.name);
+        let mysql = d == Dialect::Mysql;
         for c in &diff.check_drop {
             self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &c.name)))?;
         }
@@ -322,9 +397,6 @@ impl<'c> SchemaEditor<'c> {
         }
         for i in &diff.index_add {
             self.execute(i.create_sql(&b.name, d))?;
-        }
-        for fk in &diff.fk_add {
-            self.execute(format!("ALTER TABLE {t} ADD {}", fk.constraint_sql(d)))?;
         }
         Ok(())
     }
@@ -505,6 +577,8 @@ struct Diff {
     check_add: Vec<orm_backends::schema::CheckDef>,
     index_drop: Vec<orm_backends::schema::IndexDef>,
     index_add: Vec<orm_backends::schema::IndexDef>,
+    /// `b`'s foreign keys.
+    b_foreign_keys: Vec<orm_backends::schema::ForeignKeyDef>,
 }
 
 fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
@@ -559,6 +633,7 @@ impl Diff {
             index_add: minus(&b.indexes, &a.indexes),
             fk_drop,
             fk_add,
+            b_foreign_keys: b.foreign_keys.clone(),
             cols_added,
             cols_dropped,
             cols_altered,
@@ -582,6 +657,24 @@ impl Diff {
             && self.check_add.is_empty()
             && self.index_drop.is_empty()
             && self.index_add.is_empty()
+    }
+
+    /// Drops and re-adds the kept foreign keys that point at a column whose type changes
+    /// (`(table, column)` pairs), as a retyped referenced column requires.
+    fn rekey_references_to(&mut self, retyped: &[(String, String)]) {
+        let hit = |fk: &orm_backends::schema::ForeignKeyDef| {
+            fk.ref_columns.iter().any(|c| retyped.iter().any(|(t, rc)| *t == fk.ref_table && rc == c))
+        };
+        let kept: Vec<_> = self
+            .b_foreign_keys
+            .iter()
+            .filter(|f| self.a.foreign_keys.contains(f) && !self.fk_drop.contains(f) && hit(f))
+            .cloned()
+            .collect();
+        for fk in kept {
+            self.fk_drop.push(fk.clone());
+            self.fk_add.push(fk);
+        }
     }
 
     fn fill_for(&self, column: &str) -> Option<&Value> {
@@ -693,6 +786,45 @@ mod tests {
         );
         assert_eq!(sql(Dialect::Mysql, &t(), &b, &[], &[]), ["ALTER TABLE `t` MODIFY COLUMN `a` bigint"]);
         assert!(sql(Dialect::Sqlite, &t(), &b, &[], &[])[0].starts_with("CREATE TABLE \"new__t\""));
+    }
+
+    #[test]
+    fn a_retyped_key_and_its_references_change_between_dropping_and_adding_the_foreign_keys() {
+        let p =
+            |ty: ColumnType| TableDef::new("p").column(ColumnDef::new("id", ty).auto_increment()).primary_key(["id"]);
+        let mut t2 = t();
+        t2.columns[2].ty = ColumnType::Integer;
+        let changes = [
+            TableChange {
+                before: Some(p(ColumnType::Integer)),
+                after: Some(p(ColumnType::BigInt)),
+                ..TableChange::default()
+            },
+            TableChange { before: Some(t2), after: Some(t()), ..TableChange::default() },
+        ];
+        let mut e = SchemaEditor::collect(Dialect::Mysql);
+        e.apply_all(&changes).unwrap();
+        assert_eq!(
+            e.take_collected(),
+            [
+                "ALTER TABLE `t` DROP FOREIGN KEY `t_p_id_fk`",
+                "ALTER TABLE `p` MODIFY COLUMN `id` bigint NOT NULL AUTO_INCREMENT",
+                "ALTER TABLE `t` MODIFY COLUMN `p_id` bigint NOT NULL",
+                "ALTER TABLE `t` ADD CONSTRAINT `t_p_id_fk` FOREIGN KEY (`p_id`) REFERENCES `p` (`id`) ON DELETE NO ACTION ON UPDATE NO ACTION",
+            ]
+        );
+        // A reference whose own type stays (a custom type) is dropped and re-added all the same.
+        let mut same = t();
+        same.columns[2].ty = ColumnType::Custom("bigint".into());
+        let changes = [
+            changes[0].clone(),
+            TableChange { before: Some(same.clone()), after: Some(same), ..TableChange::default() },
+        ];
+        let mut e = SchemaEditor::collect(Dialect::Postgres);
+        e.apply_all(&changes).unwrap();
+        let s = e.take_collected();
+        assert_eq!(s[0], "ALTER TABLE \"t\" DROP CONSTRAINT \"t_p_id_fk\"");
+        assert!(s.last().unwrap().starts_with("ALTER TABLE \"t\" ADD CONSTRAINT \"t_p_id_fk\""), "{s:?}");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! Introspection gives neutral [`TableDef`]s; each becomes a [`ModelState`] (the intermediate
 //! form, which renders back to the same tables) and then `#[derive(Model)]` source with the
 //! field types, `Option` for nullable columns, `max_length`, decimal digits, primary keys,
-//! `unique`, `index`, foreign keys (`ForeignKey<T>`, `OneToOne<T>` for a unique one), the
+//! `unique`, `index`, foreign keys (`ForeignKey<T>`, `OneToOne<T>` for a unique one;
+//! `index = false` for one whose column has no index of its own, such as the first column of
+//! a join table, indexed by the unique pair it leads), the
 //! remaining indexes and constraints as model options, and `table = "…"` so nothing depends
 //! on naming rules.
 
@@ -88,6 +90,27 @@ pub fn models_of(app: &str, tables: &[TableDef]) -> Vec<Inspected> {
         let mut m = ModelState::new(app, struct_name(&t.name), t.name.clone());
         let mut notes = Vec::new();
         let single_pk = (t.primary_key.len() == 1).then(|| t.primary_key[0].clone());
+        if single_pk.is_none() {
+            notes.push(format!(
+                "the table has {} primary key; a model needs one single-column key",
+                if t.primary_key.is_empty() { "no".to_owned() } else { format!("a {}-column", t.primary_key.len()) }
+            ));
+        }
+        for fk in &t.foreign_keys {
+            if fk.columns.len() != 1 {
+                notes.push(format!(
+                    "foreign key `{}` over ({}) spans several columns, which a relation field cannot say; \
+                     the columns are plain fields",
+                    fk.name,
+                    fk.columns.join(", ")
+                ));
+            } else if !tables.iter().any(|o| o.name == fk.ref_table) {
+                notes.push(format!(
+                    "foreign key `{}` points at table `{}`, which is not inspected; `{}` is a plain field",
+                    fk.name, fk.ref_table, fk.columns[0]
+                ));
+            }
+        }
         for c in &t.columns {
             let fk = t.foreign_keys.iter().find(|f| f.columns.len() == 1 && f.columns[0] == c.name);
             let fk = fk.filter(|f| tables.iter().any(|o| o.name == f.ref_table));
@@ -122,13 +145,13 @@ pub fn models_of(app: &str, tables: &[TableDef]) -> Vec<Inspected> {
                         _ => OnDeleteState::DoNothing,
                     },
                     parent_link: false,
+                    // A column without an index of its own (say, one a composite unique
+                    // constraint leads with): `index = false`; an index of its own under
+                    // another name becomes a model index below.
+                    db_index: f.primary_key
+                        || unique
+                        || t.indexes.iter().any(|i| i.columns == [col] && i.name == gen_idx),
                 });
-                if !unique && !t.indexes.iter().any(|i| i.columns == [col] && i.name == gen_idx) {
-                    notes.push(format!(
-                        "`{}`: a relation field always has an index (`{gen_idx}`); the table has none of its own",
-                        f.name
-                    ));
-                }
             } else if !f.primary_key {
                 f.unique = unique;
                 f.index = t.indexes.iter().any(|i| i.columns == [col] && i.name == gen_idx);
@@ -269,6 +292,9 @@ pub fn source(models: &[Inspected]) -> String {
                 attrs.push(format!("on_delete = {:?}", r.on_delete).replace('"', ""));
                 if let Some(tf) = &r.to_field {
                     attrs.push(format!("to_field = {tf:?}"));
+                }
+                if !r.db_index {
+                    attrs.push("index = false".into());
                 }
                 let twins = m.fields.iter().filter(|o| o.relation.as_ref().is_some_and(|o| o.to == r.to)).count();
                 if twins > 1 || r.to.eq_ignore_ascii_case(&m.label()) {

@@ -76,6 +76,36 @@
 //!   whole run, so readers are not blocked between migrations.
 //! - **The model list is explicit** ([`registry!`]), as the design asks; the ORM's link-time
 //!   registry is not used, so an application decides which models its migrations cover.
+//! - **A relation field carries its column type in state** (Django derives it from the target
+//!   when rendering). So an `AlterField` retyping a primary key (or a field others reach by
+//!   `to_field`) also retypes, in state and in the database, every relation column pointing at
+//!   it, in any app, a multi-table child's `<parent>_ptr` and what points at that included
+//!   (join tables follow by themselves): on PostgreSQL and MySQL every affected foreign key is
+//!   dropped first and re-created last ([`editor::SchemaEditor::apply_all`]); SQLite rebuilds
+//!   each table. The autodetector writes one `AlterField` for the key, depending on the latest
+//!   migration of each app whose relations follow it, and the optimizer never folds such an
+//!   `AlterField` into a `CreateModel`.
+//! - **Check constraints are SQL text**: `RenameField` (and an `AlterField` changing a
+//!   column's name) rewrites the column in it token by token
+//!   ([`state::rename_column_in_sql`]: bare and quoted identifiers, never string literals), not
+//!   by parsing it; the database gets the check dropped and re-created around the rename
+//!   (SQLite: the table rebuilt), so it enforces on the new column.
+//! - **`index = false` on a relation** (Django's `db_index=False`, stored as
+//!   `"db_index": false`) leaves its column without an index of its own; inspectdb writes it
+//!   for a foreign-key column another index leads with (a join table's first column).
+//!
+//! ## Known limits
+//!
+//! - A key retyped to or from a custom (`db_type`) type is not passed on to the relations
+//!   pointing at it (a relation's column has its target's kind, not its `db_type`); the
+//!   autodetector then writes their own `AlterField`s.
+//! - Renaming a many-to-many field renames its join table (`<table>_<field>`); its columns are
+//!   named after the models, not the field, so they stay.
+//! - Progress is reported as text lines (`Executor::with_progress`, RunRust's reporter),
+//!   not drawn as a bar.
+//! - On MySQL an operation of several statements that fails half-way leaves its earlier
+//!   statements applied (no transactional DDL); the recorder's per-operation progress says
+//!   which operations completed, not which statements.
 
 pub mod autodetector;
 pub mod cli;

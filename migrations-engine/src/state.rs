@@ -293,6 +293,10 @@ pub struct RelationState {
     /// Is this a multi-table child's link to its parent?
     #[serde(default, skip_serializing_if = "is_false")]
     pub parent_link: bool,
+    /// Does the column get an index of its own (`<table>_<column>_idx`)? Written to files only
+    /// when off (`"db_index": false`, the models' `#[orm(index = false)]`).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub db_index: bool,
 }
 
 /// The join table of a many-to-many field.
@@ -407,6 +411,7 @@ impl FieldState {
                 to_field: None,
                 on_delete,
                 parent_link: false,
+                db_index: true,
             }),
             ..FieldState::new(name, ColumnType::BigInt)
         }
@@ -443,6 +448,7 @@ impl FieldState {
                 to_field: r.to_field.map(str::to_owned),
                 on_delete: OnDeleteState::of(r.on_delete),
                 parent_link: r.parent_link,
+                db_index: r.db_index,
             }),
             many_to_many: None,
         }
@@ -492,6 +498,71 @@ impl ConstraintState {
             ConstraintState::Unique { name, .. } | ConstraintState::Check { name, .. } => name,
         }
     }
+}
+
+/// Rewrites column `old` to `new` in an SQL expression (a check constraint's): bare,
+/// `"double-quoted"` and `` `backquoted` `` identifiers equal to `old` are replaced (keeping
+/// their quoting), string literals and other words are left alone.
+///
+/// ```
+/// use orm_migrations::state::rename_column_in_sql;
+/// assert_eq!(rename_column_in_sql("views >= 0 AND \"views\" <> 'views'", "views", "hits"),
+///            "hits >= 0 AND \"hits\" <> 'views'");
+/// assert_eq!(rename_column_in_sql("old_views > views", "views", "hits"), "old_views > hits");
+/// ```
+pub fn rename_column_in_sql(sql: &str, old: &str, new: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\'' | '"' | '`' => {
+                // A quoted run up to the matching quote (a doubled quote escapes itself).
+                let mut j = i + 1;
+                let mut body = String::new();
+                while j < chars.len() {
+                    if chars[j] == c {
+                        if chars.get(j + 1) == Some(&c) {
+                            body.push(c);
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    body.push(chars[j]);
+                    j += 1;
+                }
+                let closed = j < chars.len();
+                if c != '\'' && closed && body == old {
+                    out.push(c);
+                    out.push_str(&new.replace(c, &format!("{c}{c}")));
+                    out.push(c);
+                } else {
+                    out.extend(&chars[i..(j + 1).min(chars.len())]);
+                }
+                i = j + 1;
+            }
+            c if is_ident(c) => {
+                let start = i;
+                while i < chars.len() && is_ident(chars[i]) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                if word == old {
+                    out.push_str(new);
+                } else {
+                    out.push_str(&word);
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Options that do not change the schema.
@@ -753,7 +824,7 @@ impl ProjectState {
                 t.primary_key.push(f.column.clone());
             } else if f.unique || f.relation.as_ref().is_some_and(|r| r.one_to_one) {
                 t.uniques.push(UniqueDef::new(constraint_name(&[table, col], "uniq"), [col]));
-            } else if f.index || f.relation.is_some() {
+            } else if f.index || f.relation.as_ref().is_some_and(|r| r.db_index) {
                 t.indexes.push(IndexDef::new(constraint_name(&[table, col], "idx"), [col]));
             }
             if let Some(rel) = &f.relation {
@@ -889,6 +960,34 @@ impl ProjectState {
             }
         }
         Ok(order_by_dependencies(tables))
+    }
+
+    /// The relation fields (`(model label, field name)`) whose column references field
+    /// `field` of model `label`: foreign keys and one-to-one links to it by `to_field`, or to
+    /// its model's primary key when it is the primary key. Proxies stand for their concrete
+    /// model on either side.
+    pub fn referencing_fields(&self, label: &str, field: &str) -> Result<Vec<(String, String)>> {
+        let target = self.concrete(label)?;
+        let Some(tf) = target.field_or_column(field) else { return Ok(Vec::new()) };
+        let target_label = target.label();
+        let mut out = Vec::new();
+        for (ml, m) in &self.models {
+            for f in &m.fields {
+                let Some(rel) = &f.relation else { continue };
+                let Ok(to) = self.concrete(&rel.to) else { continue };
+                if to.label() != target_label {
+                    continue;
+                }
+                let hits = match &rel.to_field {
+                    Some(name) => to.field_or_column(name).is_some_and(|x| x.name == tf.name),
+                    None => tf.primary_key,
+                };
+                if hits {
+                    out.push((ml.clone(), f.name.clone()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The models of `app`.

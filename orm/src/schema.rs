@@ -75,7 +75,7 @@ pub fn table_def(meta: &ModelMeta) -> Result<TableDef> {
             t.primary_key.push(f.column.to_owned());
         } else if f.unique || f.relation.is_some_and(|r| r.kind == RelationKind::OneToOne) {
             t.uniques.push(UniqueDef::new(constraint_name(&[meta.table, f.column], "uniq"), [f.column]));
-        } else if f.index || f.relation.is_some() {
+        } else if f.index || f.relation.is_some_and(|r| r.db_index) {
             t.indexes.push(IndexDef::new(constraint_name(&[meta.table, f.column], "idx"), [f.column]));
         }
         if let Some(rel) = f.relation {

@@ -77,7 +77,7 @@ pub(crate) fn expected(d: Dialect, state: &ProjectState) -> Result<Vec<TableDef>
     Ok(v)
 }
 
-fn assert_tables(what: &str, d: Dialect, want: &[TableDef], got: &[TableDef]) {
+pub(crate) fn assert_tables(what: &str, d: Dialect, want: &[TableDef], got: &[TableDef]) {
     let names = |v: &[TableDef]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(want), names(got), "{what}: tables on {d:?}");
     for (w, g) in want.iter().zip(got) {

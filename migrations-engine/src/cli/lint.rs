@@ -98,7 +98,9 @@ pub fn lint(loader: &Loader, keys: &[Key], dialect: Dialect) -> Result<Vec<Findi
                     if !f.null && !f.is_many_to_many() && (f.default.is_none() || !a.preserve_default) {
                         push(op, NOT_NULL.into());
                     }
-                    if dialect == Dialect::Postgres && (f.unique || f.index || f.relation.is_some()) {
+                    if dialect == Dialect::Postgres
+                        && (f.unique || f.index || f.relation.as_ref().is_some_and(|r| r.db_index))
+                    {
                         push(op, INDEX_BUILD.into());
                     }
                 }

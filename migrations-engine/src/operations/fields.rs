@@ -4,9 +4,11 @@ use super::{label, snake, Operation, OperationBehavior};
 use crate::editor::TableChange;
 use crate::error::{MigrationError, Result};
 use crate::state::{
-    default_true, is_true, json_to_value, ConstraintState, DefaultState, FieldState, ModelState, ProjectState,
+    default_true, is_true, json_to_value, rename_column_in_sql, ConstraintState, DefaultState, FieldState, ModelState,
+    ProjectState,
 };
 use orm::Value;
+use orm_backends::schema::ColumnType;
 use serde::{Deserialize, Serialize};
 
 /// The changes to model `l`'s table and join tables between two states. `renamed_field` maps
@@ -76,11 +78,13 @@ pub(crate) fn rename_field_in(m: &mut ModelState, old: &str, new: &str) -> Resul
     let f =
         m.get_field_mut(old).ok_or_else(|| MigrationError::bad(format!("{} has no field `{old}` to rename", table)))?;
     f.name = new.to_owned();
+    let old_column = f.column.clone();
     if f.column == old {
         f.column = new.to_owned();
     } else if f.column == format!("{old}_id") {
         f.column = format!("{new}_id");
     }
+    let new_column = f.column.clone();
     if let Some(mm) = &mut f.many_to_many {
         if mm.through.is_none() && mm.join_table == format!("{table}_{old}") {
             mm.join_table = format!("{table}_{new}");
@@ -99,7 +103,88 @@ pub(crate) fn rename_field_in(m: &mut ModelState, old: &str, new: &str) -> Resul
             fix(fields);
         }
     }
+    rename_column_in_checks(m, &old_column, &new_column);
     Ok(())
+}
+
+/// Rewrites column `old` to `new` in the SQL of `m`'s check constraints (a renamed column).
+pub(crate) fn rename_column_in_checks(m: &mut ModelState, old: &str, new: &str) {
+    if old == new || old.is_empty() || new.is_empty() {
+        return;
+    }
+    for c in &mut m.constraints {
+        if let ConstraintState::Check { sql, .. } = c {
+            *sql = rename_column_in_sql(sql, old, new);
+        }
+    }
+}
+
+/// After field `field` of model `label` changed its column type from `from` to `to`: the
+/// relation fields of the project that reference it (foreign keys and one-to-one links to
+/// the primary key, or to it by `to_field`) and still have its old type take the new one, as
+/// the models do (a relation's column has its target's type). A reference that is itself a
+/// primary key (a multi-table child's `<parent>_ptr`) passes the change on to its own
+/// references. Many-to-many join tables follow by themselves (they render with the keys'
+/// types). Custom (`db_type`) types are not passed on: a relation has its target's kind.
+pub(crate) fn retype_references(
+    state: &mut ProjectState,
+    label: &str,
+    field: &str,
+    from: &ColumnType,
+    to: &ColumnType,
+) -> Result<()> {
+    if matches!(from, ColumnType::Custom(_)) || matches!(to, ColumnType::Custom(_)) {
+        return Ok(());
+    }
+    let mut work = vec![(label.to_owned(), field.to_owned())];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some((l, f)) = work.pop() {
+        if !seen.insert((l.clone(), f.clone())) {
+            continue;
+        }
+        for (ml, fname) in state.referencing_fields(&l, &f)? {
+            let m = state.get_mut(&ml)?;
+            let Some(rf) = m.get_field_mut(&fname) else { continue };
+            if rf.ty.column_type() != Some(from) {
+                continue;
+            }
+            rf.ty = crate::state::TypeState::Column(to.clone());
+            if rf.primary_key {
+                work.push((ml, fname));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The changes of the tables (and join tables) of every model but `l` whose rendering differs
+/// between the two states: the tables whose relation columns follow a retyped key.
+pub(crate) fn other_tables_changed(l: &str, before: &ProjectState, after: &ProjectState) -> Result<Vec<TableChange>> {
+    let own = after.get(l)?.label();
+    let mut out = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (label, ma) in &after.models {
+        if *label == own || !ma.has_table() || seen.contains(&ma.table) {
+            continue;
+        }
+        let Some(mb) = before.model(label).filter(|m| m.has_table()) else { continue };
+        seen.push(ma.table.clone());
+        // A table that does not render (a relation to a model the state lacks) cannot follow
+        // this change either: it is left alone, as before this operation looked at others.
+        let (Ok(tb), Ok(ta)) = (before.table_def(&mb.label()), after.table_def(label)) else { continue };
+        if tb != ta {
+            out.push(TableChange { before: Some(tb), after: Some(ta), ..TableChange::default() });
+        }
+        let (Ok(jb), Ok(ja)) = (before.join_table_defs(&mb.label()), after.join_table_defs(label)) else { continue };
+        for (name, ta) in ja {
+            if let Some((_, tb)) = jb.iter().find(|(n, _)| *n == name) {
+                if *tb != ta {
+                    out.push(TableChange { before: Some(tb.clone()), after: Some(ta), ..TableChange::default() });
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn one_off(field: &FieldState, preserve_default: bool) -> Option<Value> {
@@ -262,7 +347,13 @@ impl OperationBehavior for AlterField {
         if !self.preserve_default {
             f.default = None;
         }
-        *slot = f;
+        let old = std::mem::replace(slot, f);
+        rename_column_in_checks(m, &old.column, &self.field.column);
+        if let (Some(from), Some(to)) = (old.ty.column_type(), self.field.ty.column_type()) {
+            if from != to {
+                retype_references(state, &label, &self.field.name, from, to)?;
+            }
+        }
         Ok(())
     }
 
@@ -283,7 +374,9 @@ impl OperationBehavior for AlterField {
                 _ => None,
             })
             .map(|v| (self.field.column.clone(), v));
-        model_changes(&l, before, after, renamed, fill.into_iter().collect(), None)
+        let mut out = model_changes(&l, before, after, renamed, fill.into_iter().collect(), None)?;
+        out.extend(other_tables_changed(&l, before, after)?);
+        Ok(out)
     }
 
     fn references_model(&self, app: &str, l: &str) -> bool {

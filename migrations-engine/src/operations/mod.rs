@@ -61,10 +61,7 @@ pub trait OperationBehavior {
         after: &ProjectState,
         _ctx: &Context,
     ) -> Result<()> {
-        for c in self.table_changes(app, before, after)? {
-            editor.apply(&c)?;
-        }
-        Ok(())
+        editor.apply_all(&self.table_changes(app, before, after)?)
     }
 
     /// Changes the database back: from the state `after` the operation to the state `before`.
@@ -76,10 +73,9 @@ pub trait OperationBehavior {
         after: &ProjectState,
         _ctx: &Context,
     ) -> Result<()> {
-        for c in self.table_changes(app, before, after)?.iter().rev() {
-            editor.apply(&c.inverted())?;
-        }
-        Ok(())
+        let undo: Vec<TableChange> =
+            self.table_changes(app, before, after)?.iter().rev().map(TableChange::inverted).collect();
+        editor.apply_all(&undo)
     }
 
     /// Can the operation be undone?

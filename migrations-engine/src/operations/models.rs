@@ -137,6 +137,11 @@ impl OperationBehavior for CreateModel {
             }
             Operation::AlterField(a) if mine(&a.model) => {
                 let slot = next.fields.iter_mut().find(|f| f.name == a.field.name)?;
+                if slot.primary_key && slot.ty != a.field.ty {
+                    // A retyped key also retypes the relations pointing at it, possibly in
+                    // other apps' migrations: it stays an AlterField of its own.
+                    return None;
+                }
                 let mut f = a.field.clone();
                 if !a.preserve_default {
                     f.default = None;

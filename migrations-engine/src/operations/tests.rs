@@ -152,3 +152,50 @@ fn a_field_rename_is_a_column_rename_both_ways() {
     .foreign_labels("blog");
     assert_eq!(labels, ["auth.User"]);
 }
+
+#[test]
+fn renaming_a_field_renames_its_column_in_checks_indexes_and_uniques() {
+    let mut s = blog();
+    let post = s.get_mut("blog.Post").unwrap();
+    post.constraints.push(ConstraintState::Check {
+        name: "blog_post_title_nonempty".into(),
+        sql: "title <> '' AND \"title\" <> 'title' AND subtitle IS NULL".into(),
+    });
+    post.constraints.push(ConstraintState::Unique { name: "u".into(), fields: vec!["title".into(), "author".into()] });
+    post.indexes.push(IndexState { name: "i".into(), fields: vec!["author".into(), "title".into()] });
+    let op = Operation::RenameField(RenameField {
+        model: "Post".into(),
+        old_name: "title".into(),
+        new_name: "headline".into(),
+    });
+    op.state_forwards("blog", &mut s).unwrap();
+    let post = s.get("blog.Post").unwrap();
+    assert_eq!(
+        post.constraints[0],
+        ConstraintState::Check {
+            name: "blog_post_title_nonempty".into(),
+            sql: "headline <> '' AND \"headline\" <> 'title' AND subtitle IS NULL".into()
+        }
+    );
+    assert_eq!(
+        post.constraints[1],
+        ConstraintState::Unique { name: "u".into(), fields: vec!["headline".into(), "author".into()] }
+    );
+    assert_eq!(post.indexes[0].fields, ["author", "headline"]);
+    // A foreign key's column follows its name, and so do checks on it.
+    let mut s = blog();
+    s.get_mut("blog.Post")
+        .unwrap()
+        .constraints
+        .push(ConstraintState::Check { name: "c".into(), sql: "author_id > 0".into() });
+    let op = Operation::RenameField(RenameField {
+        model: "Post".into(),
+        old_name: "author".into(),
+        new_name: "writer".into(),
+    });
+    op.state_forwards("blog", &mut s).unwrap();
+    assert_eq!(
+        s.get("blog.Post").unwrap().constraints[0],
+        ConstraintState::Check { name: "c".into(), sql: "writer_id > 0".into() }
+    );
+}

@@ -54,6 +54,8 @@ pub(crate) struct FieldAttrs {
     pub primary_key: Option<Span>,
     pub unique: Option<Span>,
     pub index: Option<Span>,
+    /// `index = false`: a relation column without its own index (Django's `db_index=False`).
+    pub no_index: Option<Span>,
     pub default: Option<Spanned_<Default_>>,
     pub max_length: Option<Spanned_<u32>>,
     pub max_digits: Option<Spanned_<u8>>,
@@ -264,7 +266,23 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
             } else if p.is_ident("unique") {
                 flag(&mut out.unique, &meta)?;
             } else if p.is_ident("index") || p.is_ident("db_index") {
-                flag(&mut out.index, &meta)?;
+                // `index`, `index = true`, or `index = false` (a relation without its own index).
+                let on = if meta.input.peek(syn::Token![=]) {
+                    match meta.value()?.parse::<Lit>()? {
+                        Lit::Bool(b) => b.value,
+                        other => return Err(syn::Error::new(other.span(), "expected `true` or `false`")),
+                    }
+                } else {
+                    true
+                };
+                if out.index.is_some() || out.no_index.is_some() {
+                    return Err(meta.error("duplicate option"));
+                }
+                if on {
+                    out.index = Some(p.span());
+                } else {
+                    out.no_index = Some(p.span());
+                }
             } else if p.is_ident("default") {
                 let e: Expr = meta.value()?.parse()?;
                 let span = e.span();
@@ -349,7 +367,7 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 out.renamed_from = Some(lit_str(&meta)?);
             } else {
                 return Err(meta.error(
-                    "unknown field option; expected one of: column, primary_key, unique, index, default, max_length, \
+                    "unknown field option; expected one of: column, primary_key, unique, index, index = false, default, max_length, \
                      max_digits, decimal_places, choices, db_type, help_text, verbose_name, blank, skip, auto_now, \
                      auto_now_add, on_delete, related_name, to_field, through, validators, base, renamed_from",
                 ));

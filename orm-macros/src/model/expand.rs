@@ -125,6 +125,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
             let on_delete = a.on_delete.clone().unwrap_or_else(|| format_ident!("Cascade"));
             let to_field = opt_str(a.to_field.as_ref().map(|s| s.value()));
             let related = opt_str(a.related_name.as_ref().map(|s| s.value()));
+            let db_index = a.no_index.is_none();
             quote!(::core::option::Option::Some(::orm::meta::RelationMeta {
                 kind: ::orm::meta::RelationKind::#kind,
                 target: <#t as ::orm::Model>::meta,
@@ -132,6 +133,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
                 on_delete: ::orm::OnDelete::#on_delete,
                 related_name: #related,
                 parent_link: false,
+                db_index: #db_index,
             }))
         }
         _ => quote!(::core::option::Option::None),
@@ -686,6 +688,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                         on_delete: ::orm::OnDelete::Cascade,
                         related_name: ::core::option::Option::None,
                         parent_link: true,
+                        db_index: true,
                     }),
                     ..::orm::meta::FieldMeta::new(#ptr_name, #ptr_column, <#pty as ::orm::Model>::PK_KIND)
                 }];
@@ -862,6 +865,7 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                     (format!("{}_id", def.snake), format!("{target_snake}_id"))
                 };
                 let related = opt_str(f.attrs.related_name.as_ref().map(|s| s.value()));
+                let m2m_renamed = opt_str(f.attrs.renamed_from.as_ref().map(|s| s.value()));
                 let (through, join_table) = match &f.attrs.through {
                     Some(t) => (
                         quote!(::core::option::Option::Some(<#t as ::orm::Model>::meta)),
@@ -882,6 +886,7 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                         source_column: #src,
                         target_column: #dst,
                         related_name: #related,
+                        renamed_from: #m2m_renamed,
                     }
                 })
             }

@@ -273,6 +273,15 @@ fn validate_columns(def: &ModelDef, errors: &mut Option<syn::Error>) {
             if let Some(tf) = &a.to_field {
                 push(errors, syn::Error::new(tf.span(), "to_field applies only to ForeignKey and OneToOne fields"));
             }
+            if let Some(ni) = a.no_index {
+                push(
+                    errors,
+                    syn::Error::new(
+                        ni,
+                        "index = false applies only to ForeignKey and OneToOne fields (other fields have no index unless `index`)",
+                    ),
+                );
+            }
         }
         if !is_rel && !is_m2m {
             if let Some(rn) = &a.related_name {

@@ -94,6 +94,10 @@ pub struct RelationMeta {
     pub related_name: Option<&'static str>,
     /// Is this the link of a multi-table child to its parent (`<parent>_ptr`)?
     pub parent_link: bool,
+    /// Does the column get an index of its own (`<table>_<column>_idx`)? Django's `db_index`;
+    /// `#[orm(index = false)]` turns it off (for a column another index already leads with).
+    /// A one-to-one link's unique constraint is its index either way.
+    pub db_index: bool,
 }
 
 /// A choice for a field with `choices`.
@@ -244,6 +248,9 @@ pub struct ManyToManyMeta {
     pub target_column: &'static str,
     /// The name of the reverse accessor on the target.
     pub related_name: Option<&'static str>,
+    /// The previous name, for the migration autodetector (`renamed_from = "…"`): the join
+    /// table is renamed, not dropped and re-created.
+    pub renamed_from: Option<&'static str>,
 }
 
 /// A (non-unique, unless `unique`) index over fields.

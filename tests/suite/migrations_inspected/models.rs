@@ -50,12 +50,11 @@ pub struct BlogPost {
 }
 
 /// Inspected from table `blog_post_tags`.
-// Note: `post`: a relation field always has an index (`blog_post_tags_post_id_idx`); the table has none of its own.
 #[derive(Model, Debug, Clone)]
 #[orm(app = "inspected", table = "blog_post_tags", unique(name = "blog_post_tags_post_id_tag_id_uniq", fields = ["post", "tag"]))]
 pub struct BlogPostTags {
     pub id: Auto<i64>,
-    #[orm(on_delete = Cascade)]
+    #[orm(on_delete = Cascade, index = false)]
     pub post: ForeignKey<BlogPost>,
     #[orm(on_delete = Cascade)]
     pub tag: ForeignKey<BlogTag>,

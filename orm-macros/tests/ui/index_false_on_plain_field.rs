@@ -1,0 +1,10 @@
+use orm::prelude::*;
+
+#[derive(Model)]
+struct Note {
+    id: Auto<i64>,
+    #[orm(index = false)]
+    text: String,
+}
+
+fn main() {}
