@@ -96,10 +96,14 @@ impl Workloads for OrmBench {
     }
 
     fn medium_complex_query(&mut self) -> Result<usize> {
-        // Users LEFT JOIN posts into (User, Option<Post>) rows, one query, as the others.
-        let rows = User::objects().filter(User::hair_color().eq("black")).left_join::<Post>("posts").fetch(&self.db)?;
-        let n = rows.len();
-        black_box(rows);
+        // The ORM's idiom for "users and their posts" is a prefetch across the reverse foreign
+        // key: two queries (users, then posts IN their keys), where the others run one
+        // LEFT JOIN into (User, Option<Post>) rows, which the ORM cannot express. Counted as
+        // the join's rows: one per post, or one for a user without posts.
+        let users =
+            User::objects().filter(User::hair_color().eq("black")).prefetch_related(["posts"]).fetch(&self.db)?;
+        let n = users.iter().map(|u| u.posts.cached().map_or(0, <[_]>::len).max(1)).sum();
+        black_box(users);
         Ok(n)
     }
 

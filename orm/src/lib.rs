@@ -107,7 +107,7 @@ pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{AbstractModel, Inherits, Model, ModelState, SaveOptions};
 pub use prefetch::Prefetch;
 pub use q::{Lookup, Q};
-pub use queryset::{Annotated, Assignment, LeftJoin, OrderBy, QuerySet};
+pub use queryset::{Annotated, Assignment, OrderBy, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
 pub use stream::ModelIter;

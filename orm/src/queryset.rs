@@ -93,9 +93,6 @@ impl<M> Annotated<M> {
     }
 }
 
-mod join;
-pub use join::LeftJoin;
-
 /// A lazy query over model `M`.
 ///
 /// ```

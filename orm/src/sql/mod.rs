@@ -1355,8 +1355,6 @@ pub(crate) fn compile_update(
     Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
 }
 
-pub(crate) mod outer;
-
 #[cfg(test)]
 mod tests {
     use super::escape_like;
