@@ -331,7 +331,7 @@ impl<M: Model> QuerySet<M> {
     pub fn to_sql(&self, dialect: Dialect) -> Result<(String, Vec<Value>)> {
         let select = if self.query.values.is_some() { Select::Values } else { Select::Model };
         let s = compile_select(M::meta(), dialect, &self.query, select)?;
-        Ok((s.sql, s.params))
+        Ok((s.sql.to_string(), s.params))
     }
 
     /// Runs the query and decodes every row.
