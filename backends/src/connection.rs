@@ -58,6 +58,14 @@ pub trait Connection: Send {
     /// Runs a query and lends its rows one at a time, as they arrive.
     fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>>;
 
+    /// Runs a query whose rows are all wanted at once (to build a list) and lends them one at
+    /// a time. Unlike [`stream`](Connection::stream), the backend may read the whole result
+    /// before the first row is lent, so memory grows with the result: PostgreSQL does, in one
+    /// round trip, instead of waking its protocol task once per row. The default is `stream`.
+    fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.stream(sql, params)
+    }
+
     /// Runs an `INSERT` and returns the generated key: read through `RETURNING <column>` where
     /// the backend has it (SQLite, PostgreSQL) and `returning` names the column, else the
     /// driver's last-insert id (MySQL `LAST_INSERT_ID()`). `None` when nothing was generated.
@@ -270,6 +278,9 @@ macro_rules! forward_connection {
         }
         fn stream<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
             ($($deref)* self).stream(sql, params)
+        }
+        fn stream_all<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
+            ($($deref)* self).stream_all(sql, params)
         }
         fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
             ($($deref)* self).insert(sql, params, returning)

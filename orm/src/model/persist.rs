@@ -326,7 +326,7 @@ pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> 
     let sql = select_by_pk_sql::<M>(ex.dialect());
     let init = crate::signals::init_hub::<M, _>(ex);
     ex.with_connection(|c| {
-        let mut stream = c.stream(&sql, std::slice::from_ref(pk))?;
+        let mut stream = c.stream_all(&sql, std::slice::from_ref(pk))?;
         let first = match stream.next_row()? {
             Some(row) => crate::signals::decode::<M>(init, row)?,
             None => return Err(Error::DoesNotExist { model: M::meta().label() }),

@@ -28,6 +28,7 @@ pub(crate) enum Shape {
 pub(crate) struct CachedSelect {
     pub sql: Arc<str>,
     pub related: Vec<crate::prefetch::RelatedNode>,
+    pub joined: Option<usize>,
     pub has_params: bool,
 }
 

@@ -36,6 +36,9 @@ pub(crate) struct Query {
     pub values: Option<Vec<String>>,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
+    /// A relation whose objects are LEFT JOINed and selected after the model's columns
+    /// (`QuerySet::fetch_left_join`).
+    pub left_join: Option<String>,
 }
 
 /// SQL text plus its parameters, in order, and where `select_related` objects sit in a row.
@@ -44,6 +47,8 @@ pub(crate) struct Statement {
     pub sql: std::sync::Arc<str>,
     pub params: Vec<Value>,
     pub related: Vec<crate::prefetch::RelatedNode>,
+    /// Where the columns of the `left_join` relation's objects start.
+    pub joined: Option<usize>,
 }
 
 /// `["author__country", "editor"]` as a tree of names.
@@ -1192,25 +1197,32 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
         } else {
             Vec::new()
         };
-        return Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone() });
+        return Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined });
     }
     let mut w = Writer::new(d);
-    let related = render_select(&mut w, meta, q, select)?;
+    let (related, joined) = render_select(&mut w, meta, q, select)?;
     let sql: std::sync::Arc<str> = w.sql.into();
     cache.insert_select(
         key,
-        cache::CachedSelect { sql: sql.clone(), related: related.clone(), has_params: !w.params.is_empty() },
+        cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, has_params: !w.params.is_empty() },
     );
-    Ok(Statement { sql, params: w.params, related })
+    Ok(Statement { sql, params: w.params, related, joined })
 }
 
-/// Writes a SELECT over `meta`'s table into `w`; returns where `select_related` objects sit.
+/// The model a relation step `name` of `meta` leads to (a forward or reverse foreign key or
+/// one-to-one, or a many-to-many), if it is one.
+pub(crate) fn relation_target(meta: &'static ModelMeta, name: &str) -> Option<&'static ModelMeta> {
+    hop(meta, name).map(|h| h.target())
+}
+
+/// Writes a SELECT over `meta`'s table into `w`; returns where `select_related` objects and
+/// the `left_join` relation's objects sit.
 fn render_select(
     w: &mut Writer,
     meta: &'static ModelMeta,
     q: &Query,
     select: Select,
-) -> Result<Vec<crate::prefetch::RelatedNode>> {
+) -> Result<(Vec<crate::prefetch::RelatedNode>, Option<usize>)> {
     let d = w.d;
     for (name, _) in &q.annotations {
         if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {
@@ -1234,6 +1246,7 @@ fn render_select(
     let mut group_by: Vec<Expr> = Vec::new();
     let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
     let mut related = Vec::new();
+    let mut joined = None;
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
         Select::Count if wrap_count && q.values.is_some() => Select::Values,
@@ -1252,10 +1265,26 @@ fn render_select(
             if has_agg {
                 group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
+            let mut next = meta.width() + q.annotations.len();
             if columns == Select::Model && !q.select_related.is_empty() {
-                let mut next = meta.width() + q.annotations.len();
                 let tree = PathTree::from_paths(&q.select_related);
                 related = select_related(w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
+            }
+            if let (Select::Model, Some(name)) = (columns, &q.left_join) {
+                let h = hop(meta, name).ok_or_else(|| {
+                    Error::field_error(format!(
+                        "`{name}` is not a relation of {}: it cannot be left-joined",
+                        meta.label()
+                    ))
+                })?;
+                // Forward keys join as the field's nullability says (a NOT NULL key always has
+                // its row); reverse and many-to-many steps join LEFT.
+                let alias = scope.apply_hop(&scope.qual.clone(), name, h);
+                for (q, f) in scope.model_columns(h.target(), &alias) {
+                    w.push(", ");
+                    w.column(&q, f.column);
+                }
+                joined = Some(next);
             }
         }
         Select::Values => {
@@ -1329,7 +1358,7 @@ fn render_select(
     if wrap_count {
         w.push(") subquery");
     }
-    Ok(related)
+    Ok((related, joined))
 }
 
 /// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
@@ -1381,7 +1410,7 @@ pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) ->
     w.push("DELETE FROM ");
     w.ident(meta.table);
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new() })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
 }
 
 /// Renders an UPDATE of the rows the filters match.
@@ -1414,7 +1443,7 @@ pub(crate) fn compile_update(
         return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
     }
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new() })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
 }
 
 #[cfg(test)]
