@@ -5,7 +5,7 @@ use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::features::Features;
 use crate::row::{OwnedRow, Row, RowStream};
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 use std::sync::Arc;
 
 /// Observes every statement a connection runs (query capture, tracing). Installed per
@@ -13,6 +13,13 @@ use std::sync::Arc;
 pub trait StatementObserver: Send + Sync {
     /// Called once per statement, before it runs, with its SQL and parameter count.
     fn statement(&self, sql: &str, params: &[Value]);
+
+    /// Is the observer recording right now? When it says no, a connection may skip building
+    /// what [`statement`](StatementObserver::statement) would receive (owned copies of
+    /// borrowed parameters). `true` by default.
+    fn is_active(&self) -> bool {
+        true
+    }
 }
 
 /// One open connection to a database.
@@ -36,6 +43,14 @@ pub trait Connection: Send {
     /// Runs one statement with bound parameters; returns the number of rows affected.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
 
+    /// Runs one statement with borrowed parameters (see [`Param`](crate::Param)); returns the
+    /// number of rows affected. The default copies them into owned values for
+    /// [`execute`](Connection::execute); SQLite binds them as they are.
+    fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
+        let owned: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+        self.execute(sql, &owned)
+    }
+
     /// Runs one or more statements separated by `;`, with no parameters (DDL scripts,
     /// transaction control).
     fn execute_batch(&mut self, sql: &str) -> Result<()>;
@@ -43,10 +58,53 @@ pub trait Connection: Send {
     /// Runs a query and lends its rows one at a time, as they arrive.
     fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>>;
 
+    /// Runs a query whose rows are all wanted at once (to build a list) and lends them one at
+    /// a time. Unlike [`stream`](Connection::stream), the backend may read the whole result
+    /// before the first row is lent, so memory grows with the result: PostgreSQL does, in one
+    /// round trip, instead of waking its protocol task once per row. The default is `stream`.
+    fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.stream(sql, params)
+    }
+
     /// Runs an `INSERT` and returns the generated key: read through `RETURNING <column>` where
     /// the backend has it (SQLite, PostgreSQL) and `returning` names the column, else the
     /// driver's last-insert id (MySQL `LAST_INSERT_ID()`). `None` when nothing was generated.
     fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>>;
+
+    /// Runs a multi-row `INSERT` of `rows` rows and returns how many were inserted and, when
+    /// `keys` names the table and its generated key column, the key of every row in order
+    /// (`None` where the backend cannot tell them, MySQL: `LAST_INSERT_ID()` names only the
+    /// first row, as in Django).
+    ///
+    /// The default appends `RETURNING <column>` where
+    /// [`Features::can_return_rows_from_bulk_insert`] holds; SQLite overrides it to read the
+    /// keys off `last_insert_rowid()` instead (see its implementation), which spares SQLite
+    /// the temporary table its `RETURNING` builds.
+    fn insert_rows(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        rows: usize,
+        keys: Option<InsertKeys<'_>>,
+    ) -> Result<InsertedRows> {
+        let params: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+        let params = params.as_slice();
+        match keys {
+            Some(k) if self.features().can_return_rows_from_bulk_insert => {
+                let mut full = String::with_capacity(sql.len() + k.column.len() + 16);
+                full.push_str(sql);
+                full.push_str(" RETURNING ");
+                self.dialect().write_ident(&mut full, k.column);
+                let mut stream = self.stream(&full, params)?;
+                let mut out = Vec::with_capacity(rows);
+                while let Some(row) = stream.next_row()? {
+                    out.push(row.value(0)?);
+                }
+                Ok(InsertedRows { count: out.len() as u64, keys: Some(out) })
+            }
+            _ => Ok(InsertedRows { count: self.execute(sql, params)?, keys: None }),
+        }
+    }
 
     /// How many transactions and savepoints are open (0 = autocommit).
     fn transaction_depth(&self) -> usize;
@@ -111,6 +169,25 @@ pub trait Connection: Send {
         };
         Ok(first)
     }
+}
+
+/// The generated key column a multi-row insert should hand back: see
+/// [`Connection::insert_rows`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InsertKeys<'a> {
+    /// The table inserted into.
+    pub table: &'a str,
+    /// Its generated key column.
+    pub column: &'a str,
+}
+
+/// What [`Connection::insert_rows`] reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertedRows {
+    /// How many rows were inserted.
+    pub count: u64,
+    /// The generated key of every row, in order, when asked for and known.
+    pub keys: Option<Vec<Value>>,
 }
 
 /// Something statements can run on: a pool (checks a connection out for the call) or a
@@ -214,8 +291,23 @@ macro_rules! forward_connection {
         fn stream<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
             ($($deref)* self).stream(sql, params)
         }
+        fn stream_all<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
+            ($($deref)* self).stream_all(sql, params)
+        }
         fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
             ($($deref)* self).insert(sql, params, returning)
+        }
+        fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
+            ($($deref)* self).execute_refs(sql, params)
+        }
+        fn insert_rows(
+            &mut self,
+            sql: &str,
+            params: &[ValueRef<'_>],
+            rows: usize,
+            keys: Option<InsertKeys<'_>>,
+        ) -> Result<InsertedRows> {
+            ($($deref)* self).insert_rows(sql, params, rows, keys)
         }
         fn transaction_depth(&self) -> usize {
             ($($deref)* self).transaction_depth()

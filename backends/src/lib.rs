@@ -58,7 +58,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connection::{Checkout, Connection, Executor, StatementObserver};
+pub use connection::{Checkout, Connection, Executor, InsertKeys, InsertedRows, StatementObserver};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
@@ -66,7 +66,7 @@ pub use pool::{connect, connect_one, connect_with, Manager, Pool, PooledConnecti
 pub use row::{OwnedRow, Row, RowStream};
 pub use transaction::{atomic, atomic_with_extension, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};
-pub use value::{ConversionError, FromValue, ToValue, Value, ValueRef};
+pub use value::{ConversionError, FromValue, Param, ToValue, Value, ValueRef};
 
 /// Re-exported so users and the layers above name one version.
 pub use chrono;

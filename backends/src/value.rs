@@ -235,10 +235,37 @@ impl fmt::Display for ConversionError {
 
 impl std::error::Error for ConversionError {}
 
+/// A bound parameter that borrows from the Rust value it came from where it can (text,
+/// bytes, JSON), so binding a field does not copy it: see [`ToValue::to_param`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param<'a> {
+    /// Borrowed from the value.
+    Borrowed(ValueRef<'a>),
+    /// Made for the occasion (numbers, and types that only know [`ToValue::to_value`]).
+    Owned(Value),
+}
+
+impl Param<'_> {
+    /// The parameter as a borrowed value.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Param::Borrowed(v) => *v,
+            Param::Owned(v) => v.as_ref(),
+        }
+    }
+}
+
 /// Converts a Rust value into a bound parameter.
 pub trait ToValue {
     /// The parameter value.
     fn to_value(&self) -> Value;
+
+    /// The parameter, borrowed from `self` where it can be (text, bytes, JSON), so binding
+    /// costs no copy. The default owns [`to_value`](ToValue::to_value)'s result, which is
+    /// right for every type that does not hold text or bytes.
+    fn to_param(&self) -> Param<'_> {
+        Param::Owned(self.to_value())
+    }
 }
 
 /// Decodes a borrowed cell into a Rust value.
@@ -250,6 +277,9 @@ pub trait FromValue: Sized {
 impl ToValue for Value {
     fn to_value(&self) -> Value {
         self.clone()
+    }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(self.as_ref())
     }
 }
 
@@ -263,6 +293,9 @@ impl<T: ToValue + ?Sized> ToValue for &T {
     fn to_value(&self) -> Value {
         (**self).to_value()
     }
+    fn to_param(&self) -> Param<'_> {
+        (**self).to_param()
+    }
 }
 
 impl<T: ToValue> ToValue for Option<T> {
@@ -270,6 +303,12 @@ impl<T: ToValue> ToValue for Option<T> {
         match self {
             Some(v) => v.to_value(),
             None => Value::Null,
+        }
+    }
+    fn to_param(&self) -> Param<'_> {
+        match self {
+            Some(v) => v.to_param(),
+            None => Param::Borrowed(ValueRef::Null),
         }
     }
 }
@@ -394,17 +433,26 @@ impl ToValue for str {
     fn to_value(&self) -> Value {
         Value::Text(self.to_owned())
     }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Text(self))
+    }
 }
 
 impl ToValue for String {
     fn to_value(&self) -> Value {
         Value::Text(self.clone())
     }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Text(self))
+    }
 }
 
 impl ToValue for Cow<'_, str> {
     fn to_value(&self) -> Value {
         Value::Text(self.to_string())
+    }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Text(self))
     }
 }
 
@@ -427,11 +475,17 @@ impl ToValue for [u8] {
     fn to_value(&self) -> Value {
         Value::Bytes(self.to_vec())
     }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Bytes(self))
+    }
 }
 
 impl ToValue for Vec<u8> {
     fn to_value(&self) -> Value {
         Value::Bytes(self.clone())
+    }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Bytes(self))
     }
 }
 
@@ -585,6 +639,9 @@ impl FromValue for Uuid {
 impl ToValue for serde_json::Value {
     fn to_value(&self) -> Value {
         Value::Json(self.clone())
+    }
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::JsonValue(self))
     }
 }
 

@@ -6,19 +6,119 @@ use crate::model::persist::resolve_update_fields;
 use crate::model::{Model, SaveOptions};
 use crate::q::Q;
 use crate::queryset::QuerySet;
+use crate::sql::cache::{Shape, SqlCache};
 use orm_backends::schema::column_type_sql;
-use orm_backends::{Dialect, Executor, Value};
+use orm_backends::{Connection, Dialect, Executor, InsertKeys, Param, ValueRef};
+use std::sync::Arc;
 
-/// Rows per statement so that `columns` parameters per row stay within the backend's limit
-/// (and under 1,000 rows, which keeps statements a sane size).
+/// Rows per INSERT so that `columns` parameters per row stay within the backend's limit.
 fn rows_per_batch(d: Dialect, columns: usize) -> usize {
-    (d.features().max_query_params / columns.max(1)).clamp(1, 1000)
+    (d.features().max_query_params / columns.max(1)).max(1)
+}
+
+/// Rows per `bulk_update` statement: within the parameter limit, and under 1,000 rows, since
+/// each row's `CASE` is searched linearly.
+fn rows_per_update(d: Dialect, columns: usize) -> usize {
+    rows_per_batch(d, columns).min(1000)
+}
+
+/// `INSERT INTO t (cols) VALUES (…), (…)` for `rows` rows of `M`, rendered once per shape.
+fn bulk_insert_sql<M: Model>(d: Dialect, include_pk: bool, rows: usize) -> Arc<str> {
+    let meta = M::meta();
+    let shape = Shape::BulkInsert { include_pk, rows: rows as u32 };
+    SqlCache::of(meta).get_or_render(d, shape, || {
+        let pk = meta.pk;
+        let cols: Vec<&'static str> =
+            meta.fields.iter().enumerate().filter(|&(i, _)| i != pk || include_pk).map(|(_, f)| f.column).collect();
+        let mut sql = String::with_capacity(32 + cols.len() * 16 + rows * cols.len() * 4);
+        sql.push_str("INSERT INTO ");
+        d.write_ident(&mut sql, meta.table);
+        sql.push_str(" (");
+        for (n, c) in cols.iter().enumerate() {
+            if n > 0 {
+                sql.push_str(", ");
+            }
+            d.write_ident(&mut sql, c);
+        }
+        sql.push_str(") VALUES ");
+        let mut p = 0;
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for n in 0..cols.len() {
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                p += 1;
+                d.write_placeholder(&mut sql, p);
+            }
+            sql.push(')');
+        }
+        sql
+    })
+}
+
+/// Inserts the instances `group` of `objs` (all with a key, or all without) in statements of
+/// at most `per` rows; sets generated keys where the backend hands them back.
+fn insert_group<M: Model>(
+    conn: &mut dyn Connection,
+    objs: &mut [M],
+    group: &[usize],
+    include_pk: bool,
+    per: usize,
+) -> Result<u64> {
+    let meta = M::meta();
+    let pk = meta.pk;
+    let d = conn.dialect();
+    let ncols = meta.fields.len() - usize::from(!include_pk);
+    let keys = (!include_pk).then(|| InsertKeys { table: meta.table, column: meta.pk_field().column });
+    let mut total = 0;
+    for chunk in group.chunks(per) {
+        let sql = bulk_insert_sql::<M>(d, include_pk, chunk.len());
+        // Borrowed from the instances: text fields are bound without being copied.
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * ncols);
+        for &oi in chunk {
+            let o = &objs[oi];
+            params.extend((0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| o.field_param(i)));
+        }
+        let refs: Vec<ValueRef<'_>> = params.iter().map(Param::as_value_ref).collect();
+        let inserted = conn.insert_rows(&sql, &refs, chunk.len(), keys)?;
+        drop(refs);
+        drop(params);
+        total += inserted.count;
+        match inserted.keys {
+            Some(keys) => {
+                if keys.len() != chunk.len() {
+                    return Err(Error::ImproperlyConfigured(format!(
+                        "bulk_create of {} returned {} keys for {} rows",
+                        meta.label(),
+                        keys.len(),
+                        chunk.len()
+                    )));
+                }
+                for (&oi, key) in chunk.iter().zip(keys) {
+                    objs[oi].set_field_value(pk, &key)?;
+                    objs[oi].set_adding(false);
+                }
+            }
+            None if include_pk => {
+                for &oi in chunk {
+                    objs[oi].set_adding(false);
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(total)
 }
 
 impl<M: Model> QuerySet<M> {
     /// Inserts `objs` with multi-row INSERTs, split so each statement stays within the
-    /// backend's parameter limit, all in one transaction. Generated keys are set on the
-    /// instances where the backend returns them from a multi-row insert (SQLite, PostgreSQL:
+    /// backend's parameter limit, all in one transaction (a single statement needs none: it is
+    /// atomic by itself). Generated keys are set on the instances where the backend reports
+    /// them for a multi-row insert (SQLite, from `last_insert_rowid()`; PostgreSQL, through
     /// `RETURNING`); on MySQL they stay unset (as in Django), since `LAST_INSERT_ID()` only
     /// names the first row. `auto_now`/`auto_now_add` fields are filled. Returns how many rows
     /// were inserted.
@@ -36,76 +136,22 @@ impl<M: Model> QuerySet<M> {
         // Instances with a key go in one group, those without in another (the column lists differ).
         let (with_key, without_key): (Vec<usize>, Vec<usize>) =
             (0..objs.len()).partition(|&i| !(pk_field.auto && objs[i].field_value(pk).is_null()));
-        let returning = d.features().can_return_rows_from_bulk_insert;
-        ex.with_connection(|c| {
-            orm_backends::atomic(c, |tx| -> Result<u64> {
-                let mut total = 0;
-                for (group, include_pk) in [(&with_key, true), (&without_key, false)] {
-                    if group.is_empty() {
-                        continue;
-                    }
-                    let cols: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != pk || include_pk).collect();
-                    let per = rows_per_batch(d, cols.len());
-                    for chunk in group.chunks(per) {
-                        let mut sql = String::from("INSERT INTO ");
-                        d.write_ident(&mut sql, meta.table);
-                        sql.push_str(" (");
-                        for (n, &i) in cols.iter().enumerate() {
-                            if n > 0 {
-                                sql.push_str(", ");
-                            }
-                            d.write_ident(&mut sql, meta.fields[i].column);
-                        }
-                        sql.push_str(") VALUES ");
-                        let mut params = Vec::with_capacity(chunk.len() * cols.len());
-                        for (r, &oi) in chunk.iter().enumerate() {
-                            if r > 0 {
-                                sql.push_str(", ");
-                            }
-                            sql.push('(');
-                            for (n, &i) in cols.iter().enumerate() {
-                                if n > 0 {
-                                    sql.push_str(", ");
-                                }
-                                params.push(objs[oi].field_value(i));
-                                d.write_placeholder(&mut sql, params.len());
-                            }
-                            sql.push(')');
-                        }
-                        let want_keys = !include_pk && returning;
-                        if want_keys {
-                            sql.push_str(" RETURNING ");
-                            d.write_ident(&mut sql, pk_field.column);
-                            let keys: Vec<Value> = orm_backends::Executor::with_connection(tx, |conn| {
-                                let rows = conn.query(&sql, &params)?;
-                                rows.into_iter().map(|r| Ok(r.into_values().swap_remove(0))).collect::<Result<_>>()
-                            })?;
-                            if keys.len() != chunk.len() {
-                                return Err(Error::ImproperlyConfigured(format!(
-                                    "bulk_create of {} returned {} keys for {} rows",
-                                    meta.label(),
-                                    keys.len(),
-                                    chunk.len()
-                                )));
-                            }
-                            for (&oi, key) in chunk.iter().zip(keys) {
-                                objs[oi].set_field_value(pk, &key)?;
-                                objs[oi].set_adding(false);
-                            }
-                            total += chunk.len() as u64;
-                        } else {
-                            total += orm_backends::Executor::with_connection(tx, |conn| conn.execute(&sql, &params))?;
-                            if include_pk {
-                                for &oi in chunk {
-                                    objs[oi].set_adding(false);
-                                }
-                            }
-                        }
-                    }
+        let groups = [(&with_key, true), (&without_key, false)];
+        let per = |include_pk: bool| rows_per_batch(d, meta.fields.len() - usize::from(!include_pk));
+        let statements: usize = groups.iter().map(|(g, inc)| g.len().div_ceil(per(*inc))).sum();
+        let run = |conn: &mut dyn Connection| -> Result<u64> {
+            let mut total = 0;
+            for (group, include_pk) in groups {
+                if !group.is_empty() {
+                    total += insert_group(conn, objs, group, include_pk, per(include_pk))?;
                 }
-                Ok(total)
-            })
-        })
+            }
+            Ok(total)
+        };
+        if statements == 1 {
+            return ex.with_connection(run);
+        }
+        ex.with_connection(|c| orm_backends::atomic(c, |tx| tx.with_connection(run)))
     }
 
     /// Updates `fields` of each of `objs` (which must have keys) with `UPDATE … SET f = CASE pk
@@ -130,7 +176,7 @@ impl<M: Model> QuerySet<M> {
         }
         let d = ex.dialect();
         // Per row: (key, value) per field, plus the key in the IN list.
-        let per = rows_per_batch(d, idx.len() * 2 + 1);
+        let per = rows_per_update(d, idx.len() * 2 + 1);
         let pk_col = meta.pk_field().column;
         ex.with_connection(|c| {
             orm_backends::atomic(c, |tx| -> Result<u64> {

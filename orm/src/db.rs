@@ -25,6 +25,10 @@ struct Hub {
 }
 
 impl StatementObserver for Hub {
+    fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire) > 0
+    }
+
     fn statement(&self, sql: &str, params: &[Value]) {
         if self.active.load(Ordering::Acquire) == 0 {
             return;

@@ -113,7 +113,7 @@ pub use signals::Signals;
 pub use stream::ModelIter;
 
 pub use orm_backends::{
-    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Pool, Row, ToValue,
+    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Param, Pool, Row, ToValue,
     Transaction, Value, ValueRef,
 };
 pub use orm_macros::Model;
@@ -151,14 +151,28 @@ pub mod __private {
         v.to_value()
     }
 
+    /// A field's value as a parameter, borrowed where it can be.
+    pub fn param_of<T: crate::FieldType>(v: &T) -> crate::Param<'_> {
+        v.to_param()
+    }
+
     /// Decodes column `index` of `row` into `T`, naming the model and field on failure.
     #[inline]
     pub fn decode<T: crate::FieldType>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
-        let v = row.value_ref(index)?;
-        T::from_value_ref(v).map_err(|e| {
-            let e = e.at_column(index, Some(field));
-            crate::Error::Database(orm_backends::Error::from(e).with_table(Some(model.to_owned())))
-        })
+        match row.value_ref(index) {
+            Ok(v) => match T::from_value_ref(v) {
+                Ok(x) => Ok(x),
+                Err(e) => Err(decode_error(e, index, model, field)),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn decode_error(e: crate::ConversionError, index: usize, model: &str, field: &str) -> crate::Error {
+        let e = e.at_column(index, Some(field));
+        crate::Error::Database(orm_backends::Error::from(e).with_table(Some(model.to_owned())))
     }
 
     /// Converts an owned value into field type `T`.

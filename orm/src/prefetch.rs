@@ -2,6 +2,7 @@
 //! level, `IN` lists split at the backend's parameter limit).
 
 use crate::error::{Error, Result};
+use crate::model::key::Key;
 use crate::model::registry::{reverse_relation, ReverseRelation};
 use crate::model::Model;
 use crate::q::{Leaf, Lookup, Node, Operand, Q};
@@ -142,16 +143,6 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     Ok(())
 }
 
-/// A hashable form of a key value.
-fn key_of(v: &Value) -> String {
-    match v {
-        Value::Int(i) => format!("i{i}"),
-        Value::Text(s) => format!("t{s}"),
-        Value::Uuid(u) => format!("u{u}"),
-        other => format!("{other:?}"),
-    }
-}
-
 fn base_queryset<T: Model>(custom: Option<&(dyn Any + Send + Sync)>) -> Result<QuerySet<T>> {
     match custom {
         None => Ok(T::objects()),
@@ -182,7 +173,7 @@ fn load_in<T: Model, E: Executor + ?Sized>(
 
 fn distinct_keys(values: impl Iterator<Item = Value>) -> Vec<Value> {
     let mut seen = std::collections::HashSet::new();
-    values.filter(|v| !v.is_null()).filter(|v| seen.insert(key_of(v))).collect()
+    values.filter(|v| !v.is_null()).filter(|v| seen.insert(Key::of(v))).collect()
 }
 
 /// Prefetches a forward foreign key / one-to-one: one query for all distinct keys.
@@ -204,11 +195,11 @@ where
     prefetch_path(&mut targets, deeper, ex)?;
     let tmeta = S::Target::meta();
     let key_index = if to_field == "pk" { tmeta.pk } else { tmeta.field_index(to_field).unwrap_or(tmeta.pk) };
-    let by_key: HashMap<String, Arc<S::Target>> =
-        targets.into_iter().map(|t| (key_of(&t.field_value(key_index)), Arc::new(t))).collect();
+    let by_key: HashMap<Key, Arc<S::Target>> =
+        targets.into_iter().map(|t| (Key::from_value(t.field_value(key_index)), Arc::new(t))).collect();
     for o in objs.iter_mut() {
         let s = slot(o);
-        if let Some(t) = by_key.get(&key_of(&s.key_value())) {
+        if let Some(t) = by_key.get(&Key::from_value(s.key_value())) {
             s.set(t.clone());
         }
     }
@@ -235,7 +226,7 @@ where
     let owner_keys: Vec<Value> = objs.iter().map(|o| o.pk_value()).collect();
     let keys = distinct_keys(owner_keys.iter().cloned());
     let base = base_queryset::<S::Target>(custom)?;
-    let mut grouped: HashMap<String, Vec<Arc<S::Target>>> = HashMap::new();
+    let mut grouped: HashMap<Key, Vec<Arc<S::Target>>> = HashMap::with_capacity(keys.len());
     let forward_m2m = meta.many_to_many.iter().find(|m| m.name == name);
     let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
     match (forward_m2m, reverse) {
@@ -245,7 +236,7 @@ where
             prefetch_path(&mut related, deeper, ex)?;
             let fk_index = S::Target::meta().field_index(field.name).expect("the reverse relation's field exists");
             for r in related {
-                grouped.entry(key_of(&r.field_value(fk_index))).or_default().push(Arc::new(r));
+                grouped.entry(Key::from_value(r.field_value(fk_index))).or_default().push(Arc::new(r));
             }
         }
         (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
@@ -283,23 +274,23 @@ where
             let mut targets: Vec<S::Target> = load_in(&base, "pk", target_keys, ex)?;
             prefetch_path(&mut targets, deeper, ex)?;
             let tpk = S::Target::meta().pk;
-            let mut order: Vec<String> = Vec::with_capacity(targets.len());
-            let by_key: HashMap<String, Arc<S::Target>> = targets
+            let mut order: Vec<Key> = Vec::with_capacity(targets.len());
+            let by_key: HashMap<Key, Arc<S::Target>> = targets
                 .into_iter()
                 .map(|t| {
-                    let k = key_of(&t.field_value(tpk));
+                    let k = Key::from_value(t.field_value(tpk));
                     order.push(k.clone());
                     (k, Arc::new(t))
                 })
                 .collect();
             // Keep the target QuerySet's order within each owner's list.
-            let rank: HashMap<&String, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let rank: HashMap<&Key, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
             type Ranked<T> = Vec<(usize, Arc<T>)>;
-            let mut per_owner: HashMap<String, Ranked<S::Target>> = HashMap::new();
+            let mut per_owner: HashMap<Key, Ranked<S::Target>> = HashMap::new();
             for (near, far) in pairs {
-                let fk = key_of(&far);
+                let fk = Key::from_value(far);
                 if let (Some(t), Some(r)) = (by_key.get(&fk), rank.get(&fk)) {
-                    per_owner.entry(key_of(&near)).or_default().push((*r, t.clone()));
+                    per_owner.entry(Key::from_value(near)).or_default().push((*r, t.clone()));
                 }
             }
             for (k, mut v) in per_owner {
@@ -315,7 +306,7 @@ where
         }
     }
     for (o, key) in objs.iter_mut().zip(owner_keys) {
-        let list = grouped.remove(&key_of(&key)).unwrap_or_default();
+        let list = grouped.remove(&Key::from_value(key)).unwrap_or_default();
         slot(o).set(list);
     }
     Ok(())

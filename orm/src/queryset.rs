@@ -7,7 +7,7 @@ use crate::expressions::{Aggregate, Expr, SubqueryExpr};
 use crate::model::Model;
 use crate::q::{parse_leaf, Node, Q};
 use crate::sql::{check_node, compile_delete, compile_select, compile_update, values_names, ForUpdate, Query, Select};
-use orm_backends::{Dialect, Executor, OwnedRow, ToValue, Value};
+use orm_backends::{Dialect, Executor, OwnedRow, ToValue, Value, ValueRef};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -331,7 +331,7 @@ impl<M: Model> QuerySet<M> {
     pub fn to_sql(&self, dialect: Dialect) -> Result<(String, Vec<Value>)> {
         let select = if self.query.values.is_some() { Select::Values } else { Select::Model };
         let s = compile_select(M::meta(), dialect, &self.query, select)?;
-        Ok((s.sql, s.params))
+        Ok((s.sql.to_string(), s.params))
     }
 
     /// Runs the query and decodes every row.
@@ -343,7 +343,7 @@ impl<M: Model> QuerySet<M> {
         let init = crate::signals::init_hub::<M, _>(ex);
         let mut out = ex.with_connection(|c| {
             let mut out = Vec::new();
-            let mut stream = c.stream(&stmt.sql, &stmt.params)?;
+            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
                 let mut obj = crate::signals::decode::<M>(init, row)?;
                 for node in &stmt.related {
@@ -359,6 +359,105 @@ impl<M: Model> QuerySet<M> {
         Ok(out)
     }
 
+    /// Runs the query LEFT JOINed with the objects `relation` leads to (a reverse foreign
+    /// key such as `"posts"`, a forward foreign key or one-to-one, or a many-to-many): one
+    /// query, one `(object, related)` pair per row of the join, and `(object, None)` for an
+    /// object with no related row. The join's rows come in this QuerySet's order; an object
+    /// with several related rows appears once per row.
+    ///
+    /// Unlike [`prefetch_related`](Self::prefetch_related), which groups the related objects
+    /// under each object with a second query, this keeps SQL's flat shape (Diesel's
+    /// `left_join` into `(User, Option<Post>)`). `R` must be the model the relation leads to;
+    /// init signals are sent for the objects of this QuerySet, not for the joined ones (as
+    /// with `select_related`).
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    ///
+    /// #[derive(Model, Debug, Clone)]
+    /// #[orm(app = "lib")]
+    /// pub struct Author { pub id: Auto<i64>, #[orm(max_length = 50)] pub name: String }
+    ///
+    /// #[derive(Model, Debug, Clone)]
+    /// #[orm(app = "lib")]
+    /// pub struct Book {
+    ///     pub id: Auto<i64>,
+    ///     #[orm(related_name = "books")] pub author: ForeignKey<Author>,
+    ///     #[orm(max_length = 50)] pub title: String,
+    /// }
+    ///
+    /// # fn main() -> orm::Result<()> {
+    /// let db = Database::connect("sqlite::memory:")?;
+    /// Schema::new().model::<Author>().model::<Book>().create_all(&db)?;
+    /// let ann = Author { id: Auto::unset(), name: "Ann".into() }.create(&db)?;
+    /// Author { id: Auto::unset(), name: "Bob".into() }.create(&db)?;
+    /// for title in ["A", "B"] {
+    ///     Book { id: Auto::unset(), author: ForeignKey::to(&ann)?, title: title.into() }.create(&db)?;
+    /// }
+    /// // SELECT author.…, book.… FROM author LEFT OUTER JOIN book ON … ORDER BY name, title
+    /// let rows: Vec<(Author, Option<Book>)> =
+    ///     Author::objects().order_by(["name", "books__title"]).fetch_left_join("books", &db)?;
+    /// let flat: Vec<(&str, Option<&str>)> =
+    ///     rows.iter().map(|(a, b)| (a.name.as_str(), b.as_ref().map(|b| b.title.as_str()))).collect();
+    /// assert_eq!(flat, [("Ann", Some("A")), ("Ann", Some("B")), ("Bob", None)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn fetch_left_join<R: Model>(
+        &self,
+        relation: &str,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<Vec<(M, Option<R>)>> {
+        let meta = M::meta();
+        match crate::sql::relation_target(meta, relation) {
+            Some(t) if std::ptr::eq(t, R::meta()) => {}
+            Some(t) => {
+                return Err(Error::field_error(format!(
+                    "`{relation}` of {} leads to {}, not {}",
+                    meta.label(),
+                    t.label(),
+                    R::meta().label()
+                )))
+            }
+            None => {
+                return Err(Error::field_error(format!(
+                    "`{relation}` is not a relation of {}: it cannot be left-joined",
+                    meta.label()
+                )))
+            }
+        }
+        if self.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut query = self.query.clone();
+        query.left_join = Some(relation.to_owned());
+        let stmt = compile_select(meta, ex.dialect(), &query, Select::Model)?;
+        let offset = stmt.joined.expect("a left join selects the related columns");
+        let rmeta = R::meta();
+        let init = crate::signals::init_hub::<M, _>(ex);
+        ex.with_connection(|c| {
+            let mut out = Vec::new();
+            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
+            while let Some(row) = stream.next_row()? {
+                let mut obj = crate::signals::decode::<M>(init, row)?;
+                for node in &stmt.related {
+                    obj.set_related(node.field, row, node.offset, &node.children)?;
+                }
+                // No related row: the outer join filled its columns with NULLs.
+                let absent = match rmeta.kind {
+                    crate::model::meta::ModelKind::Concrete => {
+                        matches!(row.value_ref(offset + rmeta.pk)?, ValueRef::Null)
+                    }
+                    _ => (0..rmeta.width()).try_fold(true, |all, i| {
+                        Ok::<_, Error>(all && matches!(row.value_ref(offset + i)?, ValueRef::Null))
+                    })?,
+                };
+                let related = if absent { None } else { Some(R::from_row(row, offset)?) };
+                out.push((obj, related));
+            }
+            Ok::<_, Error>(out)
+        })
+    }
+
     /// Runs the query and returns each instance with its annotations.
     pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
         if self.is_none() {
@@ -370,7 +469,7 @@ impl<M: Model> QuerySet<M> {
         let init = crate::signals::init_hub::<M, _>(ex);
         ex.with_connection(|c| {
             let mut out = Vec::new();
-            let mut stream = c.stream(&stmt.sql, &stmt.params)?;
+            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
                 let object = crate::signals::decode::<M>(init, row)?;
                 let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
@@ -403,7 +502,7 @@ impl<M: Model> QuerySet<M> {
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
         ex.with_connection(|c| {
             let mut out = Vec::new();
-            let mut stream = c.stream(&stmt.sql, &stmt.params)?;
+            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
                 let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
                 out.push(OwnedRow::new(names.clone(), values));

@@ -337,22 +337,30 @@ backend_test! {
     fn bulk_create_splits_at_the_parameter_limit(t: &TestDb) {
         let db = db_of(t);
         seed(&db)?;
-        // 7 columns × 10,000 rows = 70,000 parameters: more than any backend takes at once.
-        let mut many: Vec<Item> = (0..10_000)
+        // 6 columns (the key is generated) × 12,000 rows = 72,000 parameters: more than any
+        // backend takes at once.
+        let mut many: Vec<Item> = (0..12_000)
             .map(|i| Item { id: Auto::unset(), name: format!("bulk {i}"), note: None, qty: i, price: Some(i as f64 / 2.0), kind: "bulk".into(), at: at(2020, 1, 1, 0) })
             .collect();
         let capture = db.capture_queries();
         let n = Item::objects().bulk_create(&mut many, &db)?;
-        assert_eq!(n, 10_000);
+        assert_eq!(n, 12_000);
         let inserts = capture.queries().iter().filter(|q| q.sql.starts_with("INSERT")).count();
-        assert!(inserts >= 3, "split into several statements, got {inserts}");
+        assert!(inserts >= 2, "split into several statements, got {inserts}");
         assert!(capture.queries().iter().all(|q| q.params.len() <= db.dialect().features().max_query_params));
-        assert_eq!(Item::objects().filter(Item::kind().eq("bulk")).count(&db)?, 10_000);
+        assert_eq!(Item::objects().filter(Item::kind().eq("bulk")).count(&db)?, 12_000);
         if db.dialect().features().can_return_rows_from_bulk_insert {
             let keys: BTreeSet<i64> = many.iter().map(|i| i.id.get().expect("keys are set")).collect();
-            assert_eq!(keys.len(), 10_000);
-            let back = Item::objects().get_pk(many[9_999].id.get().unwrap(), &db)?;
-            assert_eq!(back.name, "bulk 9999", "keys match their rows");
+            assert_eq!(keys.len(), 12_000);
+            let back = Item::objects().get_pk(many[11_999].id.get().unwrap(), &db)?;
+            assert_eq!(back.name, "bulk 11999", "keys match their rows");
+            let stored: std::collections::HashMap<i64, String> = Item::objects()
+                .filter(Item::kind().eq("bulk"))
+                .fetch(&db)?
+                .into_iter()
+                .map(|i| (i.id.get().unwrap(), i.name))
+                .collect();
+            assert!(many.iter().all(|i| stored.get(&i.id.get().unwrap()) == Some(&i.name)), "every key names its own row");
         } else {
             assert!(many.iter().all(|i| !i.id.is_set()), "documented: no keys from a multi-row insert on this backend");
         }
@@ -366,6 +374,38 @@ backend_test! {
         assert_eq!(updated, 300);
         assert_eq!(Item::objects().filter(Item::note().startswith("n")).count(&db)?, 300);
         assert_eq!(Item::objects().filter(Item::note().eq("n1005")).get(&db)?.qty, 1_005);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn bulk_create_keys_stay_unset_when_a_trigger_inserts_alongside(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        if db.dialect() != orm::Dialect::Sqlite {
+            // SQLite reads multi-row keys off last_insert_rowid(); the others use RETURNING
+            // or report no keys, whatever triggers do.
+            return Ok(());
+        }
+        db.pool().get()?.execute_batch(
+            "CREATE TRIGGER item_shadow AFTER INSERT ON shop_item WHEN NEW.kind = 'shadowed' \
+             BEGIN INSERT INTO shop_item (name, qty, kind, at) VALUES ('shadow', 0, 'shadow', NEW.at); END",
+        )?;
+        let mut rows: Vec<Item> = (0..3)
+            .map(|i| Item { id: Auto::unset(), name: format!("s{i}"), note: None, qty: i, price: None, kind: "shadowed".into(), at: at(2020, 1, 1, 0) })
+            .collect();
+        assert_eq!(Item::objects().bulk_create(&mut rows, &db)?, 3);
+        // The trigger's rows took rowids between ours: computed keys would be wrong, so none.
+        assert!(rows.iter().all(|i| !i.id.is_set()), "no guessed keys");
+        assert_eq!(Item::objects().filter(Item::kind().eq("shadow")).count(&db)?, 3);
+        // Without the trigger firing, keys are set and name their rows.
+        let mut plain: Vec<Item> = (0..3)
+            .map(|i| Item { id: Auto::unset(), name: format!("p{i}"), note: None, qty: i, price: None, kind: "plain".into(), at: at(2020, 1, 1, 0) })
+            .collect();
+        Item::objects().bulk_create(&mut plain, &db)?;
+        for p in &plain {
+            assert_eq!(Item::objects().get_pk(p.id.get().expect("key set"), &db)?.name, p.name);
+        }
         Ok(())
     }
 }

@@ -112,6 +112,57 @@ backend_test! {
 }
 
 backend_test! {
+    fn fetch_left_join_pairs_each_object_with_each_related_row_in_one_query(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let fr = Country { id: Auto::unset(), name: "France".into() }.create(&db)?;
+        let ann = writer(&db, "Ann", Some(&fr))?;
+        let bob = writer(&db, "Bob", None)?;
+        writer(&db, "Cid", None)?;
+        let a1 = article(&db, "a1", &ann, 5)?;
+        article(&db, "a2", &ann, 1)?;
+        article(&db, "b1", &bob, 3)?;
+        let capture = db.capture_queries();
+        // Reverse foreign key: one row per article, and one for the writer without any.
+        let rows: Vec<(Writer, Option<Article>)> =
+            Writer::objects().order_by(["name", "articles__title"]).fetch_left_join("articles", &db)?;
+        assert_eq!(capture.len(), 1, "one query");
+        let flat: Vec<(String, Option<String>)> =
+            rows.iter().map(|(w, a)| (w.name.clone(), a.as_ref().map(|a| a.title.clone()))).collect();
+        let want = [("Ann", Some("a1")), ("Ann", Some("a2")), ("Bob", Some("b1")), ("Cid", None)];
+        assert_eq!(flat, want.map(|(w, a)| (w.to_owned(), a.map(str::to_owned))));
+        let (_, first) = &rows[0];
+        let first = first.as_ref().expect("joined");
+        assert_eq!((first.id.get(), first.rating, *first.writer.key()), (a1.id.get(), 5, ann.id.get().unwrap()));
+        // Filters restrict the outer rows; values are bound.
+        let black: Vec<(Writer, Option<Article>)> =
+            Writer::objects().filter(Writer::name().ne("Ann")).order_by(["name"]).fetch_left_join("articles", &db)?;
+        assert_eq!(black.iter().map(|(w, a)| (w.name.as_str(), a.is_some())).collect::<Vec<_>>(), [("Bob", true), ("Cid", false)]);
+        // A nullable forward key: the country when there is one.
+        let with_country: Vec<(Writer, Option<Country>)> = Writer::objects().fetch_left_join("country", &db)?;
+        assert_eq!(with_country.len(), 3);
+        for (w, c) in &with_country {
+            assert_eq!(c.as_ref().map(|c| c.name.as_str()), if w.name == "Ann" { Some("France") } else { None });
+        }
+        // Many-to-many.
+        let rust = label(&db, "rust")?;
+        let db_label = label(&db, "db")?;
+        a1.labels().add([&rust, &db_label], &db)?;
+        let labelled: Vec<(Article, Option<Label>)> =
+            Article::objects().order_by(["title", "labels__name"]).fetch_left_join("labels", &db)?;
+        let flat: Vec<(&str, Option<&str>)> =
+            labelled.iter().map(|(a, l)| (a.title.as_str(), l.as_ref().map(|l| l.name.as_str()))).collect();
+        assert_eq!(flat, [("a1", Some("db")), ("a1", Some("rust")), ("a2", None), ("b1", None)]);
+        // The related model must be the one the relation leads to, and the name a relation.
+        let e = Writer::objects().fetch_left_join::<Country>("articles", &db).unwrap_err();
+        assert!(e.to_string().contains("leads to"), "{e}");
+        let e = Writer::objects().fetch_left_join::<Article>("name", &db).unwrap_err();
+        assert!(e.to_string().contains("not a relation"), "{e}");
+        Ok(())
+    }
+}
+
+backend_test! {
     fn prefetch_related_three_levels_is_three_queries(t: &TestDb) {
         let db = db_of(t);
         schema().create_all(&db)?;

@@ -289,8 +289,21 @@ impl Connection for PostgresConnection {
         }
     }
 
+    /// Reads the whole result with `Client::query` (one round trip, no wake-up per row).
+    fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.observe(sql, params);
+        let rows = self.retrying(|c| {
+            let stmt = c.statement(sql)?;
+            check_count(&stmt, params, sql)?;
+            let bound: Vec<Param<'_>> = Param::all(params).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            c.client.query(&stmt, &refs).map_err(|e| c.fail(e, sql))
+        })?;
+        Ok(Box::new(super::stream::BufferedStream::new(rows)))
+    }
+
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
-        self.retrying(|c| collect(&mut *c.stream(sql, params)?, None))
+        collect(&mut *self.stream_all(sql, params)?, None)
     }
 
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<OwnedRow>> {

@@ -58,3 +58,22 @@ impl RowStream for PostgresStream<'_> {
         }
     }
 }
+
+/// The rows of a statement read in full (`Client::query`: one round trip), lent one at a time.
+pub(crate) struct BufferedStream {
+    rows: std::vec::IntoIter<postgres::Row>,
+    current: Option<postgres::Row>,
+}
+
+impl BufferedStream {
+    pub(crate) fn new(rows: Vec<postgres::Row>) -> Self {
+        BufferedStream { rows: rows.into_iter(), current: None }
+    }
+}
+
+impl RowStream for BufferedStream {
+    fn next_row(&mut self) -> Result<Option<&dyn Row>> {
+        self.current = self.rows.next();
+        Ok(self.current.as_ref().map(|r| r as &dyn Row))
+    }
+}

@@ -2,7 +2,7 @@
 //! cache and a stepping row stream.
 
 use super::error::map;
-use super::types::{check_params, value_ref, Param};
+use super::types::{check_param_refs, check_params, value_ref, Param, RefParam};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
@@ -101,18 +101,32 @@ fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     })
 }
 
-fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Result<()> {
-    check_params(params)?;
+fn check_count(stmt: &rusqlite::Statement<'_>, given: usize, sql: &str) -> Result<()> {
     let expected = stmt.parameter_count();
-    if expected != params.len() {
+    if expected != given {
         return Err(Error::new(
             ErrorKind::Usage,
-            format!("the statement takes {expected} parameters but {} were given", params.len()),
+            format!("the statement takes {expected} parameters but {given} were given"),
         )
         .with_sql(sql));
     }
+    Ok(())
+}
+
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Result<()> {
+    check_params(params)?;
+    check_count(stmt, params.len(), sql)?;
     for (i, p) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, Param(p)).map_err(|e| map(e, Some(sql)))?;
+    }
+    Ok(())
+}
+
+fn bind_refs(stmt: &mut rusqlite::Statement<'_>, params: &[ValueRef<'_>], sql: &str) -> Result<()> {
+    check_param_refs(params.iter().copied())?;
+    check_count(stmt, params.len(), sql)?;
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, RefParam(*p)).map_err(|e| map(e, Some(sql)))?;
     }
     Ok(())
 }
@@ -126,6 +140,19 @@ impl Connection for SqliteConnection {
         self.observe(sql, params);
         let mut stmt = self.prepare(sql)?;
         bind(&mut stmt, params, sql)?;
+        let n = stmt.raw_execute().map_err(|e| map(e, Some(sql)))?;
+        Ok(n as u64)
+    }
+
+    fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
+        tracing::debug!(target: "orm::sql", backend = "sqlite", sql, params = params.len());
+        if let Some(o) = self.observer.as_ref().filter(|o| o.is_active()) {
+            // Observers see owned values; copied only for one that is recording.
+            let owned: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+            o.statement(sql, &owned);
+        }
+        let mut stmt = self.prepare(sql)?;
+        bind_refs(&mut stmt, params, sql)?;
         let n = stmt.raw_execute().map_err(|e| map(e, Some(sql)))?;
         Ok(n as u64)
     }
@@ -149,24 +176,53 @@ impl Connection for SqliteConnection {
         Ok(Box::new(SqliteStream { rows: std::mem::ManuallyDrop::new(rows), stmt, sql: sql.to_owned() }))
     }
 
-    fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
-        match returning {
-            Some(col) => {
-                let mut full = String::with_capacity(sql.len() + col.len() + 16);
-                full.push_str(sql);
-                full.push_str(" RETURNING ");
-                Dialect::Sqlite.write_ident(&mut full, col);
-                let row = self.query_opt(&full, params)?;
-                match row {
-                    Some(r) => Ok(Some(r.into_values().swap_remove(0))),
-                    None => Ok(None),
-                }
-            }
-            None => {
-                let n = self.execute(sql, params)?;
-                Ok((n > 0).then(|| Value::Int(self.conn.last_insert_rowid())))
-            }
+    /// The generated key is `last_insert_rowid()` whether or not `returning` names the
+    /// column: SQLite generates values only for an `INTEGER PRIMARY KEY` (the rowid), and
+    /// reading the rowid costs nothing where `RETURNING` makes SQLite buffer the row in a
+    /// temporary table first. Triggers do not disturb it (SQLite restores the value when a
+    /// trigger ends).
+    fn insert(&mut self, sql: &str, params: &[Value], _returning: Option<&str>) -> Result<Option<Value>> {
+        let n = self.execute(sql, params)?;
+        Ok((n > 0).then(|| Value::Int(self.conn.last_insert_rowid())))
+    }
+
+    /// Reads the keys of a multi-row insert off `last_insert_rowid()`: SQLite gives the rows
+    /// of one INSERT consecutive rowids (each the largest so far plus one), so the keys are
+    /// `last - rows + 1 ..= last`. That holds unless something else inserted in between
+    /// (a trigger: then `total_changes()` grew by more than `rows`) or the table ran out of
+    /// rowids and SQLite picked random ones (then a row above `last` exists): in those rare
+    /// cases the keys are unknown (`keys: None`), as on MySQL. Tables whose key is not the
+    /// rowid generate no keys at all, so there is nothing to read for them.
+    fn insert_rows(
+        &mut self,
+        sql: &str,
+        params: &[ValueRef<'_>],
+        rows: usize,
+        keys: Option<crate::connection::InsertKeys<'_>>,
+    ) -> Result<crate::connection::InsertedRows> {
+        let before = self.conn.total_changes();
+        let count = self.execute_refs(sql, params)?;
+        let Some(k) = keys else {
+            return Ok(crate::connection::InsertedRows { count, keys: None });
+        };
+        let last = self.conn.last_insert_rowid();
+        let only_ours = self.conn.total_changes().wrapping_sub(before) == count && count == rows as u64;
+        let mut consecutive = only_ours && last >= count as i64;
+        if consecutive && count > 1 {
+            let mut check = String::with_capacity(48 + k.table.len() + k.column.len());
+            check.push_str("SELECT 1 FROM ");
+            Dialect::Sqlite.write_ident(&mut check, k.table);
+            check.push_str(" WHERE ");
+            Dialect::Sqlite.write_ident(&mut check, k.column);
+            check.push_str(" > ? LIMIT 1");
+            self.observe(&check, &[]);
+            let mut stmt = self.prepare(&check)?;
+            stmt.raw_bind_parameter(1, last).map_err(|e| map(e, Some(&check)))?;
+            let mut above = stmt.raw_query();
+            consecutive = above.next().map_err(|e| map(e, Some(&check)))?.is_none();
         }
+        let keys = consecutive.then(|| (last - count as i64 + 1..=last).map(Value::Int).collect());
+        Ok(crate::connection::InsertedRows { count, keys })
     }
 
     fn transaction_depth(&self) -> usize {

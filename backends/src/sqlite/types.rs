@@ -13,29 +13,50 @@ pub(crate) struct Param<'a>(pub &'a Value);
 
 impl ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        use rusqlite::types::Value as V;
-        Ok(match self.0 {
-            Value::Null => ToSqlOutput::Borrowed(SqlRef::Null),
-            Value::Bool(b) => ToSqlOutput::Borrowed(SqlRef::Integer(i64::from(*b))),
-            Value::Int(i) => ToSqlOutput::Borrowed(SqlRef::Integer(*i)),
-            Value::Float(f) => ToSqlOutput::Borrowed(SqlRef::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
-            Value::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
-            Value::Date(d) => ToSqlOutput::Owned(V::Text(d.format("%Y-%m-%d").to_string())),
-            Value::Time(t) => ToSqlOutput::Owned(V::Text(t.format("%H:%M:%S%.6f").to_string())),
-            Value::DateTime(d) => ToSqlOutput::Owned(V::Text(d.format(DATETIME_FORMAT).to_string())),
-            Value::DateTimeTz(d) => ToSqlOutput::Owned(V::Text(d.naive_utc().format(DATETIME_FORMAT).to_string())),
-            Value::Uuid(u) => ToSqlOutput::Owned(V::Text(u.hyphenated().to_string())),
-            Value::Json(j) => ToSqlOutput::Owned(V::Text(j.to_string())),
-            Value::Decimal(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
-        })
+        Ok(to_sql_output(self.0.as_ref()))
+    }
+}
+
+/// A borrowed value bound as a SQLite parameter (text and bytes are not copied on the Rust
+/// side).
+pub(crate) struct RefParam<'a>(pub ValueRef<'a>);
+
+impl ToSql for RefParam<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(to_sql_output(self.0))
+    }
+}
+
+fn to_sql_output(v: ValueRef<'_>) -> ToSqlOutput<'_> {
+    use rusqlite::types::Value as V;
+    {
+        match v {
+            ValueRef::Null => ToSqlOutput::Borrowed(SqlRef::Null),
+            ValueRef::Bool(b) => ToSqlOutput::Borrowed(SqlRef::Integer(i64::from(b))),
+            ValueRef::Int(i) => ToSqlOutput::Borrowed(SqlRef::Integer(i)),
+            ValueRef::Float(f) => ToSqlOutput::Borrowed(SqlRef::Real(f)),
+            ValueRef::Text(s) | ValueRef::Json(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
+            ValueRef::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
+            ValueRef::Date(d) => ToSqlOutput::Owned(V::Text(d.format("%Y-%m-%d").to_string())),
+            ValueRef::Time(t) => ToSqlOutput::Owned(V::Text(t.format("%H:%M:%S%.6f").to_string())),
+            ValueRef::DateTime(d) => ToSqlOutput::Owned(V::Text(d.format(DATETIME_FORMAT).to_string())),
+            ValueRef::DateTimeTz(d) => ToSqlOutput::Owned(V::Text(d.naive_utc().format(DATETIME_FORMAT).to_string())),
+            ValueRef::Uuid(u) => ToSqlOutput::Owned(V::Text(u.hyphenated().to_string())),
+            ValueRef::JsonValue(j) => ToSqlOutput::Owned(V::Text(j.to_string())),
+            ValueRef::Decimal(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
+        }
     }
 }
 
 /// Checks values SQLite would silently change.
 pub(crate) fn check_params(params: &[Value]) -> Result<()> {
-    for (i, p) in params.iter().enumerate() {
-        if let Value::Float(f) = p {
+    check_param_refs(params.iter().map(Value::as_ref))
+}
+
+/// [`check_params`] over borrowed values.
+pub(crate) fn check_param_refs<'a>(params: impl Iterator<Item = ValueRef<'a>>) -> Result<()> {
+    for (i, p) in params.enumerate() {
+        if let ValueRef::Float(f) = p {
             if f.is_nan() {
                 return Err(Error::new(
                     ErrorKind::DataError,
@@ -47,6 +68,7 @@ pub(crate) fn check_params(params: &[Value]) -> Result<()> {
     Ok(())
 }
 
+#[inline]
 pub(crate) fn value_ref<'a>(v: SqlRef<'a>) -> Result<ValueRef<'a>> {
     Ok(match v {
         SqlRef::Null => ValueRef::Null,

@@ -258,6 +258,37 @@ fn field_value_body(def: &ModelDef) -> TokenStream {
     }
 }
 
+/// `field_param`: like `field_value`, borrowing where the field type can.
+fn field_param_body(def: &ModelDef) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let ty = &f.ty;
+        out.extend(match &f.kind {
+            FieldKind::Column { .. } => {
+                let param_of = quote_spanned!(ty.span()=> ::orm::__private::param_of::<#ty>);
+                quote! {
+                    if __i == 0 { return #param_of(&self.#id); }
+                    __i -= 1;
+                }
+            }
+            FieldKind::Base => quote! {
+                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
+                    return ::orm::Param::Owned(<#ty as ::orm::AbstractModel>::field_value(&self.#id, __i));
+                }
+                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
+            },
+            _ => TokenStream::new(),
+        });
+    }
+    quote! {
+        let mut __i = index;
+        #out
+        let _ = __i;
+        ::orm::Param::Owned(::orm::Value::Null)
+    }
+}
+
 fn set_field_value_body(def: &ModelDef, label: &str) -> TokenStream {
     let mut out = TokenStream::new();
     for f in &def.fields {
@@ -950,6 +981,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
     let from_row = from_row_body(def, &label_hint);
     let field_value = field_value_body(def);
+    let field_param = field_param_body(def);
     let set_field_value = set_field_value_body(def, &label_hint);
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
@@ -1098,6 +1130,8 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #from_row }
                 #[allow(unused_assignments, unused_mut)]
                 fn field_value(&self, index: usize) -> ::orm::Value { #field_value }
+                #[allow(unused_assignments, unused_mut)]
+                fn field_param(&self, index: usize) -> ::orm::Param<'_> { #field_param }
                 #[allow(unused_assignments, unused_mut)]
                 fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_field_value }
                 fn adding(&self) -> ::core::option::Option<bool> { #adding }

@@ -76,6 +76,9 @@ impl<T: ToValue> ToValue for Auto<T> {
     fn to_value(&self) -> Value {
         self.0.to_value()
     }
+    fn to_param(&self) -> orm_backends::Param<'_> {
+        self.0.to_param()
+    }
 }
 
 impl<T: FromValue> FromValue for Auto<T> {

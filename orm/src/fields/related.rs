@@ -111,6 +111,9 @@ macro_rules! single_relation {
             fn to_value(&self) -> Value {
                 self.key.to_value()
             }
+            fn to_param(&self) -> orm_backends::Param<'_> {
+                self.key.to_param()
+            }
         }
 
         impl<T: Model> FromValue for $name<T> {

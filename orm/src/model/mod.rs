@@ -1,6 +1,7 @@
 //! The [`Model`] trait (what `#[derive(Model)]` implements) and instance persistence:
 //! `save`, `delete`, `refresh_from_db`, `full_clean`.
 
+pub(crate) mod key;
 pub mod meta;
 pub(crate) mod persist;
 pub mod registry;
@@ -63,6 +64,13 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// The value of field `index` (an index into `meta().fields`).
     fn field_value(&self, index: usize) -> Value;
+
+    /// The value of field `index` as a parameter, borrowed from the instance where it can be
+    /// (text, bytes, JSON), so writing the instance does not copy its fields. The default
+    /// owns [`field_value`](Model::field_value)'s result; the derive borrows.
+    fn field_param(&self, index: usize) -> orm_backends::Param<'_> {
+        orm_backends::Param::Owned(self.field_value(index))
+    }
 
     /// Sets field `index` from `value`.
     fn set_field_value(&mut self, index: usize, value: &Value) -> Result<()>;

@@ -4,7 +4,7 @@
 use super::Model;
 use crate::error::{Error, Result};
 use crate::sql::cache::{Shape, SqlCache};
-use orm_backends::{Dialect, Executor, Value};
+use orm_backends::{Dialect, Executor, Param, Value, ValueRef};
 use std::sync::Arc;
 
 /// Options of [`Model::save_with`].
@@ -150,9 +150,10 @@ fn do_update<M: Model>(obj: &M, ex: &(impl Executor + ?Sized), fields: &[usize])
         return Ok(1);
     }
     let sql = update_sql::<M>(ex.dialect(), fields);
-    let mut params: Vec<Value> = fields.iter().map(|&i| obj.field_value(i)).collect();
-    params.push(obj.field_value(meta.pk));
-    Ok(ex.with_connection(|c| c.execute(&sql, &params))?)
+    let mut params: Vec<Param<'_>> = fields.iter().map(|&i| obj.field_param(i)).collect();
+    params.push(obj.field_param(meta.pk));
+    let refs: Vec<ValueRef<'_>> = params.iter().map(Param::as_value_ref).collect();
+    Ok(ex.with_connection(|c| c.execute_refs(&sql, &refs))?)
 }
 
 pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<usize>> {
@@ -335,7 +336,7 @@ pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> 
     let sql = select_by_pk_sql::<M>(ex.dialect());
     let init = crate::signals::init_hub::<M, _>(ex);
     ex.with_connection(|c| {
-        let mut stream = c.stream(&sql, std::slice::from_ref(pk))?;
+        let mut stream = c.stream_all(&sql, std::slice::from_ref(pk))?;
         let first = match stream.next_row()? {
             Some(row) => crate::signals::decode::<M>(init, row)?,
             None => return Err(Error::DoesNotExist { model: M::meta().label() }),

@@ -9,21 +9,46 @@ use std::sync::{Arc, RwLock};
 /// The shape of a statement whose SQL depends only on the model and these parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
-    Insert { include_pk: bool },
+    Insert {
+        include_pk: bool,
+    },
+    /// A multi-row INSERT of `rows` rows.
+    BulkInsert {
+        include_pk: bool,
+        rows: u32,
+    },
     Update(Vec<u16>),
     SelectByPk,
     DeleteByPk,
+}
+
+/// A rendered SELECT: its text, where `select_related` objects sit in its rows, and whether
+/// the shape binds any parameter (if not, a hit needs no walk of the query at all).
+#[derive(Debug)]
+pub(crate) struct CachedSelect {
+    pub sql: Arc<str>,
+    pub related: Vec<crate::prefetch::RelatedNode>,
+    pub joined: Option<usize>,
+    pub has_params: bool,
 }
 
 /// The cache that lives in each model's metadata.
 #[derive(Default)]
 pub struct SqlCache {
     map: RwLock<HashMap<(Dialect, Shape), Arc<str>>>,
+    /// SELECTs by the key `compile_select` builds: dialect, kind of SELECT and the query's
+    /// shape (see `sql::shape`).
+    selects: RwLock<HashMap<Box<[u8]>, Arc<CachedSelect>>>,
 }
+
+/// At most this many statements per model…
+const MAX_ENTRIES: usize = 4096;
+/// …and this much SQL text (long multi-row statements are rendered each time beyond it).
+const MAX_BYTES: usize = 4 << 20;
 
 impl std::fmt::Debug for SqlCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.map.read().map(|m| m.len()).unwrap_or(0);
+        let n = self.map.read().map(|m| m.len()).unwrap_or(0) + self.selects.read().map(|m| m.len()).unwrap_or(0);
         write!(f, "SqlCache({n} statements)")
     }
 }
@@ -31,6 +56,21 @@ impl std::fmt::Debug for SqlCache {
 impl SqlCache {
     pub(crate) fn of(meta: &ModelMeta) -> &SqlCache {
         &meta.sql_cache
+    }
+
+    /// The SELECT rendered for `key`, if any.
+    pub(crate) fn select(&self, key: &[u8]) -> Option<Arc<CachedSelect>> {
+        self.selects.read().ok()?.get(key).cloned()
+    }
+
+    /// Keeps a rendered SELECT (within the cache's limits).
+    pub(crate) fn insert_select(&self, key: Vec<u8>, entry: CachedSelect) {
+        if let Ok(mut map) = self.selects.write() {
+            let bytes: usize = map.iter().map(|(k, v)| k.len() + v.sql.len()).sum();
+            if map.len() < MAX_ENTRIES && bytes + key.len() + entry.sql.len() <= MAX_BYTES {
+                map.insert(key.into_boxed_slice(), Arc::new(entry));
+            }
+        }
     }
 
     pub(crate) fn get_or_render(&self, d: Dialect, shape: Shape, render: impl FnOnce() -> String) -> Arc<str> {
@@ -42,7 +82,8 @@ impl SqlCache {
         }
         let sql: Arc<str> = render().into();
         if let Ok(mut map) = self.map.write() {
-            if map.len() < 4096 {
+            let bytes: usize = map.values().map(|s| s.len()).sum();
+            if map.len() < MAX_ENTRIES && bytes + sql.len() <= MAX_BYTES {
                 map.insert(key, sql.clone());
             }
         }

@@ -6,6 +6,7 @@
 //! dialect; values only ever become bound parameters.
 
 pub(crate) mod cache;
+mod shape;
 
 use crate::error::{Error, Result};
 use crate::expressions::{AggFunc, ArithOp, Expr, Func, SubqueryExpr};
@@ -35,14 +36,19 @@ pub(crate) struct Query {
     pub values: Option<Vec<String>>,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
+    /// A relation whose objects are LEFT JOINed and selected after the model's columns
+    /// (`QuerySet::fetch_left_join`).
+    pub left_join: Option<String>,
 }
 
 /// SQL text plus its parameters, in order, and where `select_related` objects sit in a row.
 #[derive(Debug)]
 pub(crate) struct Statement {
-    pub sql: String,
+    pub sql: std::sync::Arc<str>,
     pub params: Vec<Value>,
     pub related: Vec<crate::prefetch::RelatedNode>,
+    /// Where the columns of the `left_join` relation's objects start.
+    pub joined: Option<usize>,
 }
 
 /// `["author__country", "editor"]` as a tree of names.
@@ -510,30 +516,46 @@ pub(crate) struct Writer {
     pub sql: String,
     pub params: Vec<Value>,
     depth: usize,
+    /// Writing SQL text? Off when only the parameters of an already rendered shape are
+    /// wanted: the same walk then collects them in the same order, writing nothing.
+    emit: bool,
 }
 
 impl Writer {
     pub fn new(d: Dialect) -> Self {
-        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0 }
+        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0, emit: true }
+    }
+
+    /// A writer that only collects parameters.
+    fn params_only(d: Dialect) -> Self {
+        Writer { d, sql: String::new(), params: Vec::new(), depth: 0, emit: false }
     }
 
     pub fn ident(&mut self, name: &str) {
-        self.d.write_ident(&mut self.sql, name);
+        if self.emit {
+            self.d.write_ident(&mut self.sql, name);
+        }
     }
 
     pub fn param(&mut self, v: Value) {
         self.params.push(v);
-        self.d.write_placeholder(&mut self.sql, self.params.len());
+        if self.emit {
+            self.d.write_placeholder(&mut self.sql, self.params.len());
+        }
     }
 
     pub fn push(&mut self, s: &str) {
-        self.sql.push_str(s);
+        if self.emit {
+            self.sql.push_str(s);
+        }
     }
 
     pub(crate) fn column(&mut self, qual: &str, column: &str) {
-        self.ident(qual);
-        self.sql.push('.');
-        self.ident(column);
+        if self.emit {
+            self.ident(qual);
+            self.sql.push('.');
+            self.ident(column);
+        }
     }
 
     /// A column with its transform applied.
@@ -708,6 +730,9 @@ impl Writer {
     /// Writes the joins `scope` needed at `at` (just after its FROM table). Joins carry no
     /// parameters, so inserting them later keeps the placeholders in order.
     pub fn insert_joins(&mut self, at: usize, scope: &Scope<'_>) {
+        if !self.emit {
+            return;
+        }
         let joins = scope.joins();
         if joins.is_empty() {
             return;
@@ -1032,6 +1057,14 @@ impl Writer {
     }
 
     pub fn select_list(&mut self, scope: &Scope<'_>, meta: &'static ModelMeta, qual: &str) {
+        if !self.emit {
+            // Columns carry no parameters; a multi-table child's parent joins are still
+            // recorded, so the rest of the walk sees the joins it saw when rendering.
+            if matches!(meta.kind, crate::model::meta::ModelKind::MultiTable { .. }) {
+                let _ = scope.model_columns(meta, qual);
+            }
+            return;
+        }
         for (i, (q, f)) in scope.model_columns(meta, qual).into_iter().enumerate() {
             if i > 0 {
                 self.push(", ");
@@ -1147,8 +1180,50 @@ pub(crate) fn values_names(meta: &'static ModelMeta, q: &Query) -> Vec<String> {
     values_columns(meta, q).into_iter().map(|(n, _)| n).collect()
 }
 
-/// Renders a SELECT over `meta`'s table.
+/// Renders a SELECT over `meta`'s table: the SQL of the query's shape (see [`shape`]) comes
+/// from the model's cache after the first time, and only the parameters are collected again
+/// (not even that when the shape has none).
 pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
+    let mut key = Vec::with_capacity(64);
+    key.push(d as u8);
+    key.push(select as u8);
+    shape::encode_query(q, &mut key);
+    let cache = cache::SqlCache::of(meta);
+    if let Some(hit) = cache.select(&key) {
+        let params = if hit.has_params {
+            let mut w = Writer::params_only(d);
+            render_select(&mut w, meta, q, select)?;
+            w.params
+        } else {
+            Vec::new()
+        };
+        return Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined });
+    }
+    let mut w = Writer::new(d);
+    let (related, joined) = render_select(&mut w, meta, q, select)?;
+    let sql: std::sync::Arc<str> = w.sql.into();
+    cache.insert_select(
+        key,
+        cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, has_params: !w.params.is_empty() },
+    );
+    Ok(Statement { sql, params: w.params, related, joined })
+}
+
+/// The model a relation step `name` of `meta` leads to (a forward or reverse foreign key or
+/// one-to-one, or a many-to-many), if it is one.
+pub(crate) fn relation_target(meta: &'static ModelMeta, name: &str) -> Option<&'static ModelMeta> {
+    hop(meta, name).map(|h| h.target())
+}
+
+/// Writes a SELECT over `meta`'s table into `w`; returns where `select_related` objects and
+/// the `left_join` relation's objects sit.
+fn render_select(
+    w: &mut Writer,
+    meta: &'static ModelMeta,
+    q: &Query,
+    select: Select,
+) -> Result<(Vec<crate::prefetch::RelatedNode>, Option<usize>)> {
+    let d = w.d;
     for (name, _) in &q.annotations {
         if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {
             return Err(Error::field_error(format!(
@@ -1157,7 +1232,6 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
             )));
         }
     }
-    let mut w = Writer::new(d);
     let scope = Scope::root(meta, &q.annotations);
     let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
     let sliced = q.limit.is_some() || q.offset > 0;
@@ -1172,6 +1246,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     let mut group_by: Vec<Expr> = Vec::new();
     let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
     let mut related = Vec::new();
+    let mut joined = None;
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
         Select::Count if wrap_count && q.values.is_some() => Select::Values,
@@ -1190,10 +1265,26 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
             if has_agg {
                 group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
+            let mut next = meta.width() + q.annotations.len();
             if columns == Select::Model && !q.select_related.is_empty() {
-                let mut next = meta.width() + q.annotations.len();
                 let tree = PathTree::from_paths(&q.select_related);
-                related = select_related(&mut w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
+                related = select_related(w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
+            }
+            if let (Select::Model, Some(name)) = (columns, &q.left_join) {
+                let h = hop(meta, name).ok_or_else(|| {
+                    Error::field_error(format!(
+                        "`{name}` is not a relation of {}: it cannot be left-joined",
+                        meta.label()
+                    ))
+                })?;
+                // Forward keys join as the field's nullability says (a NOT NULL key always has
+                // its row); reverse and many-to-many steps join LEFT.
+                let alias = scope.apply_hop(&scope.qual.clone(), name, h);
+                for (q, f) in scope.model_columns(h.target(), &alias) {
+                    w.push(", ");
+                    w.column(&q, f.column);
+                }
+                joined = Some(next);
             }
         }
         Select::Values => {
@@ -1267,7 +1358,7 @@ pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, se
     if wrap_count {
         w.push(") subquery");
     }
-    Ok(Statement { sql: w.sql, params: w.params, related })
+    Ok((related, joined))
 }
 
 /// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
@@ -1319,7 +1410,7 @@ pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) ->
     w.push("DELETE FROM ");
     w.ident(meta.table);
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
 }
 
 /// Renders an UPDATE of the rows the filters match.
@@ -1352,7 +1443,7 @@ pub(crate) fn compile_update(
         return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
     }
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql, params: w.params, related: Vec::new() })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
 }
 
 #[cfg(test)]

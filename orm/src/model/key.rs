@@ -1,0 +1,59 @@
+//! [`Key`]: a key value in a form that hashes and compares cheaply, for grouping rows by key
+//! (prefetching, the deletion collector's "seen" set) without formatting a string per key.
+
+use orm_backends::Value;
+
+/// A key value as a hash-map key. Two keys are equal when the values are of the same kind
+/// and equal (`Int(1)` and `Text("1")` differ, as they would in the database's own
+/// comparison of a typed column). Integers, text and UUIDs, the kinds keys are made of, are
+/// held as they are; any other kind by its debug form.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Key {
+    /// `NULL` (no key).
+    Null,
+    /// An integer key.
+    Int(i64),
+    /// A text key.
+    Text(Box<str>),
+    /// A UUID key.
+    Uuid(orm_backends::uuid::Uuid),
+    /// Any other kind, by its debug form.
+    Other(String),
+}
+
+impl Key {
+    /// The key of `v`.
+    pub(crate) fn of(v: &Value) -> Key {
+        match v {
+            Value::Null => Key::Null,
+            Value::Int(i) => Key::Int(*i),
+            Value::Text(s) => Key::Text(s.as_str().into()),
+            Value::Uuid(u) => Key::Uuid(*u),
+            other => Key::Other(format!("{other:?}")),
+        }
+    }
+
+    /// The key of `v`, taking its text without copying it.
+    pub(crate) fn from_value(v: Value) -> Key {
+        match v {
+            Value::Text(s) => Key::Text(s.into_boxed_str()),
+            other => Key::of(&other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Key;
+    use orm_backends::Value;
+
+    #[test]
+    fn keys_of_different_kinds_differ_and_equal_values_match() {
+        assert_eq!(Key::of(&Value::Int(7)), Key::from_value(Value::Int(7)));
+        assert_eq!(Key::of(&Value::Text("7".into())), Key::from_value(Value::Text("7".into())));
+        assert_ne!(Key::of(&Value::Int(7)), Key::of(&Value::Text("7".into())));
+        assert_ne!(Key::of(&Value::Int(1)), Key::of(&Value::Bool(true)));
+        assert_eq!(Key::of(&Value::Bool(true)), Key::of(&Value::Bool(true)));
+        assert_eq!(Key::of(&Value::Null), Key::Null);
+    }
+}

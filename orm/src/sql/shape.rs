@@ -1,0 +1,250 @@
+//! The shape of a query: everything its SQL text depends on, and none of the values that only
+//! become bound parameters. Two queries with the same shape (on the same model, dialect and
+//! kind of SELECT) render the same SQL, so the text is rendered once and found again by this
+//! key; only the parameters are collected again (see `compile_select`).
+//!
+//! The encoding is exhaustive by construction: every enum is matched without a wildcard, so a
+//! new variant of `Node`, `Operand` or `Expr` does not compile until it is encoded. What a
+//! value contributes is exactly what the compiler reads off it besides binding it: whether it
+//! is NULL (`= NULL` renders `IS NULL`), its kind (text lookups need text), the truth of an
+//! `isnull` operand, and how many non-NULL items an `in` list has.
+
+use super::Query;
+use crate::expressions::{Aggregate, Expr, SubqueryExpr};
+use crate::q::{Leaf, Lookup, Node, Operand};
+use crate::queryset::OrderBy;
+use orm_backends::Value;
+
+/// Appends the shape of `q` to `out`.
+pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
+    let Query { filters, order, limit, offset, distinct, annotations, values, for_update, select_related, left_join } =
+        q;
+    len(out, filters.len());
+    for n in filters {
+        node(n, out);
+    }
+    match order {
+        None => out.push(0),
+        Some(terms) => {
+            out.push(1);
+            len(out, terms.len());
+            for t in terms {
+                order_by(t, out);
+            }
+        }
+    }
+    out.push(u8::from(limit.is_some()) | (u8::from(*offset > 0) << 1) | (u8::from(*distinct) << 2));
+    len(out, annotations.len());
+    for (name, e) in annotations {
+        text(out, name);
+        expr(e, out);
+    }
+    match values {
+        None => out.push(0),
+        Some(names) => {
+            out.push(1);
+            len(out, names.len());
+            for n in names {
+                text(out, n);
+            }
+        }
+    }
+    match for_update {
+        None => out.push(0),
+        Some(f) => out.push(1 | (u8::from(f.nowait) << 1) | (u8::from(f.skip_locked) << 2)),
+    }
+    len(out, select_related.len());
+    for p in select_related {
+        text(out, p);
+    }
+    match left_join {
+        None => out.push(0),
+        Some(name) => {
+            out.push(1);
+            text(out, name);
+        }
+    }
+}
+
+fn len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+}
+
+fn text(out: &mut Vec<u8>, s: &str) {
+    len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn path(out: &mut Vec<u8>, p: &[std::borrow::Cow<'static, str>]) {
+    len(out, p.len());
+    for part in p {
+        text(out, part);
+    }
+}
+
+fn order_by(t: &OrderBy, out: &mut Vec<u8>) {
+    let OrderBy { path, expr: e, descending } = t;
+    text(out, path);
+    out.push(u8::from(*descending));
+    match e {
+        None => out.push(0),
+        Some(e) => {
+            out.push(1);
+            expr(e, out);
+        }
+    }
+}
+
+fn node(n: &Node, out: &mut Vec<u8>) {
+    match n {
+        Node::And(items) | Node::Or(items) => {
+            out.push(if matches!(n, Node::And(_)) { 1 } else { 2 });
+            len(out, items.len());
+            for i in items {
+                node(i, out);
+            }
+        }
+        Node::Not(inner) => {
+            out.push(3);
+            node(inner, out);
+        }
+        Node::Leaf(l) => {
+            out.push(4);
+            leaf(l, out);
+        }
+        Node::Expr(e) => {
+            out.push(5);
+            expr(e, out);
+        }
+        Node::Const(b) => out.push(6 + u8::from(*b)),
+    }
+}
+
+fn leaf(l: &Leaf, out: &mut Vec<u8>) {
+    let Leaf { path: p, lookup, operand } = l;
+    path(out, p);
+    out.push(*lookup as u8);
+    match operand {
+        Operand::Value(v) => {
+            out.push(1);
+            value(v, out);
+            if *lookup == Lookup::IsNull {
+                // `isnull` renders `IS NULL` or `IS NOT NULL` from the value itself.
+                out.push(match v {
+                    Value::Bool(b) => u8::from(*b),
+                    Value::Int(i) => u8::from(*i != 0),
+                    _ => 2,
+                });
+            }
+        }
+        Operand::List(items) => {
+            out.push(2);
+            len(out, items.iter().filter(|v| !v.is_null()).count());
+        }
+        Operand::Pair(a, b) => {
+            out.push(3);
+            value(a, out);
+            value(b, out);
+        }
+        Operand::Expr(e) => {
+            out.push(4);
+            expr(e, out);
+        }
+        Operand::Subquery(s) => {
+            out.push(5);
+            subquery(s, out);
+        }
+    }
+}
+
+/// A value's kind (which the compiler checks) without its content (which is bound).
+fn value(v: &Value, out: &mut Vec<u8>) {
+    out.push(match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Text(_) => 4,
+        Value::Bytes(_) => 5,
+        Value::Date(_) => 6,
+        Value::Time(_) => 7,
+        Value::DateTime(_) => 8,
+        Value::DateTimeTz(_) => 9,
+        Value::Uuid(_) => 10,
+        Value::Json(_) => 11,
+        Value::Decimal(_) => 12,
+        _ => 13,
+    });
+}
+
+fn subquery(s: &SubqueryExpr, out: &mut Vec<u8>) {
+    let SubqueryExpr { meta, query, select } = s;
+    out.extend_from_slice(&(*meta as *const crate::ModelMeta as usize).to_le_bytes());
+    encode_query(query, out);
+    match select {
+        None => out.push(0),
+        Some(e) => {
+            out.push(1);
+            expr(e, out);
+        }
+    }
+}
+
+fn expr(e: &Expr, out: &mut Vec<u8>) {
+    match e {
+        Expr::Field(p) => {
+            out.push(1);
+            path(out, p);
+        }
+        Expr::OuterRef(p) => {
+            out.push(2);
+            path(out, p);
+        }
+        Expr::Value(v) => {
+            out.push(3);
+            value(v, out);
+        }
+        Expr::Binary(a, op, b) => {
+            out.push(4);
+            out.push(*op as u8);
+            expr(a, out);
+            expr(b, out);
+        }
+        Expr::Func(f, args) => {
+            out.push(5);
+            out.push(*f as u8);
+            len(out, args.len());
+            for a in args {
+                expr(a, out);
+            }
+        }
+        Expr::Aggregate(agg) => {
+            out.push(6);
+            let Aggregate { func, arg, distinct, filter } = &**agg;
+            out.push(*func as u8);
+            out.push(u8::from(*distinct));
+            match arg {
+                None => out.push(0),
+                Some(a) => {
+                    out.push(1);
+                    expr(a, out);
+                }
+            }
+            match filter {
+                None => out.push(0),
+                Some(f) => {
+                    out.push(1);
+                    node(f, out);
+                }
+            }
+        }
+        Expr::Subquery(s) => {
+            out.push(7);
+            subquery(s, out);
+        }
+        Expr::Exists(s) => {
+            out.push(8);
+            subquery(s, out);
+        }
+    }
+}
