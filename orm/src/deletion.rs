@@ -24,32 +24,13 @@
 //! are; cascaded ones are read from the database before anything changes.
 
 use crate::error::{Error, Result};
+use crate::model::key::Key;
 use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
 use crate::signals::Signals;
 use orm_backends::{Connection, Dialect, Value};
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
-
-/// A key as a cheap hashable, ordered value: integers and text compare as themselves (the
-/// common keys cost no formatting); other types by their debug form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Key {
-    Int(i64),
-    Text(String),
-    Other(String),
-}
-
-impl Key {
-    /// The key of a value.
-    pub(crate) fn of(v: &Value) -> Key {
-        match v {
-            Value::Int(i) => Key::Int(*i),
-            Value::Text(s) => Key::Text(s.clone()),
-            other => Key::Other(format!("{other:?}")),
-        }
-    }
-}
 
 /// The delete signals of one operation: the hub, and the instances the caller already holds
 /// (with the model they are sent as: a proxy's objects keep their proxy sender).

@@ -1030,7 +1030,7 @@ impl Signals {
         meta: &'static ModelMeta,
         keys: &[Value],
     ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
-        use crate::deletion::Key;
+        use crate::model::key::Key;
         let d = conn.dialect();
         let mut chain = Vec::new();
         levels(meta, &mut chain);

@@ -6,8 +6,9 @@ use orm_backends::Value;
 /// A key value as a hash-map key. Two keys are equal when the values are of the same kind
 /// and equal (`Int(1)` and `Text("1")` differ, as they would in the database's own
 /// comparison of a typed column). Integers, text and UUIDs, the kinds keys are made of, are
-/// held as they are; any other kind by its debug form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// held as they are; any other kind by its debug form. Keys order as their values within a
+/// kind (the deletion collector sends signals in key order).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Key {
     /// `NULL` (no key).
     Null,
