@@ -7,7 +7,7 @@ use orm_backends::Value;
 /// and equal (`Int(1)` and `Text("1")` differ, as they would in the database's own
 /// comparison of a typed column). Integers, text and UUIDs, the kinds keys are made of, are
 /// held as they are; any other kind by its debug form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Key {
     /// `NULL` (no key).
     Null,
@@ -19,6 +19,20 @@ pub(crate) enum Key {
     Uuid(orm_backends::uuid::Uuid),
     /// Any other kind, by its debug form.
     Other(String),
+}
+
+/// Hashes only the content: an integer key costs one `write_i64`. Keys of different kinds
+/// with colliding hashes are still told apart by `Eq`.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Null => state.write_u8(0),
+            Key::Int(i) => state.write_i64(*i),
+            Key::Text(s) => state.write(s.as_bytes()),
+            Key::Uuid(u) => state.write(u.as_bytes()),
+            Key::Other(s) => state.write(s.as_bytes()),
+        }
+    }
 }
 
 impl Key {
