@@ -5,7 +5,7 @@ use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::features::Features;
 use crate::row::{OwnedRow, Row, RowStream};
-use crate::value::{Value, ValueRef};
+use crate::value::{Param, Value};
 use std::sync::Arc;
 
 /// Observes every statement a connection runs (query capture, tracing). Installed per
@@ -43,11 +43,11 @@ pub trait Connection: Send {
     /// Runs one statement with bound parameters; returns the number of rows affected.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
 
-    /// Runs one statement with borrowed parameters (see [`Param`](crate::Param)); returns the
-    /// number of rows affected. The default copies them into owned values for
-    /// [`execute`](Connection::execute); SQLite binds them as they are.
-    fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
-        let owned: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+    /// Runs one statement with parameters that borrow where they can (see
+    /// [`Param`](crate::Param)); returns the number of rows affected. The default copies them
+    /// into owned values for [`execute`](Connection::execute); SQLite binds them as they are.
+    fn execute_params(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
         self.execute(sql, &owned)
     }
 
@@ -83,11 +83,11 @@ pub trait Connection: Send {
     fn insert_rows(
         &mut self,
         sql: &str,
-        params: &[ValueRef<'_>],
+        params: &[Param<'_>],
         rows: usize,
         keys: Option<InsertKeys<'_>>,
     ) -> Result<InsertedRows> {
-        let params: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+        let params: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
         let params = params.as_slice();
         match keys {
             Some(k) if self.features().can_return_rows_from_bulk_insert => {
@@ -297,13 +297,13 @@ macro_rules! forward_connection {
         fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
             ($($deref)* self).insert(sql, params, returning)
         }
-        fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
-            ($($deref)* self).execute_refs(sql, params)
+        fn execute_params(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+            ($($deref)* self).execute_params(sql, params)
         }
         fn insert_rows(
             &mut self,
             sql: &str,
-            params: &[ValueRef<'_>],
+            params: &[Param<'_>],
             rows: usize,
             keys: Option<InsertKeys<'_>>,
         ) -> Result<InsertedRows> {

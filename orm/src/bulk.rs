@@ -8,7 +8,7 @@ use crate::q::Q;
 use crate::queryset::QuerySet;
 use crate::sql::cache::{Shape, SqlCache};
 use orm_backends::schema::column_type_sql;
-use orm_backends::{Connection, Dialect, Executor, InsertKeys, Param, ValueRef};
+use orm_backends::{Connection, Dialect, Executor, InsertKeys, Param};
 use std::sync::Arc;
 
 /// Rows per INSERT so that `columns` parameters per row stay within the backend's limit.
@@ -83,9 +83,7 @@ fn insert_group<M: Model>(
             let o = &objs[oi];
             params.extend((0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| o.field_param(i)));
         }
-        let refs: Vec<ValueRef<'_>> = params.iter().map(Param::as_value_ref).collect();
-        let inserted = conn.insert_rows(&sql, &refs, chunk.len(), keys)?;
-        drop(refs);
+        let inserted = conn.insert_rows(&sql, &params, chunk.len(), keys)?;
         drop(params);
         total += inserted.count;
         match inserted.keys {

@@ -428,9 +428,7 @@ impl<M: Model> QuerySet<M> {
         if self.is_none() {
             return Ok(Vec::new());
         }
-        let mut query = self.query.clone();
-        query.left_join = Some(relation.to_owned());
-        let stmt = compile_select(meta, ex.dialect(), &query, Select::Model)?;
+        let stmt = crate::sql::compile_select_joined(meta, ex.dialect(), &self.query, Select::Model, Some(relation))?;
         let offset = stmt.joined.expect("a left join selects the related columns");
         let rmeta = R::meta();
         let init = crate::signals::init_hub::<M, _>(ex);

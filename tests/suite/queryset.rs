@@ -334,6 +334,45 @@ backend_test! {
 }
 
 backend_test! {
+    fn a_repeated_query_shape_binds_each_calls_values(t: &TestDb) {
+        // The SQL of a query shape is rendered once and reused: each call must still bind its
+        // own values, and values that change the SQL (NULL, isnull, list lengths) must not
+        // reuse another shape's text.
+        let db = db_of(t);
+        seed(&db)?;
+        for _ in 0..2 {
+            for (kind, want) in [("promo", &["50% off", "under_score"][..]), ("other", &["Case", "case"][..]), ("none", &[][..])] {
+                assert_eq!(names(&Item::objects().filter(Item::kind().eq(kind)).fetch(&db)?), set(want), "kind = {kind}");
+            }
+            let null_notes = Item::objects().filter_path("note__isnull", true)?.fetch(&db)?;
+            let set_notes = Item::objects().filter_path("note__isnull", false)?.fetch(&db)?;
+            assert_eq!(names(&null_notes), set(&["under_score", "back\\slash"]));
+            assert_eq!(set_notes.len(), 5);
+            // `= NULL` renders IS NULL; a value renders `= ?`.
+            assert_eq!(Item::objects().filter_path("note", Value::Null)?.count(&db)?, 2);
+            assert_eq!(Item::objects().filter_path("note", "y")?.count(&db)?, 1);
+            // Lists of different lengths.
+            assert_eq!(Item::objects().filter(Item::qty().is_in([8])).count(&db)?, 2);
+            assert_eq!(Item::objects().filter(Item::qty().is_in([8, 1, 0])).count(&db)?, 4);
+            assert_eq!(Item::objects().filter(Item::qty().is_in([1, 2])).count(&db)?, 2);
+            // Exclusions and text lookups with changing values, limits with changing sizes.
+            assert_eq!(Item::objects().exclude(Item::qty().gt(4)).count(&db)?, 4);
+            assert_eq!(Item::objects().exclude(Item::qty().gt(7)).count(&db)?, 5);
+            assert_eq!(names(&Item::objects().filter(Item::name().icontains("CASE")).fetch(&db)?), set(&["Case", "case"]));
+            assert_eq!(names(&Item::objects().filter(Item::name().icontains("_")).fetch(&db)?), set(&["under_score"]));
+            assert_eq!(Item::objects().order_by(["qty"]).limit(2).fetch(&db)?.len(), 2);
+            assert_eq!(Item::objects().order_by(["qty"]).limit(5).fetch(&db)?.len(), 5);
+            // An annotation whose expression binds a value, filtered on (qty + add > 8).
+            for (add, want) in [(0, 0), (5, 3), (10, 7)] {
+                let qs = Item::objects().annotate("more", F::col("qty") + add).filter_path("more__gt", 8)?;
+                assert_eq!(qs.count(&db)?, want, "qty + {add} > 8");
+            }
+        }
+        Ok(())
+    }
+}
+
+backend_test! {
     fn bulk_create_splits_at_the_parameter_limit(t: &TestDb) {
         let db = db_of(t);
         seed(&db)?;

@@ -122,11 +122,11 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Resu
     Ok(())
 }
 
-fn bind_refs(stmt: &mut rusqlite::Statement<'_>, params: &[ValueRef<'_>], sql: &str) -> Result<()> {
-    check_param_refs(params.iter().copied())?;
+fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &[crate::Param<'_>], sql: &str) -> Result<()> {
+    check_param_refs(params.iter().map(crate::Param::as_value_ref))?;
     check_count(stmt, params.len(), sql)?;
     for (i, p) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, RefParam(*p)).map_err(|e| map(e, Some(sql)))?;
+        stmt.raw_bind_parameter(i + 1, RefParam(p.as_value_ref())).map_err(|e| map(e, Some(sql)))?;
     }
     Ok(())
 }
@@ -144,15 +144,15 @@ impl Connection for SqliteConnection {
         Ok(n as u64)
     }
 
-    fn execute_refs(&mut self, sql: &str, params: &[ValueRef<'_>]) -> Result<u64> {
+    fn execute_params(&mut self, sql: &str, params: &[crate::Param<'_>]) -> Result<u64> {
         tracing::debug!(target: "orm::sql", backend = "sqlite", sql, params = params.len());
         if let Some(o) = self.observer.as_ref().filter(|o| o.is_active()) {
             // Observers see owned values; copied only for one that is recording.
-            let owned: Vec<Value> = params.iter().map(ValueRef::to_owned_value).collect();
+            let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
             o.statement(sql, &owned);
         }
         let mut stmt = self.prepare(sql)?;
-        bind_refs(&mut stmt, params, sql)?;
+        bind_params(&mut stmt, params, sql)?;
         let n = stmt.raw_execute().map_err(|e| map(e, Some(sql)))?;
         Ok(n as u64)
     }
@@ -196,12 +196,12 @@ impl Connection for SqliteConnection {
     fn insert_rows(
         &mut self,
         sql: &str,
-        params: &[ValueRef<'_>],
+        params: &[crate::Param<'_>],
         rows: usize,
         keys: Option<crate::connection::InsertKeys<'_>>,
     ) -> Result<crate::connection::InsertedRows> {
         let before = self.conn.total_changes();
-        let count = self.execute_refs(sql, params)?;
+        let count = self.execute_params(sql, params)?;
         let Some(k) = keys else {
             return Ok(crate::connection::InsertedRows { count, keys: None });
         };

@@ -8,7 +8,7 @@ use orm_backends::Value;
 /// comparison of a typed column). Integers, text and UUIDs, the kinds keys are made of, are
 /// held as they are; any other kind by its debug form. Keys order as their values within a
 /// kind (the deletion collector sends signals in key order).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Key {
     /// `NULL` (no key).
     Null,
@@ -20,6 +20,20 @@ pub(crate) enum Key {
     Uuid(orm_backends::uuid::Uuid),
     /// Any other kind, by its debug form.
     Other(String),
+}
+
+/// Hashes only the content: an integer key costs one `write_i64`. Keys of different kinds
+/// with colliding hashes are still told apart by `Eq`.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Null => state.write_u8(0),
+            Key::Int(i) => state.write_i64(*i),
+            Key::Text(s) => state.write(s.as_bytes()),
+            Key::Uuid(u) => state.write(u.as_bytes()),
+            Key::Other(s) => state.write(s.as_bytes()),
+        }
+    }
 }
 
 impl Key {

@@ -4,7 +4,7 @@
 use super::Model;
 use crate::error::{Error, Result};
 use crate::sql::cache::{Shape, SqlCache};
-use orm_backends::{Dialect, Executor, Param, Value, ValueRef};
+use orm_backends::{Dialect, Executor, Param, Value};
 use std::sync::Arc;
 
 /// Options of [`Model::save_with`].
@@ -152,8 +152,7 @@ fn do_update<M: Model>(obj: &M, ex: &(impl Executor + ?Sized), fields: &[usize])
     let sql = update_sql::<M>(ex.dialect(), fields);
     let mut params: Vec<Param<'_>> = fields.iter().map(|&i| obj.field_param(i)).collect();
     params.push(obj.field_param(meta.pk));
-    let refs: Vec<ValueRef<'_>> = params.iter().map(Param::as_value_ref).collect();
-    Ok(ex.with_connection(|c| c.execute_refs(&sql, &refs))?)
+    Ok(ex.with_connection(|c| c.execute_params(&sql, &params))?)
 }
 
 pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<usize>> {

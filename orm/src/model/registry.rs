@@ -3,7 +3,8 @@
 //! by scanning it, so a model never has to name the models that point at it.
 
 use super::meta::{FieldMeta, ManyToManyMeta, ModelMeta, RelationKind};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 /// One registered model (submitted by the derive).
 pub struct ModelEntry {
@@ -70,7 +71,40 @@ impl ReverseRelation {
 
 /// Every relation pointing at `target` from the registered models.
 pub fn reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
+    reverse_index(target).iter().map(|(_, r)| *r).collect()
+}
+
+/// The reverse relation of `target` called `name`.
+pub fn reverse_relation(target: &'static ModelMeta, name: &str) -> Option<ReverseRelation> {
+    reverse_index(target)
+        .iter()
+        .find(|(n, _)| {
+            n.as_str() == name
+                || n.strip_suffix("_set").is_some_and(|n| n == name)
+                || name.strip_suffix("_set").is_some_and(|base| base == n.as_str())
+        })
+        .map(|(_, r)| *r)
+}
+
+/// The relations pointing at `target`, with their names, found once per model: the set of
+/// registered models is fixed when [`all`] first runs, so queries that cross a reverse
+/// relation do not scan every model each time.
+fn reverse_index(target: &'static ModelMeta) -> &'static [(String, ReverseRelation)] {
+    type Index = HashMap<usize, &'static [(String, ReverseRelation)]>;
+    static INDEX: OnceLock<RwLock<Index>> = OnceLock::new();
     let target = target.concrete();
+    let key = target as *const ModelMeta as usize;
+    let index = INDEX.get_or_init(Default::default);
+    if let Some(found) = index.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return found;
+    }
+    let found: &'static [(String, ReverseRelation)] = Box::leak(
+        scan_reverse_relations(target).into_iter().map(|r| (r.name(), r)).collect::<Vec<_>>().into_boxed_slice(),
+    );
+    index.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert(found)
+}
+
+fn scan_reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
     let mut out = Vec::new();
     for m in all().iter().filter(|m| m.has_table()) {
         for f in m.fields {
@@ -91,11 +125,11 @@ pub fn reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
     out
 }
 
-/// The reverse relation of `target` called `name`.
-pub fn reverse_relation(target: &'static ModelMeta, name: &str) -> Option<ReverseRelation> {
-    reverse_relations(target).into_iter().find(|r| {
-        r.name() == name
-            || r.name().strip_suffix("_set").is_some_and(|n| n == name)
-            || format!("{}_set", r.name()) == name
-    })
+/// The name leading back from the target of many-to-many field `mm` to its model, when the
+/// model is registered.
+pub(crate) fn m2m_back_name(mm: &'static ManyToManyMeta) -> Option<&'static str> {
+    reverse_index((mm.target)())
+        .iter()
+        .find(|(_, r)| matches!(r, ReverseRelation::ManyToMany { field, .. } if std::ptr::eq(*field, mm)))
+        .map(|(n, _)| n.as_str())
 }

@@ -36,9 +36,6 @@ pub(crate) struct Query {
     pub values: Option<Vec<String>>,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
-    /// A relation whose objects are LEFT JOINed and selected after the model's columns
-    /// (`QuerySet::fetch_left_join`).
-    pub left_join: Option<String>,
 }
 
 /// SQL text plus its parameters, in order, and where `select_related` objects sit in a row.
@@ -229,14 +226,17 @@ fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
     if let Some(mm) = meta.many_to_many.iter().find(|m| m.name == part) {
         let (table, near, far) = m2m_columns(mm);
         let target = (mm.target)();
-        let back = crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name();
+        let back = match crate::model::registry::m2m_back_name(mm) {
+            Some(n) => n,
+            None => leak(crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name()),
+        };
         return Some(Hop::ManyToMany {
             table,
             near_pk: meta.pk_field().column,
             near_col: near,
             far_col: far,
             target,
-            back: leak(back),
+            back,
         });
     }
     match crate::model::registry::reverse_relation(meta, part)? {
@@ -482,6 +482,21 @@ pub(crate) fn check_node(meta: &'static ModelMeta, annotations: &[(String, Expr)
     let mut w = Writer::new(Dialect::Sqlite);
     let scope = Scope::root(meta, annotations);
     w.node(&scope, node, false)
+}
+
+/// A field path shown as `a__b` in error messages (joined only when one is written).
+struct PathName<'a>(&'a [std::borrow::Cow<'static, str>]);
+
+impl std::fmt::Display for PathName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, part) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("__")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
 }
 
 /// Escapes `%`, `_` and `\` so a user value matches literally inside LIKE.
@@ -803,6 +818,21 @@ impl Writer {
     }
 
     fn lhs(&mut self, scope: &Scope<'_>, leaf: &Leaf) -> Result<(Option<&'static FieldMeta>, Option<Transform>)> {
+        if !self.emit {
+            // Only collecting parameters: a column has none (and `leaf` already resolved the
+            // path, adding its joins); an annotation's expression may have some.
+            let annotation = match leaf.path.as_slice() {
+                [one] => scope.annotations.iter().find(|(n, _)| n == one.as_ref()),
+                _ => None,
+            };
+            if let Some((_, e)) = annotation {
+                let previous = scope.group.replace(None);
+                let r = self.expr(scope, e);
+                scope.group.set(previous);
+                r?;
+            }
+            return Ok((None, None));
+        }
         match scope.resolve(&leaf.path)? {
             Target::Column { qual, field, transform } => {
                 let qual = qual.to_owned();
@@ -820,7 +850,7 @@ impl Writer {
         }
     }
 
-    fn text_value(leaf: &Leaf, name: &str) -> Result<String> {
+    fn text_value(leaf: &Leaf, name: &PathName<'_>) -> Result<String> {
         match &leaf.operand {
             Operand::Value(Value::Text(s)) => Ok(s.clone()),
             Operand::Value(other) => Err(Error::field_error(format!(
@@ -834,7 +864,7 @@ impl Writer {
         }
     }
 
-    fn rhs_one(&mut self, scope: &Scope<'_>, leaf: &Leaf, name: &str) -> Result<()> {
+    fn rhs_one(&mut self, scope: &Scope<'_>, leaf: &Leaf, name: &PathName<'_>) -> Result<()> {
         match &leaf.operand {
             Operand::Value(v) => self.param(v.clone()),
             Operand::Expr(e) => self.expr(scope, e)?,
@@ -890,7 +920,7 @@ impl Writer {
                 return self.expr(scope, &Expr::Exists(Box::new(sub)));
             }
         }
-        let name = leaf.path.join("__");
+        let name = PathName(&leaf.path);
         // Validate before writing anything.
         let (field, transform, qual_of) = match scope.resolve(&leaf.path)? {
             Target::Column { field, transform, qual } => (Some(field), transform, qual),
@@ -1184,29 +1214,76 @@ pub(crate) fn values_names(meta: &'static ModelMeta, q: &Query) -> Vec<String> {
 /// from the model's cache after the first time, and only the parameters are collected again
 /// (not even that when the shape has none).
 pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
-    let mut key = Vec::with_capacity(64);
-    key.push(d as u8);
-    key.push(select as u8);
-    shape::encode_query(q, &mut key);
-    let cache = cache::SqlCache::of(meta);
-    if let Some(hit) = cache.select(&key) {
-        let params = if hit.has_params {
-            let mut w = Writer::params_only(d);
-            render_select(&mut w, meta, q, select)?;
-            w.params
-        } else {
-            Vec::new()
-        };
-        return Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined });
+    compile_select_joined(meta, d, q, select, None)
+}
+
+/// [`compile_select`], with the objects of relation `left_join` LEFT JOINed and selected
+/// after the model's columns (`QuerySet::fetch_left_join`).
+pub(crate) fn compile_select_joined(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<Statement> {
+    thread_local! {
+        /// The key buffer, reused so a lookup allocates nothing.
+        static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
     }
+    let cache = cache::SqlCache::of(meta);
+    let encode = |key: &mut Vec<u8>| {
+        key.clear();
+        key.push(d as u8);
+        key.push(select as u8);
+        shape::encode_query(q, key);
+        if let Some(name) = left_join {
+            // After the (self-delimiting) shape: a marker, then the relation's name.
+            key.push(0xff);
+            key.extend_from_slice(name.as_bytes());
+        }
+    };
+    let found = KEY.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut key) => {
+            encode(&mut key);
+            cache.select(&key).ok_or_else(|| key.clone())
+        }
+        Err(_) => {
+            let mut key = Vec::new();
+            encode(&mut key);
+            cache.select(&key).ok_or(key)
+        }
+    });
+    let key = match found {
+        Ok(hit) => return cached_statement(&hit, meta, d, q, select, left_join),
+        Err(key) => key,
+    };
     let mut w = Writer::new(d);
-    let (related, joined) = render_select(&mut w, meta, q, select)?;
+    let (related, joined) = render_select(&mut w, meta, q, select, left_join)?;
     let sql: std::sync::Arc<str> = w.sql.into();
     cache.insert_select(
         key,
         cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, has_params: !w.params.is_empty() },
     );
     Ok(Statement { sql, params: w.params, related, joined })
+}
+
+/// The statement of a cached shape: its SQL, and the parameters collected again.
+fn cached_statement(
+    hit: &cache::CachedSelect,
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<Statement> {
+    let params = if hit.has_params {
+        let mut w = Writer::params_only(d);
+        render_select(&mut w, meta, q, select, left_join)?;
+        w.params
+    } else {
+        Vec::new()
+    };
+    Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined })
 }
 
 /// The model a relation step `name` of `meta` leads to (a forward or reverse foreign key or
@@ -1222,6 +1299,7 @@ fn render_select(
     meta: &'static ModelMeta,
     q: &Query,
     select: Select,
+    left_join: Option<&str>,
 ) -> Result<(Vec<crate::prefetch::RelatedNode>, Option<usize>)> {
     let d = w.d;
     for (name, _) in &q.annotations {
@@ -1270,7 +1348,9 @@ fn render_select(
                 let tree = PathTree::from_paths(&q.select_related);
                 related = select_related(w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
             }
-            if let (Select::Model, Some(name)) = (columns, &q.left_join) {
+            // The joined columns carry no parameters, and joins none: a filter that reuses this
+            // join only renders differently, so there is nothing to collect here.
+            if let (Select::Model, Some(name), true) = (columns, left_join, w.emit) {
                 let h = hop(meta, name).ok_or_else(|| {
                     Error::field_error(format!(
                         "`{name}` is not a relation of {}: it cannot be left-joined",

@@ -17,8 +17,7 @@ use orm_backends::Value;
 
 /// Appends the shape of `q` to `out`.
 pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
-    let Query { filters, order, limit, offset, distinct, annotations, values, for_update, select_related, left_join } =
-        q;
+    let Query { filters, order, limit, offset, distinct, annotations, values, for_update, select_related } = q;
     len(out, filters.len());
     for n in filters {
         node(n, out);
@@ -56,13 +55,6 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
     len(out, select_related.len());
     for p in select_related {
         text(out, p);
-    }
-    match left_join {
-        None => out.push(0),
-        Some(name) => {
-            out.push(1);
-            text(out, name);
-        }
     }
 }
 
