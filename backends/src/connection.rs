@@ -73,8 +73,8 @@ pub trait Connection: Send {
 
     /// Runs a multi-row `INSERT` of `rows` rows and returns how many were inserted and, when
     /// `keys` names the table and its generated key column, the key of every row in order
-    /// (`None` where the backend cannot tell them, MySQL: `LAST_INSERT_ID()` names only the
-    /// first row, as in Django).
+    /// ([`GeneratedKeys::Unknown`] where the backend cannot tell them, MySQL:
+    /// `LAST_INSERT_ID()` names only the first row, as in Django).
     ///
     /// The default appends `RETURNING <column>` where
     /// [`Features::can_return_rows_from_bulk_insert`] holds; SQLite overrides it to read the
@@ -100,9 +100,9 @@ pub trait Connection: Send {
                 while let Some(row) = stream.next_row()? {
                     out.push(row.value(0)?);
                 }
-                Ok(InsertedRows { count: out.len() as u64, keys: Some(out) })
+                Ok(InsertedRows { count: out.len() as u64, keys: GeneratedKeys::Listed(out) })
             }
-            _ => Ok(InsertedRows { count: self.execute(sql, params)?, keys: None }),
+            _ => Ok(InsertedRows { count: self.execute(sql, params)?, keys: GeneratedKeys::Unknown }),
         }
     }
 
@@ -187,7 +187,21 @@ pub struct InsertedRows {
     /// How many rows were inserted.
     pub count: u64,
     /// The generated key of every row, in order, when asked for and known.
-    pub keys: Option<Vec<Value>>,
+    pub keys: GeneratedKeys,
+}
+
+/// The keys a multi-row insert generated, in row order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GeneratedKeys {
+    /// Not asked for, or not known (MySQL).
+    Unknown,
+    /// One per row, as the database returned them.
+    Listed(Vec<Value>),
+    /// The integers `first`, `first + 1`, … one per row (SQLite's rowids).
+    Consecutive {
+        /// The first row's key.
+        first: i64,
+    },
 }
 
 /// Something statements can run on: a pool (checks a connection out for the call) or a

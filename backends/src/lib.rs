@@ -58,7 +58,7 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connection::{Checkout, Connection, Executor, InsertKeys, InsertedRows, StatementObserver};
+pub use connection::{Checkout, Connection, Executor, GeneratedKeys, InsertKeys, InsertedRows, StatementObserver};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;

@@ -8,7 +8,7 @@ use crate::q::Q;
 use crate::queryset::QuerySet;
 use crate::sql::cache::{Shape, SqlCache};
 use orm_backends::schema::column_type_sql;
-use orm_backends::{Connection, Dialect, Executor, InsertKeys, Param};
+use orm_backends::{Connection, Dialect, Executor, GeneratedKeys, InsertKeys, Param, Value};
 use std::sync::Arc;
 
 /// Rows per INSERT so that `columns` parameters per row stay within the backend's limit.
@@ -87,7 +87,13 @@ fn insert_group<M: Model>(
         drop(params);
         total += inserted.count;
         match inserted.keys {
-            Some(keys) => {
+            GeneratedKeys::Consecutive { first } => {
+                for (n, &oi) in chunk.iter().enumerate() {
+                    objs[oi].set_field_value(pk, &Value::Int(first + n as i64))?;
+                    objs[oi].set_adding(false);
+                }
+            }
+            GeneratedKeys::Listed(keys) => {
                 if keys.len() != chunk.len() {
                     return Err(Error::ImproperlyConfigured(format!(
                         "bulk_create of {} returned {} keys for {} rows",
@@ -101,12 +107,12 @@ fn insert_group<M: Model>(
                     objs[oi].set_adding(false);
                 }
             }
-            None if include_pk => {
+            GeneratedKeys::Unknown if include_pk => {
                 for &oi in chunk {
                     objs[oi].set_adding(false);
                 }
             }
-            None => {}
+            GeneratedKeys::Unknown => {}
         }
     }
     Ok(total)

@@ -191,7 +191,7 @@ impl Connection for SqliteConnection {
     /// `last - rows + 1 ..= last`. That holds unless something else inserted in between
     /// (a trigger: then `total_changes()` grew by more than `rows`) or the table ran out of
     /// rowids and SQLite picked random ones (then a row above `last` exists): in those rare
-    /// cases the keys are unknown (`keys: None`), as on MySQL. Tables whose key is not the
+    /// cases the keys are unknown (`GeneratedKeys::Unknown`), as on MySQL. Tables whose key is not the
     /// rowid generate no keys at all, so there is nothing to read for them.
     fn insert_rows(
         &mut self,
@@ -203,7 +203,7 @@ impl Connection for SqliteConnection {
         let before = self.conn.total_changes();
         let count = self.execute_params(sql, params)?;
         let Some(k) = keys else {
-            return Ok(crate::connection::InsertedRows { count, keys: None });
+            return Ok(crate::connection::InsertedRows { count, keys: crate::GeneratedKeys::Unknown });
         };
         let last = self.conn.last_insert_rowid();
         let only_ours = self.conn.total_changes().wrapping_sub(before) == count && count == rows as u64;
@@ -221,7 +221,11 @@ impl Connection for SqliteConnection {
             let mut above = stmt.raw_query();
             consecutive = above.next().map_err(|e| map(e, Some(&check)))?.is_none();
         }
-        let keys = consecutive.then(|| (last - count as i64 + 1..=last).map(Value::Int).collect());
+        let keys = if consecutive {
+            crate::GeneratedKeys::Consecutive { first: last - count as i64 + 1 }
+        } else {
+            crate::GeneratedKeys::Unknown
+        };
         Ok(crate::connection::InsertedRows { count, keys })
     }
 
