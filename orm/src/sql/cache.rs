@@ -39,6 +39,10 @@ pub struct SqlCache {
     /// SELECTs by the key `compile_select` builds: dialect, kind of SELECT and the query's
     /// shape (see `sql::shape`).
     selects: RwLock<HashMap<Box<[u8]>, Arc<CachedSelect>>>,
+    /// Bytes held by `map` and by `selects` (keys and SQL), kept as entries go in, so that
+    /// checking the limit costs nothing however full the cache is.
+    map_bytes: std::sync::atomic::AtomicUsize,
+    select_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// At most this many statements per model…
@@ -65,10 +69,13 @@ impl SqlCache {
 
     /// Keeps a rendered SELECT (within the cache's limits).
     pub(crate) fn insert_select(&self, key: Vec<u8>, entry: CachedSelect) {
+        use std::sync::atomic::Ordering::Relaxed;
         if let Ok(mut map) = self.selects.write() {
-            let bytes: usize = map.iter().map(|(k, v)| k.len() + v.sql.len()).sum();
-            if map.len() < MAX_ENTRIES && bytes + key.len() + entry.sql.len() <= MAX_BYTES {
+            let size = key.len() + entry.sql.len();
+            let bytes = self.select_bytes.load(Relaxed);
+            if map.len() < MAX_ENTRIES && bytes + size <= MAX_BYTES && !map.contains_key(key.as_slice()) {
                 map.insert(key.into_boxed_slice(), Arc::new(entry));
+                self.select_bytes.store(bytes + size, Relaxed);
             }
         }
     }
@@ -82,9 +89,11 @@ impl SqlCache {
         }
         let sql: Arc<str> = render().into();
         if let Ok(mut map) = self.map.write() {
-            let bytes: usize = map.values().map(|s| s.len()).sum();
-            if map.len() < MAX_ENTRIES && bytes + sql.len() <= MAX_BYTES {
+            use std::sync::atomic::Ordering::Relaxed;
+            let bytes = self.map_bytes.load(Relaxed);
+            if map.len() < MAX_ENTRIES && bytes + sql.len() <= MAX_BYTES && !map.contains_key(&key) {
                 map.insert(key, sql.clone());
+                self.map_bytes.store(bytes + sql.len(), Relaxed);
             }
         }
         sql
