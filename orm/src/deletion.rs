@@ -69,7 +69,7 @@ pub(crate) struct Collector<'c> {
     d: Dialect,
     /// Models in collection order (parents before the rows that point at them).
     batches: Vec<Batch>,
-    seen: HashSet<(usize, Key)>,
+    seen: HashSet<(usize, Key), foldhash::fast::RandomState>,
     updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
     join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
     restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
@@ -91,7 +91,7 @@ impl<'c> Collector<'c> {
             conn,
             d,
             batches: Vec::new(),
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             updates: Vec::new(),
             join_rows: Vec::new(),
             restricted: Vec::new(),
@@ -207,7 +207,7 @@ impl<'c> Collector<'c> {
     /// instances as given, the others read now (only for models a receiver listens to).
     fn instances<'s>(&mut self, signals: &DeleteSignals<'s>) -> Result<Vec<Vec<(&'static ModelMeta, Instance<'s>)>>> {
         let given_meta = signals.sender.concrete();
-        let given: std::collections::HashMap<Key, &'s dyn Any> =
+        let given: crate::model::key::KeyMap<&'s dyn Any> =
             signals.given.iter().map(|(k, obj)| (Key::of(k), *obj)).collect();
         let mut out = Vec::with_capacity(self.batches.len());
         for b in self.batches.iter().rev() {

@@ -2,7 +2,7 @@
 //! level, `IN` lists split at the backend's parameter limit).
 
 use crate::error::{Error, Result};
-use crate::model::key::Key;
+use crate::model::key::{key_map, Key, KeyMap};
 use crate::model::registry::{reverse_relation, ReverseRelation};
 use crate::model::Model;
 use crate::q::{Leaf, Lookup, Node, Operand, Q};
@@ -195,7 +195,7 @@ where
     prefetch_path(&mut targets, deeper, ex)?;
     let tmeta = S::Target::meta();
     let key_index = if to_field == "pk" { tmeta.pk } else { tmeta.field_index(to_field).unwrap_or(tmeta.pk) };
-    let by_key: HashMap<Key, Arc<S::Target>> =
+    let by_key: KeyMap<Arc<S::Target>> =
         targets.into_iter().map(|t| (Key::from_value(t.field_value(key_index)), Arc::new(t))).collect();
     for o in objs.iter_mut() {
         let s = slot(o);
@@ -226,7 +226,7 @@ where
     let owner_keys: Vec<Value> = objs.iter().map(|o| o.pk_value()).collect();
     let keys = distinct_keys(owner_keys.iter().cloned());
     let base = base_queryset::<S::Target>(custom)?;
-    let mut grouped: HashMap<Key, Vec<Arc<S::Target>>> = HashMap::with_capacity(keys.len());
+    let mut grouped: KeyMap<Vec<Arc<S::Target>>> = key_map(keys.len());
     let forward_m2m = meta.many_to_many.iter().find(|m| m.name == name);
     let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
     match (forward_m2m, reverse) {
@@ -275,7 +275,7 @@ where
             prefetch_path(&mut targets, deeper, ex)?;
             let tpk = S::Target::meta().pk;
             let mut order: Vec<Key> = Vec::with_capacity(targets.len());
-            let by_key: HashMap<Key, Arc<S::Target>> = targets
+            let by_key: KeyMap<Arc<S::Target>> = targets
                 .into_iter()
                 .map(|t| {
                     let k = Key::from_value(t.field_value(tpk));
@@ -286,7 +286,7 @@ where
             // Keep the target QuerySet's order within each owner's list.
             let rank: HashMap<&Key, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
             type Ranked<T> = Vec<(usize, Arc<T>)>;
-            let mut per_owner: HashMap<Key, Ranked<S::Target>> = HashMap::new();
+            let mut per_owner: KeyMap<Ranked<S::Target>> = key_map(0);
             for (near, far) in pairs {
                 let fk = Key::from_value(far);
                 if let (Some(t), Some(r)) = (by_key.get(&fk), rank.get(&fk)) {

@@ -3,6 +3,17 @@
 
 use orm_backends::Value;
 
+/// A map keyed by [`Key`]s. Row keys are hashed once per row while grouping thousands of
+/// them, so the map uses foldhash (seeded per map) instead of the standard SipHash, which
+/// costs several times as much per small key and guards against nothing a seeded foldhash
+/// does not.
+pub(crate) type KeyMap<V> = std::collections::HashMap<Key, V, foldhash::fast::RandomState>;
+
+/// An empty [`KeyMap`] with room for `n` keys.
+pub(crate) fn key_map<V>(n: usize) -> KeyMap<V> {
+    KeyMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default())
+}
+
 /// A key value as a hash-map key. Two keys are equal when the values are of the same kind
 /// and equal (`Int(1)` and `Text("1")` differ, as they would in the database's own
 /// comparison of a typed column). Integers, text and UUIDs, the kinds keys are made of, are
