@@ -124,6 +124,7 @@ pub use orm_backends::{chrono, rust_decimal, serde_json, uuid};
 /// Dependencies the derive's generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::signals::decode_boxed;
     pub use inventory;
     pub use orm_backends::{Error as BackendError, Row, Value};
     pub use std::sync::OnceLock;

@@ -69,9 +69,9 @@
 //! [`Signal::disconnect_uid`] removes it. The sender of a proxy's events is the proxy; of a
 //! multi-table child's, the child (its parent rows are saved internally, without save
 //! signals; deleting a child deletes its parent rows, which send delete signals with the
-//! parent as sender, as in Django). Cascaded objects a receiver of their model listens to are
-//! read typed; a receiver for every model gets them typed when their model's type is known to
-//! the hub (any receiver connected for it, or [`Signals::register`]), else as an [`OwnedRow`].
+//! parent as sender, as in Django). Objects the ORM reads only for receivers (cascaded
+//! objects, fixture rows) are built as their model's type, found through the model registry
+//! (every `#[derive(Model)]` type is in it), so receivers for every model can downcast them.
 //!
 //! ## Errors and transactions
 //!
@@ -273,7 +273,9 @@ mod sealed {
 #[doc(hidden)]
 pub type Decoder = fn(&dyn Row) -> Result<Box<dyn Any + Send + Sync>>;
 
-fn decode_boxed<M: Model>(row: &dyn Row) -> Result<Box<dyn Any + Send + Sync>> {
+/// [`Decoder`] of `M` (the derive registers it with the model). Internal.
+#[doc(hidden)]
+pub fn decode_boxed<M: Model>(row: &dyn Row) -> Result<Box<dyn Any + Send + Sync>> {
     Ok(Box::new(M::from_row(row, 0)?))
 }
 
@@ -639,9 +641,10 @@ impl Signals {
         self.signal()
     }
 
-    /// Makes `M`'s instance type known to the hub, so receivers for every model get a `&M`
-    /// for fixture rows of `M` (raw saves). Connecting any receiver for `M` does this too;
-    /// without either, such receivers get the row as an [`OwnedRow`].
+    /// Makes `M`'s instance type known to the hub for the instances it builds for receivers
+    /// (fixture rows, cascaded objects). Every derived model is already known through the model
+    /// registry, so this is only needed for a model whose registration is not linked in (the
+    /// instance is then the row itself, an [`OwnedRow`]).
     pub fn register<M: Model>(&self) {
         self.decoders.write().unwrap_or_else(PoisonError::into_inner).insert(key_of(M::meta()), decode_boxed::<M>);
     }
@@ -941,8 +944,8 @@ fn levels(meta: &'static ModelMeta, out: &mut Vec<&'static ModelMeta>) {
 impl Signals {
     /// The instance a fixture object stands for, for the receivers of a raw save: the stored
     /// row with that key (defaults where there is none), overlaid with the fixture's values.
-    /// Typed when the model's type is known to the hub (see [`Signals::register`]), else the
-    /// row itself (an [`OwnedRow`]).
+    /// Typed through the model registry (or [`Signals::register`]), else the row itself (an
+    /// [`OwnedRow`]).
     pub(crate) fn raw_instance(
         &self,
         conn: &mut dyn Connection,
@@ -997,7 +1000,7 @@ impl Signals {
     }
 
     /// An instance of `meta` from a row in its `from_row` layout: typed when the model's type
-    /// is known to the hub, else the row itself.
+    /// is known to the hub or the model registry, else the row itself.
     fn build_instance(
         &self,
         meta: &'static ModelMeta,
@@ -1005,7 +1008,13 @@ impl Signals {
         row: Vec<Value>,
     ) -> Result<Box<dyn Any + Send + Sync>> {
         let row = OwnedRow::new(names.into(), row);
-        let decoder = self.decoders.read().unwrap_or_else(PoisonError::into_inner).get(&key_of(meta)).copied();
+        let decoder = self
+            .decoders
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key_of(meta))
+            .copied()
+            .or_else(|| crate::model::registry::decoder(meta));
         match decoder {
             Some(decode) => decode(&row).map_err(|e| {
                 Error::Serialization(format!("cannot build a {} instance for its signal receivers: {e}", meta.label()))

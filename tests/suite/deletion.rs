@@ -237,6 +237,24 @@ backend_test! {
         assert!(Member::objects().get_pk(eve.id.get().unwrap(), &db).is_ok());
         db.signals().disconnect_all();
         assert_eq!(eve.delete(&db)?, 1);
+
+        // A receiver for every model gets cascaded objects typed (the model registry knows
+        // their type) without any receiver connected for their model.
+        let mut t3 = Team { id: Auto::unset(), org: team.org.clone(), name: "t3".into() }.create(&db)?;
+        Member { id: Auto::unset(), team: Some(ForeignKey::to(&t3)?), mentor: None, name: "fay".into() }.create(&db)?;
+        let l = log.clone();
+        db.signals().pre_delete::<dyn std::any::Any>().connect(move |e| {
+            let name = match (e.instance.downcast_ref::<Member>(), e.instance.downcast_ref::<Team>()) {
+                (Some(m), _) => m.name.clone(),
+                (_, Some(t)) => t.name.clone(),
+                _ => "untyped".into(),
+            };
+            l.lock().unwrap().push(format!("{} {name}", e.sender.name));
+            Ok(())
+        });
+        log.lock().unwrap().clear();
+        t3.delete(&db)?;
+        assert_eq!(*log.lock().unwrap(), ["Member fay", "Team t3"]);
         Ok(())
     }
 }

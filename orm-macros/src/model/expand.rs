@@ -875,7 +875,10 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
             #accessors
             #downcast
             ::orm::__private::inventory::submit! {
-                ::orm::model::registry::ModelEntry { meta: <#ident as ::orm::Model>::meta }
+                ::orm::model::registry::ModelEntry {
+                    meta: <#ident as ::orm::Model>::meta,
+                    decode: ::orm::__private::decode_boxed::<#ident>,
+                }
             }
         };
     }
@@ -1159,7 +1162,10 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
             #handles
             #accessors
             ::orm::__private::inventory::submit! {
-                ::orm::model::registry::ModelEntry { meta: <#ident as ::orm::Model>::meta }
+                ::orm::model::registry::ModelEntry {
+                    meta: <#ident as ::orm::Model>::meta,
+                    decode: ::orm::__private::decode_boxed::<#ident>,
+                }
             }
         };
     }

@@ -10,9 +10,26 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 pub struct ModelEntry {
     /// The model's metadata.
     pub meta: fn() -> &'static ModelMeta,
+    /// Builds a boxed instance from a row in the model's `from_row` layout (signal receivers
+    /// for every model get typed instances of rows the ORM reads for them: fixtures, cascades).
+    pub decode: crate::signals::Decoder,
 }
 
 inventory::collect!(ModelEntry);
+
+/// The instance builder of the registered model `meta` (by address).
+pub fn decoder(meta: &'static ModelMeta) -> Option<crate::signals::Decoder> {
+    static BY_META: OnceLock<HashMap<usize, crate::signals::Decoder>> = OnceLock::new();
+    BY_META
+        .get_or_init(|| {
+            inventory::iter::<ModelEntry>
+                .into_iter()
+                .map(|e| ((e.meta)() as *const ModelMeta as usize, e.decode))
+                .collect()
+        })
+        .get(&(meta as *const ModelMeta as usize))
+        .copied()
+}
 
 /// Every registered model.
 pub fn all() -> &'static [&'static ModelMeta] {
