@@ -90,6 +90,24 @@ impl Dialect {
         }
     }
 
+    /// Appends `count` placeholders separated by commas, numbered from `first` (1-based): the
+    /// inside of an `IN (…)` list.
+    ///
+    /// ```
+    /// use orm_backends::Dialect;
+    /// let mut sql = String::from("IN (");
+    /// Dialect::Postgres.write_placeholder_list(&mut sql, 2, 3);
+    /// assert_eq!(sql, "IN ($2, $3, $4");
+    /// ```
+    pub fn write_placeholder_list(self, out: &mut String, first: usize, count: usize) {
+        for n in first..first + count {
+            if n > first {
+                out.push_str(", ");
+            }
+            self.write_placeholder(out, n);
+        }
+    }
+
     /// Appends a string literal, quoted and escaped for this dialect. Used only for DDL
     /// defaults and introspection queries built from metadata, never for user data.
     pub fn write_string_literal(self, out: &mut String, s: &str) {

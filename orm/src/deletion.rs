@@ -80,7 +80,9 @@ pub(crate) struct Collector<'c> {
     hub: Option<&'c Signals>,
 }
 
-fn batch_size(d: Dialect) -> usize {
+/// How many keys one `IN (…)` list may hold on `d` (under its parameter limit, leaving room
+/// for a statement's other parameters).
+pub(crate) fn batch_size(d: Dialect) -> usize {
     d.features().max_query_params.saturating_sub(16).clamp(1, 10_000)
 }
 
@@ -116,12 +118,7 @@ impl<'c> Collector<'c> {
         for chunk in values.chunks(batch_size(self.d)) {
             let d = self.d;
             let mut sql = format!("SELECT {} FROM {} WHERE {} IN (", d.quote(select), d.quote(table), d.quote(column));
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                d.write_placeholder(&mut sql, i + 1);
-            }
+            d.write_placeholder_list(&mut sql, 1, chunk.len());
             sql.push(')');
             out.extend(self.conn.query(&sql, chunk)?.into_iter().map(|r| r.into_values().swap_remove(0)));
         }
@@ -277,14 +274,9 @@ impl<'c> Collector<'c> {
                 let mut params = vec![value.clone()];
                 d.write_placeholder(&mut sql, 1);
                 sql.push_str(&format!(" WHERE {} IN (", d.quote(model.pk_field().column)));
-                for (i, k) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    params.push(k.clone());
-                    d.write_placeholder(&mut sql, params.len());
-                }
+                d.write_placeholder_list(&mut sql, 2, chunk.len());
                 sql.push(')');
+                params.extend_from_slice(chunk);
                 self.conn.execute(&sql, &params)?;
             }
         }
@@ -323,12 +315,7 @@ fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, k
     let mut total = 0;
     for chunk in keys.chunks(batch_size(d)) {
         let mut sql = format!("DELETE FROM {} WHERE {} IN (", d.quote(table), d.quote(column));
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            d.write_placeholder(&mut sql, i + 1);
-        }
+        d.write_placeholder_list(&mut sql, 1, chunk.len());
         sql.push(')');
         total += conn.execute(&sql, chunk)?;
     }

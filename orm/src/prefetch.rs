@@ -255,12 +255,7 @@ where
                 sql.push_str(" WHERE ");
                 d.write_ident(&mut sql, near);
                 sql.push_str(" IN (");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    d.write_placeholder(&mut sql, i + 1);
-                }
+                d.write_placeholder_list(&mut sql, 1, chunk.len());
                 sql.push(')');
                 let rows = ex.with_connection(|c| c.query(&sql, chunk))?;
                 pairs.extend(rows.into_iter().map(|r| {

@@ -93,6 +93,20 @@ impl<M> Annotated<M> {
     }
 }
 
+/// Decodes an instance from the row's first columns (sending the init signals when `init` is
+/// given) with its `select_related` objects, which sit in the row where `related` says.
+pub(crate) fn decode_selected<M: Model>(
+    init: Option<&crate::signals::Signals>,
+    row: &dyn orm_backends::Row,
+    related: &[crate::prefetch::RelatedNode],
+) -> Result<M> {
+    let mut obj = crate::signals::decode::<M>(init, row)?;
+    for node in related {
+        obj.set_related(node.field, row, node.offset, &node.children)?;
+    }
+    Ok(obj)
+}
+
 /// A lazy query over model `M`.
 ///
 /// ```
@@ -345,10 +359,7 @@ impl<M: Model> QuerySet<M> {
             let mut out = Vec::new();
             let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
-                let mut obj = crate::signals::decode::<M>(init, row)?;
-                for node in &stmt.related {
-                    obj.set_related(node.field, row, node.offset, &node.children)?;
-                }
+                let obj = decode_selected::<M>(init, row, &stmt.related)?;
                 out.push(obj);
             }
             Ok::<_, Error>(out)
@@ -436,10 +447,7 @@ impl<M: Model> QuerySet<M> {
             let mut out = Vec::new();
             let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
             while let Some(row) = stream.next_row()? {
-                let mut obj = crate::signals::decode::<M>(init, row)?;
-                for node in &stmt.related {
-                    obj.set_related(node.field, row, node.offset, &node.children)?;
-                }
+                let obj = decode_selected::<M>(init, row, &stmt.related)?;
                 // No related row: the outer join filled its columns with NULLs.
                 let absent = match rmeta.kind {
                     crate::model::meta::ModelKind::Concrete => {

@@ -862,34 +862,6 @@ where
     out
 }
 
-/// Deletes with signals: `pre_delete`, the delete (`inner`), `post_delete`, in one
-/// transaction.
-pub(crate) fn delete<M, E>(
-    hub: &Signals,
-    obj: &mut M,
-    ex: &E,
-    inner: impl FnOnce(&mut M, &Transaction<'_>) -> Result<u64>,
-) -> Result<u64>
-where
-    M: Model,
-    E: Executor + ?Sized,
-{
-    let meta = M::meta();
-    let adding_before = obj.adding();
-    let out = atomic_on(ex, |tx| {
-        hub.dispatch::<PreDeleteSignal>(&Delete { sender: meta, instance: &*obj as &dyn Any })?;
-        let n = inner(obj, tx)?;
-        hub.dispatch::<PostDeleteSignal>(&Delete { sender: meta, instance: &*obj as &dyn Any })?;
-        Ok(n)
-    });
-    if out.is_err() {
-        if let Some(adding) = adding_before {
-            obj.set_adding(adding);
-        }
-    }
-    out
-}
-
 /// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects,
 /// then hand them to the deletion collector, which sends every `pre_delete` (cascaded
 /// objects' too), deletes, and sends each batch's `post_delete`s after it.
@@ -941,6 +913,38 @@ fn levels(meta: &'static ModelMeta, out: &mut Vec<&'static ModelMeta>) {
     }
 }
 
+/// The stored rows of one table (`level`) of a model with these keys, by key: every column of
+/// the table in field order, read in batches within the parameter limit.
+fn level_rows(
+    conn: &mut dyn Connection,
+    level: &'static ModelMeta,
+    keys: &[Value],
+) -> Result<crate::model::key::KeyMap<Vec<Value>>> {
+    let d = conn.dialect();
+    let mut rows = crate::model::key::key_map(keys.len());
+    for chunk in keys.chunks(crate::deletion::batch_size(d)) {
+        let mut sql = String::from("SELECT ");
+        for (i, f) in level.fields.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            d.write_ident(&mut sql, f.column);
+        }
+        sql.push_str(" FROM ");
+        d.write_ident(&mut sql, level.table);
+        sql.push_str(" WHERE ");
+        d.write_ident(&mut sql, level.pk_field().column);
+        sql.push_str(" IN (");
+        d.write_placeholder_list(&mut sql, 1, chunk.len());
+        sql.push(')');
+        for row in conn.query(&sql, chunk)? {
+            let values = row.into_values();
+            rows.insert(crate::model::key::Key::of(&values[level.pk]), values);
+        }
+    }
+    Ok(rows)
+}
+
 impl Signals {
     /// The instance a fixture object stands for, for the receivers of a raw save: the stored
     /// row with that key (defaults where there is none), overlaid with the fixture's values.
@@ -953,7 +957,6 @@ impl Signals {
         pk: &Value,
         values: &[(&'static str, Value)],
     ) -> Result<Box<dyn Any + Send + Sync>> {
-        let d = conn.dialect();
         let mut chain = Vec::new();
         levels(meta, &mut chain);
         let own = meta.concrete();
@@ -963,20 +966,7 @@ impl Signals {
             let stored = if pk.is_null() {
                 None
             } else {
-                let mut sql = String::from("SELECT ");
-                for (i, f) in level.fields.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    d.write_ident(&mut sql, f.column);
-                }
-                sql.push_str(" FROM ");
-                d.write_ident(&mut sql, level.table);
-                sql.push_str(" WHERE ");
-                d.write_ident(&mut sql, level.pk_field().column);
-                sql.push_str(" = ");
-                d.write_placeholder(&mut sql, 1);
-                conn.query_opt(&sql, std::slice::from_ref(pk))?.map(OwnedRow::into_values)
+                level_rows(conn, level, std::slice::from_ref(pk))?.into_values().next()
             };
             for (i, f) in level.fields.iter().enumerate() {
                 let mut v = match &stored {
@@ -996,7 +986,7 @@ impl Signals {
                 row.push(v);
             }
         }
-        self.build_instance(meta, names, row)
+        self.build_instance(meta, names.into(), row)
     }
 
     /// An instance of `meta` from a row in its `from_row` layout: typed when the model's type
@@ -1004,10 +994,10 @@ impl Signals {
     fn build_instance(
         &self,
         meta: &'static ModelMeta,
-        names: Vec<String>,
+        names: Arc<[String]>,
         row: Vec<Value>,
     ) -> Result<Box<dyn Any + Send + Sync>> {
-        let row = OwnedRow::new(names.into(), row);
+        let row = OwnedRow::new(names, row);
         let decoder = self
             .decoders
             .read()
@@ -1039,45 +1029,16 @@ impl Signals {
         meta: &'static ModelMeta,
         keys: &[Value],
     ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
-        use crate::model::key::Key;
-        let d = conn.dialect();
         let mut chain = Vec::new();
         levels(meta, &mut chain);
-        let per = d.features().max_query_params.saturating_sub(16).clamp(1, 10_000);
-        let mut found: Vec<HashMap<Key, Vec<Value>>> = Vec::with_capacity(chain.len());
+        let mut found = Vec::with_capacity(chain.len());
         for level in &chain {
-            let mut rows = HashMap::with_capacity(keys.len());
-            for chunk in keys.chunks(per) {
-                let mut sql = String::from("SELECT ");
-                for (i, f) in level.fields.iter().enumerate() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    d.write_ident(&mut sql, f.column);
-                }
-                sql.push_str(" FROM ");
-                d.write_ident(&mut sql, level.table);
-                sql.push_str(" WHERE ");
-                d.write_ident(&mut sql, level.pk_field().column);
-                sql.push_str(" IN (");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    d.write_placeholder(&mut sql, i + 1);
-                }
-                sql.push(')');
-                for row in conn.query(&sql, chunk)? {
-                    let values = row.into_values();
-                    rows.insert(Key::of(&values[level.pk]), values);
-                }
-            }
-            found.push(rows);
+            found.push(level_rows(conn, level, keys)?);
         }
-        let names: Vec<String> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
+        let names: Arc<[String]> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
         let mut out = Vec::with_capacity(keys.len());
         'keys: for k in keys {
-            let key = Key::of(k);
+            let key = crate::model::key::Key::of(k);
             let mut row = Vec::with_capacity(names.len());
             for rows in &mut found {
                 match rows.remove(&key) {

@@ -78,15 +78,7 @@ impl<M: Model> ModelIter<'_, M> {
             return None;
         }
         match self.stream.next_row() {
-            Ok(Some(row)) => {
-                let decoded = crate::signals::decode::<M>(self.signals, row).and_then(|mut obj| {
-                    for node in &self.related {
-                        obj.set_related(node.field, row, node.offset, &node.children)?;
-                    }
-                    Ok(obj)
-                });
-                Some(decoded)
-            }
+            Ok(Some(row)) => Some(crate::queryset::decode_selected::<M>(self.signals, row, &self.related)),
             Ok(None) => {
                 self.done = true;
                 None

@@ -229,63 +229,49 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
 }
 
 fn field_value_body(def: &ModelDef) -> TokenStream {
-    let mut out = TokenStream::new();
-    for f in &def.fields {
-        let id = &f.ident;
-        let ty = &f.ty;
-        out.extend(match &f.kind {
-            FieldKind::Column { .. } => {
-                let value_of = quote_spanned!(ty.span()=> ::orm::__private::value_of::<#ty>);
-                quote! {
-                    if __i == 0 { return #value_of(&self.#id); }
-                    __i -= 1;
-                }
-            }
-            FieldKind::Base => quote! {
-                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
-                    return <#ty as ::orm::AbstractModel>::field_value(&self.#id, __i);
-                }
-                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
-            },
-            _ => TokenStream::new(),
-        });
-    }
-    quote! {
-        let mut __i = index;
-        #out
-        let _ = __i;
-        ::orm::Value::Null
-    }
+    field_by_index_body(def, "value_of", |v| v)
 }
 
 /// `field_param`: like `field_value`, borrowing where the field type can.
 fn field_param_body(def: &ModelDef) -> TokenStream {
+    field_by_index_body(def, "param_of", |v| quote!(::orm::Param::Owned(#v)))
+}
+
+/// The body of an accessor of the `index`-th column: `::orm::__private::<column_fn>` on a
+/// column field; on an abstract base's columns (and past the last column), its `Value`
+/// wrapped by `owned`.
+fn field_by_index_body(def: &ModelDef, column_fn: &str, owned: impl Fn(TokenStream) -> TokenStream) -> TokenStream {
     let mut out = TokenStream::new();
     for f in &def.fields {
         let id = &f.ident;
         let ty = &f.ty;
         out.extend(match &f.kind {
             FieldKind::Column { .. } => {
-                let param_of = quote_spanned!(ty.span()=> ::orm::__private::param_of::<#ty>);
+                let func = format_ident!("{}", column_fn, span = ty.span());
+                let of = quote_spanned!(ty.span()=> ::orm::__private::#func::<#ty>);
                 quote! {
-                    if __i == 0 { return #param_of(&self.#id); }
+                    if __i == 0 { return #of(&self.#id); }
                     __i -= 1;
                 }
             }
-            FieldKind::Base => quote! {
-                if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
-                    return ::orm::Param::Owned(<#ty as ::orm::AbstractModel>::field_value(&self.#id, __i));
+            FieldKind::Base => {
+                let base = owned(quote!(<#ty as ::orm::AbstractModel>::field_value(&self.#id, __i)));
+                quote! {
+                    if __i < <#ty as ::orm::AbstractModel>::COLUMN_COUNT {
+                        return #base;
+                    }
+                    __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
                 }
-                __i -= <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
-            },
+            }
             _ => TokenStream::new(),
         });
     }
+    let null = owned(quote!(::orm::Value::Null));
     quote! {
         let mut __i = index;
         #out
         let _ = __i;
-        ::orm::Param::Owned(::orm::Value::Null)
+        #null
     }
 }
 

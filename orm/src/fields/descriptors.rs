@@ -150,14 +150,9 @@ impl<S: Model, T: Model> RelatedManager<S, T> {
                 return Ok(0);
             }
             sql.push_str(&format!(" AND {} IN (", d.quote(far)));
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                params.push(k.clone());
-                d.write_placeholder(&mut sql, params.len());
-            }
+            d.write_placeholder_list(&mut sql, 2, keys.len());
             sql.push(')');
+            params.extend_from_slice(keys);
         }
         Ok(c.execute(&sql, &params)?)
     }

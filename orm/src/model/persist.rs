@@ -288,40 +288,27 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
 
 pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
     let meta = M::meta();
-    if obj.pk_value().is_null() {
+    let pk = obj.pk_value();
+    if pk.is_null() {
         return Err(Error::ImproperlyConfigured(format!(
             "{} object can't be deleted because its primary key is not set",
             meta.label()
         )));
     }
-    if let Some(hub) = crate::signals::delete_signals(ex) {
-        if crate::deletion::needs_collector(meta) {
-            // The collector sends the signals of this instance and of everything it takes
-            // with it, in Django's order.
-            let given = vec![(obj.pk_value(), &*obj as &dyn std::any::Any)];
-            let counts = crate::signals::delete_collected(hub, meta, given, ex)?;
-            obj.set_adding(true);
-            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
-        }
-        if crate::signals::delete_hub::<M, _>(ex).is_some() {
-            return crate::signals::delete(hub, obj, ex, |obj, tx| delete_unsignalled(obj, tx));
-        }
-    }
-    delete_unsignalled(obj, ex)
-}
-
-/// Deletes without sending signals.
-fn delete_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
-    let meta = M::meta();
-    let pk = obj.pk_value();
-    if crate::deletion::needs_collector(meta) {
-        // Cascades, protections, join rows and parent rows: the collector, in a transaction.
+    // Receivers for this model, or for a model the deletion may reach, need the collector
+    // (which sends every signal in Django's order); so do cascades and inheritance links.
+    let hub = crate::signals::delete_signals(ex)
+        .filter(|_| crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some());
+    let n = if let Some(hub) = hub {
+        let counts = crate::signals::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
+        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+    } else if crate::deletion::needs_collector(meta) {
         let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk], None))?;
-        obj.set_adding(true);
-        return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
-    }
-    let sql = delete_by_pk_sql::<M>(ex.dialect());
-    let n = ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
+        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+    } else {
+        let sql = delete_by_pk_sql::<M>(ex.dialect());
+        ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?
+    };
     obj.set_adding(true);
     Ok(n)
 }
