@@ -27,7 +27,7 @@ pub(crate) enum Shape {
 #[derive(Debug)]
 pub(crate) struct CachedSelect {
     pub sql: Arc<str>,
-    pub related: Vec<crate::prefetch::RelatedNode>,
+    pub related: Arc<[crate::prefetch::RelatedNode]>,
     pub joined: Option<usize>,
     pub has_params: bool,
 }

@@ -43,7 +43,8 @@ pub(crate) struct Query {
 pub(crate) struct Statement {
     pub sql: std::sync::Arc<str>,
     pub params: Vec<Value>,
-    pub related: Vec<crate::prefetch::RelatedNode>,
+    /// Shared with the cached shape: a hit copies no tree.
+    pub related: std::sync::Arc<[crate::prefetch::RelatedNode]>,
     /// Where the columns of the `left_join` relation's objects start.
     pub joined: Option<usize>,
 }
@@ -1260,6 +1261,7 @@ pub(crate) fn compile_select_joined(
     let mut w = Writer::new(d);
     let (related, joined) = render_select(&mut w, meta, q, select, left_join)?;
     let sql: std::sync::Arc<str> = w.sql.into();
+    let related: std::sync::Arc<[crate::prefetch::RelatedNode]> = related.into();
     cache.insert_select(
         key,
         cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, has_params: !w.params.is_empty() },
@@ -1490,7 +1492,7 @@ pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) ->
     w.push("DELETE FROM ");
     w.ident(meta.table);
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
 }
 
 /// Renders an UPDATE of the rows the filters match.
@@ -1523,7 +1525,7 @@ pub(crate) fn compile_update(
         return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
     }
     write_key_filter(&mut w, meta, q)?;
-    Ok(Statement { sql: w.sql.into(), params: w.params, related: Vec::new(), joined: None })
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
 }
 
 #[cfg(test)]
