@@ -66,6 +66,20 @@ pub trait Connection: Send {
         self.stream(sql, params)
     }
 
+    /// Runs a query whose rows are all wanted and hands each to `each`, in order, until it
+    /// returns `false` or the rows end. Nothing is boxed and the SQL is not copied, which is
+    /// what a one-row read spends most of its own time on; the rows are read as
+    /// [`stream_all`](Connection::stream_all) reads them (the default goes through it).
+    fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
+        let mut stream = self.stream_all(sql, params)?;
+        while let Some(row) = stream.next_row()? {
+            if !each(row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs an `INSERT` and returns the generated key: read through `RETURNING <column>` where
     /// the backend has it (SQLite, PostgreSQL) and `returning` names the column, else the
     /// driver's last-insert id (MySQL `LAST_INSERT_ID()`). `None` when nothing was generated.
@@ -118,8 +132,9 @@ pub trait Connection: Send {
     /// Rolls back the innermost transaction or savepoint.
     fn rollback(&mut self) -> Result<()>;
 
-    /// Installs (or removes) the statement observer.
-    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>);
+    /// Installs (or removes) the statement observer. Installing the one already installed
+    /// costs nothing (pools re-install it on every checkout).
+    fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>);
 
     /// Is the connection unusable (lost, or left inside a transaction)? Pools discard such
     /// connections instead of handing them out again.
@@ -308,6 +323,9 @@ macro_rules! forward_connection {
         fn stream_all<'s>(&'s mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 's>> {
             ($($deref)* self).stream_all(sql, params)
         }
+        fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
+            ($($deref)* self).for_each_row(sql, params, each)
+        }
         fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
             ($($deref)* self).insert(sql, params, returning)
         }
@@ -335,7 +353,7 @@ macro_rules! forward_connection {
         fn rollback(&mut self) -> Result<()> {
             ($($deref)* self).rollback()
         }
-        fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
+        fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>) {
             ($($deref)* self).set_observer(observer)
         }
         fn is_broken(&mut self) -> bool {
@@ -389,4 +407,17 @@ pub(crate) fn rollback_sql(depth: usize) -> String {
 
 pub(crate) fn no_transaction() -> Error {
     Error::new(ErrorKind::Usage, "no transaction is open")
+}
+
+/// Stores `new` in a connection's observer slot, unless it is the observer already there (no
+/// reference count is touched then).
+pub(crate) fn replace_observer(
+    slot: &mut Option<Arc<dyn StatementObserver>>,
+    new: Option<&Arc<dyn StatementObserver>>,
+) {
+    match (slot.as_ref(), new) {
+        (Some(old), Some(new)) if Arc::ptr_eq(old, new) => {}
+        (None, None) => {}
+        _ => *slot = new.cloned(),
+    }
 }

@@ -62,7 +62,7 @@ pub use connection::{Checkout, Connection, Executor, GeneratedKeys, InsertKeys, 
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
-pub use pool::{connect, connect_one, connect_with, Manager, Pool, PooledConnection};
+pub use pool::{connect, connect_one, connect_with, Pool, PooledConnection};
 pub use row::{OwnedRow, Row, RowStream};
 pub use transaction::{atomic, atomic_with_extension, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};

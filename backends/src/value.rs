@@ -266,6 +266,15 @@ pub trait ToValue {
     fn to_param(&self) -> Param<'_> {
         Param::Owned(self.to_value())
     }
+
+    /// The parameter value, taking `self` (a `String` moves into the value instead of being
+    /// copied). The default is [`to_value`](ToValue::to_value).
+    fn into_value(self) -> Value
+    where
+        Self: Sized,
+    {
+        self.to_value()
+    }
 }
 
 /// Decodes a borrowed cell into a Rust value.
@@ -280,6 +289,9 @@ impl ToValue for Value {
     }
     fn to_param(&self) -> Param<'_> {
         Param::Borrowed(self.as_ref())
+    }
+    fn into_value(self) -> Value {
+        self
     }
 }
 
@@ -309,6 +321,12 @@ impl<T: ToValue> ToValue for Option<T> {
         match self {
             Some(v) => v.to_param(),
             None => Param::Borrowed(ValueRef::Null),
+        }
+    }
+    fn into_value(self) -> Value {
+        match self {
+            Some(v) => v.into_value(),
+            None => Value::Null,
         }
     }
 }
@@ -445,6 +463,9 @@ impl ToValue for String {
     fn to_param(&self) -> Param<'_> {
         Param::Borrowed(ValueRef::Text(self))
     }
+    fn into_value(self) -> Value {
+        Value::Text(self)
+    }
 }
 
 impl ToValue for Cow<'_, str> {
@@ -486,6 +507,9 @@ impl ToValue for Vec<u8> {
     }
     fn to_param(&self) -> Param<'_> {
         Param::Borrowed(ValueRef::Bytes(self))
+    }
+    fn into_value(self) -> Value {
+        Value::Bytes(self)
     }
 }
 
@@ -642,6 +666,9 @@ impl ToValue for serde_json::Value {
     }
     fn to_param(&self) -> Param<'_> {
         Param::Borrowed(ValueRef::JsonValue(self))
+    }
+    fn into_value(self) -> Value {
+        Value::Json(self)
     }
 }
 

@@ -7,7 +7,6 @@
 
 use crate::{renamed, user_name, Result, Target, Workloads, INSERT_HAIR};
 use orm::prelude::*;
-use orm_backends::Connection;
 use std::hint::black_box;
 
 /// `users(id, name, hair_color)`.
@@ -108,7 +107,7 @@ impl Workloads for OrmBench {
         let mut n = users.len();
         for u in &users {
             for p in u.posts.cached().unwrap_or_default() {
-                n += 1 + p.comments.cached().map_or(0, <[_]>::len);
+                n += 1 + p.comments.cached().map_or(0, |c| c.len());
             }
         }
         black_box(users);

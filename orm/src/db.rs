@@ -114,6 +114,9 @@ impl std::fmt::Debug for QueryCapture {
 pub struct Database {
     pool: Pool,
     hub: Arc<Hub>,
+    /// `hub` as the observer each checked-out connection gets (kept as a trait object so a
+    /// checkout hands over a reference, which the connection compares with the one it has).
+    observer: Arc<dyn StatementObserver>,
     signals: Arc<Signals>,
 }
 
@@ -131,7 +134,8 @@ impl Database {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: Pool) -> Self {
-        Database { pool, hub: Arc::new(Hub::default()), signals: Arc::new(Signals::new()) }
+        let hub = Arc::new(Hub::default());
+        Database { pool, observer: hub.clone(), hub, signals: Arc::new(Signals::new()) }
     }
 
     /// The pool underneath.
@@ -161,8 +165,8 @@ impl Database {
         QueryCapture { hub: self.hub.clone(), log }
     }
 
-    fn observer(&self) -> Option<Arc<dyn StatementObserver>> {
-        Some(self.hub.clone() as Arc<dyn StatementObserver>)
+    fn observer(&self) -> Option<&Arc<dyn StatementObserver>> {
+        Some(&self.observer)
     }
 
     /// Runs `f` in a transaction: commits on `Ok`, rolls back on `Err` or panic. Nested

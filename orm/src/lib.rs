@@ -102,7 +102,7 @@ pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
 pub use expressions::{Avg, Count, Exists, Expr, Max, Min, OuterRef, Subquery, Sum, F};
 pub use fields::descriptors::RelatedManager;
 pub use fields::handle::Field;
-pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, OneToOne, Reverse};
+pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, Objects, ObjectsIter, OneToOne, Reverse};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{AbstractModel, Inherits, Model, ModelState, SaveOptions};
 pub use prefetch::Prefetch;

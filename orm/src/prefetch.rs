@@ -58,8 +58,13 @@ impl<S: ForwardSlot> ForwardSlot for Option<S> {
 pub trait ManySlot {
     /// The related model.
     type Target: Model;
-    /// Caches the loaded objects.
+    /// Caches the loaded objects, which other owners may share (many-to-many).
     fn set(&mut self, objs: Vec<Arc<Self::Target>>);
+    /// Caches loaded objects that belong to this owner alone (a reverse foreign key). The
+    /// default shares them.
+    fn set_owned(&mut self, objs: Vec<Self::Target>) {
+        self.set(objs.into_iter().map(Arc::new).collect());
+    }
 }
 
 /// One `prefetch_related` path, optionally with the QuerySet to load its last step with
@@ -172,8 +177,8 @@ fn load_in<T: Model, E: Executor + ?Sized>(
 }
 
 fn distinct_keys(values: impl Iterator<Item = Value>) -> Vec<Value> {
-    let mut seen = std::collections::HashSet::new();
-    values.filter(|v| !v.is_null()).filter(|v| seen.insert(Key::of(v))).collect()
+    let mut seen: KeyMap<()> = key_map(values.size_hint().0);
+    values.filter(|v| !v.is_null()).filter(|v| seen.insert(Key::of(v), ()).is_none()).collect()
 }
 
 /// Prefetches a forward foreign key / one-to-one: one query for all distinct keys.
@@ -231,13 +236,20 @@ where
     let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
     match (forward_m2m, reverse) {
         (None, Some(ReverseRelation::ForeignKey { field, .. })) => {
-            // Reverse foreign key: the related rows carry the owner's key.
+            // Reverse foreign key: the related rows carry the owner's key, and each belongs
+            // to that owner alone, so they move into its list.
             let mut related: Vec<S::Target> = load_in(&base, field.name, keys, ex)?;
             prefetch_path(&mut related, deeper, ex)?;
             let fk_index = S::Target::meta().field_index(field.name).expect("the reverse relation's field exists");
+            let mut owned: KeyMap<Vec<S::Target>> = key_map(owner_keys.len());
             for r in related {
-                grouped.entry(Key::from_value(r.field_value(fk_index))).or_default().push(Arc::new(r));
+                owned.entry(Key::from_value(r.field_value(fk_index))).or_default().push(r);
             }
+            for (o, key) in objs.iter_mut().zip(owner_keys) {
+                let list = owned.remove(&Key::from_value(key)).unwrap_or_default();
+                slot(o).set_owned(list);
+            }
+            return Ok(());
         }
         (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
             let (table, source_col, target_col) = crate::sql::m2m_columns(mm);

@@ -93,8 +93,61 @@ impl<M> Annotated<M> {
     }
 }
 
+/// Runs `sql` on a connection of `ex` and calls `each` on every row, in order; the first error
+/// `each` returns stops the rows and is returned (see [`Connection::for_each_row`]).
+///
+/// [`Connection::for_each_row`]: orm_backends::Connection::for_each_row
+pub(crate) fn for_each_row<E: Executor + ?Sized>(
+    ex: &E,
+    sql: &str,
+    params: &[Value],
+    mut each: impl FnMut(&dyn orm_backends::Row) -> Result<()>,
+) -> Result<()> {
+    ex.with_connection(|c| {
+        let mut failed = None;
+        c.for_each_row(sql, params, &mut |row| match each(row) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    })
+}
+
+/// Runs `sql` on a connection of `ex` and decodes every row with `decode` into a list; the
+/// first error stops the rows and is returned. The hot loop of every `fetch`: one call through
+/// the connection per row, straight into the list.
+pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
+    ex: &E,
+    sql: &str,
+    params: &[Value],
+    mut decode: impl FnMut(&dyn orm_backends::Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut failed = None;
+    ex.with_connection(|c| {
+        c.for_each_row(sql, params, &mut |row| match decode(row) {
+            Ok(v) => {
+                out.push(v);
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })
+    })?;
+    match failed {
+        None => Ok(out),
+        Some(e) => Err(e),
+    }
+}
+
 /// Decodes an instance from the row's first columns (sending the init signals when `init` is
 /// given) with its `select_related` objects, which sit in the row where `related` says.
+#[inline]
 pub(crate) fn decode_selected<M: Model>(
     init: Option<&crate::signals::Signals>,
     row: &dyn orm_backends::Row,
@@ -355,15 +408,7 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let init = crate::signals::init_hub::<M, _>(ex);
-        let mut out = ex.with_connection(|c| {
-            let mut out = Vec::new();
-            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
-            while let Some(row) = stream.next_row()? {
-                let obj = decode_selected::<M>(init, row, &stmt.related)?;
-                out.push(obj);
-            }
-            Ok::<_, Error>(out)
-        })?;
+        let mut out = collect_rows(ex, &stmt.sql, &stmt.params, |row| decode_selected::<M>(init, row, &stmt.related))?;
         if !self.prefetch.is_empty() {
             crate::prefetch::prefetch_path(&mut out, &self.prefetch, ex)?;
         }
@@ -443,10 +488,9 @@ impl<M: Model> QuerySet<M> {
         let offset = stmt.joined.expect("a left join selects the related columns");
         let rmeta = R::meta();
         let init = crate::signals::init_hub::<M, _>(ex);
-        ex.with_connection(|c| {
-            let mut out = Vec::new();
-            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
-            while let Some(row) = stream.next_row()? {
+        let mut out = Vec::new();
+        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
+            {
                 let obj = decode_selected::<M>(init, row, &stmt.related)?;
                 // No related row: the outer join filled its columns with NULLs.
                 let absent = match rmeta.kind {
@@ -460,8 +504,9 @@ impl<M: Model> QuerySet<M> {
                 let related = if absent { None } else { Some(R::from_row(row, offset)?) };
                 out.push((obj, related));
             }
-            Ok::<_, Error>(out)
-        })
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Runs the query and returns each instance with its annotations.
@@ -473,16 +518,14 @@ impl<M: Model> QuerySet<M> {
         let n_fields = M::meta().width();
         let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
         let init = crate::signals::init_hub::<M, _>(ex);
-        ex.with_connection(|c| {
-            let mut out = Vec::new();
-            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
-            while let Some(row) = stream.next_row()? {
-                let object = crate::signals::decode::<M>(init, row)?;
-                let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
-                out.push(Annotated { object, annotations: OwnedRow::new(names.clone(), values) });
-            }
-            Ok(out)
-        })
+        let mut out = Vec::new();
+        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
+            let object = crate::signals::decode::<M>(init, row)?;
+            let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
+            out.push(Annotated { object, annotations: OwnedRow::new(names.clone(), values) });
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
@@ -506,15 +549,13 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
-        ex.with_connection(|c| {
-            let mut out = Vec::new();
-            let mut stream = c.stream_all(&stmt.sql, &stmt.params)?;
-            while let Some(row) = stream.next_row()? {
-                let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
-                out.push(OwnedRow::new(names.clone(), values));
-            }
-            Ok(out)
-        })
+        let mut out = Vec::new();
+        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
+            let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+            out.push(OwnedRow::new(names.clone(), values));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// The rows of a `values()` query as lists (Django's `values_list`).

@@ -310,8 +310,8 @@ impl Connection for MysqlConnection {
         r
     }
 
-    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
-        self.observer = observer;
+    fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>) {
+        crate::connection::replace_observer(&mut self.observer, observer);
     }
 
     fn is_broken(&mut self) -> bool {

@@ -7,7 +7,7 @@ use super::types::Param;
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{OwnedRow, RowStream};
+use crate::row::{OwnedRow, Row, RowStream};
 use crate::url::ConnectOptions;
 use crate::value::Value;
 use postgres::types::ToSql;
@@ -208,6 +208,18 @@ impl PostgresConnection {
         &mut self.client
     }
 
+    /// Runs a query and reads its whole result in one round trip (`Client::query`).
+    fn query_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<postgres::Row>> {
+        self.observe(sql, params);
+        self.retrying(|c| {
+            let stmt = c.statement(sql)?;
+            check_count(&stmt, params, sql)?;
+            let bound: Vec<Param<'_>> = Param::all(params).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            c.client.query(&stmt, &refs).map_err(|e| c.fail(e, sql))
+        })
+    }
+
     fn observe(&self, sql: &str, params: &[Value]) {
         tracing::debug!(target: "orm::sql", backend = "postgres", sql, params = params.len());
         if let Some(o) = &self.observer {
@@ -291,15 +303,17 @@ impl Connection for PostgresConnection {
 
     /// Reads the whole result with `Client::query` (one round trip, no wake-up per row).
     fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
-        self.observe(sql, params);
-        let rows = self.retrying(|c| {
-            let stmt = c.statement(sql)?;
-            check_count(&stmt, params, sql)?;
-            let bound: Vec<Param<'_>> = Param::all(params).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            c.client.query(&stmt, &refs).map_err(|e| c.fail(e, sql))
-        })?;
+        let rows = self.query_all(sql, params)?;
         Ok(Box::new(super::stream::BufferedStream::new(rows)))
+    }
+
+    fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
+        for row in self.query_all(sql, params)? {
+            if !each(&row) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
@@ -387,8 +401,8 @@ impl Connection for PostgresConnection {
         r
     }
 
-    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
-        self.observer = observer;
+    fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>) {
+        crate::connection::replace_observer(&mut self.observer, observer);
     }
 
     fn is_broken(&mut self) -> bool {

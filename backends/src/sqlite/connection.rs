@@ -176,6 +176,19 @@ impl Connection for SqliteConnection {
         Ok(Box::new(SqliteStream { rows: std::mem::ManuallyDrop::new(rows), stmt, sql: sql.to_owned() }))
     }
 
+    fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
+        self.observe(sql, params);
+        let mut stmt = self.prepare(sql)?;
+        bind(&mut stmt, params, sql)?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next().map_err(|e| map(e, Some(sql)))? {
+            if !each(row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The generated key is `last_insert_rowid()` whether or not `returning` names the
     /// column: SQLite generates values only for an `INTEGER PRIMARY KEY` (the rowid), and
     /// reading the rowid costs nothing where `RETURNING` makes SQLite buffer the row in a
@@ -261,8 +274,8 @@ impl Connection for SqliteConnection {
         r
     }
 
-    fn set_observer(&mut self, observer: Option<Arc<dyn StatementObserver>>) {
-        self.observer = observer;
+    fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>) {
+        crate::connection::replace_observer(&mut self.observer, observer);
     }
 
     fn is_broken(&mut self) -> bool {

@@ -810,6 +810,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     META.get_or_init(|| { #meta })
                 }
 
+                #[inline]
                 #[allow(unused_assignments, unused_mut, unused_variables)]
                 fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #body }
                 #[allow(unused_assignments, unused_mut)]

@@ -14,96 +14,148 @@ use std::fmt;
 /// assert!(!id.is_set());
 /// id = Auto::new(7);
 /// assert_eq!(id.get(), Some(7));
+/// assert_eq!(std::mem::size_of::<Auto<i64>>(), 8);
 /// ```
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Auto<T>(Option<T>);
+///
+/// Generated keys are integers, and an `Auto` is as small as its integer: "unset" is stored as
+/// the type's minimum (`i64::MIN`), a key no database generates, instead of in an `Option`'s
+/// extra word. Every instance of a model is that much smaller, which a query reading many rows
+/// pays for in memory traffic. The minimum itself is therefore not a key an `Auto` can hold:
+/// [`new`](Auto::new) panics on it and decoding it from a row is a conversion error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Auto<T: AutoValue>(T);
 
-impl<T> Auto<T> {
+/// An integer type an [`Auto`] field can hold; its minimum stands for "not generated yet".
+pub trait AutoValue: Copy + Eq + Ord + std::hash::Hash + private::Sealed {
+    /// The value that means "unset".
+    const UNSET: Self;
+}
+
+mod private {
+    pub trait Sealed {}
+}
+
+macro_rules! auto_value {
+    ($($t:ty),*) => {$(
+        impl private::Sealed for $t {}
+        impl AutoValue for $t {
+            const UNSET: Self = <$t>::MIN;
+        }
+    )*};
+}
+auto_value!(i16, i32, i64);
+
+impl<T: AutoValue> Default for Auto<T> {
+    fn default() -> Self {
+        Auto::unset()
+    }
+}
+
+impl<T: AutoValue> Auto<T> {
     /// Not generated yet.
     pub const fn unset() -> Self {
-        Auto(None)
+        Auto(T::UNSET)
     }
 
     /// A known value (read from the database, or chosen by hand).
-    pub const fn new(value: T) -> Self {
-        Auto(Some(value))
+    ///
+    /// # Panics
+    ///
+    /// On the type's minimum, which stands for "unset".
+    pub fn new(value: T) -> Self {
+        assert!(value != T::UNSET, "the minimum of an Auto's integer type stands for `unset` and is not a key");
+        Auto(value)
     }
 
     /// Has the database assigned it?
     pub fn is_set(&self) -> bool {
-        self.0.is_some()
+        self.0 != T::UNSET
     }
 
     /// The value, if set.
-    pub fn get(&self) -> Option<T>
-    where
-        T: Copy,
-    {
-        self.0
+    pub fn get(&self) -> Option<T> {
+        self.is_set().then_some(self.0)
     }
 
     /// The value, borrowed, if set.
     pub fn as_option(&self) -> Option<&T> {
-        self.0.as_ref()
+        self.is_set().then_some(&self.0)
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Auto<T> {
+impl<T: AutoValue + fmt::Debug> fmt::Debug for Auto<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.as_option() {
             Some(v) => v.fmt(f),
             None => f.write_str("Auto(unset)"),
         }
     }
 }
 
-impl<T: fmt::Display> fmt::Display for Auto<T> {
+impl<T: AutoValue + fmt::Display> fmt::Display for Auto<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
+        match self.as_option() {
             Some(v) => v.fmt(f),
             None => f.write_str("unset"),
         }
     }
 }
 
-impl<T> From<T> for Auto<T> {
+impl<T: AutoValue> From<T> for Auto<T> {
+    /// [`Auto::new`].
     fn from(v: T) -> Self {
-        Auto(Some(v))
+        Auto::new(v)
     }
 }
 
-impl<T: ToValue> ToValue for Auto<T> {
+impl<T: AutoValue + ToValue> ToValue for Auto<T> {
     fn to_value(&self) -> Value {
-        self.0.to_value()
+        self.as_option().to_value()
     }
     fn to_param(&self) -> orm_backends::Param<'_> {
-        self.0.to_param()
-    }
-}
-
-impl<T: FromValue> FromValue for Auto<T> {
-    fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
-        match v {
-            ValueRef::Null => Ok(Auto(None)),
-            v => T::from_value_ref(v).map(|x| Auto(Some(x))),
+        match self.as_option() {
+            Some(v) => v.to_param(),
+            None => orm_backends::Param::Borrowed(ValueRef::Null),
         }
     }
 }
 
-impl<T: FieldType> FieldType for Auto<T> {
+impl<T: AutoValue + FromValue + fmt::Display> FromValue for Auto<T> {
+    fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
+        match v {
+            ValueRef::Null => Ok(Auto::unset()),
+            v => match T::from_value_ref(v)? {
+                x if x == T::UNSET => Err(ConversionError::new(
+                    "Auto",
+                    "integer",
+                    Some(format!("{x} is the minimum of the key's type, which an Auto field reserves for `unset`")),
+                )),
+                x => Ok(Auto(x)),
+            },
+        }
+    }
+}
+
+impl<T: AutoValue + FieldType + fmt::Display> FieldType for Auto<T> {
     const KIND: ColumnKind = T::KIND;
     const AUTO: bool = true;
     type Lookup = T::Lookup;
 }
 
-impl<T: serde::Serialize> serde::Serialize for Auto<T> {
+impl<T: AutoValue + serde::Serialize> serde::Serialize for Auto<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.as_option().serialize(s)
     }
 }
 
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Auto<T> {
+impl<'de, T: AutoValue + serde::Deserialize<'de>> serde::Deserialize<'de> for Auto<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Option::<T>::deserialize(d).map(Auto)
+        match Option::<T>::deserialize(d)? {
+            None => Ok(Auto::unset()),
+            Some(v) if v == T::UNSET => Err(serde::de::Error::custom(
+                "the minimum of an Auto's integer type stands for `unset` and is not a key",
+            )),
+            Some(v) => Ok(Auto(v)),
+        }
     }
 }

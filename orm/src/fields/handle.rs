@@ -51,7 +51,7 @@ impl<M, T: ToValue> Field<M, T> {
     }
 
     fn one(&self, lookup: Lookup, v: impl Into<T>) -> Q<M> {
-        self.leaf(lookup, Operand::Value(v.into().to_value()))
+        self.leaf(lookup, Operand::Value(v.into().into_value()))
     }
 
     /// `= value`.
@@ -86,12 +86,12 @@ impl<M, T: ToValue> Field<M, T> {
 
     /// Between `lo` and `hi`, inclusive.
     pub fn range(&self, lo: impl Into<T>, hi: impl Into<T>) -> Q<M> {
-        self.leaf(Lookup::Range, Operand::Pair(lo.into().to_value(), hi.into().to_value()))
+        self.leaf(Lookup::Range, Operand::Pair(lo.into().into_value(), hi.into().into_value()))
     }
 
     /// One of `values` (an empty list matches nothing).
     pub fn is_in<I: IntoIterator<Item = V>, V: Into<T>>(&self, values: I) -> Q<M> {
-        self.leaf(Lookup::In, Operand::List(values.into_iter().map(|v| v.into().to_value()).collect()))
+        self.leaf(Lookup::In, Operand::List(values.into_iter().map(|v| v.into().into_value()).collect()))
     }
 
     /// `IS NULL` when `yes`, else `IS NOT NULL`.
@@ -139,7 +139,7 @@ impl<M, T: ToValue> Field<M, T> {
 
     /// An `update()` assignment of a typed value.
     pub fn set_value(&self, value: impl Into<T>) -> crate::queryset::Assignment {
-        crate::queryset::Assignment::new(self.path_string(), crate::expressions::Expr::Value(value.into().to_value()))
+        crate::queryset::Assignment::new(self.path_string(), crate::expressions::Expr::Value(value.into().into_value()))
     }
 
     fn transformed<U: ToValue>(&self, t: &'static str) -> Field<M, U> {

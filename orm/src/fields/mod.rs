@@ -9,8 +9,8 @@ pub mod descriptors;
 pub mod handle;
 mod related;
 
-pub use auto::Auto;
-pub use related::{ForeignKey, ManyToMany, OneToOne, Reverse};
+pub use auto::{Auto, AutoValue};
+pub use related::{ForeignKey, ManyToMany, Objects, ObjectsIter, OneToOne, Reverse};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use orm_backends::schema::ColumnType;

@@ -181,7 +181,8 @@ single_relation! {
 ///
 /// The value holds the related objects once they have been prefetched.
 pub struct ManyToMany<T: Model> {
-    cached: Option<Vec<Arc<T>>>,
+    /// One word per instance, as in [`Reverse`].
+    cached: Option<Arc<Vec<Arc<T>>>>,
 }
 
 impl<T: Model> ManyToMany<T> {
@@ -192,19 +193,19 @@ impl<T: Model> ManyToMany<T> {
 
     /// The prefetched objects, if loaded.
     pub fn cached(&self) -> Option<&[Arc<T>]> {
-        self.cached.as_deref()
+        self.cached.as_deref().map(Vec::as_slice)
     }
 
     /// Stores prefetched objects.
     pub fn set_cached(&mut self, objs: Vec<Arc<T>>) {
-        self.cached = Some(objs);
+        self.cached = Some(Arc::new(objs));
     }
 }
 
 impl<T: Model> crate::prefetch::ManySlot for ManyToMany<T> {
     type Target = T;
     fn set(&mut self, objs: Vec<Arc<T>>) {
-        self.cached = Some(objs);
+        self.cached = Some(Arc::new(objs));
     }
 }
 
@@ -217,8 +218,21 @@ impl<T: Model> crate::prefetch::ManySlot for ManyToMany<T> {
 /// let authors = Author::objects().prefetch_related(["posts"]).fetch(&db)?;
 /// let titles = authors[0].posts.cached().unwrap();   // no further query
 /// ```
+///
+/// The objects of a reverse foreign key belong to one owner each, so they are held by value;
+/// those of a reverse many-to-many can belong to several owners and are shared (`Arc`), as
+/// Django shares one instance between the lists it appears in. [`cached`](Reverse::cached)
+/// reads both the same way. Holding them by value is what lets a three-level prefetch allocate no more than the rows it reads:
+/// one `Arc` per object was a tenth of its time.
 pub struct Reverse<T: Model> {
-    cached: Option<Vec<Arc<T>>>,
+    /// Behind one `Arc` per owner: the field is one word in every instance (loaded or not,
+    /// which matters to a query that loads none), and cloning an owner copies no object.
+    cached: Option<Arc<Loaded<T>>>,
+}
+
+enum Loaded<T> {
+    Owned(Vec<T>),
+    Shared(Vec<Arc<T>>),
 }
 
 impl<T: Model> Reverse<T> {
@@ -228,8 +242,16 @@ impl<T: Model> Reverse<T> {
     }
 
     /// The prefetched objects, if loaded.
-    pub fn cached(&self) -> Option<&[Arc<T>]> {
-        self.cached.as_deref()
+    pub fn cached(&self) -> Option<Objects<'_, T>> {
+        self.cached.as_deref().map(|l| match l {
+            Loaded::Owned(v) => Objects { inner: ObjectsInner::Owned(v) },
+            Loaded::Shared(v) => Objects { inner: ObjectsInner::Shared(v) },
+        })
+    }
+
+    /// Stores loaded objects (what `prefetch_related` does).
+    pub fn set_cached(&mut self, objs: Vec<T>) {
+        self.cached = Some(Arc::new(Loaded::Owned(objs)));
     }
 }
 
@@ -240,6 +262,7 @@ impl<T: Model> Default for Reverse<T> {
 }
 
 impl<T: Model> Clone for Reverse<T> {
+    /// The clone shares the loaded objects.
     fn clone(&self) -> Self {
         Reverse { cached: self.cached.clone() }
     }
@@ -247,7 +270,7 @@ impl<T: Model> Clone for Reverse<T> {
 
 impl<T: Model> fmt::Debug for Reverse<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cached {
+        match self.cached() {
             Some(v) => write!(f, "Reverse<{}>({} loaded)", T::meta().name, v.len()),
             None => write!(f, "Reverse<{}>", T::meta().name),
         }
@@ -264,9 +287,150 @@ impl<T: Model> PartialEq for Reverse<T> {
 impl<T: Model> crate::prefetch::ManySlot for Reverse<T> {
     type Target = T;
     fn set(&mut self, objs: Vec<Arc<T>>) {
-        self.cached = Some(objs);
+        self.cached = Some(Arc::new(Loaded::Shared(objs)));
+    }
+    fn set_owned(&mut self, objs: Vec<T>) {
+        self.cached = Some(Arc::new(Loaded::Owned(objs)));
     }
 }
+
+/// The objects a [`Reverse`] holds: a read-only list of `&T`, whether they are held by value
+/// or shared.
+///
+/// ```
+/// use orm::prelude::*;
+/// #[derive(Model, Debug, Clone)]
+/// #[orm(app = "objects_doc")]
+/// pub struct Author { pub id: Auto<i64>, pub name: String, pub books: Reverse<Book> }
+/// #[derive(Model, Debug, Clone)]
+/// #[orm(app = "objects_doc")]
+/// pub struct Book { pub id: Auto<i64>, #[orm(related_name = "books")] pub author: ForeignKey<Author>, pub title: String }
+///
+/// let mut books: Reverse<Book> = Reverse::new();
+/// books.set_cached(vec![Book { id: Auto::unset(), author: ForeignKey::new(1), title: "Emma".into() }]);
+/// let list = books.cached().unwrap();
+/// assert_eq!(list.len(), 1);
+/// assert_eq!(list[0].title, "Emma");
+/// assert_eq!(list.iter().map(|b| b.title.as_str()).collect::<Vec<_>>(), ["Emma"]);
+/// ```
+pub struct Objects<'a, T> {
+    inner: ObjectsInner<'a, T>,
+}
+
+enum ObjectsInner<'a, T> {
+    Owned(&'a [T]),
+    Shared(&'a [Arc<T>]),
+}
+
+impl<T> Clone for Objects<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Objects<'_, T> {}
+
+impl<T> Clone for ObjectsInner<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ObjectsInner<'_, T> {}
+
+impl<T> Default for Objects<'_, T> {
+    /// No objects.
+    fn default() -> Self {
+        Objects { inner: ObjectsInner::Owned(&[]) }
+    }
+}
+
+impl<'a, T> Objects<'a, T> {
+    /// How many.
+    pub fn len(&self) -> usize {
+        match self.inner {
+            ObjectsInner::Owned(v) => v.len(),
+            ObjectsInner::Shared(v) => v.len(),
+        }
+    }
+
+    /// None?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The object at `index`.
+    pub fn get(&self, index: usize) -> Option<&'a T> {
+        match self.inner {
+            ObjectsInner::Owned(v) => v.get(index),
+            ObjectsInner::Shared(v) => v.get(index).map(|a| &**a),
+        }
+    }
+
+    /// The first object.
+    pub fn first(&self) -> Option<&'a T> {
+        self.get(0)
+    }
+
+    /// The objects, in order.
+    pub fn iter(&self) -> ObjectsIter<'a, T> {
+        ObjectsIter { objects: *self, next: 0 }
+    }
+}
+
+impl<T> std::ops::Index<usize> for Objects<'_, T> {
+    type Output = T;
+    fn index(&self, index: usize) -> &T {
+        match self.inner {
+            ObjectsInner::Owned(v) => &v[index],
+            ObjectsInner::Shared(v) => &v[index],
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for Objects<'a, T> {
+    type Item = &'a T;
+    type IntoIter = ObjectsIter<'a, T>;
+    fn into_iter(self) -> ObjectsIter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &Objects<'a, T> {
+    type Item = &'a T;
+    type IntoIter = ObjectsIter<'a, T>;
+    fn into_iter(self) -> ObjectsIter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Objects<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The iterator of [`Objects`].
+pub struct ObjectsIter<'a, T> {
+    objects: Objects<'a, T>,
+    next: usize,
+}
+
+impl<'a, T> Iterator for ObjectsIter<'a, T> {
+    type Item = &'a T;
+    fn next(&mut self) -> Option<&'a T> {
+        let item = self.objects.get(self.next)?;
+        self.next += 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.objects.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<T> ExactSizeIterator for ObjectsIter<'_, T> {}
 
 impl<T: Model> Default for ManyToMany<T> {
     fn default() -> Self {

@@ -321,17 +321,15 @@ pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> 
     }
     let sql = select_by_pk_sql::<M>(ex.dialect());
     let init = crate::signals::init_hub::<M, _>(ex);
-    ex.with_connection(|c| {
-        let mut stream = c.stream_all(&sql, std::slice::from_ref(pk))?;
-        let first = match stream.next_row()? {
-            Some(row) => crate::signals::decode::<M>(init, row)?,
-            None => return Err(Error::DoesNotExist { model: M::meta().label() }),
-        };
-        if stream.next_row()?.is_some() {
+    let mut first = None;
+    crate::queryset::for_each_row(ex, &sql, std::slice::from_ref(pk), |row| {
+        if first.is_some() {
             return Err(Error::MultipleObjectsReturned { model: M::meta().label(), count: 2 });
         }
-        Ok(first)
-    })
+        first = Some(crate::signals::decode::<M>(init, row)?);
+        Ok(())
+    })?;
+    first.ok_or_else(|| Error::DoesNotExist { model: M::meta().label() })
 }
 
 pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {

@@ -3,8 +3,12 @@
 
 use crate::model::meta::ModelMeta;
 use orm_backends::Dialect;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+
+/// The cache's maps hash with foldhash: their keys are built by the ORM from the query's shape
+/// (never chosen by a client in a way that could flood one bucket), and SipHash cost a one-row
+/// read about 140 instructions per lookup.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The shape of a statement whose SQL depends only on the model and these parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -22,14 +26,25 @@ pub(crate) enum Shape {
     DeleteByPk,
 }
 
-/// A rendered SELECT: its text, where `select_related` objects sit in its rows, and whether
-/// the shape binds any parameter (if not, a hit needs no walk of the query at all).
+/// A rendered SELECT: its text, where `select_related` objects sit in its rows, and how a hit
+/// finds its parameters.
 #[derive(Debug)]
 pub(crate) struct CachedSelect {
     pub sql: Arc<str>,
     pub related: Arc<[crate::prefetch::RelatedNode]>,
     pub joined: Option<usize>,
-    pub has_params: bool,
+    pub params: ParamSource,
+}
+
+/// Where a cached SELECT's parameters come from on a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParamSource {
+    /// The shape binds none: a hit needs no walk of the query at all.
+    None,
+    /// Read straight off the filters and limits (`shape::direct_params`).
+    Direct,
+    /// Collected by walking the query through the compiler again without writing SQL.
+    Replay,
 }
 
 /// The cache that lives in each model's metadata.

@@ -1262,10 +1262,14 @@ pub(crate) fn compile_select_joined(
     let (related, joined) = render_select(&mut w, meta, q, select, left_join)?;
     let sql: std::sync::Arc<str> = w.sql.into();
     let related: std::sync::Arc<[crate::prefetch::RelatedNode]> = related.into();
-    cache.insert_select(
-        key,
-        cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, has_params: !w.params.is_empty() },
-    );
+    let params = if w.params.is_empty() {
+        cache::ParamSource::None
+    } else if shape::direct_params(q).is_some_and(|p| p == w.params) {
+        cache::ParamSource::Direct
+    } else {
+        cache::ParamSource::Replay
+    };
+    cache.insert_select(key, cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, params });
     Ok(Statement { sql, params: w.params, related, joined })
 }
 
@@ -1278,12 +1282,19 @@ fn cached_statement(
     select: Select,
     left_join: Option<&str>,
 ) -> Result<Statement> {
-    let params = if hit.has_params {
+    let replay = || -> Result<Vec<Value>> {
         let mut w = Writer::params_only(d);
         render_select(&mut w, meta, q, select, left_join)?;
-        w.params
-    } else {
-        Vec::new()
+        Ok(w.params)
+    };
+    let params = match hit.params {
+        cache::ParamSource::None => Vec::new(),
+        cache::ParamSource::Direct => {
+            let params = shape::direct_params(q).expect("a shape with direct parameters yields them");
+            debug_assert_eq!(params, replay()?, "direct parameters must be the ones the compiler binds");
+            params
+        }
+        cache::ParamSource::Replay => replay()?,
     };
     Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined })
 }
