@@ -60,12 +60,37 @@ fn bulk_insert_sql<M: Model>(d: Dialect, include_pk: bool, rows: usize) -> Arc<s
     })
 }
 
+/// Which instances of a `bulk_create` one INSERT group takes.
+enum Group {
+    /// The first `n`, in order.
+    All(usize),
+    /// These, in order.
+    Listed(Vec<usize>),
+}
+
+impl Group {
+    fn len(&self) -> usize {
+        match self {
+            Group::All(n) => *n,
+            Group::Listed(v) => v.len(),
+        }
+    }
+
+    /// The instance at `position` in the group.
+    fn at(&self, position: usize) -> usize {
+        match self {
+            Group::All(_) => position,
+            Group::Listed(v) => v[position],
+        }
+    }
+}
+
 /// Inserts the instances `group` of `objs` (all with a key, or all without) in statements of
 /// at most `per` rows; sets generated keys where the backend hands them back.
 fn insert_group<M: Model>(
     conn: &mut dyn Connection,
     objs: &mut [M],
-    group: &[usize],
+    group: &Group,
     include_pk: bool,
     per: usize,
 ) -> Result<u64> {
@@ -75,47 +100,81 @@ fn insert_group<M: Model>(
     let ncols = meta.fields.len() - usize::from(!include_pk);
     let keys = (!include_pk).then(|| InsertKeys { table: meta.table, column: meta.pk_field().column });
     let mut total = 0;
-    for chunk in group.chunks(per) {
-        let sql = bulk_insert_sql::<M>(d, include_pk, chunk.len());
+    let mut buffer = PARAMS.with(|b| b.take());
+    for start in (0..group.len()).step_by(per.max(1)) {
+        let chunk = start..(start + per).min(group.len());
+        let rows = chunk.len();
+        let sql = bulk_insert_sql::<M>(d, include_pk, rows);
         // Borrowed from the instances: text fields are bound without being copied.
-        let mut params: Vec<Param<'_>> = Vec::with_capacity(chunk.len() * ncols);
-        for &oi in chunk {
-            let o = &objs[oi];
+        let mut params = recycle(std::mem::take(&mut buffer));
+        params.reserve(rows * ncols);
+        for p in chunk.clone() {
+            let o = &objs[group.at(p)];
             params.extend((0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| o.field_param(i)));
         }
-        let inserted = conn.insert_rows(&sql, &params, chunk.len(), keys)?;
-        drop(params);
+        let inserted = conn.insert_rows(&sql, &params, rows, keys);
+        buffer = recycle(params);
+        let inserted = inserted?;
         total += inserted.count;
         match inserted.keys {
             GeneratedKeys::Consecutive { first } => {
-                for (n, &oi) in chunk.iter().enumerate() {
-                    objs[oi].set_field_value(pk, &Value::Int(first + n as i64))?;
-                    objs[oi].set_adding(false);
+                let mut key = Value::Int(first);
+                for p in chunk {
+                    let o = &mut objs[group.at(p)];
+                    o.set_field_value(pk, &key)?;
+                    o.set_adding(false);
+                    if let Value::Int(k) = &mut key {
+                        *k += 1;
+                    }
                 }
             }
             GeneratedKeys::Listed(keys) => {
-                if keys.len() != chunk.len() {
+                if keys.len() != rows {
                     return Err(Error::ImproperlyConfigured(format!(
                         "bulk_create of {} returned {} keys for {} rows",
                         meta.label(),
                         keys.len(),
-                        chunk.len()
+                        rows
                     )));
                 }
-                for (&oi, key) in chunk.iter().zip(keys) {
-                    objs[oi].set_field_value(pk, &key)?;
-                    objs[oi].set_adding(false);
+                for (p, key) in chunk.zip(keys) {
+                    let o = &mut objs[group.at(p)];
+                    o.set_field_value(pk, &key)?;
+                    o.set_adding(false);
                 }
             }
             GeneratedKeys::Unknown if include_pk => {
-                for &oi in chunk {
-                    objs[oi].set_adding(false);
+                for p in chunk {
+                    objs[group.at(p)].set_adding(false);
                 }
             }
             GeneratedKeys::Unknown => {}
         }
     }
+    if buffer.capacity() <= MAX_KEPT_PARAMS {
+        PARAMS.with(|b| b.set(buffer));
+    }
     Ok(total)
+}
+
+thread_local! {
+    /// The parameter list of the last multi-row INSERT on this thread, emptied, kept for the
+    /// next one. A fresh list per statement was the one allocation of a kilobyte or more in
+    /// `bulk_create`, and with glibc's allocator such a request first merges every small free
+    /// chunk (`malloc_consolidate`), which made the next hundred small allocations slow.
+    static PARAMS: std::cell::Cell<Vec<Param<'static>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest list kept between calls (a statement's parameters are at most the backend's
+/// limit, 65,535 on PostgreSQL: about 2 MiB; kept lists stay well under that).
+const MAX_KEPT_PARAMS: usize = 4096;
+
+/// An empty list with `v`'s allocation, for parameters that borrow for another lifetime. The
+/// in-place `collect` keeps the allocation (the element type differs only in its lifetime),
+/// and `v` is empty, so no element is ever mapped.
+fn recycle<'a, 'b>(mut v: Vec<Param<'a>>) -> Vec<Param<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the list is empty")).collect()
 }
 
 impl<M: Model> QuerySet<M> {
@@ -137,17 +196,23 @@ impl<M: Model> QuerySet<M> {
         for o in objs.iter_mut() {
             o.pre_save(true);
         }
-        // Instances with a key go in one group, those without in another (the column lists differ).
-        let (with_key, without_key): (Vec<usize>, Vec<usize>) =
-            (0..objs.len()).partition(|&i| !(pk_field.auto && objs[i].field_value(pk).is_null()));
-        let groups = [(&with_key, true), (&without_key, false)];
+        // Instances with a key go in one group, those without in another (the column lists
+        // differ). Usually all are alike, and the group is every instance: no list is built.
+        let has_key = |o: &M| !(pk_field.auto && o.field_value(pk).is_null());
+        let first_has_key = has_key(&objs[0]);
+        let groups: [(Group, bool); 2] = if objs[1..].iter().all(|o| has_key(o) == first_has_key) {
+            [(Group::All(objs.len()), first_has_key), (Group::Listed(Vec::new()), !first_has_key)]
+        } else {
+            let (with_key, without_key): (Vec<usize>, Vec<usize>) = (0..objs.len()).partition(|&i| has_key(&objs[i]));
+            [(Group::Listed(with_key), true), (Group::Listed(without_key), false)]
+        };
         let per = |include_pk: bool| rows_per_batch(d, meta.fields.len() - usize::from(!include_pk));
         let statements: usize = groups.iter().map(|(g, inc)| g.len().div_ceil(per(*inc))).sum();
         let run = |conn: &mut dyn Connection| -> Result<u64> {
             let mut total = 0;
-            for (group, include_pk) in groups {
-                if !group.is_empty() {
-                    total += insert_group(conn, objs, group, include_pk, per(include_pk))?;
+            for (group, include_pk) in &groups {
+                if group.len() > 0 {
+                    total += insert_group(conn, objs, group, *include_pk, per(*include_pk))?;
                 }
             }
             Ok(total)
@@ -308,5 +373,21 @@ impl<M: Model> QuerySet<M> {
             o.save(ex)?;
         }
         Ok((o, created))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_parameter_list_keeps_its_allocation() {
+        let v: Vec<Param<'static>> = Vec::with_capacity(100);
+        let text = String::from("borrowed");
+        let mut r: Vec<Param<'_>> = recycle(v);
+        assert!(r.capacity() >= 100, "capacity {}", r.capacity());
+        r.push(Param::Borrowed(orm_backends::ValueRef::Text(&text)));
+        let back: Vec<Param<'static>> = recycle(r);
+        assert!(back.is_empty() && back.capacity() >= 100);
     }
 }

@@ -177,8 +177,18 @@ pub mod __private {
     }
 
     /// Converts an owned value into field type `T`.
+    #[inline]
     pub fn convert<T: crate::FieldType>(v: &Value, model: &str, field: &str) -> crate::Result<T> {
-        T::from_value_ref(v.as_ref()).map_err(|e| crate::Error::field_error(format!("{model}.{field}: {e}")))
+        match T::from_value_ref(v.as_ref()) {
+            Ok(x) => Ok(x),
+            Err(e) => Err(convert_error(e, model, field)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn convert_error(e: crate::ConversionError, model: &str, field: &str) -> crate::Error {
+        crate::Error::field_error(format!("{model}.{field}: {e}"))
     }
 
     /// Asserts at compile time that `T` is a field type (the error points at the field).

@@ -169,6 +169,10 @@ fn load_in<T: Model, E: Executor + ?Sized>(
     ex: &E,
 ) -> Result<Vec<T>> {
     let batch = ex.dialect().features().max_query_params.saturating_sub(64).clamp(1, 10_000);
+    if keys.len() <= batch {
+        // One statement: its list is the result (no copy into another).
+        return base.clone().filter(Q::from_node(in_leaf(field, keys))).fetch(ex);
+    }
     let mut out = Vec::new();
     for chunk in keys.chunks(batch) {
         out.extend(base.clone().filter(Q::from_node(in_leaf(field, chunk.to_vec()))).fetch(ex)?);

@@ -637,3 +637,37 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn parameters_read_off_a_cached_shape_follow_the_compiler_s_order(t: &TestDb) {
+        // The second and later queries of a shape reuse its SQL and read their parameters
+        // straight off the filters (or replay the compiler when a lookup rewrites its value):
+        // each call must still match with its own values, in the compiler's order.
+        let db = db_of(t);
+        seed(&db)?;
+        let by_qty = |lo: i64, hi: i64, not: i64, within: [i64; 2], skip: u64| -> orm::Result<Vec<String>> {
+            let rows = Item::objects()
+                .filter(Item::qty().range(lo, hi))
+                .exclude(Item::qty().eq(not))
+                .filter(Item::qty().is_in(within) | Item::qty().gte(hi))
+                .order_by(["qty", "name"])
+                .offset(skip)
+                .limit(2)
+                .fetch(&db)?;
+            Ok(rows.into_iter().map(|i| i.name).collect())
+        };
+        // qty: 50% off 5, under_score 3, it's quoted 8, Ünïcode 1, back\slash 0, Case 8, case 2.
+        assert_eq!(by_qty(0, 8, 5, [0, 3], 0)?, ["back\\slash", "under_score"]);
+        assert_eq!(by_qty(1, 5, 3, [1, 2], 0)?, ["Ünïcode ✓", "case"]);
+        assert_eq!(by_qty(0, 8, 0, [2, 3], 1)?, ["under_score", "Case"]);
+        assert_eq!(by_qty(2, 9, 8, [5, 2], 1)?, ["50% off"]);
+        // A shape whose values the compiler rewrites (a LIKE pattern) is replayed each time.
+        let like = |s: &str| -> orm::Result<BTreeSet<String>> {
+            Ok(names(&Item::objects().filter(Item::name().icontains(s)).filter(Item::qty().lt(9)).fetch(&db)?))
+        };
+        assert_eq!(like("CAS")?, set(&["Case", "case"]));
+        assert_eq!(like("_")?, set(&["under_score"]));
+        assert_eq!(like("%")?, set(&["50% off"]));
+        Ok(())
+    }
+}

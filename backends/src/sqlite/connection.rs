@@ -2,7 +2,7 @@
 //! cache and a stepping row stream.
 
 use super::error::map;
-use super::types::{check_param_refs, check_params, value_ref, Param, RefParam};
+use super::types::{check_param, check_params, value_ref, Param, RefParam};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
@@ -123,10 +123,11 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value], sql: &str) -> Resu
 }
 
 fn bind_params(stmt: &mut rusqlite::Statement<'_>, params: &[crate::Param<'_>], sql: &str) -> Result<()> {
-    check_param_refs(params.iter().map(crate::Param::as_value_ref))?;
     check_count(stmt, params.len(), sql)?;
     for (i, p) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, RefParam(p.as_value_ref())).map_err(|e| map(e, Some(sql)))?;
+        let v = p.as_value_ref();
+        check_param(i, v)?;
+        stmt.raw_bind_parameter(i + 1, RefParam(v)).map_err(|e| map(e, Some(sql)))?;
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ impl ToSql for RefParam<'_> {
     }
 }
 
+#[inline]
 fn to_sql_output(v: ValueRef<'_>) -> ToSqlOutput<'_> {
     use rusqlite::types::Value as V;
     {
@@ -50,22 +51,22 @@ fn to_sql_output(v: ValueRef<'_>) -> ToSqlOutput<'_> {
 
 /// Checks values SQLite would silently change.
 pub(crate) fn check_params(params: &[Value]) -> Result<()> {
-    check_param_refs(params.iter().map(Value::as_ref))
-}
-
-/// [`check_params`] over borrowed values.
-pub(crate) fn check_param_refs<'a>(params: impl Iterator<Item = ValueRef<'a>>) -> Result<()> {
-    for (i, p) in params.enumerate() {
-        if let ValueRef::Float(f) = p {
-            if f.is_nan() {
-                return Err(Error::new(
-                    ErrorKind::DataError,
-                    format!("parameter {}: SQLite cannot store NaN (it would be stored as NULL)", i + 1),
-                ));
-            }
-        }
+    for (i, p) in params.iter().enumerate() {
+        check_param(i, p.as_ref())?;
     }
     Ok(())
+}
+
+/// Checks the parameter at `index` (from 0), as [`check_params`] does each.
+#[inline]
+pub(crate) fn check_param(index: usize, p: ValueRef<'_>) -> Result<()> {
+    match p {
+        ValueRef::Float(f) if f.is_nan() => Err(Error::new(
+            ErrorKind::DataError,
+            format!("parameter {}: SQLite cannot store NaN (it would be stored as NULL)", index + 1),
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[inline]

@@ -159,3 +159,23 @@ impl<'de, T: AutoValue + serde::Deserialize<'de>> serde::Deserialize<'de> for Au
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_s_minimum_means_unset_and_is_refused_as_a_key() {
+        assert_eq!(std::mem::size_of::<Auto<i64>>(), 8);
+        assert_eq!(Auto::<i64>::from_value_ref(ValueRef::Null).unwrap(), Auto::unset());
+        assert_eq!(Auto::<i64>::from_value_ref(ValueRef::Int(-5)).unwrap().get(), Some(-5));
+        let err = Auto::<i64>::from_value_ref(ValueRef::Int(i64::MIN)).unwrap_err();
+        assert!(err.to_string().contains("reserves for `unset`"), "{err}");
+        assert!(Auto::<i32>::from_value_ref(ValueRef::Int(i64::from(i32::MIN))).is_err());
+        assert!(std::panic::catch_unwind(|| Auto::new(i64::MIN)).is_err());
+        assert_eq!(Auto::new(3i64).to_value(), Value::Int(3));
+        assert_eq!(Auto::<i64>::unset().to_value(), Value::Null);
+        assert!(serde_json::from_str::<Auto<i64>>(&i64::MIN.to_string()).is_err());
+        assert_eq!(serde_json::to_string(&Auto::<i64>::unset()).unwrap(), "null");
+    }
+}

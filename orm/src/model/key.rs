@@ -49,6 +49,7 @@ impl std::hash::Hash for Key {
 
 impl Key {
     /// The key of `v`.
+    #[inline]
     pub(crate) fn of(v: &Value) -> Key {
         match v {
             Value::Null => Key::Null,
@@ -60,11 +61,22 @@ impl Key {
     }
 
     /// The key of `v`, taking its text without copying it.
+    #[inline]
     pub(crate) fn from_value(v: Value) -> Key {
         match v {
+            Value::Null => Key::Null,
+            Value::Int(i) => Key::Int(i),
             Value::Text(s) => Key::Text(s.into_boxed_str()),
-            other => Key::of(&other),
+            Value::Uuid(u) => Key::Uuid(u),
+            other => Key::other(other),
         }
+    }
+
+    /// Any other kind (rare for a key), out of line so the common kinds drop nothing.
+    #[cold]
+    #[inline(never)]
+    fn other(v: Value) -> Key {
+        Key::Other(format!("{v:?}"))
     }
 }
 
