@@ -175,10 +175,7 @@ impl Pool {
     pub fn get(&self) -> Result<PooledConnection> {
         let shared = &self.shared;
         let mut st = shared.lock();
-        if let Some(conn) = st.idle.pop() {
-            drop(st);
-            return Ok(PooledConnection { conn: Some(conn), pool: shared.clone() });
-        }
+        // Read the clock only once a caller has to wait.
         let mut deadline = None;
         loop {
             if let Some(conn) = st.idle.pop() {

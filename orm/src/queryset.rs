@@ -117,8 +117,7 @@ pub(crate) fn for_each_row<E: Executor + ?Sized>(
 }
 
 /// Runs `sql` on a connection of `ex` and decodes every row with `decode` into a list; the
-/// first error stops the rows and is returned. The hot loop of every `fetch`: one call through
-/// the connection per row, straight into the list.
+/// first error stops the rows and is returned. The hot loop of every `fetch`.
 pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
     ex: &E,
     sql: &str,
@@ -126,23 +125,11 @@ pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
     mut decode: impl FnMut(&dyn orm_backends::Row) -> Result<T>,
 ) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    let mut failed = None;
-    ex.with_connection(|c| {
-        c.for_each_row(sql, params, &mut |row| match decode(row) {
-            Ok(v) => {
-                out.push(v);
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })
+    for_each_row(ex, sql, params, |row| {
+        out.push(decode(row)?);
+        Ok(())
     })?;
-    match failed {
-        None => Ok(out),
-        Some(e) => Err(e),
-    }
+    Ok(out)
 }
 
 /// Decodes an instance from the row's first columns (sending the init signals when `init` is
@@ -488,25 +475,18 @@ impl<M: Model> QuerySet<M> {
         let offset = stmt.joined.expect("a left join selects the related columns");
         let rmeta = R::meta();
         let init = crate::signals::init_hub::<M, _>(ex);
-        let mut out = Vec::new();
-        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
-            {
-                let obj = decode_selected::<M>(init, row, &stmt.related)?;
-                // No related row: the outer join filled its columns with NULLs.
-                let absent = match rmeta.kind {
-                    crate::model::meta::ModelKind::Concrete => {
-                        matches!(row.value_ref(offset + rmeta.pk)?, ValueRef::Null)
-                    }
-                    _ => (0..rmeta.width()).try_fold(true, |all, i| {
-                        Ok::<_, Error>(all && matches!(row.value_ref(offset + i)?, ValueRef::Null))
-                    })?,
-                };
-                let related = if absent { None } else { Some(R::from_row(row, offset)?) };
-                out.push((obj, related));
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        collect_rows(ex, &stmt.sql, &stmt.params, |row| {
+            let obj = decode_selected::<M>(init, row, &stmt.related)?;
+            // No related row: the outer join filled its columns with NULLs.
+            let absent = match rmeta.kind {
+                crate::model::meta::ModelKind::Concrete => matches!(row.value_ref(offset + rmeta.pk)?, ValueRef::Null),
+                _ => (0..rmeta.width()).try_fold(true, |all, i| {
+                    Ok::<_, Error>(all && matches!(row.value_ref(offset + i)?, ValueRef::Null))
+                })?,
+            };
+            let related = if absent { None } else { Some(R::from_row(row, offset)?) };
+            Ok((obj, related))
+        })
     }
 
     /// Runs the query and returns each instance with its annotations.
@@ -518,14 +498,11 @@ impl<M: Model> QuerySet<M> {
         let n_fields = M::meta().width();
         let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
         let init = crate::signals::init_hub::<M, _>(ex);
-        let mut out = Vec::new();
-        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
+        collect_rows(ex, &stmt.sql, &stmt.params, |row| {
             let object = crate::signals::decode::<M>(init, row)?;
             let values = (0..names.len()).map(|i| row.value(n_fields + i)).collect::<orm_backends::Result<_>>()?;
-            out.push(Annotated { object, annotations: OwnedRow::new(names.clone(), values) });
-            Ok(())
-        })?;
-        Ok(out)
+            Ok(Annotated { object, annotations: OwnedRow::new(names.clone(), values) })
+        })
     }
 
     /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
@@ -549,13 +526,10 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
-        let mut out = Vec::new();
-        for_each_row(ex, &stmt.sql, &stmt.params, |row| {
+        collect_rows(ex, &stmt.sql, &stmt.params, |row| {
             let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
-            out.push(OwnedRow::new(names.clone(), values));
-            Ok(())
-        })?;
-        Ok(out)
+            Ok(OwnedRow::new(names.clone(), values))
+        })
     }
 
     /// The rows of a `values()` query as lists (Django's `values_list`).
