@@ -24,13 +24,13 @@
 //! are; cascaded ones are read from the database before anything changes.
 
 use crate::error::{Error, Result};
-use crate::model::key::Key;
+use crate::model::key::{FastSet, Key};
 use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
 use crate::signals::Signals;
 use orm_backends::{Connection, Dialect, Value};
 use std::any::Any;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The delete signals of one operation: the hub, and the instances the caller already holds
 /// (with the model they are sent as: a proxy's objects keep their proxy sender).
@@ -69,7 +69,7 @@ pub(crate) struct Collector<'c> {
     d: Dialect,
     /// Models in collection order (parents before the rows that point at them).
     batches: Vec<Batch>,
-    seen: HashSet<(usize, Key), foldhash::fast::RandomState>,
+    seen: FastSet<(usize, Key)>,
     updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
     join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
     restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
@@ -93,7 +93,7 @@ impl<'c> Collector<'c> {
             conn,
             d,
             batches: Vec::new(),
-            seen: HashSet::default(),
+            seen: FastSet::default(),
             updates: Vec::new(),
             join_rows: Vec::new(),
             restricted: Vec::new(),

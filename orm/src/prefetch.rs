@@ -2,14 +2,13 @@
 //! level, `IN` lists split at the backend's parameter limit).
 
 use crate::error::{Error, Result};
-use crate::model::key::{key_map, Key, KeyMap};
+use crate::model::key::{key_map, FastSet, Key, KeyMap};
 use crate::model::registry::{reverse_relation, ReverseRelation};
 use crate::model::Model;
 use crate::q::{Leaf, Lookup, Node, Operand, Q};
 use crate::queryset::QuerySet;
 use orm_backends::{Executor, Row, Value};
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where a `select_related` object's columns start in the row, and its own nested ones.
@@ -181,8 +180,20 @@ fn load_in<T: Model, E: Executor + ?Sized>(
 }
 
 fn distinct_keys(values: impl Iterator<Item = Value>) -> Vec<Value> {
-    let mut seen: KeyMap<()> = key_map(values.size_hint().0);
-    values.filter(|v| !v.is_null()).filter(|v| seen.insert(Key::of(v), ()).is_none()).collect()
+    let mut seen = FastSet::with_capacity_and_hasher(values.size_hint().0, Default::default());
+    values.filter(|v| !v.is_null()).filter(|v| seen.insert(Key::of(v))).collect()
+}
+
+/// Hands each owner its list from `lists` (by the owner's key; an empty list when it has none).
+fn assign<M, T>(
+    objs: &mut [M],
+    owner_keys: Vec<Value>,
+    mut lists: KeyMap<Vec<T>>,
+    mut set: impl FnMut(&mut M, Vec<T>),
+) {
+    for (o, key) in objs.iter_mut().zip(owner_keys) {
+        set(o, lists.remove(&Key::from_value(key)).unwrap_or_default());
+    }
 }
 
 /// Prefetches a forward foreign key / one-to-one: one query for all distinct keys.
@@ -235,7 +246,6 @@ where
     let owner_keys: Vec<Value> = objs.iter().map(|o| o.pk_value()).collect();
     let keys = distinct_keys(owner_keys.iter().cloned());
     let base = base_queryset::<S::Target>(custom)?;
-    let mut grouped: KeyMap<Vec<Arc<S::Target>>> = key_map(keys.len());
     let forward_m2m = meta.many_to_many.iter().find(|m| m.name == name);
     let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
     match (forward_m2m, reverse) {
@@ -249,11 +259,7 @@ where
             for r in related {
                 owned.entry(Key::from_value(r.field_value(fk_index))).or_default().push(r);
             }
-            for (o, key) in objs.iter_mut().zip(owner_keys) {
-                let list = owned.remove(&Key::from_value(key)).unwrap_or_default();
-                slot(o).set_owned(list);
-            }
-            return Ok(());
+            assign(objs, owner_keys, owned, |o, list| slot(o).set_owned(list));
         }
         (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
             let (table, source_col, target_col) = crate::sql::m2m_columns(mm);
@@ -285,29 +291,28 @@ where
             let mut targets: Vec<S::Target> = load_in(&base, "pk", target_keys, ex)?;
             prefetch_path(&mut targets, deeper, ex)?;
             let tpk = S::Target::meta().pk;
-            let mut order: Vec<Key> = Vec::with_capacity(targets.len());
-            let by_key: KeyMap<Arc<S::Target>> = targets
+            // Each target with its rank in the target QuerySet's order, which each owner's
+            // list keeps.
+            let by_key: KeyMap<(usize, Arc<S::Target>)> = targets
                 .into_iter()
-                .map(|t| {
-                    let k = Key::from_value(t.field_value(tpk));
-                    order.push(k.clone());
-                    (k, Arc::new(t))
-                })
+                .enumerate()
+                .map(|(rank, t)| (Key::from_value(t.field_value(tpk)), (rank, Arc::new(t))))
                 .collect();
-            // Keep the target QuerySet's order within each owner's list.
-            let rank: HashMap<&Key, usize> = order.iter().enumerate().map(|(i, k)| (k, i)).collect();
             type Ranked<T> = Vec<(usize, Arc<T>)>;
-            let mut per_owner: KeyMap<Ranked<S::Target>> = key_map(0);
+            let mut per_owner: KeyMap<Ranked<S::Target>> = key_map(owner_keys.len());
             for (near, far) in pairs {
-                let fk = Key::from_value(far);
-                if let (Some(t), Some(r)) = (by_key.get(&fk), rank.get(&fk)) {
-                    per_owner.entry(Key::from_value(near)).or_default().push((*r, t.clone()));
+                if let Some((rank, t)) = by_key.get(&Key::from_value(far)) {
+                    per_owner.entry(Key::from_value(near)).or_default().push((*rank, t.clone()));
                 }
             }
-            for (k, mut v) in per_owner {
-                v.sort_by_key(|(r, _)| *r);
-                grouped.insert(k, v.into_iter().map(|(_, t)| t).collect());
-            }
+            let grouped: KeyMap<Vec<Arc<S::Target>>> = per_owner
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.sort_by_key(|(rank, _)| *rank);
+                    (k, v.into_iter().map(|(_, t)| t).collect())
+                })
+                .collect();
+            assign(objs, owner_keys, grouped, |o, list| slot(o).set(list));
         }
         _ => {
             return Err(Error::field_error(format!(
@@ -315,10 +320,6 @@ where
                 meta.label()
             )))
         }
-    }
-    for (o, key) in objs.iter_mut().zip(owner_keys) {
-        let list = grouped.remove(&Key::from_value(key)).unwrap_or_default();
-        slot(o).set(list);
     }
     Ok(())
 }

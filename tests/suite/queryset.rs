@@ -437,33 +437,26 @@ fn bulk_create_keys_with_a_trigger(t: &TestDb) -> orm_backends::testing::TestRes
         "CREATE TRIGGER item_shadow AFTER INSERT ON shop_item WHEN NEW.kind = 'shadowed' \
          BEGIN INSERT INTO shop_item (name, qty, kind, at) VALUES ('shadow', 0, 'shadow', NEW.at); END",
     )?;
-    let mut rows: Vec<Item> = (0..3)
-        .map(|i| Item {
-            id: Auto::unset(),
-            name: format!("s{i}"),
-            note: None,
-            qty: i,
-            price: None,
-            kind: "shadowed".into(),
-            at: at(2020, 1, 1, 0),
-        })
-        .collect();
+    let three = |prefix: &str, kind: &str| -> Vec<Item> {
+        (0..3)
+            .map(|i| Item {
+                id: Auto::unset(),
+                name: format!("{prefix}{i}"),
+                note: None,
+                qty: i,
+                price: None,
+                kind: kind.into(),
+                at: at(2020, 1, 1, 0),
+            })
+            .collect()
+    };
+    let mut rows = three("s", "shadowed");
     assert_eq!(Item::objects().bulk_create(&mut rows, &db)?, 3);
     // The trigger's rows took rowids between ours: computed keys would be wrong, so none.
     assert!(rows.iter().all(|i| !i.id.is_set()), "no guessed keys");
     assert_eq!(Item::objects().filter(Item::kind().eq("shadow")).count(&db)?, 3);
     // Without the trigger firing, keys are set and name their rows.
-    let mut plain: Vec<Item> = (0..3)
-        .map(|i| Item {
-            id: Auto::unset(),
-            name: format!("p{i}"),
-            note: None,
-            qty: i,
-            price: None,
-            kind: "plain".into(),
-            at: at(2020, 1, 1, 0),
-        })
-        .collect();
+    let mut plain = three("p", "plain");
     Item::objects().bulk_create(&mut plain, &db)?;
     for p in &plain {
         assert_eq!(Item::objects().get_pk(p.id.get().expect("key set"), &db)?.name, p.name);

@@ -297,12 +297,13 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
     }
     // Receivers for this model, or for a model the deletion may reach, need the collector
     // (which sends every signal in Django's order); so do cascades and inheritance links.
-    let hub = crate::signals::delete_signals(ex)
-        .filter(|_| crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some());
+    let collect = crate::deletion::needs_collector(meta);
+    let hub =
+        crate::signals::delete_signals(ex).filter(|_| collect || crate::signals::delete_hub::<M, _>(ex).is_some());
     let n = if let Some(hub) = hub {
         let counts = crate::signals::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
         counts.get(&meta.concrete().label()).copied().unwrap_or(0)
-    } else if crate::deletion::needs_collector(meta) {
+    } else if collect {
         let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk], None))?;
         counts.get(&meta.concrete().label()).copied().unwrap_or(0)
     } else {

@@ -2,10 +2,8 @@
 //! concrete model here. Reverse relations (`author.posts`, `"posts__title"` lookups) are found
 //! by scanning it, so a model never has to name the models that point at it.
 
+use super::key::FastMap as HashMap;
 use super::meta::{FieldMeta, ManyToManyMeta, ModelMeta, RelationKind};
-/// Maps keyed by a model's address: foldhash, since SipHash cost a query that crosses a
-/// reverse relation about 100 instructions per lookup for a key nobody outside chooses.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 /// One registered model (submitted by the derive).

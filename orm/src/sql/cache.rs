@@ -1,14 +1,10 @@
 //! Rendered SQL per model, dialect and statement shape: rendered once, then found by a small
 //! key (never by re-rendering and hashing the SQL text).
 
+use crate::model::key::FastMap as HashMap;
 use crate::model::meta::ModelMeta;
 use orm_backends::Dialect;
 use std::sync::{Arc, RwLock};
-
-/// The cache's maps hash with foldhash: their keys are built by the ORM from the query's shape
-/// (never chosen by a client in a way that could flood one bucket), and SipHash cost a one-row
-/// read about 140 instructions per lookup.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The shape of a statement whose SQL depends only on the model and these parameters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -1140,29 +1140,31 @@ impl Writer {
         Ok(())
     }
 
+    /// ` LIMIT ? OFFSET ?`, binding what [`limit_offset_params`] lists.
     pub fn limit_offset(&mut self, limit: Option<u64>, offset: u64) {
-        let clamp = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
-        match (limit, offset) {
-            (None, 0) => {}
-            (Some(n), 0) => {
+        let [limit_param, offset_param] = limit_offset_params(limit, offset);
+        match (limit_param, self.d) {
+            (Some(n), _) => {
                 self.push(" LIMIT ");
-                self.param(clamp(n));
+                self.param(n);
             }
-            (limit, off) => {
-                match (limit, self.d) {
-                    (Some(n), _) => {
-                        self.push(" LIMIT ");
-                        self.param(clamp(n));
-                    }
-                    (None, Dialect::Sqlite) => self.push(" LIMIT -1"),
-                    (None, Dialect::Mysql) => self.push(" LIMIT 18446744073709551615"),
-                    (None, Dialect::Postgres) => {}
-                }
-                self.push(" OFFSET ");
-                self.param(clamp(off));
-            }
+            // An offset without a limit: the dialect's "no limit" (PostgreSQL needs none).
+            (None, Dialect::Sqlite) if offset_param.is_some() => self.push(" LIMIT -1"),
+            (None, Dialect::Mysql) if offset_param.is_some() => self.push(" LIMIT 18446744073709551615"),
+            (None, _) => {}
+        }
+        if let Some(off) = offset_param {
+            self.push(" OFFSET ");
+            self.param(off);
         }
     }
+}
+
+/// The parameters of a slice, in the order they are bound: the limit, if any, then the offset,
+/// if not zero (counts beyond `i64::MAX` are clamped to it).
+pub(crate) fn limit_offset_params(limit: Option<u64>, offset: u64) -> [Option<Value>; 2] {
+    let count = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
+    [limit.map(count), (offset > 0).then(|| count(offset))]
 }
 
 /// The names and expressions a `values()` query selects.

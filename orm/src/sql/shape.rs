@@ -266,18 +266,7 @@ pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
     for n in filters {
         node_params(n, &mut out)?;
     }
-    let clamp = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
-    match (limit, offset) {
-        (None, 0) => {}
-        (Some(n), 0) => out.push(clamp(*n)),
-        (limit, off) => {
-            // Without a limit, the dialect changes the SQL (`LIMIT -1`), not the parameters.
-            if let Some(n) = limit {
-                out.push(clamp(*n));
-            }
-            out.push(clamp(*off));
-        }
-    }
+    out.extend(super::limit_offset_params(*limit, *offset).into_iter().flatten());
     Some(out)
 }
 
