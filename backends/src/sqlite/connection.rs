@@ -1,7 +1,10 @@
 //! [`SqliteConnection`]: rusqlite in its default no-mutex mode, with a prepared-statement
-//! cache and a stepping row stream.
+//! cache and a stepping row stream. Statements with parameters and list reads go through
+//! this backend's own statement cache instead (`stmt.rs`: parameters bound in place, rows read
+//! straight off the statement).
 
 use super::error::map;
+use super::stmt::{Outcome, Statements};
 use super::types::{check_param, check_params, value_ref, Param, RefParam};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
@@ -14,6 +17,8 @@ use std::sync::Arc;
 
 /// A connection to a SQLite database.
 pub struct SqliteConnection {
+    /// Declared before `conn`: its statements are finalized before the connection closes.
+    pub(super) stmts: Statements,
     conn: rusqlite::Connection,
     depth: usize,
     observer: Option<Arc<dyn StatementObserver>>,
@@ -60,7 +65,7 @@ impl SqliteConnection {
             let e = map(e, None);
             Error::new(ErrorKind::Connection, format!("cannot set up the SQLite database: {e}"))
         })?;
-        Ok(SqliteConnection { conn, depth: 0, observer: None })
+        Ok(SqliteConnection { stmts: Statements::default(), conn, depth: 0, observer: None })
     }
 
     /// The rusqlite connection underneath, for what this crate does not cover.
@@ -139,6 +144,9 @@ impl Connection for SqliteConnection {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.observe(sql, params);
+        if let Outcome::Done(n) = self.stmts.execute(&self.conn, sql, params.iter().map(Value::as_ref))? {
+            return Ok(n);
+        }
         let mut stmt = self.prepare(sql)?;
         bind(&mut stmt, params, sql)?;
         let n = stmt.raw_execute().map_err(|e| map(e, Some(sql)))?;
@@ -151,6 +159,9 @@ impl Connection for SqliteConnection {
             // Observers see owned values; copied only for one that is recording.
             let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
             o.statement(sql, &owned);
+        }
+        if let Outcome::Done(n) = self.stmts.execute(&self.conn, sql, params.iter().map(crate::Param::as_value_ref))? {
+            return Ok(n);
         }
         let mut stmt = self.prepare(sql)?;
         bind_params(&mut stmt, params, sql)?;
@@ -179,6 +190,9 @@ impl Connection for SqliteConnection {
 
     fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
         self.observe(sql, params);
+        if let Outcome::Done(()) = self.stmts.for_each_row(&self.conn, sql, params.iter().map(Value::as_ref), each)? {
+            return Ok(());
+        }
         let mut stmt = self.prepare(sql)?;
         bind(&mut stmt, params, sql)?;
         let mut rows = stmt.raw_query();

@@ -2,6 +2,7 @@
 
 mod connection;
 mod error;
+mod stmt;
 mod types;
 
 pub use connection::SqliteConnection;
