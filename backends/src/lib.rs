@@ -63,7 +63,7 @@ pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
 pub use pool::{connect, connect_one, connect_with, Pool, PooledConnection};
-pub use row::{OwnedRow, Row, RowStream};
+pub use row::{Cell, CellRef, OwnedRow, Row, RowStream};
 pub use transaction::{atomic, atomic_with_extension, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};
 pub use value::{ConversionError, FromValue, Param, ToValue, Value, ValueRef};

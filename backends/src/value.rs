@@ -9,6 +9,7 @@
 //! `CHAR(36)`), and strict everywhere else: a failed conversion is a [`ConversionError`] that
 //! says what was expected and what came.
 
+use crate::row::CellRef;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -281,6 +282,17 @@ pub trait ToValue {
 pub trait FromValue: Sized {
     /// Decodes `v`, or says what was wrong.
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError>;
+
+    /// Decodes a cell of the common kinds ([`CellRef`]), or `None` when this type wants the
+    /// cell as a [`ValueRef`] instead (then [`from_value_ref`](FromValue::from_value_ref)
+    /// decides). Decoders try this first: a [`Cell`](crate::Cell) comes back from the row in
+    /// registers. The default is `None`; an override must agree with `from_value_ref` on
+    /// every cell it accepts.
+    #[inline]
+    fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+        let _ = cell;
+        None
+    }
 }
 
 impl ToValue for Value {
@@ -332,10 +344,18 @@ impl<T: ToValue> ToValue for Option<T> {
 }
 
 impl<T: FromValue> FromValue for Option<T> {
+    #[inline]
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
         match v {
             ValueRef::Null => Ok(None),
             v => T::from_value_ref(v).map(Some),
+        }
+    }
+    #[inline]
+    fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+        match cell {
+            CellRef::Null => Some(Ok(None)),
+            c => T::from_cell(c).map(|r| r.map(Some)),
         }
     }
 }
@@ -348,26 +368,46 @@ macro_rules! int_value {
             }
         }
         impl FromValue for $t {
+            #[inline]
             fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
                 let wide = match v {
                     ValueRef::Int(i) => i,
-                    ValueRef::Bool(b) => i64::from(b),
-                    ValueRef::Decimal(d) if d.fract().is_zero() => {
-                        i64::try_from(d).map_err(|e| ConversionError::new(stringify!($t), "decimal", Some(e.to_string())))?
-                    }
-                    ValueRef::Text(s) => s.trim().parse::<i64>().map_err(|e| {
-                        ConversionError::new(stringify!($t), "text", Some(e.to_string()))
-                    })?,
-                    other => return Err(other.err(stringify!($t))),
+                    other => int_from_other(other, stringify!($t))?,
                 };
-                <$t>::try_from(wide).map_err(|_| {
-                    ConversionError::new(stringify!($t), format!("integer {wide}"), Some("out of range".into()))
-                })
+                <$t>::try_from(wide).map_err(|_| int_out_of_range(stringify!($t), wide))
+            }
+            #[inline]
+            fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+                match cell {
+                    CellRef::Int(i) => Some(<$t>::try_from(i).map_err(|_| int_out_of_range(stringify!($t), i))),
+                    _ => None,
+                }
             }
         }
     )*};
 }
 int_value!(i8, i16, i32, i64, u8, u16, u32);
+
+/// An integer from a cell that is not `Int` (the rare cases, kept out of the inlined decoders).
+#[inline(never)]
+fn int_from_other(v: ValueRef<'_>, expected: &'static str) -> Result<i64, ConversionError> {
+    match v {
+        ValueRef::Int(i) => Ok(i),
+        ValueRef::Bool(b) => Ok(i64::from(b)),
+        ValueRef::Decimal(d) if d.fract().is_zero() => {
+            i64::try_from(d).map_err(|e| ConversionError::new(expected, "decimal", Some(e.to_string())))
+        }
+        ValueRef::Text(s) => {
+            s.trim().parse::<i64>().map_err(|e| ConversionError::new(expected, "text", Some(e.to_string())))
+        }
+        other => Err(other.err(expected)),
+    }
+}
+
+#[cold]
+fn int_out_of_range(expected: &'static str, wide: i64) -> ConversionError {
+    ConversionError::new(expected, format!("integer {wide}"), Some("out of range".into()))
+}
 
 impl ToValue for u64 {
     /// Values above `i64::MAX` cannot be stored portably; they saturate to text so the server
@@ -381,6 +421,7 @@ impl ToValue for u64 {
 }
 
 impl FromValue for u64 {
+    #[inline]
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
         let i = i64::from_value_ref(v).map_err(|mut e| {
             e.expected = "u64";
@@ -397,6 +438,14 @@ impl ToValue for bool {
 }
 
 impl FromValue for bool {
+    #[inline]
+    fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+        match cell {
+            CellRef::Int(0) => Some(Ok(false)),
+            CellRef::Int(1) => Some(Ok(true)),
+            _ => None,
+        }
+    }
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
         match v {
             ValueRef::Bool(b) => Ok(b),
@@ -422,6 +471,14 @@ impl ToValue for f32 {
 }
 
 impl FromValue for f64 {
+    #[inline]
+    fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+        match cell {
+            CellRef::Float(f) => Some(Ok(f)),
+            CellRef::Int(i) => Some(Ok(i as f64)),
+            _ => None,
+        }
+    }
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
         match v {
             ValueRef::Float(f) => Ok(f),
@@ -478,17 +535,34 @@ impl ToValue for Cow<'_, str> {
 }
 
 impl FromValue for String {
+    #[inline]
     fn from_value_ref(v: ValueRef<'_>) -> Result<Self, ConversionError> {
         match v {
-            ValueRef::Text(s) | ValueRef::Json(s) => Ok(s.to_owned()),
-            ValueRef::JsonValue(j) => Ok(j.to_string()),
-            ValueRef::Bytes(b) => {
-                String::from_utf8(b.to_vec()).map_err(|e| ConversionError::new("String", "bytes", Some(e.to_string())))
-            }
-            ValueRef::Uuid(u) => Ok(u.to_string()),
-            ValueRef::Decimal(d) => Ok(d.to_string()),
-            other => Err(other.err("String")),
+            ValueRef::Text(s) => Ok(s.to_owned()),
+            other => string_from_other(other),
         }
+    }
+    #[inline]
+    fn from_cell(cell: CellRef<'_>) -> Option<Result<Self, ConversionError>> {
+        match cell {
+            CellRef::Text(s) => Some(Ok(s.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// A `String` from a cell that is not `Text` (kept out of the inlined decoder).
+#[inline(never)]
+fn string_from_other(v: ValueRef<'_>) -> Result<String, ConversionError> {
+    match v {
+        ValueRef::Text(s) | ValueRef::Json(s) => Ok(s.to_owned()),
+        ValueRef::JsonValue(j) => Ok(j.to_string()),
+        ValueRef::Bytes(b) => {
+            String::from_utf8(b.to_vec()).map_err(|e| ConversionError::new("String", "bytes", Some(e.to_string())))
+        }
+        ValueRef::Uuid(u) => Ok(u.to_string()),
+        ValueRef::Decimal(d) => Ok(d.to_string()),
+        other => Err(other.err("String")),
     }
 }
 
@@ -780,5 +854,47 @@ mod tests {
     fn a_failed_conversion_says_what_came() {
         let e = Uuid::from_value_ref(ValueRef::Int(4)).unwrap_err().at_column(2, Some("id"));
         assert_eq!(e.to_string(), "cannot convert column 2 (`id`) to Uuid: found integer");
+    }
+
+    /// Every `from_cell` override agrees with `from_value_ref` wherever it answers.
+    #[test]
+    fn the_cell_fast_path_agrees_with_the_value_path() {
+        fn agree<T: FromValue + PartialEq + fmt::Debug>(name: &str) -> usize {
+            let text = String::from("12");
+            let cells = [
+                ValueRef::Null,
+                ValueRef::Int(0),
+                ValueRef::Int(1),
+                ValueRef::Int(-3),
+                ValueRef::Int(70_000),
+                ValueRef::Int(i64::MIN),
+                ValueRef::Float(2.5),
+                ValueRef::Text(&text),
+                ValueRef::Bool(true),
+                ValueRef::Bytes(b"x"),
+            ];
+            let mut answered = 0;
+            for v in cells {
+                let Some(fast) = T::from_cell(crate::Cell::from_value_ref(v).get()) else { continue };
+                answered += 1;
+                let slow = T::from_value_ref(v);
+                match (fast, slow) {
+                    (Ok(a), Ok(b)) => assert_eq!(a, b, "{name} from {v:?}"),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{name} from {v:?}"),
+                    (a, b) => panic!("{name} from {v:?}: the cell path gave {a:?}, the value path {b:?}"),
+                }
+            }
+            answered
+        }
+        assert_eq!(agree::<i64>("i64"), 5);
+        assert_eq!(agree::<i16>("i16"), 5);
+        assert_eq!(agree::<u32>("u32"), 5);
+        assert_eq!(agree::<Option<i32>>("Option<i32>"), 6);
+        assert_eq!(agree::<f64>("f64"), 6);
+        assert_eq!(agree::<bool>("bool"), 2);
+        assert_eq!(agree::<String>("String"), 1);
+        assert_eq!(agree::<Option<String>>("Option<String>"), 2);
+        // Types without an override always take the value path.
+        assert_eq!(agree::<Uuid>("Uuid"), 0);
     }
 }

@@ -160,6 +160,17 @@ pub mod __private {
     /// Decodes column `index` of `row` into `T`, naming the model and field on failure.
     #[inline]
     pub fn decode<T: crate::FieldType>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
+        match T::from_cell(row.cell(index).get()) {
+            Some(Ok(x)) => Ok(x),
+            Some(Err(e)) => Err(decode_error(e, index, model, field)),
+            None => decode_value(row, index, model, field),
+        }
+    }
+
+    /// [`decode`] of a cell that is not one of [`Cell`](orm_backends::Cell)'s kinds (or
+    /// that `T` wants as a `ValueRef`).
+    #[inline(never)]
+    fn decode_value<T: crate::FieldType>(row: &dyn Row, index: usize, model: &str, field: &str) -> crate::Result<T> {
         match row.value_ref(index) {
             Ok(v) => match T::from_value_ref(v) {
                 Ok(x) => Ok(x),

@@ -134,7 +134,7 @@ pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
 
 /// Decodes an instance from the row's first columns (sending the init signals when `init` is
 /// given) with its `select_related` objects, which sit in the row where `related` says.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_selected<M: Model>(
     init: Option<&crate::signals::Signals>,
     row: &dyn orm_backends::Row,

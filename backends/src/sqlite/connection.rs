@@ -9,9 +9,10 @@ use super::types::{check_param, check_params, value_ref, Param, RefParam};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Row, RowStream};
+use crate::row::{out_of_range, Cell, Row, RowStream};
 use crate::url::{ConnectOptions, SqliteTarget};
 use crate::value::{Value, ValueRef};
+use rusqlite::types::ValueRef as SqlRef;
 use rusqlite::{CachedStatement, OpenFlags};
 use std::sync::Arc;
 
@@ -345,6 +346,17 @@ impl Row for rusqlite::Row<'_> {
 
     fn column_name(&self, index: usize) -> Option<&str> {
         self.as_ref().column_name(index).ok()
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        match self.get_ref(index) {
+            Ok(SqlRef::Null) => Cell::NULL,
+            Ok(SqlRef::Integer(i)) => Cell::int(i),
+            Ok(SqlRef::Real(f)) => Cell::float(f),
+            Ok(SqlRef::Text(t)) => std::str::from_utf8(t).map_or(Cell::OTHER, Cell::text),
+            _ => Cell::OTHER,
+        }
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {

@@ -22,7 +22,7 @@
 use super::error::map;
 use super::types::{check_param, value_ref, DATETIME_FORMAT};
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Row};
+use crate::row::{out_of_range, Cell, Row};
 use crate::value::ValueRef;
 use rusqlite::ffi;
 use rusqlite::types::ValueRef as SqlRef;
@@ -275,6 +275,29 @@ impl Row for StmtRow {
         unsafe {
             let p = ffi::sqlite3_column_name(self.stmt, index as c_int);
             (!p.is_null()).then(|| CStr::from_ptr(p).to_str().ok()).flatten()
+        }
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        if index >= self.columns {
+            return Cell::OTHER;
+        }
+        let i = index as c_int;
+        // SAFETY: as in `value_ref`.
+        unsafe {
+            match ffi::sqlite3_column_type(self.stmt, i) {
+                ffi::SQLITE_NULL => Cell::NULL,
+                ffi::SQLITE_INTEGER => Cell::int(ffi::sqlite3_column_int64(self.stmt, i)),
+                ffi::SQLITE_FLOAT => Cell::float(ffi::sqlite3_column_double(self.stmt, i)),
+                ffi::SQLITE_TEXT => {
+                    match std::str::from_utf8(bytes(ffi::sqlite3_column_text(self.stmt, i), self.stmt, i)) {
+                        Ok(s) => Cell::text(s),
+                        Err(_) => Cell::OTHER,
+                    }
+                }
+                _ => Cell::OTHER,
+            }
         }
     }
 

@@ -812,6 +812,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
 
                 #[inline]
                 #[allow(unused_assignments, unused_mut, unused_variables)]
+                #[inline]
                 fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #body }
                 #[allow(unused_assignments, unused_mut)]
                 fn field_value(&self, index: usize) -> ::orm::Value { #by_index }
@@ -1034,6 +1035,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                         })
                     }
                     #[allow(unused_assignments, unused_mut)]
+                    #[inline]
                     fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #from_row }
                     #[allow(unused_assignments, unused_mut)]
                     fn field_value(&self, index: usize) -> ::orm::Value { #field_value }
@@ -1117,6 +1119,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 }
 
                 #[allow(unused_assignments, unused_mut)]
+                #[inline]
                 fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #from_row }
                 #[allow(unused_assignments, unused_mut)]
                 fn field_value(&self, index: usize) -> ::orm::Value { #field_value }

@@ -6,7 +6,7 @@
 use super::{ColumnKind, FieldType};
 use crate::error::{Error, Result};
 use crate::model::Model;
-use orm_backends::{ConversionError, Executor, FromValue, ToValue, Value, ValueRef};
+use orm_backends::{CellRef, ConversionError, Executor, FromValue, ToValue, Value, ValueRef};
 use std::fmt;
 use std::sync::Arc;
 
@@ -119,6 +119,10 @@ macro_rules! single_relation {
         impl<T: Model> FromValue for $name<T> {
             fn from_value_ref(v: ValueRef<'_>) -> std::result::Result<Self, ConversionError> {
                 T::Key::from_value_ref(v).map(|key| $name { key, cached: None })
+            }
+            #[inline]
+            fn from_cell(cell: CellRef<'_>) -> Option<std::result::Result<Self, ConversionError>> {
+                T::Key::from_cell(cell).map(|r| r.map(|key| $name { key, cached: None }))
             }
         }
 
