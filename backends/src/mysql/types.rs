@@ -9,7 +9,7 @@
 //! `LONGTEXT`, and the character set separates binary strings (charset 63) from text.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Row};
+use crate::row::{out_of_range, Cell, Row};
 use crate::value::{Value, ValueRef};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use mysql::consts::ColumnType;
@@ -113,6 +113,19 @@ fn widen(f: f32) -> f64 {
     std::str::from_utf8(&buf[..len]).ok().and_then(|s| s.parse().ok()).unwrap_or(f64::from(f))
 }
 
+/// Whether a bytes cell of `col` is text as [`value_ref`] reads it (not a decimal, JSON, BIT
+/// or binary string).
+#[inline]
+fn is_text(col: &mysql::Column) -> bool {
+    !matches!(
+        col.column_type(),
+        ColumnType::MYSQL_TYPE_DECIMAL
+            | ColumnType::MYSQL_TYPE_NEWDECIMAL
+            | ColumnType::MYSQL_TYPE_JSON
+            | ColumnType::MYSQL_TYPE_BIT
+    ) && col.character_set() != BINARY_CHARSET
+}
+
 /// The cell `v` of column `col` (at `index`), borrowed.
 pub(crate) fn value_ref<'a>(v: &'a My, col: &mysql::Column, index: usize) -> Result<ValueRef<'a>> {
     let name = || std::str::from_utf8(col.name_ref()).ok();
@@ -192,6 +205,22 @@ impl Row for mysql::Row {
         self.columns_ref().get(index).and_then(|c| std::str::from_utf8(c.name_ref()).ok())
     }
 
+    /// The common kinds straight off the driver's cell, as [`value_ref`] reads them; the
+    /// rest (decimals, JSON, BIT, binary strings, dates, unsigned integers) is `OTHER`.
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        let (Some(col), Some(v)) = (self.columns_ref().get(index), self.as_ref(index)) else {
+            return Cell::OTHER;
+        };
+        match v {
+            My::NULL => Cell::NULL,
+            My::Int(i) => Cell::int(*i),
+            My::Double(d) => Cell::float(*d),
+            My::Bytes(b) if is_text(col) => std::str::from_utf8(b).map_or(Cell::OTHER, Cell::text),
+            _ => Cell::OTHER,
+        }
+    }
+
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
         let columns = self.columns_ref();
         match (columns.get(index), self.as_ref(index)) {
@@ -208,6 +237,25 @@ mod tests {
 
     fn col(t: T, charset: u16) -> mysql::Column {
         mysql::Column::new(t).with_character_set(charset).with_name(b"c")
+    }
+
+    /// The cell fast path takes a bytes cell as text exactly where `value_ref` lends text.
+    #[test]
+    fn the_cell_path_reads_text_where_value_ref_does() {
+        let utf8 = 45;
+        let hello = My::Bytes(b"12.5".to_vec());
+        for (t, charset) in [
+            (T::MYSQL_TYPE_VAR_STRING, utf8),
+            (T::MYSQL_TYPE_BLOB, utf8),
+            (T::MYSQL_TYPE_VAR_STRING, BINARY_CHARSET),
+            (T::MYSQL_TYPE_NEWDECIMAL, BINARY_CHARSET),
+            (T::MYSQL_TYPE_JSON, utf8),
+            (T::MYSQL_TYPE_BIT, BINARY_CHARSET),
+        ] {
+            let c = col(t, charset);
+            let lent_as_text = matches!(value_ref(&hello, &c, 0).unwrap(), ValueRef::Text(_));
+            assert_eq!(is_text(&c), lent_as_text, "{t:?} in charset {charset}");
+        }
     }
 
     #[test]
