@@ -120,7 +120,20 @@ impl<'c> Collector<'c> {
             let mut sql = format!("SELECT {} FROM {} WHERE {} IN (", d.quote(select), d.quote(table), d.quote(column));
             d.write_placeholder_list(&mut sql, 1, chunk.len());
             sql.push(')');
-            out.extend(self.conn.query(&sql, chunk)?.into_iter().map(|r| r.into_values().swap_remove(0)));
+            let mut failed = None;
+            self.conn.for_each_row(&sql, chunk, &mut |row| match row.value(0) {
+                Ok(v) => {
+                    out.push(v);
+                    true
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
         }
         Ok(out)
     }

@@ -7,7 +7,7 @@ use crate::expressions::{Aggregate, Expr, SubqueryExpr};
 use crate::model::Model;
 use crate::q::{parse_leaf, Node, Q};
 use crate::sql::{check_node, compile_delete, compile_select, compile_update, values_names, ForUpdate, Query, Select};
-use orm_backends::{Dialect, Executor, OwnedRow, ToValue, Value, ValueRef};
+use orm_backends::{CellRef, Dialect, Executor, OwnedRow, ToValue, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -477,12 +477,12 @@ impl<M: Model> QuerySet<M> {
         let init = crate::signals::init_hub::<M, _>(ex);
         collect_rows(ex, &stmt.sql, &stmt.params, |row| {
             let obj = decode_selected::<M>(init, row, &stmt.related)?;
-            // No related row: the outer join filled its columns with NULLs.
+            // No related row: the outer join filled its columns with NULLs. (A cell that
+            // cannot be read is not NULL: decoding the related object then says why.)
+            let null = |i: usize| matches!(row.cell(offset + i).get(), CellRef::Null);
             let absent = match rmeta.kind {
-                crate::model::meta::ModelKind::Concrete => matches!(row.value_ref(offset + rmeta.pk)?, ValueRef::Null),
-                _ => (0..rmeta.width()).try_fold(true, |all, i| {
-                    Ok::<_, Error>(all && matches!(row.value_ref(offset + i)?, ValueRef::Null))
-                })?,
+                crate::model::meta::ModelKind::Concrete => null(rmeta.pk),
+                _ => (0..rmeta.width()).all(null),
             };
             let related = if absent { None } else { Some(R::from_row(row, offset)?) };
             Ok((obj, related))

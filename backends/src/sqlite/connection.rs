@@ -81,6 +81,17 @@ impl SqliteConnection {
         }
     }
 
+    /// Runs transaction control (`BEGIN`, `SAVEPOINT`, `COMMIT` …) from the statement cache
+    /// (a nested rollback is two statements and goes to rusqlite). Not for `execute_batch` in
+    /// general: some PRAGMAs act when prepared, so a cached one would not act again.
+    fn control(&mut self, sql: &str) -> Result<()> {
+        self.observe(sql, &[]);
+        if let Outcome::Done(_) = self.stmts.execute(&self.conn, sql, std::iter::empty())? {
+            return Ok(());
+        }
+        self.conn.execute_batch(sql).map_err(|e| map(e, Some(sql)))
+    }
+
     fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
         self.conn.prepare_cached(sql).map_err(|e| map(e, Some(sql)))
     }
@@ -263,7 +274,7 @@ impl Connection for SqliteConnection {
     }
 
     fn begin(&mut self) -> Result<()> {
-        self.execute_batch(&begin_sql(Dialect::Sqlite, self.depth))?;
+        self.control(&begin_sql(Dialect::Sqlite, self.depth))?;
         self.depth += 1;
         Ok(())
     }
@@ -272,7 +283,7 @@ impl Connection for SqliteConnection {
         if self.depth == 0 {
             return Err(no_transaction());
         }
-        self.execute_batch(&commit_sql(self.depth))?;
+        self.control(&commit_sql(self.depth))?;
         self.depth -= 1;
         Ok(())
     }
@@ -281,7 +292,7 @@ impl Connection for SqliteConnection {
         if self.depth == 0 {
             return Err(no_transaction());
         }
-        let r = self.execute_batch(&rollback_sql(self.depth));
+        let r = self.control(&rollback_sql(self.depth));
         self.depth -= 1;
         if self.depth == 0 && !self.conn.is_autocommit() {
             // A failed ROLLBACK must not leave the connection inside a transaction.
