@@ -7,6 +7,13 @@
 //! machine drift hits all alike. A cell is the median over runs of the mean time per
 //! iteration.
 //!
+//! A ratio between two implementations is the median of their per-run ratios, not the ratio
+//! of their medians: within a run the two are measured back to back, so a change of the
+//! machine's speed between runs (this project's 2-core machines have slow and fast periods of
+//! a second or more, seen as a 1.8x swing of the raw driver's own time) cancels out of each
+//! per-run ratio, where it would skew a ratio of medians whose middle runs fell in different
+//! periods.
+//!
 //! Setup is untimed and goes through each implementation's own connection; the harness
 //! tracks what data each database holds and refills only when a case needs other data.
 
@@ -203,6 +210,8 @@ pub enum Cell {
     Time {
         /// Median time per iteration, µs.
         median_us: f64,
+        /// Time per iteration of each run, µs, in run order.
+        runs_us: Vec<f64>,
         /// Rows the workload returned.
         count: usize,
         /// Largest RSS growth seen while streaming, KiB.
@@ -234,8 +243,21 @@ impl CaseResult {
         })
     }
 
-    /// `a / b` of two implementations' medians.
+    fn runs_us(&self, name: &str) -> Option<&[f64]> {
+        self.cells.iter().find(|(n, _)| *n == name).and_then(|(_, c)| match c {
+            Cell::Time { runs_us, .. } => Some(runs_us.as_slice()),
+            Cell::Na(_) => None,
+        })
+    }
+
+    /// `a / b`: the median of the two implementations' per-run ratios (see the module
+    /// doc), or the ratio of their medians when their runs do not pair up.
     pub fn ratio(&self, a: &str, b: &str) -> Option<f64> {
+        let (ra, rb) = (self.runs_us(a)?, self.runs_us(b)?);
+        if !ra.is_empty() && ra.len() == rb.len() {
+            let mut per_run: Vec<f64> = ra.iter().zip(rb).map(|(x, y)| x / y).collect();
+            return Some(median(&mut per_run));
+        }
         Some(self.median_us(a)? / self.median_us(b)?)
     }
 }
@@ -478,9 +500,10 @@ impl Bench {
             let cell = if let Some((_, reason)) = na.iter().find(|(m, _)| *m == name) {
                 Cell::Na(reason.clone())
             } else if let Some((_, v)) = samples.iter().find(|(m, _)| *m == name).filter(|(_, v)| !v.is_empty()) {
-                let mut us: Vec<f64> = v.iter().map(|s| s.per_iter.as_secs_f64() * 1e6).collect();
+                let runs_us: Vec<f64> = v.iter().map(|s| s.per_iter.as_secs_f64() * 1e6).collect();
                 Cell::Time {
-                    median_us: median(&mut us),
+                    median_us: median(&mut runs_us.clone()),
+                    runs_us,
                     count: v.last().map(|s| s.count).unwrap_or(0),
                     growth_kib: v.iter().filter_map(|s| s.growth_kib).max(),
                 }
@@ -576,6 +599,28 @@ fn remove_sqlite_files(p: &std::path::Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs measured back to back pair up: a slow period that hit the raw driver's middle
+    /// runs and the ORM's fast ones does not make the ORM look twice as fast.
+    #[test]
+    fn ratios_pair_runs_up() {
+        let time = |runs: &[f64]| Cell::Time {
+            median_us: median(&mut runs.to_vec()),
+            runs_us: runs.to_vec(),
+            count: 1,
+            growth_kib: None,
+        };
+        let r = CaseResult {
+            case: Case { workload: Workload::TrivialQuery, size: 1 },
+            backend: "sqlite-mem",
+            cells: vec![("raw", time(&[1.0, 2.0, 2.0])), ("orm", time(&[1.1, 2.2, 1.1])), ("diesel", time(&[1.0]))],
+            warnings: vec![],
+        };
+        assert!((r.ratio("orm", "raw").unwrap() - 1.1).abs() < 1e-9);
+        // Runs that do not pair up fall back to the ratio of the medians.
+        assert!((r.ratio("orm", "diesel").unwrap() - 1.1).abs() < 1e-9);
+        assert_eq!(r.ratio("orm", "sea-orm"), None);
+    }
 
     #[test]
     fn medians() {
