@@ -5,7 +5,7 @@ use orm_backends::chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Naiv
 use orm_backends::rust_decimal::Decimal;
 use orm_backends::testing::{TestDb, TestResult};
 use orm_backends::uuid::Uuid;
-use orm_backends::{backend_test, Backend, Connection, Dialect, ErrorKind, FromValue, Value};
+use orm_backends::{backend_test, Backend, Cell, Connection, Dialect, ErrorKind, FromValue, Value};
 use std::fmt::Debug;
 
 fn create_values_table(conn: &mut dyn Connection) -> TestResult {
@@ -115,6 +115,59 @@ backend_test! {
                 assert_eq!(back.scale(), 4, "the column's scale is kept for {text}");
             }
         }
+        Ok(())
+    }
+}
+
+backend_test! {
+    /// Decoders read a live row's cells through `Row::cell` first; each backend's fast path
+    /// must say what `value_ref` says, for every kind, NULL included.
+    fn a_live_row_s_fast_cells_agree_with_its_values(db: &TestDb) {
+        let mut conn = db.get()?;
+        let conn: &mut dyn Connection = &mut *conn;
+        create_values_table(conn)?;
+        let d = conn.dialect();
+        let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let values = [
+            Value::Bool(true),
+            Value::Int(-42),
+            Value::Float(2.5),
+            Value::from("text ✓"),
+            Value::Bytes(vec![0, 1, 255]),
+            Value::Date(date),
+            Value::Time(NaiveTime::from_hms_micro_opt(1, 2, 3, 4).unwrap()),
+            Value::DateTime(date.and_hms_opt(5, 6, 7).unwrap()),
+            Value::Uuid(Uuid::nil()),
+            Value::Json(orm_backends::serde_json::json!({"a": [1, null]})),
+            Value::Decimal("12.5000".parse().unwrap()),
+        ];
+        let columns = "c_bool, c_int, c_float, c_text, c_bytes, c_date, c_time, c_dt, c_uuid, c_json, c_dec";
+        let marks: Vec<String> = (1..=values.len()).map(|i| ph(d, i)).collect();
+        conn.execute(&format!("INSERT INTO vals ({columns}) VALUES ({})", marks.join(", ")), &values)?;
+        conn.execute("INSERT INTO vals (c_text) VALUES (NULL)", &[])?;
+        // Narrower types than the table's, where the backend has them.
+        let extra = match d {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => ", CAST(7 AS smallint), CAST(8 AS integer), CAST(1.5 AS real), CAST('v' AS varchar(3)), CAST('c' AS char(2))",
+            Dialect::Mysql => ", CAST(7 AS SIGNED), CAST(8 AS UNSIGNED), CONVERT('v' USING utf8mb4), CAST('b' AS BINARY)",
+        };
+        let mut checked = 0;
+        let mut failed = None;
+        conn.for_each_row(&format!("SELECT {columns}{extra} FROM vals ORDER BY id"), &[], &mut |row| {
+            for i in 0..row.column_count() {
+                let slow = row.value_ref(i).map(|v| Cell::from_value_ref(v).get());
+                match slow {
+                    Ok(slow) if row.cell(i).get() == slow => checked += 1,
+                    other => {
+                        failed = Some(format!("column {i} ({:?}): cell {:?}, value {other:?}", row.column_name(i), row.cell(i)));
+                        return false;
+                    }
+                }
+            }
+            true
+        })?;
+        assert_eq!(failed, None, "on {}", d.name());
+        assert!(checked >= 2 * values.len(), "{checked} cells checked");
         Ok(())
     }
 }

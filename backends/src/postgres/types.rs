@@ -5,7 +5,7 @@
 //! and bytes from the driver's row.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Row};
+use crate::row::{out_of_range, Cell, Row};
 use crate::value::{parse_datetime_text, Value, ValueRef};
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
@@ -413,6 +413,29 @@ impl Row for postgres::Row {
 
     fn column_name(&self, index: usize) -> Option<&str> {
         self.columns().get(index).map(|c| c.name())
+    }
+
+    /// Integers, floats, NULL and text straight off the binary cell, as `decode` reads them;
+    /// the rest is `OTHER`, for `value_ref`.
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        let Some(column) = self.columns().get(index) else { return Cell::OTHER };
+        let raw = match self.try_get::<_, Option<Raw<'_>>>(index) {
+            Ok(Some(Raw(raw))) => raw,
+            Ok(None) => return Cell::NULL,
+            Err(_) => return Cell::OTHER,
+        };
+        let ty = base(column.type_());
+        let cell = match *ty {
+            Type::INT2 => i16::from_sql(ty, raw).map(|i| Cell::int(i64::from(i))),
+            Type::INT4 => i32::from_sql(ty, raw).map(|i| Cell::int(i64::from(i))),
+            Type::INT8 => i64::from_sql(ty, raw).map(Cell::int),
+            Type::FLOAT4 => f32::from_sql(ty, raw).map(|f| Cell::float(f64::from(f))),
+            Type::FLOAT8 => f64::from_sql(ty, raw).map(Cell::float),
+            _ if is_textual(ty) => return std::str::from_utf8(raw).map_or(Cell::OTHER, Cell::text),
+            _ => return Cell::OTHER,
+        };
+        cell.unwrap_or(Cell::OTHER)
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
