@@ -3,7 +3,7 @@
 
 use super::error::{connect_error, map, target};
 use super::stream::PostgresStream;
-use super::types::Param;
+use super::types::{fast_kind, FastKind, KindedRow, Param};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
@@ -308,8 +308,11 @@ impl Connection for PostgresConnection {
     }
 
     fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
-        for row in self.query_all(sql, params)? {
-            if !each(&row) {
+        let rows = self.query_all(sql, params)?;
+        let kinds: Vec<FastKind> =
+            rows.first().map(|r| r.columns().iter().map(|c| fast_kind(c.type_())).collect()).unwrap_or_default();
+        for row in &rows {
+            if !each(&KindedRow { row, kinds: &kinds }) {
                 break;
             }
         }

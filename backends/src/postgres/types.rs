@@ -406,6 +406,81 @@ fn decode<'a>(ty: &Type, raw: &'a [u8]) -> Result<ValueRef<'a>, BoxError> {
     })
 }
 
+/// How [`Row::cell`] reads a column: worked out from the column's type once per result
+/// (see [`KindedRow`]) rather than once per cell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum FastKind {
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Text,
+    Other,
+}
+
+pub(crate) fn fast_kind(ty: &Type) -> FastKind {
+    let ty = base(ty);
+    match *ty {
+        Type::INT2 => FastKind::Int2,
+        Type::INT4 => FastKind::Int4,
+        Type::INT8 => FastKind::Int8,
+        Type::FLOAT4 => FastKind::Float4,
+        Type::FLOAT8 => FastKind::Float8,
+        _ if is_textual(ty) => FastKind::Text,
+        _ => FastKind::Other,
+    }
+}
+
+/// Cell `index` of `row`, whose column reads as `kind`, as `decode` would read it.
+#[inline]
+fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Cell<'_> {
+    let raw = match row.try_get::<_, Option<Raw<'_>>>(index) {
+        Ok(Some(Raw(raw))) => raw,
+        Ok(None) => return Cell::NULL,
+        Err(_) => return Cell::OTHER,
+    };
+    let cell = match kind {
+        FastKind::Int2 => i16::from_sql(&Type::INT2, raw).map(|i| Cell::int(i64::from(i))),
+        FastKind::Int4 => i32::from_sql(&Type::INT4, raw).map(|i| Cell::int(i64::from(i))),
+        FastKind::Int8 => i64::from_sql(&Type::INT8, raw).map(Cell::int),
+        FastKind::Float4 => f32::from_sql(&Type::FLOAT4, raw).map(|f| Cell::float(f64::from(f))),
+        FastKind::Float8 => f64::from_sql(&Type::FLOAT8, raw).map(Cell::float),
+        FastKind::Text => return std::str::from_utf8(raw).map_or(Cell::OTHER, Cell::text),
+        FastKind::Other => return Cell::OTHER,
+    };
+    cell.unwrap_or(Cell::OTHER)
+}
+
+/// A row lent with the [`FastKind`] of each of its columns, which every row of one result
+/// shares.
+pub(crate) struct KindedRow<'a> {
+    pub(crate) row: &'a postgres::Row,
+    pub(crate) kinds: &'a [FastKind],
+}
+
+impl Row for KindedRow<'_> {
+    fn column_count(&self) -> usize {
+        self.row.column_count()
+    }
+
+    fn column_name(&self, index: usize) -> Option<&str> {
+        Row::column_name(self.row, index)
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        match self.kinds.get(index) {
+            Some(&kind) => fast_cell(self.row, index, kind),
+            None => Cell::OTHER,
+        }
+    }
+
+    fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
+        self.row.value_ref(index)
+    }
+}
+
 impl Row for postgres::Row {
     fn column_count(&self) -> usize {
         self.len()
@@ -419,23 +494,10 @@ impl Row for postgres::Row {
     /// the rest is `OTHER`, for `value_ref`.
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
-        let Some(column) = self.columns().get(index) else { return Cell::OTHER };
-        let raw = match self.try_get::<_, Option<Raw<'_>>>(index) {
-            Ok(Some(Raw(raw))) => raw,
-            Ok(None) => return Cell::NULL,
-            Err(_) => return Cell::OTHER,
-        };
-        let ty = base(column.type_());
-        let cell = match *ty {
-            Type::INT2 => i16::from_sql(ty, raw).map(|i| Cell::int(i64::from(i))),
-            Type::INT4 => i32::from_sql(ty, raw).map(|i| Cell::int(i64::from(i))),
-            Type::INT8 => i64::from_sql(ty, raw).map(Cell::int),
-            Type::FLOAT4 => f32::from_sql(ty, raw).map(|f| Cell::float(f64::from(f))),
-            Type::FLOAT8 => f64::from_sql(ty, raw).map(Cell::float),
-            _ if is_textual(ty) => return std::str::from_utf8(raw).map_or(Cell::OTHER, Cell::text),
-            _ => return Cell::OTHER,
-        };
-        cell.unwrap_or(Cell::OTHER)
+        match self.columns().get(index) {
+            Some(column) => fast_cell(self, index, fast_kind(column.type_())),
+            None => Cell::OTHER,
+        }
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
