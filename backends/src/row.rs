@@ -26,6 +26,10 @@ pub trait Row {
     /// The cell at `index` as a [`Cell`], the fast path a decoder tries before
     /// [`value_ref`](Row::value_ref). The default converts what `value_ref` lends; a backend
     /// whose cells come as the common kinds overrides it to read them directly.
+    ///
+    /// The contract: NULL, `Int`, `Float` or `Text` only where `value_ref` lends that same
+    /// value; anything else (another kind, an error) is [`Cell::OTHER`], which always
+    /// sends the decoder to `value_ref`.
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
         match self.value_ref(index) {
@@ -106,7 +110,7 @@ impl<'a> Cell<'a> {
     #[inline]
     pub fn text(s: &'a str) -> Self {
         if s.len() > usize::MAX >> KIND_BITS {
-            return Cell { word: 0, tagged: OTHER, _text: PhantomData };
+            return Cell::OTHER;
         }
         Cell { word: s.as_ptr() as usize as u64, tagged: (s.len() << KIND_BITS) | TEXT, _text: PhantomData }
     }
@@ -115,11 +119,11 @@ impl<'a> Cell<'a> {
     #[inline]
     pub fn from_value_ref(v: ValueRef<'a>) -> Self {
         match v {
-            ValueRef::Null => Cell { word: 0, tagged: NULL, _text: PhantomData },
+            ValueRef::Null => Cell::NULL,
             ValueRef::Int(i) => Cell::int(i),
             ValueRef::Float(f) => Cell::float(f),
             ValueRef::Text(s) => Cell::text(s),
-            _ => Cell { word: 0, tagged: OTHER, _text: PhantomData },
+            _ => Cell::OTHER,
         }
     }
 

@@ -8,7 +8,8 @@
 //! iteration.
 //!
 //! A ratio between two implementations is the median of their per-run ratios, not the ratio
-//! of their medians: within a run the two are measured back to back, so a change of the
+//! of their medians: within a run the two are measured within a few tens of milliseconds of
+//! each other (the order rotates, so not always adjacent), so a change of the
 //! machine's speed between runs (this project's 2-core machines have slow and fast periods of
 //! a second or more, seen as a 1.8x swing of the raw driver's own time) cancels out of each
 //! per-run ratio, where it would skew a ratio of medians whose middle runs fell in different

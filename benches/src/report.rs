@@ -21,7 +21,8 @@ fn fmt_ratio(r: Option<f64>) -> String {
 }
 
 /// The Markdown table: one row per case and backend; columns `workload`, `backend`, `rows`,
-/// `raw`, `orm`, `diesel`, `sea-orm` (median µs), `orm/raw`, `orm/diesel`.
+/// `raw`, `orm`, `diesel`, `sea-orm` (median µs), `orm/raw`, `orm/diesel` (medians of the
+/// per-run ratios, see [`CaseResult::ratio`]).
 pub fn markdown_table(results: &[CaseResult]) -> String {
     let mut s = String::from("| workload | backend | rows | raw | orm | diesel | sea-orm | orm/raw | orm/diesel |\n");
     s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");

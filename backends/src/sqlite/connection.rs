@@ -1,18 +1,18 @@
 //! [`SqliteConnection`]: rusqlite in its default no-mutex mode, with a prepared-statement
-//! cache and a stepping row stream. Statements with parameters and list reads go through
-//! this backend's own statement cache instead (`stmt.rs`: parameters bound in place, rows read
-//! straight off the statement).
+//! cache and a stepping row stream. `execute`, `execute_params`, `for_each_row` and
+//! transaction control go through this backend's own statement cache instead (`stmt.rs`:
+//! parameters bound in place, rows read straight off the statement); `stream`,
+//! `execute_batch` and SQL that is not exactly one statement go through rusqlite.
 
 use super::error::map;
 use super::stmt::{Outcome, Statements};
-use super::types::{check_param, check_params, value_ref, Param, RefParam};
+use super::types::{cell, check_param, check_params, value_ref, wrong_count, Param, RefParam};
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{out_of_range, Cell, Row, RowStream};
 use crate::url::{ConnectOptions, SqliteTarget};
 use crate::value::{Value, ValueRef};
-use rusqlite::types::ValueRef as SqlRef;
 use rusqlite::{CachedStatement, OpenFlags};
 use std::sync::Arc;
 
@@ -70,7 +70,11 @@ impl SqliteConnection {
     }
 
     /// The rusqlite connection underneath, for what this crate does not cover.
+    ///
+    /// The backend's own statement cache is emptied first: its statements belong to the
+    /// connection handed out, which the caller may replace.
     pub fn raw(&mut self) -> &mut rusqlite::Connection {
+        self.stmts = Statements::default();
         &mut self.conn
     }
 
@@ -82,8 +86,8 @@ impl SqliteConnection {
     }
 
     /// Runs transaction control (`BEGIN`, `SAVEPOINT`, `COMMIT` …) from the statement cache
-    /// (a nested rollback is two statements and goes to rusqlite). Not for `execute_batch` in
-    /// general: some PRAGMAs act when prepared, so a cached one would not act again.
+    /// (a nested rollback is two statements and goes to rusqlite). `execute_batch` itself
+    /// stays uncached: it runs schema scripts, which would only crowd the cache.
     fn control(&mut self, sql: &str) -> Result<()> {
         self.observe(sql, &[]);
         if let Outcome::Done(_) = self.stmts.execute(&self.conn, sql, std::iter::empty())? {
@@ -121,11 +125,7 @@ fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
 fn check_count(stmt: &rusqlite::Statement<'_>, given: usize, sql: &str) -> Result<()> {
     let expected = stmt.parameter_count();
     if expected != given {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!("the statement takes {expected} parameters but {given} were given"),
-        )
-        .with_sql(sql));
+        return Err(wrong_count(expected, given, sql));
     }
     Ok(())
 }
@@ -361,13 +361,7 @@ impl Row for rusqlite::Row<'_> {
 
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
-        match self.get_ref(index) {
-            Ok(SqlRef::Null) => Cell::NULL,
-            Ok(SqlRef::Integer(i)) => Cell::int(i),
-            Ok(SqlRef::Real(f)) => Cell::float(f),
-            Ok(SqlRef::Text(t)) => std::str::from_utf8(t).map_or(Cell::OTHER, Cell::text),
-            _ => Cell::OTHER,
-        }
+        self.get_ref(index).map_or(Cell::OTHER, cell)
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {

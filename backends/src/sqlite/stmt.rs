@@ -20,7 +20,7 @@
 //! workload with more distinct statements than that is re-preparing anyway).
 
 use super::error::map;
-use super::types::{check_param, value_ref, DATETIME_FORMAT};
+use super::types::{cell, check_param, text_form, value_ref, wrong_count};
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{out_of_range, Cell, Row};
 use crate::value::ValueRef;
@@ -96,7 +96,7 @@ impl Statements {
         match unsafe { ffi::sqlite3_step(active.stmt) } {
             ffi::SQLITE_DONE => Ok(Outcome::Done(u64::try_from(unsafe { ffi::sqlite3_changes64(db) }).unwrap_or(0))),
             ffi::SQLITE_ROW => {
-                Err(Error::new(ErrorKind::Usage, "the statement returned rows: run it as a query, not with execute")
+                Err(Error::new(ErrorKind::Query, "the statement returned rows: run it as a query, not with execute")
                     .with_sql(sql))
             }
             _ => Err(last_error(db, sql)),
@@ -116,13 +116,18 @@ impl Statements {
         let Some(active) = self.start(db, sql, params)? else {
             return Ok(Outcome::Fallback);
         };
-        // SAFETY: `active.stmt` is live and bound.
-        let columns = unsafe { ffi::sqlite3_column_count(active.stmt) } as usize;
-        let row = StmtRow { stmt: active.stmt, columns };
+        // The column count is read after the first step: a statement cached before a schema
+        // change is prepared again by that step, and may come back with other columns.
+        let mut row = StmtRow { stmt: active.stmt, columns: usize::MAX };
         loop {
-            // SAFETY: as above; the row is lent only between this step and the next.
+            // SAFETY: `active.stmt` is live and bound; the row is lent only between this step
+            // and the next.
             match unsafe { ffi::sqlite3_step(active.stmt) } {
                 ffi::SQLITE_ROW => {
+                    if row.columns == usize::MAX {
+                        // SAFETY: as above.
+                        row.columns = unsafe { ffi::sqlite3_column_count(active.stmt) } as usize;
+                    }
                     if !each(&row) {
                         return Ok(Outcome::Done(()));
                     }
@@ -157,11 +162,7 @@ impl Statements {
         // SAFETY: `stmt` is live (the cache owns it and is borrowed for this call).
         let expected = unsafe { ffi::sqlite3_bind_parameter_count(stmt) } as usize;
         if expected != params.len() {
-            return Err(Error::new(
-                ErrorKind::Usage,
-                format!("the statement takes {expected} parameters but {} were given", params.len()),
-            )
-            .with_sql(sql));
+            return Err(wrong_count(expected, params.len(), sql));
         }
         for (i, p) in params.enumerate() {
             check_param(i, p)?;
@@ -209,30 +210,29 @@ fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Option<Stmt>> {
 /// # Safety
 /// `stmt` is a live statement and `p` stays valid until its bindings are cleared.
 unsafe fn bind(stmt: *mut ffi::sqlite3_stmt, index: c_int, p: ValueRef<'_>) -> c_int {
-    let owned = |s: String| {
-        // SAFETY: SQLite copies the text (`SQLITE_TRANSIENT`) before this returns.
-        unsafe { ffi::sqlite3_bind_text(stmt, index, s.as_ptr().cast(), text_len(&s), ffi::SQLITE_TRANSIENT()) }
-    };
-    // SAFETY: the caller's contract; lengths are checked to fit a C int.
+    // SAFETY: the caller's contract; lengths are checked to fit a C int. Empty text and blobs
+    // are bound as rusqlite binds them (a real, NUL-terminated "" and a zero-length zeroblob),
+    // never through a dangling empty-slice pointer.
     unsafe {
         match p {
             ValueRef::Null => ffi::sqlite3_bind_null(stmt, index),
             ValueRef::Bool(b) => ffi::sqlite3_bind_int64(stmt, index, i64::from(b)),
             ValueRef::Int(i) => ffi::sqlite3_bind_int64(stmt, index, i),
             ValueRef::Float(f) => ffi::sqlite3_bind_double(stmt, index, f),
-            ValueRef::Text(s) | ValueRef::Json(s) => {
+            ValueRef::Text(s) | ValueRef::Json(s) if !s.is_empty() => {
                 ffi::sqlite3_bind_text(stmt, index, s.as_ptr().cast(), text_len(s), ffi::SQLITE_STATIC())
             }
-            ValueRef::Bytes(b) => {
+            ValueRef::Text(_) | ValueRef::Json(_) => {
+                ffi::sqlite3_bind_text(stmt, index, c"".as_ptr(), 0, ffi::SQLITE_STATIC())
+            }
+            ValueRef::Bytes(b) if !b.is_empty() => {
                 ffi::sqlite3_bind_blob(stmt, index, b.as_ptr().cast(), text_len(b), ffi::SQLITE_STATIC())
             }
-            ValueRef::Date(d) => owned(d.format("%Y-%m-%d").to_string()),
-            ValueRef::Time(t) => owned(t.format("%H:%M:%S%.6f").to_string()),
-            ValueRef::DateTime(d) => owned(d.format(DATETIME_FORMAT).to_string()),
-            ValueRef::DateTimeTz(d) => owned(d.naive_utc().format(DATETIME_FORMAT).to_string()),
-            ValueRef::Uuid(u) => owned(u.hyphenated().to_string()),
-            ValueRef::JsonValue(j) => owned(j.to_string()),
-            ValueRef::Decimal(d) => owned(d.to_string()),
+            ValueRef::Bytes(_) => ffi::sqlite3_bind_zeroblob(stmt, index, 0),
+            other => {
+                let s = text_form(other).unwrap_or_default();
+                ffi::sqlite3_bind_text(stmt, index, s.as_ptr().cast(), text_len(&s), ffi::SQLITE_TRANSIENT())
+            }
         }
     }
 }
@@ -262,6 +262,39 @@ struct StmtRow {
     columns: usize,
 }
 
+impl StmtRow {
+    /// Cell `index` as SQLite holds it; `Err` for an index out of range or a text SQLite
+    /// could not hand over (out of memory).
+    #[inline]
+    fn sql_ref(&self, index: usize) -> Result<SqlRef<'_>> {
+        if index >= self.columns {
+            return Err(out_of_range(index, self.columns));
+        }
+        let i = index as c_int;
+        // SAFETY: the statement is on a row and `i` is in range. Text and blobs are read as
+        // SQLite documents (pointer first, then length) and stay valid until the next step,
+        // which cannot happen while the row is borrowed.
+        unsafe {
+            Ok(match ffi::sqlite3_column_type(self.stmt, i) {
+                ffi::SQLITE_NULL => SqlRef::Null,
+                ffi::SQLITE_INTEGER => SqlRef::Integer(ffi::sqlite3_column_int64(self.stmt, i)),
+                ffi::SQLITE_FLOAT => SqlRef::Real(ffi::sqlite3_column_double(self.stmt, i)),
+                ffi::SQLITE_TEXT => {
+                    // A text cell's pointer is never NULL (an empty text is ""), except when
+                    // SQLite ran out of memory converting it.
+                    let p = ffi::sqlite3_column_text(self.stmt, i);
+                    if p.is_null() {
+                        return Err(Error::new(ErrorKind::Query, format!("column {index}: SQLite is out of memory")));
+                    }
+                    SqlRef::Text(bytes(p, self.stmt, i))
+                }
+                // A zero-length blob's pointer is NULL.
+                _ => SqlRef::Blob(bytes(ffi::sqlite3_column_blob(self.stmt, i).cast(), self.stmt, i)),
+            })
+        }
+    }
+}
+
 impl Row for StmtRow {
     fn column_count(&self) -> usize {
         self.columns
@@ -280,46 +313,12 @@ impl Row for StmtRow {
 
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
-        if index >= self.columns {
-            return Cell::OTHER;
-        }
-        let i = index as c_int;
-        // SAFETY: as in `value_ref`.
-        unsafe {
-            match ffi::sqlite3_column_type(self.stmt, i) {
-                ffi::SQLITE_NULL => Cell::NULL,
-                ffi::SQLITE_INTEGER => Cell::int(ffi::sqlite3_column_int64(self.stmt, i)),
-                ffi::SQLITE_FLOAT => Cell::float(ffi::sqlite3_column_double(self.stmt, i)),
-                ffi::SQLITE_TEXT => {
-                    match std::str::from_utf8(bytes(ffi::sqlite3_column_text(self.stmt, i), self.stmt, i)) {
-                        Ok(s) => Cell::text(s),
-                        Err(_) => Cell::OTHER,
-                    }
-                }
-                _ => Cell::OTHER,
-            }
-        }
+        self.sql_ref(index).map_or(Cell::OTHER, cell)
     }
 
     #[inline]
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
-        if index >= self.columns {
-            return Err(out_of_range(index, self.columns));
-        }
-        let i = index as c_int;
-        // SAFETY: the statement is on a row and `i` is in range. Text and blobs are read as
-        // SQLite documents (pointer first, then length) and stay valid until the next step,
-        // which cannot happen while the row is borrowed.
-        let cell = unsafe {
-            match ffi::sqlite3_column_type(self.stmt, i) {
-                ffi::SQLITE_NULL => SqlRef::Null,
-                ffi::SQLITE_INTEGER => SqlRef::Integer(ffi::sqlite3_column_int64(self.stmt, i)),
-                ffi::SQLITE_FLOAT => SqlRef::Real(ffi::sqlite3_column_double(self.stmt, i)),
-                ffi::SQLITE_TEXT => SqlRef::Text(bytes(ffi::sqlite3_column_text(self.stmt, i), self.stmt, i)),
-                _ => SqlRef::Blob(bytes(ffi::sqlite3_column_blob(self.stmt, i).cast(), self.stmt, i)),
-            }
-        };
-        value_ref(cell)
+        value_ref(self.sql_ref(index)?)
     }
 }
 
@@ -455,6 +454,55 @@ mod tests {
         }
         assert_eq!(c.stmts.map.len(), 10);
         assert_eq!(names(&mut c).len(), CAPACITY + 10);
+    }
+
+    #[test]
+    fn a_cached_read_sees_columns_added_since() {
+        let mut c = open();
+        c.execute("INSERT INTO t (name) VALUES ('a')", &[]).unwrap();
+        let widths = |c: &mut SqliteConnection| {
+            let mut w = Vec::new();
+            c.for_each_row("SELECT * FROM t", &[], &mut |r| {
+                w.push((r.column_count(), r.column_name(r.column_count() - 1).map(str::to_owned)));
+                true
+            })
+            .unwrap();
+            w
+        };
+        assert_eq!(widths(&mut c), [(4, Some("x".to_owned()))]);
+        c.execute_batch("ALTER TABLE t ADD COLUMN added TEXT DEFAULT 'new'").unwrap();
+        // The cached statement is prepared again by its first step, with five columns.
+        assert_eq!(widths(&mut c), [(5, Some("added".to_owned()))]);
+    }
+
+    #[test]
+    fn empty_text_and_blobs_are_values_not_nulls() {
+        let mut c = open();
+        let params = [Param::Borrowed(ValueRef::Text("")), Param::Borrowed(ValueRef::Bytes(&[]))];
+        c.execute_params("INSERT INTO t (name, data) VALUES (?, ?)", &params).unwrap();
+        let mut seen = Vec::new();
+        c.for_each_row("SELECT name, data, typeof(name), typeof(data) FROM t", &[], &mut |r| {
+            seen.push((
+                r.value(0).unwrap(),
+                r.value(1).unwrap(),
+                r.get::<String>(2).unwrap(),
+                r.get::<String>(3).unwrap(),
+            ));
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, [(Value::Text(String::new()), Value::Bytes(Vec::new()), "text".into(), "blob".into())]);
+    }
+
+    #[test]
+    fn handing_out_the_raw_connection_empties_the_cache() {
+        let mut c = open();
+        c.execute("INSERT INTO t (name) VALUES (?)", &[Value::Text("a".into())]).unwrap();
+        assert!(!c.stmts.map.is_empty());
+        // The caller could swap the connection; no statement of the old one may stay.
+        let _ = c.raw();
+        assert!(c.stmts.map.is_empty());
+        assert_eq!(names(&mut c), [Some("a".to_owned())]);
     }
 
     #[test]

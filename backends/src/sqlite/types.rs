@@ -4,6 +4,7 @@
 //! a NUMERIC column (SQLite then keeps them as numbers).
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::row::Cell;
 use crate::value::{Value, ValueRef};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef as SqlRef};
 
@@ -29,23 +30,48 @@ impl ToSql for RefParam<'_> {
 
 #[inline]
 fn to_sql_output(v: ValueRef<'_>) -> ToSqlOutput<'_> {
-    use rusqlite::types::Value as V;
-    {
-        match v {
-            ValueRef::Null => ToSqlOutput::Borrowed(SqlRef::Null),
-            ValueRef::Bool(b) => ToSqlOutput::Borrowed(SqlRef::Integer(i64::from(b))),
-            ValueRef::Int(i) => ToSqlOutput::Borrowed(SqlRef::Integer(i)),
-            ValueRef::Float(f) => ToSqlOutput::Borrowed(SqlRef::Real(f)),
-            ValueRef::Text(s) | ValueRef::Json(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
-            ValueRef::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
-            ValueRef::Date(d) => ToSqlOutput::Owned(V::Text(d.format("%Y-%m-%d").to_string())),
-            ValueRef::Time(t) => ToSqlOutput::Owned(V::Text(t.format("%H:%M:%S%.6f").to_string())),
-            ValueRef::DateTime(d) => ToSqlOutput::Owned(V::Text(d.format(DATETIME_FORMAT).to_string())),
-            ValueRef::DateTimeTz(d) => ToSqlOutput::Owned(V::Text(d.naive_utc().format(DATETIME_FORMAT).to_string())),
-            ValueRef::Uuid(u) => ToSqlOutput::Owned(V::Text(u.hyphenated().to_string())),
-            ValueRef::JsonValue(j) => ToSqlOutput::Owned(V::Text(j.to_string())),
-            ValueRef::Decimal(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
-        }
+    match v {
+        ValueRef::Null => ToSqlOutput::Borrowed(SqlRef::Null),
+        ValueRef::Bool(b) => ToSqlOutput::Borrowed(SqlRef::Integer(i64::from(b))),
+        ValueRef::Int(i) => ToSqlOutput::Borrowed(SqlRef::Integer(i)),
+        ValueRef::Float(f) => ToSqlOutput::Borrowed(SqlRef::Real(f)),
+        ValueRef::Text(s) | ValueRef::Json(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
+        ValueRef::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
+        other => ToSqlOutput::Owned(rusqlite::types::Value::Text(text_form(other).unwrap_or_default())),
+    }
+}
+
+/// The text SQLite stores for a value it has no storage class of its own for (dates, times,
+/// instants, UUIDs, JSON documents, decimals); `None` for the others.
+pub(crate) fn text_form(v: ValueRef<'_>) -> Option<String> {
+    Some(match v {
+        ValueRef::Date(d) => d.format("%Y-%m-%d").to_string(),
+        ValueRef::Time(t) => t.format("%H:%M:%S%.6f").to_string(),
+        ValueRef::DateTime(d) => d.format(DATETIME_FORMAT).to_string(),
+        ValueRef::DateTimeTz(d) => d.naive_utc().format(DATETIME_FORMAT).to_string(),
+        ValueRef::Uuid(u) => u.hyphenated().to_string(),
+        ValueRef::JsonValue(j) => j.to_string(),
+        ValueRef::Decimal(d) => d.to_string(),
+        _ => return None,
+    })
+}
+
+/// A statement given the wrong number of parameters.
+pub(crate) fn wrong_count(expected: usize, given: usize, sql: &str) -> Error {
+    Error::new(ErrorKind::Usage, format!("the statement takes {expected} parameters but {given} were given"))
+        .with_sql(sql)
+}
+
+/// The [`Cell`] of a SQLite cell, as [`value_ref`] reads it (text that is not UTF-8 is
+/// `OTHER`, and `value_ref` reports it).
+#[inline]
+pub(crate) fn cell(v: SqlRef<'_>) -> Cell<'_> {
+    match v {
+        SqlRef::Null => Cell::NULL,
+        SqlRef::Integer(i) => Cell::int(i),
+        SqlRef::Real(f) => Cell::float(f),
+        SqlRef::Text(t) => std::str::from_utf8(t).map_or(Cell::OTHER, Cell::text),
+        SqlRef::Blob(_) => Cell::OTHER,
     }
 }
 

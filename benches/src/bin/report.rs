@@ -180,7 +180,10 @@ fn main() {
     let date = orm::chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let peers = if cfg!(feature = "peers") { "with peers" } else { "without peers (build with --features peers)" };
     let mode = if a.quick { "--quick" } else { "full" };
-    let header = format!("Benchmarks {date}, {cores} cores, {mode}, {peers}; median µs per iteration");
+    let header = format!(
+        "Benchmarks {date}, {cores} cores, {mode}, {peers}; median µs per iteration; orm/raw and orm/diesel are \
+         medians of per-run ratios"
+    );
     let table = report::markdown_table(&results);
     let notes = report::notes(&results);
     let streams = report::stream_lines(&results);

@@ -812,7 +812,6 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
 
                 #[inline]
                 #[allow(unused_assignments, unused_mut, unused_variables)]
-                #[inline]
                 fn from_row(row: &dyn ::orm::Row, offset: usize) -> ::orm::Result<Self> { #body }
                 #[allow(unused_assignments, unused_mut)]
                 fn field_value(&self, index: usize) -> ::orm::Value { #by_index }
