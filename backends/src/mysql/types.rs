@@ -205,7 +205,7 @@ impl Row for mysql::Row {
         self.columns_ref().get(index).and_then(|c| std::str::from_utf8(c.name_ref()).ok())
     }
 
-    /// The common kinds straight off the driver's cell, as [`value_ref`] reads them; the
+    /// The common kinds straight off the driver's cell, as `value_ref` reads them; the
     /// rest (decimals, JSON, BIT, binary strings, dates, unsigned integers) is `OTHER`.
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
