@@ -270,7 +270,13 @@ mod tests {
         let held = pool.get().unwrap();
         let p2 = pool.clone();
         let waiter = std::thread::spawn(move || p2.get().map(|mut c| c.execute_batch("SELECT 1").is_ok()));
-        std::thread::sleep(Duration::from_millis(50));
+        // Return the connection only once the other thread is waiting for it, so the wake-up
+        // is what hands it over (not an idle connection found on arrival).
+        let start = Instant::now();
+        while pool.shared.lock().waiting == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "the second checkout never waited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         drop(held);
         assert!(waiter.join().unwrap().unwrap());
         assert!(format!("{pool:?}").contains("open: 1"), "{pool:?}");

@@ -210,9 +210,7 @@ pub struct Sample {
 pub enum Cell {
     /// Measured.
     Time {
-        /// Median time per iteration, µs.
-        median_us: f64,
-        /// Time per iteration of each run, µs, in run order.
+        /// Time per iteration of each run, µs, in run order (never empty).
         runs_us: Vec<f64>,
         /// Rows the workload returned.
         count: usize,
@@ -221,6 +219,16 @@ pub enum Cell {
     },
     /// Not available, with the reason.
     Na(String),
+}
+
+impl Cell {
+    /// The median time per iteration, µs, if measured.
+    pub fn median_us(&self) -> Option<f64> {
+        match self {
+            Cell::Time { runs_us, .. } => Some(median(&mut runs_us.clone())),
+            Cell::Na(_) => None,
+        }
+    }
 }
 
 /// The results of one case on one backend.
@@ -239,10 +247,7 @@ pub struct CaseResult {
 impl CaseResult {
     /// The median µs of implementation `name`, if measured.
     pub fn median_us(&self, name: &str) -> Option<f64> {
-        self.cells.iter().find(|(n, _)| *n == name).and_then(|(_, c)| match c {
-            Cell::Time { median_us, .. } => Some(*median_us),
-            Cell::Na(_) => None,
-        })
+        self.cells.iter().find(|(n, _)| *n == name).and_then(|(_, c)| c.median_us())
     }
 
     fn runs_us(&self, name: &str) -> Option<&[f64]> {
@@ -520,10 +525,8 @@ impl Bench {
             let cell = if let Some((_, reason)) = na.iter().find(|(m, _)| *m == name) {
                 Cell::Na(reason.clone())
             } else if let Some((_, v)) = samples.iter().find(|(m, _)| *m == name).filter(|(_, v)| !v.is_empty()) {
-                let runs_us: Vec<f64> = v.iter().map(|s| s.per_iter.as_secs_f64() * 1e6).collect();
                 Cell::Time {
-                    median_us: median(&mut runs_us.clone()),
-                    runs_us,
+                    runs_us: v.iter().map(|s| s.per_iter.as_secs_f64() * 1e6).collect(),
                     count: v.last().map(|s| s.count).unwrap_or(0),
                     growth_kib: v.iter().filter_map(|s| s.growth_kib).max(),
                 }
@@ -624,12 +627,7 @@ mod tests {
     /// runs and the ORM's fast ones does not make the ORM look twice as fast.
     #[test]
     fn ratios_pair_runs_up() {
-        let time = |runs: &[f64]| Cell::Time {
-            median_us: median(&mut runs.to_vec()),
-            runs_us: runs.to_vec(),
-            count: 1,
-            growth_kib: None,
-        };
+        let time = |runs: &[f64]| Cell::Time { runs_us: runs.to_vec(), count: 1, growth_kib: None };
         let r = CaseResult {
             case: Case { workload: Workload::TrivialQuery, size: 1 },
             backend: "sqlite-mem",

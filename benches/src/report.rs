@@ -75,7 +75,7 @@ pub fn stream_lines(results: &[CaseResult]) -> Vec<String> {
     let mut out = Vec::new();
     for r in results.iter().filter(|r| r.case.workload == Workload::Stream) {
         for (name, cell) in &r.cells {
-            if let Cell::Time { median_us, count, growth_kib, .. } = cell {
+            if let (Cell::Time { count, growth_kib, .. }, Some(median_us)) = (cell, cell.median_us()) {
                 let rows_per_s = *count as f64 / (median_us / 1e6);
                 out.push(format!(
                     "stream: backend={} impl={name} rows={count} rows_per_s={rows_per_s:.0} growth_kib={}",
@@ -230,7 +230,7 @@ mod tests {
     use crate::harness::Case;
 
     fn result(raw: f64, orm: Option<f64>) -> CaseResult {
-        let t = |us| Cell::Time { median_us: us, runs_us: vec![us], count: 1, growth_kib: None };
+        let t = |us| Cell::Time { runs_us: vec![us], count: 1, growth_kib: None };
         CaseResult {
             case: Case { workload: Workload::TrivialQuery, size: 1 },
             backend: "sqlite-mem",

@@ -120,20 +120,10 @@ impl<'c> Collector<'c> {
             let mut sql = format!("SELECT {} FROM {} WHERE {} IN (", d.quote(select), d.quote(table), d.quote(column));
             d.write_placeholder_list(&mut sql, 1, chunk.len());
             sql.push(')');
-            let mut failed = None;
-            self.conn.for_each_row(&sql, chunk, &mut |row| match row.value(0) {
-                Ok(v) => {
-                    out.push(v);
-                    true
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    false
-                }
+            crate::queryset::rows_of(self.conn, &sql, chunk, |row| {
+                out.push(row.value(0)?);
+                Ok(())
             })?;
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
         }
         Ok(out)
     }

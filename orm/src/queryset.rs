@@ -101,19 +101,27 @@ pub(crate) fn for_each_row<E: Executor + ?Sized>(
     ex: &E,
     sql: &str,
     params: &[Value],
+    each: impl FnMut(&dyn orm_backends::Row) -> Result<()>,
+) -> Result<()> {
+    ex.with_connection(|c| rows_of(c, sql, params, each))
+}
+
+/// [`for_each_row`] on a connection already in hand (the deletion collector's).
+pub(crate) fn rows_of(
+    conn: &mut dyn orm_backends::Connection,
+    sql: &str,
+    params: &[Value],
     mut each: impl FnMut(&dyn orm_backends::Row) -> Result<()>,
 ) -> Result<()> {
-    ex.with_connection(|c| {
-        let mut failed = None;
-        c.for_each_row(sql, params, &mut |row| match each(row) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
-    })
+    let mut failed = None;
+    conn.for_each_row(sql, params, &mut |row| match each(row) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Runs `sql` on a connection of `ex` and decodes every row with `decode` into a list; the

@@ -385,9 +385,9 @@ impl<'a, T> Objects<'a, T> {
 impl<T> std::ops::Index<usize> for Objects<'_, T> {
     type Output = T;
     fn index(&self, index: usize) -> &T {
-        match self.inner {
-            ObjectsInner::Owned(v) => &v[index],
-            ObjectsInner::Shared(v) => &v[index],
+        match self.get(index) {
+            Some(t) => t,
+            None => panic!("index {index} is out of range for {} objects", self.len()),
         }
     }
 }

@@ -63,7 +63,7 @@ impl Key {
             Value::Int(i) => Key::Int(*i),
             Value::Text(s) => Key::Text(s.as_str().into()),
             Value::Uuid(u) => Key::Uuid(*u),
-            other => Key::Other(format!("{other:?}")),
+            other => Key::other(other),
         }
     }
 
@@ -75,14 +75,15 @@ impl Key {
             Value::Int(i) => Key::Int(i),
             Value::Text(s) => Key::Text(s.into_boxed_str()),
             Value::Uuid(u) => Key::Uuid(u),
-            other => Key::other(other),
+            other => Key::other(&other),
         }
     }
 
-    /// Any other kind (rare for a key), out of line so the common kinds drop nothing.
+    /// Any other kind (rare for a key), by its debug form; out of line, so the common kinds
+    /// of [`from_value`](Key::from_value) drop nothing.
     #[cold]
     #[inline(never)]
-    fn other(v: Value) -> Key {
+    fn other(v: &Value) -> Key {
         Key::Other(format!("{v:?}"))
     }
 }
