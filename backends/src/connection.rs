@@ -132,6 +132,23 @@ pub trait Connection: Send {
     /// Rolls back the innermost transaction or savepoint.
     fn rollback(&mut self) -> Result<()>;
 
+    /// Must the innermost `atomic` block this connection is in roll back (Django's
+    /// `get_rollback`)? True after a statement of the block failed on the server, or after
+    /// [`set_rollback(true)`](Connection::set_rollback); every further statement of the block
+    /// is then refused with [`ErrorKind::TransactionManagement`] until the block ends. Only
+    /// the connection an `atomic` block hands out tracks this; a bare connection says `false`.
+    fn needs_rollback(&self) -> bool {
+        false
+    }
+
+    /// Marks (or, with `false`, unmarks) the innermost `atomic` block for rollback (Django's
+    /// `set_rollback`). Only a connection handed out by an `atomic` block can; elsewhere it is
+    /// an [`ErrorKind::Usage`] error.
+    fn set_rollback(&mut self, rollback: bool) -> Result<()> {
+        let _ = rollback;
+        Err(Error::new(ErrorKind::Usage, "set_rollback() is only possible inside an atomic block"))
+    }
+
     /// Installs (or removes) the statement observer. Installing the one already installed
     /// costs nothing (pools re-install it on every checkout).
     fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>);
@@ -358,6 +375,21 @@ macro_rules! forward_connection {
         }
         fn is_broken(&mut self) -> bool {
             ($($deref)* self).is_broken()
+        }
+        fn reset(&mut self) -> Result<()> {
+            ($($deref)* self).reset()
+        }
+        fn needs_rollback(&self) -> bool {
+            ($($deref)* self).needs_rollback()
+        }
+        fn set_rollback(&mut self, rollback: bool) -> Result<()> {
+            ($($deref)* self).set_rollback(rollback)
+        }
+        fn features(&self) -> &'static Features {
+            ($($deref)* self).features()
+        }
+        fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<OwnedRow>> {
+            ($($deref)* self).query_opt(sql, params)
         }
         fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
             ($($deref)* self).query(sql, params)

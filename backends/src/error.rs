@@ -48,6 +48,10 @@ pub enum ErrorKind {
     Busy,
     /// Misuse of the API, such as committing a transaction twice.
     Usage,
+    /// A statement was refused because the `atomic` block it runs in must roll back (an
+    /// earlier statement of the block failed, or the block was marked with `set_rollback`):
+    /// Django's `TransactionManagementError`.
+    TransactionManagement,
 }
 
 /// A database-layer error: a kind, a message, the server's detail and the driver error.
@@ -163,6 +167,21 @@ impl Error {
         }
     }
 
+    /// Did the database refuse or fail the statement, so that the `atomic` block it ran in
+    /// must roll back (as PostgreSQL itself demands)? Errors raised before anything reached
+    /// the server (misuse, conversions, a busy connection) leave the block usable.
+    pub fn breaks_transaction(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::Integrity(_)
+                | ErrorKind::Query
+                | ErrorKind::SerializationFailure
+                | ErrorKind::DataError
+                | ErrorKind::Connection
+                | ErrorKind::Timeout
+        )
+    }
+
     /// Is this about the connection rather than the statement (could not connect, lost,
     /// timed out)?
     pub fn is_connection(&self) -> bool {
@@ -188,6 +207,7 @@ impl fmt::Display for Error {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Busy => "connection busy",
             ErrorKind::Usage => "misuse",
+            ErrorKind::TransactionManagement => "transaction management error",
         };
         write!(f, "{what}: {}", self.inner.message)?;
         if let Some(c) = &self.inner.constraint {

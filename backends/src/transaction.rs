@@ -4,12 +4,23 @@
 //!
 //! A [`Transaction`] is handed to the closure by shared reference and is an [`Executor`], so
 //! it can be passed to any number of calls (`a.save(tx)?; b.save(tx)?`) without re-borrowing.
+//!
+//! A statement that fails on the server breaks the block it ran in, on every backend as
+//! PostgreSQL does by itself (Django's `needs_rollback`): every further statement of that
+//! block is refused with [`ErrorKind::TransactionManagement`], and when the block's closure
+//! returns, the block rolls back whatever it returns. A savepoint block (`tx.atomic(...)`)
+//! around the statement that may fail keeps the damage to itself. Without this, SQLite and
+//! MariaDB would commit the rest of a block whose caller swallowed an error.
 
-use crate::connection::{busy, Checkout, Connection, Executor};
+use crate::connection::{busy, Checkout, Connection, Executor, InsertKeys, InsertedRows, StatementObserver};
 use crate::dialect::Dialect;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::features::Features;
+use crate::row::{OwnedRow, Row, RowStream};
+use crate::value::{Param, Value};
 use std::any::Any;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 type Hook = Box<dyn FnOnce() + Send>;
 
@@ -30,6 +41,8 @@ impl std::fmt::Debug for Transaction<'_> {
 impl<'a> Transaction<'a> {
     /// Runs `f` inside a savepoint of this transaction: released on `Ok`, rolled back on
     /// `Err` or panic (and the outer transaction goes on).
+    ///
+    /// Refused with [`ErrorKind::TransactionManagement`] when this block must roll back.
     pub fn atomic<R, E: From<Error>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
         self.conn.try_borrow_mut().map_err(|_| busy())?.begin()?;
         let child =
@@ -46,6 +59,20 @@ impl<'a> Transaction<'a> {
     /// How deep this level is: 1 for the transaction, 2 for its first savepoint, …
     pub fn level(&self) -> usize {
         self.level
+    }
+
+    /// Must this block roll back (Django's `get_rollback`)? True once a statement of the
+    /// block failed on the server, or after [`set_rollback(true)`](Self::set_rollback).
+    pub fn get_rollback(&self) -> bool {
+        self.conn.try_borrow().is_ok_and(|c| c.needs_rollback())
+    }
+
+    /// Marks this block to roll back when it ends, whatever its closure returns (Django's
+    /// `set_rollback(True)`); further statements of the block are refused. `false` lifts the
+    /// mark, for a caller that has rolled back to a savepoint of its own (PostgreSQL still
+    /// refuses to commit a transaction whose statement failed).
+    pub fn set_rollback(&self, rollback: bool) -> Result<()> {
+        self.conn.try_borrow_mut().map_err(|_| busy())?.set_rollback(rollback)
     }
 }
 
@@ -122,6 +149,12 @@ fn run_level<R, E: From<Error>>(
 ) -> Result<R, E> {
     let mut guard = LevelGuard { tx, done: false };
     match f(tx) {
+        Ok(v) if tx.get_rollback() => {
+            // The closure swallowed a failed statement (or asked for it): the block rolls
+            // back and its value is returned, as Django's atomic does on a clean exit.
+            guard.rollback()?;
+            Ok(v)
+        }
         Ok(v) => {
             let committed = tx.conn.try_borrow_mut().map_err(|_| busy()).and_then(|mut c| c.commit());
             if let Err(e) = committed {
@@ -203,7 +236,7 @@ where
 {
     let base = conn.transaction_depth();
     conn.begin()?;
-    let cell = RefCell::new(conn);
+    let cell = RefCell::new(Guarded { conn, broken: None });
     let hooks = RefCell::new(Vec::new());
     let tx = Transaction { conn: &cell, hooks: &hooks, level: base + 1, extension };
     let out = run_level(&tx, f);
@@ -216,4 +249,199 @@ where
         }
     }
     out
+}
+
+/// The connection an `atomic` block hands out: it forwards everything to the real one, and
+/// tracks which open level a failed statement broke (see the module doc). The level is the
+/// connection's transaction depth when the statement failed; rolling that level back (or
+/// any level around it) mends it.
+struct Guarded<'c, C: Connection + ?Sized> {
+    conn: &'c mut C,
+    broken: Option<usize>,
+}
+
+/// Django's message for a statement run in a block that must roll back.
+fn broken_block() -> Error {
+    Error::new(
+        ErrorKind::TransactionManagement,
+        "An error occurred in the current transaction. You can't execute queries until the end of the 'atomic' block.",
+    )
+}
+
+impl<C: Connection + ?Sized> Guarded<'_, C> {
+    fn check(&self) -> Result<()> {
+        match self.broken {
+            Some(_) => Err(broken_block()),
+            None => Ok(()),
+        }
+    }
+
+    /// Notes that `e` broke the innermost open level, if it is a server's refusal.
+    fn note(&mut self, e: Error) -> Error {
+        if e.breaks_transaction() && self.broken.is_none() {
+            let depth = self.conn.transaction_depth();
+            if depth > 0 {
+                self.broken = Some(depth);
+            }
+        }
+        e
+    }
+
+    fn run<T>(&mut self, f: impl FnOnce(&mut C) -> Result<T>) -> Result<T> {
+        self.check()?;
+        let r = f(self.conn);
+        r.map_err(|e| self.note(e))
+    }
+}
+
+/// A row stream of a guarded connection: an error while reading rows breaks the block too.
+struct GuardedStream<'s> {
+    rows: Box<dyn RowStream + 's>,
+    broken: &'s mut Option<usize>,
+    depth: usize,
+}
+
+impl RowStream for GuardedStream<'_> {
+    fn next_row(&mut self) -> Result<Option<&dyn Row>> {
+        match self.rows.next_row() {
+            Ok(row) => Ok(row),
+            Err(e) => {
+                if e.breaks_transaction() && self.broken.is_none() && self.depth > 0 {
+                    *self.broken = Some(self.depth);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<C: Connection + ?Sized> Connection for Guarded<'_, C> {
+    fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    fn features(&self) -> &'static Features {
+        self.conn.features()
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.run(|c| c.execute(sql, params))
+    }
+
+    fn execute_params(&mut self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.run(|c| c.execute_params(sql, params))
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.run(|c| c.execute_batch(sql))
+    }
+
+    fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.check()?;
+        let depth = self.conn.transaction_depth();
+        match self.conn.stream(sql, params) {
+            Ok(rows) => Ok(Box::new(GuardedStream { rows, broken: &mut self.broken, depth })),
+            Err(e) => {
+                if e.breaks_transaction() && depth > 0 {
+                    self.broken = Some(depth);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
+        self.check()?;
+        let depth = self.conn.transaction_depth();
+        match self.conn.stream_all(sql, params) {
+            Ok(rows) => Ok(Box::new(GuardedStream { rows, broken: &mut self.broken, depth })),
+            Err(e) => {
+                if e.breaks_transaction() && depth > 0 {
+                    self.broken = Some(depth);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
+        self.run(|c| c.for_each_row(sql, params, each))
+    }
+
+    fn insert(&mut self, sql: &str, params: &[Value], returning: Option<&str>) -> Result<Option<Value>> {
+        self.run(|c| c.insert(sql, params, returning))
+    }
+
+    fn insert_rows(
+        &mut self,
+        sql: &str,
+        params: &[Param<'_>],
+        rows: usize,
+        keys: Option<InsertKeys<'_>>,
+    ) -> Result<InsertedRows> {
+        self.run(|c| c.insert_rows(sql, params, rows, keys))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<OwnedRow>> {
+        self.run(|c| c.query(sql, params))
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<OwnedRow>> {
+        self.run(|c| c.query_opt(sql, params))
+    }
+
+    fn transaction_depth(&self) -> usize {
+        self.conn.transaction_depth()
+    }
+
+    /// A savepoint cannot be opened inside a block that must roll back.
+    fn begin(&mut self) -> Result<()> {
+        self.run(|c| c.begin())
+    }
+
+    /// A level that must roll back cannot be committed.
+    fn commit(&mut self) -> Result<()> {
+        let depth = self.conn.transaction_depth();
+        if self.broken.is_some_and(|b| b >= depth) {
+            return Err(broken_block());
+        }
+        let r = self.conn.commit();
+        r.map_err(|e| self.note(e))
+    }
+
+    /// Rolling a level back mends it, and any level inside it.
+    fn rollback(&mut self) -> Result<()> {
+        let depth = self.conn.transaction_depth();
+        let r = self.conn.rollback();
+        if self.broken.is_some_and(|b| b >= depth) {
+            self.broken = None;
+        }
+        r
+    }
+
+    fn set_observer(&mut self, observer: Option<&Arc<dyn StatementObserver>>) {
+        self.conn.set_observer(observer)
+    }
+
+    fn is_broken(&mut self) -> bool {
+        self.conn.is_broken()
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.broken = None;
+        self.conn.reset()
+    }
+
+    fn needs_rollback(&self) -> bool {
+        self.broken.is_some() || self.conn.needs_rollback()
+    }
+
+    fn set_rollback(&mut self, rollback: bool) -> Result<()> {
+        let depth = self.conn.transaction_depth();
+        if depth == 0 {
+            return Err(Error::new(ErrorKind::Usage, "set_rollback() is only possible inside an atomic block"));
+        }
+        self.broken = if rollback { Some(depth) } else { None };
+        Ok(())
+    }
 }

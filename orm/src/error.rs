@@ -116,6 +116,16 @@ pub enum Error {
     /// receiver, it aborts a save or delete and rolls its transaction back.
     #[error("{0}")]
     Signal(String),
+    /// A statement was refused because the `atomic` block it runs in must roll back: an
+    /// earlier statement of the block failed (and the error was caught without a savepoint
+    /// block around it), or the block was marked with `set_rollback(true)`. Also a misuse of
+    /// blocks, such as a durable block inside another one.
+    #[error("{}", .0.message())]
+    TransactionManagementError(#[source] orm_backends::Error),
+    /// A call that is not valid for this QuerySet or instance, refused before any SQL runs
+    /// (Django's `TypeError`s: `delete()` on a sliced QuerySet, …).
+    #[error("{0}")]
+    TypeError(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),
@@ -125,6 +135,8 @@ impl From<orm_backends::Error> for Error {
     fn from(e: orm_backends::Error) -> Self {
         if e.is_integrity() {
             Error::IntegrityError(e)
+        } else if e.kind() == orm_backends::ErrorKind::TransactionManagement {
+            Error::TransactionManagementError(e)
         } else {
             Error::Database(e)
         }
@@ -156,7 +168,7 @@ impl Error {
     /// The database error underneath, if any.
     pub fn database_error(&self) -> Option<&orm_backends::Error> {
         match self {
-            Error::IntegrityError(e) | Error::Database(e) => Some(e),
+            Error::IntegrityError(e) | Error::TransactionManagementError(e) | Error::Database(e) => Some(e),
             _ => None,
         }
     }

@@ -723,7 +723,12 @@ impl<M: Model> QuerySet<M> {
     /// collector (`on_delete` of every relation pointing here, many-to-many join rows, parent
     /// rows of a multi-table child), in one transaction; returns how many rows of this model
     /// were deleted. [`delete_counted`](Self::delete_counted) gives the count per model.
+    ///
+    /// Refused before any SQL, as in Django, on a sliced QuerySet (`limit`, `offset`,
+    /// `slice`: which rows a slice holds depends on an ordering a DELETE cannot keep) and
+    /// after `values()`: [`Error::TypeError`].
     pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.check_delete()?;
         if self.is_none() {
             return Ok(0);
         }
@@ -739,6 +744,7 @@ impl<M: Model> QuerySet<M> {
     /// Deletes like [`delete`](Self::delete) and returns the number of rows deleted per
     /// model label (`app.Model`), cascades included.
     pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<crate::deletion::DeleteCounts> {
+        self.check_delete()?;
         if self.is_none() {
             return Ok(Default::default());
         }
@@ -757,12 +763,28 @@ impl<M: Model> QuerySet<M> {
         ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys, None))
     }
 
+    /// Django's checks before a delete: no slice, no `values()`.
+    fn check_delete(&self) -> Result<()> {
+        if self.query.limit.is_some() || self.query.offset > 0 {
+            return Err(Error::TypeError("Cannot use 'limit' or 'offset' with delete().".into()));
+        }
+        if self.query.values.is_some() {
+            return Err(Error::TypeError("Cannot call delete() after .values() or .values_list()".into()));
+        }
+        Ok(())
+    }
+
     /// Updates the matching rows in one statement (`UPDATE … SET views = views + 1 WHERE …`);
     /// returns how many rows matched.
+    ///
+    /// Refused before any SQL on a sliced QuerySet, as in Django: [`Error::TypeError`].
     pub fn update<I>(&self, assignments: I, ex: &(impl Executor + ?Sized)) -> Result<u64>
     where
         I: IntoIterator<Item = Assignment>,
     {
+        if self.query.limit.is_some() || self.query.offset > 0 {
+            return Err(Error::TypeError("Cannot update a query once a slice has been taken.".into()));
+        }
         if self.is_none() {
             return Ok(0);
         }

@@ -294,3 +294,38 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_sliced_delete_is_refused_before_any_sql(t: &TestDb) {
+        // Django's queries tests: `qs[:2].delete()` raises TypeError whatever the model. Here
+        // on a model the collector handles (Member: cascades, SET NULL, SET DEFAULT point at
+        // it), on one it does not (Log), and with a delete receiver connected.
+        let db = db_of(t);
+        world(&db)?;
+        let before = Member::objects().count(&db)?;
+        let check = |e: orm::Error| match e {
+            orm::Error::TypeError(m) => assert_eq!(m, "Cannot use 'limit' or 'offset' with delete()."),
+            other => panic!("expected TypeError, got {other}"),
+        };
+        let capture = db.capture_queries();
+        check(Member::objects().order_by(["-id"]).limit(2).delete(&db).unwrap_err());
+        check(Member::objects().offset(1).delete(&db).unwrap_err());
+        check(Member::objects().slice(0..1).delete_counted(&db).unwrap_err());
+        check(Log::objects().limit(1).delete(&db).unwrap_err());
+        check(Member::objects().none().limit(1).delete(&db).unwrap_err());
+        db.signals().pre_delete::<Member>().connect(|_| Ok(()));
+        check(Member::objects().order_by(["-id"]).limit(2).delete(&db).unwrap_err());
+        assert!(capture.queries().is_empty(), "no SQL ran: {:?}", capture.queries());
+        drop(capture);
+        match Member::objects().values(["id"]).delete(&db).unwrap_err() {
+            orm::Error::TypeError(m) => assert_eq!(m, "Cannot call delete() after .values() or .values_list()"),
+            other => panic!("expected TypeError, got {other}"),
+        }
+        match Member::objects().limit(1).update([Member::name().set("x")], &db).unwrap_err() {
+            orm::Error::TypeError(m) => assert_eq!(m, "Cannot update a query once a slice has been taken."),
+            other => panic!("expected TypeError, got {other}"),
+        }
+        assert_eq!(Member::objects().count(&db)?, before, "nothing was deleted");
+        Ok(())
+    }
+}

@@ -664,3 +664,41 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_save_error_caught_inside_atomic_rolls_the_whole_block_back(t: &TestDb) {
+        // Django's transactions tests (test_atomic_prevents_queries_in_broken_transaction): an
+        // IntegrityError caught without a savepoint block leaves the block unusable on every
+        // backend, and nothing of it is committed.
+        let db = db_of(t);
+        seed(&db)?;
+        let before: Vec<String> = Tally::objects().order_by(["name"]).values(["name"]).fetch_flat(&db)?;
+        let out = db.atomic(|tx| {
+            Tally { id: Auto::unset(), name: "kept?".into(), hits: 0 }.create(tx)?;
+            let dup = Tally { id: Auto::unset(), name: "kept?".into(), hits: 0 }.create(tx);
+            assert!(matches!(dup, Err(orm::Error::IntegrityError(_))), "{dup:?}");
+            assert!(tx.get_rollback());
+            match (Tally { id: Auto::unset(), name: "after".into(), hits: 0 }).create(tx) {
+                Err(orm::Error::TransactionManagementError(e)) => assert!(
+                    e.message().contains("You can't execute queries until the end of the 'atomic' block"),
+                    "{e}"
+                ),
+                other => panic!("expected TransactionManagementError, got {other:?}"),
+            }
+            assert!(matches!(Tally::objects().count(tx), Err(orm::Error::TransactionManagementError(_))));
+            Ok(())
+        });
+        assert!(out.is_ok(), "a clean exit of a broken block rolls back silently, as in Django: {out:?}");
+        let after: Vec<String> = Tally::objects().order_by(["name"]).values(["name"]).fetch_flat(&db)?;
+        assert_eq!(after, before, "nothing of the broken block was committed");
+        // get_or_create runs its insert in a savepoint: a lost race does not break the block.
+        db.atomic(|tx| {
+            let first = Tally::objects().get_or_create(Tally::name().eq("once"), || Tally { id: Auto::unset(), name: "once".into(), hits: 1 }, tx)?;
+            assert!(first.1);
+            assert!(!tx.get_rollback());
+            Tally { id: Auto::unset(), name: "twice".into(), hits: 0 }.create(tx).map(drop)
+        })?;
+        assert_eq!(Tally::objects().filter(Tally::name().is_in(["once", "twice"])).count(&db)?, 2);
+        Ok(())
+    }
+}

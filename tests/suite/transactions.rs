@@ -182,3 +182,82 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_failed_statement_breaks_the_block_on_every_backend(db: &TestDb) {
+        // Django's test_atomic_prevents_queries_in_broken_transaction: the caller swallows the
+        // error without an inner savepoint block; every further statement of the block is
+        // refused, and the block rolls back although its closure returns Ok.
+        setup(db)?;
+        add(&**db, "dup")?;
+        let out: Result<&str, Error> = db.atomic(|tx| {
+            add(tx, "first")?;
+            let e = add(tx, "dup").expect_err("a duplicate is rejected");
+            assert!(e.is_integrity(), "{e}");
+            assert!(tx.get_rollback(), "the failure marks the block");
+            let refused = add(tx, "after").expect_err("the broken block refuses statements");
+            assert_eq!(refused.kind(), ErrorKind::TransactionManagement);
+            assert_eq!(
+                refused.message(),
+                "An error occurred in the current transaction. You can't execute queries until the end of the 'atomic' block."
+            );
+            let reads = tx.with_connection(|c| c.query("SELECT name FROM items", &[])).expect_err("reads too");
+            assert_eq!(reads.kind(), ErrorKind::TransactionManagement);
+            let nested = tx.atomic(|sp| add(sp, "nested")).expect_err("no savepoint in a broken block");
+            assert_eq!(nested.kind(), ErrorKind::TransactionManagement);
+            Ok("closure result")
+        });
+        assert_eq!(out?, "closure result", "a clean exit returns the closure's value, as in Django");
+        assert_eq!(names(db)?, ["dup"], "nothing of the broken block was committed");
+        // The next block on the same pool starts clean.
+        db.atomic(|tx| add(tx, "later").map(drop))?;
+        assert_eq!(names(db)?, ["dup", "later"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_failure_inside_a_savepoint_breaks_only_the_savepoint(db: &TestDb) {
+        setup(db)?;
+        db.atomic(|tx| {
+            add(tx, "a")?;
+            let inner: Result<u64, Error> = tx.atomic(|sp| {
+                let _ = add(sp, "a"); // swallowed: the savepoint is broken, not the transaction
+                assert!(sp.get_rollback());
+                let e = add(sp, "b").expect_err("refused in the broken savepoint");
+                assert_eq!(e.kind(), ErrorKind::TransactionManagement);
+                Ok(7)
+            });
+            assert_eq!(inner?, 7, "the savepoint rolled back on its clean exit");
+            assert!(!tx.get_rollback(), "the outer block is intact");
+            add(tx, "c").map(drop)
+        })?;
+        assert_eq!(names(db)?, ["a", "c"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn set_rollback_rolls_the_block_back_and_can_be_lifted(db: &TestDb) {
+        setup(db)?;
+        db.atomic(|tx| {
+            add(tx, "discarded")?;
+            assert!(!tx.get_rollback());
+            tx.set_rollback(true)?;
+            assert!(tx.get_rollback());
+            assert_eq!(add(tx, "x").expect_err("marked").kind(), ErrorKind::TransactionManagement);
+            Ok::<_, Error>(())
+        })?;
+        assert!(names(db)?.is_empty());
+        db.atomic(|tx| {
+            tx.set_rollback(true)?;
+            tx.set_rollback(false)?;
+            add(tx, "kept").map(drop)
+        })?;
+        assert_eq!(names(db)?, ["kept"]);
+        let mut conn = db.get()?;
+        let e = conn.set_rollback(true).expect_err("outside atomic");
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        Ok(())
+    }
+}

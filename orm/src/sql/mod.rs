@@ -1499,7 +1499,7 @@ fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Query) -> Resu
 /// Renders a DELETE of the rows the filters match.
 pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) -> Result<Statement> {
     if q.limit.is_some() || q.offset > 0 {
-        return Err(Error::field_error("cannot delete a sliced QuerySet (limit/offset)"));
+        return Err(Error::TypeError("Cannot use 'limit' or 'offset' with delete().".into()));
     }
     let mut w = Writer::new(d);
     w.push("DELETE FROM ");
@@ -1516,7 +1516,7 @@ pub(crate) fn compile_update(
     assignments: &[(&'static FieldMeta, Expr)],
 ) -> Result<Statement> {
     if q.limit.is_some() || q.offset > 0 {
-        return Err(Error::field_error("cannot update a sliced QuerySet (limit/offset)"));
+        return Err(Error::TypeError("Cannot update a query once a slice has been taken.".into()));
     }
     if assignments.is_empty() {
         return Err(Error::field_error("update() needs at least one assignment"));
