@@ -266,29 +266,18 @@ pub trait Executor {
 
 /// A connection held for a while: see [`Executor::checkout`].
 pub struct Checkout<'a> {
-    inner: CheckoutInner<'a>,
-}
-
-enum CheckoutInner<'a> {
-    Pooled(crate::pool::PooledConnection),
-    Borrowed(Box<dyn std::ops::DerefMut<Target = dyn Connection + 'a> + 'a>),
+    inner: Box<dyn std::ops::DerefMut<Target = dyn Connection + 'a> + 'a>,
 }
 
 impl<'a> Checkout<'a> {
-    pub(crate) fn pooled(c: crate::pool::PooledConnection) -> Self {
-        Checkout { inner: CheckoutInner::Pooled(c) }
-    }
-
+    /// Holds `c` (a pooled connection, a transaction's borrowed one) until dropped.
     pub(crate) fn borrowed(c: impl std::ops::DerefMut<Target = dyn Connection + 'a> + 'a) -> Self {
-        Checkout { inner: CheckoutInner::Borrowed(Box::new(c)) }
+        Checkout { inner: Box::new(c) }
     }
 
     /// The connection.
     pub fn connection(&mut self) -> &mut (dyn Connection + 'a) {
-        match &mut self.inner {
-            CheckoutInner::Pooled(c) => &mut **c,
-            CheckoutInner::Borrowed(b) => &mut **b,
-        }
+        &mut *self.inner
     }
 }
 

@@ -225,9 +225,3 @@ impl std::error::Error for Error {
         self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
-
-impl From<crate::value::ConversionError> for Error {
-    fn from(e: crate::value::ConversionError) -> Self {
-        Error::new(ErrorKind::Conversion, e.to_string()).with_source(e)
-    }
-}

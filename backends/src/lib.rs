@@ -15,6 +15,23 @@
 //!   introspection that reads the same description back from a live database;
 //! - one [`Error`] type whose [`ErrorKind`] is vendor-neutral and keeps the server's detail.
 //!
+//! ## Layers
+//!
+//! Modules depend one way, bottom to top (`../shared/tools/layers` checks it):
+//!
+//! ```text
+//! connect          connect(url): the one module that names every vendor
+//!   ├─ sqlite/ postgres/ mysql/   vendor connections; each knows only the layers below
+//!   └─ pool        a pool opens connections through an `Opener` it is handed
+//!        transaction   atomic blocks as guards over a `dyn Connection`
+//!          connection  the Connection trait, Executor, Checkout
+//!            row        Row, OwnedRow, RowStream
+//!              value    Value, ValueRef, ToValue/FromValue, ConversionError
+//!                error · dialect · url · features · cell   (leaves)
+//! schema           neutral schema description, DDL, introspection (over connection)
+//! testing          per-test isolated databases (feature "testing")
+//! ```
+//!
 //! ```
 //! use orm_backends::{connect, Connection, Value};
 //!
@@ -38,6 +55,8 @@
 //! MySQL, for example), and sea-query's SQLite builder panics on several ALTERs the
 //! migrations engine needs.
 
+mod cell;
+mod connect;
 mod connection;
 mod dialect;
 mod error;
@@ -58,12 +77,14 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cell::{Cell, CellRef};
+pub use connect::{connect, connect_one, connect_with};
 pub use connection::{Checkout, Connection, Executor, GeneratedKeys, InsertKeys, InsertedRows, StatementObserver};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
-pub use pool::{connect, connect_one, connect_with, Pool, PooledConnection};
-pub use row::{Cell, CellRef, OwnedRow, Row, RowStream};
+pub use pool::{Opener, Pool, PooledConnection};
+pub use row::{OwnedRow, Row, RowStream};
 pub use transaction::{atomic, atomic_with_extension, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};
 pub use value::{ConversionError, FromValue, Param, ToValue, Value, ValueRef};

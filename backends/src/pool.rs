@@ -17,44 +17,12 @@ use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transaction::{atomic, Transaction};
 use crate::url::{Backend, ConnectOptions, SqliteTarget};
+
+/// How a pool opens a connection: the vendor's constructor, chosen above this module
+/// ([`connect_with`](crate::connect_with)), so the pool names no vendor.
+pub type Opener = fn(&ConnectOptions) -> Result<Box<dyn Connection>>;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// Opens one connection from parsed options.
-pub fn connect_with(options: &ConnectOptions) -> Result<Box<dyn Connection>> {
-    match options.backend {
-        #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok(Box::new(crate::sqlite::SqliteConnection::open(options)?)),
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(Box::new(crate::postgres::PostgresConnection::open(options)?)),
-        #[cfg(feature = "mysql")]
-        Backend::Mysql => Ok(Box::new(crate::mysql::MysqlConnection::open(options)?)),
-        #[allow(unreachable_patterns)]
-        other => Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("orm-backends was built without the `{}` feature", other.name()),
-        )),
-    }
-}
-
-/// Opens one connection to `url` (see [`ConnectOptions::parse`] for the forms).
-pub fn connect_one(url: &str) -> Result<Box<dyn Connection>> {
-    connect_with(&ConnectOptions::parse(url)?)
-}
-
-/// Opens a pool for `url`. One connection is opened at once, so a bad URL, a server that is
-/// down or wrong credentials fail here, within the connect timeout.
-///
-/// ```
-/// use orm_backends::{connect, Connection, Value};
-/// let pool = connect("sqlite::memory:").unwrap();
-/// let mut conn = pool.get().unwrap();
-/// let rows = conn.query("SELECT ? + 1", &[Value::Int(41)]).unwrap();
-/// assert_eq!(rows[0].get::<i64>(0).unwrap(), 42);
-/// ```
-pub fn connect(url: &str) -> Result<Pool> {
-    Pool::new(ConnectOptions::parse(url)?)
-}
 
 /// What the pool's lock guards.
 struct State {
@@ -70,6 +38,7 @@ struct State {
 
 struct Shared {
     options: ConnectOptions,
+    open: Opener,
     max_size: usize,
     /// How long a checkout waits for a connection to be returned.
     wait: Duration,
@@ -157,15 +126,23 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Builds a pool from parsed options; opens the first connection now (and keeps it).
-    pub fn new(options: ConnectOptions) -> Result<Self> {
-        let first = connect_with(&options)?;
+    /// Builds a pool that opens its connections with `open`; opens the first one now (and
+    /// keeps it). [`Pool::new`] passes the vendor constructor the options name.
+    pub fn with_opener(options: ConnectOptions, open: Opener) -> Result<Self> {
+        let first = open(&options)?;
         let memory = matches!(options.sqlite, Some(SqliteTarget::Memory));
         let max_size = if memory { 1 } else { options.pool_size.max(1) as usize };
         let wait = Duration::from_secs(30).max(options.connect_timeout);
         let state = State { idle: vec![first], open: 1, waiting: 0 };
         Ok(Pool {
-            shared: Arc::new(Shared { options, max_size, wait, state: Mutex::new(state), returned: Condvar::new() }),
+            shared: Arc::new(Shared {
+                options,
+                open,
+                max_size,
+                wait,
+                state: Mutex::new(state),
+                returned: Condvar::new(),
+            }),
         })
     }
 
@@ -185,7 +162,7 @@ impl Pool {
             if st.open < shared.max_size {
                 st.open += 1;
                 drop(st);
-                return match connect_with(&shared.options) {
+                return match (shared.open)(&shared.options) {
                     Ok(conn) => Ok(PooledConnection { conn: Some(conn), pool: shared.clone() }),
                     Err(e) => {
                         shared.give_back(None);
@@ -230,6 +207,22 @@ impl Pool {
     }
 }
 
+/// A pooled connection as a [`Checkout`] of any lifetime (it owns its connection).
+struct CheckedOut<'a>(PooledConnection, std::marker::PhantomData<&'a ()>);
+
+impl<'a> std::ops::Deref for CheckedOut<'a> {
+    type Target = dyn Connection + 'a;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::ops::DerefMut for CheckedOut<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.0
+    }
+}
+
 impl Executor for Pool {
     fn with_connection<R, E: From<Error>>(&self, f: impl FnOnce(&mut dyn Connection) -> Result<R, E>) -> Result<R, E> {
         let mut conn = self.get()?;
@@ -237,7 +230,7 @@ impl Executor for Pool {
     }
 
     fn checkout(&self) -> Result<Checkout<'_>> {
-        Ok(Checkout::pooled(self.get()?))
+        Ok(Checkout::borrowed(CheckedOut(self.get()?, std::marker::PhantomData)))
     }
 
     fn dialect(&self) -> Dialect {
@@ -248,6 +241,11 @@ impl Executor for Pool {
 #[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
+
+    /// A pool for `url` (the vendor is picked above this module, by `Pool::new`).
+    fn connect(url: &str) -> Result<Pool> {
+        Pool::new(ConnectOptions::parse(url)?)
+    }
 
     #[test]
     fn a_memory_pool_keeps_its_one_connection_and_times_out_a_second_checkout() {

@@ -15,9 +15,10 @@
 //! prints that it was skipped and passes. A configured server that cannot be reached fails the
 //! test with the connection error, within the connect timeout.
 
+use crate::connect::connect_with;
 use crate::connection::Connection;
 use crate::error::Result;
-use crate::pool::{connect_with, Pool};
+use crate::pool::Pool;
 use crate::url::{Backend, ConnectOptions, SqliteTarget};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 //! `CHAR(36)`), and strict everywhere else: a failed conversion is a [`ConversionError`] that
 //! says what was expected and what came.
 
-use crate::row::CellRef;
+use crate::cell::{Cell, CellRef};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -875,7 +875,7 @@ mod tests {
             ];
             let mut answered = 0;
             for v in cells {
-                let Some(fast) = T::from_cell(crate::Cell::from_value_ref(v).get()) else { continue };
+                let Some(fast) = T::from_cell(Cell::from_value_ref(v).get()) else { continue };
                 answered += 1;
                 let slow = T::from_value_ref(v);
                 match (fast, slow) {
@@ -896,5 +896,25 @@ mod tests {
         assert_eq!(agree::<Option<String>>("Option<String>"), 2);
         // Types without an override always take the value path.
         assert_eq!(agree::<Uuid>("Uuid"), 0);
+    }
+}
+
+impl<'a> Cell<'a> {
+    /// The cell of a borrowed value.
+    #[inline]
+    pub fn from_value_ref(v: ValueRef<'a>) -> Self {
+        match v {
+            ValueRef::Null => Cell::NULL,
+            ValueRef::Int(i) => Cell::int(i),
+            ValueRef::Float(f) => Cell::float(f),
+            ValueRef::Text(s) => Cell::text(s),
+            _ => Cell::OTHER,
+        }
+    }
+}
+
+impl From<ConversionError> for crate::error::Error {
+    fn from(e: ConversionError) -> Self {
+        crate::error::Error::new(crate::error::ErrorKind::Conversion, e.to_string()).with_source(e)
     }
 }

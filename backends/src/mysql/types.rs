@@ -8,8 +8,9 @@
 //! column type separates `DECIMAL` from text, `DATE` from `DATETIME` and `JSON` from
 //! `LONGTEXT`, and the character set separates binary strings (charset 63) from text.
 
+use crate::cell::Cell;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Cell, Row};
+use crate::row::{out_of_range, Row};
 use crate::value::{Value, ValueRef};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use mysql::consts::ColumnType;

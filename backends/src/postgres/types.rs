@@ -4,8 +4,9 @@
 //! ([`Param`]). Cells are read raw ([`Raw`]) and decoded by the column's type, borrowing text
 //! and bytes from the driver's row.
 
+use crate::cell::Cell;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Cell, Row};
+use crate::row::{out_of_range, Row};
 use crate::value::{parse_datetime_text, Value, ValueRef};
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};

@@ -7,10 +7,11 @@
 use super::error::map;
 use super::stmt::{Outcome, Statements};
 use super::types::{cell, check_param, check_params, value_ref, wrong_count, Param, RefParam};
+use crate::cell::Cell;
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Cell, Row, RowStream};
+use crate::row::{out_of_range, Row, RowStream};
 use crate::url::{ConnectOptions, SqliteTarget};
 use crate::value::{Value, ValueRef};
 use rusqlite::{CachedStatement, OpenFlags};

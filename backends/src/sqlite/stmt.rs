@@ -21,8 +21,9 @@
 
 use super::error::map;
 use super::types::{cell, check_param, text_form, value_ref, wrong_count};
+use crate::cell::Cell;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::{out_of_range, Cell, Row};
+use crate::row::{out_of_range, Row};
 use crate::value::ValueRef;
 use rusqlite::ffi;
 use rusqlite::types::ValueRef as SqlRef;

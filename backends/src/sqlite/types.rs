@@ -3,8 +3,8 @@
 //! instants as UTC text, UUIDs as hyphenated text, JSON as text, decimals as text bound into
 //! a NUMERIC column (SQLite then keeps them as numbers).
 
+use crate::cell::Cell;
 use crate::error::{Error, ErrorKind, Result};
-use crate::row::Cell;
 use crate::value::{Value, ValueRef};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef as SqlRef};
 
