@@ -830,6 +830,26 @@ impl<T: ToValue> From<Option<T>> for Value {
     }
 }
 
+impl<'a> Cell<'a> {
+    /// The cell of a borrowed value.
+    #[inline]
+    pub fn from_value_ref(v: ValueRef<'a>) -> Self {
+        match v {
+            ValueRef::Null => Cell::NULL,
+            ValueRef::Int(i) => Cell::int(i),
+            ValueRef::Float(f) => Cell::float(f),
+            ValueRef::Text(s) => Cell::text(s),
+            _ => Cell::OTHER,
+        }
+    }
+}
+
+impl From<ConversionError> for crate::error::Error {
+    fn from(e: ConversionError) -> Self {
+        crate::error::Error::new(crate::error::ErrorKind::Conversion, e.to_string()).with_source(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -896,25 +916,5 @@ mod tests {
         assert_eq!(agree::<Option<String>>("Option<String>"), 2);
         // Types without an override always take the value path.
         assert_eq!(agree::<Uuid>("Uuid"), 0);
-    }
-}
-
-impl<'a> Cell<'a> {
-    /// The cell of a borrowed value.
-    #[inline]
-    pub fn from_value_ref(v: ValueRef<'a>) -> Self {
-        match v {
-            ValueRef::Null => Cell::NULL,
-            ValueRef::Int(i) => Cell::int(i),
-            ValueRef::Float(f) => Cell::float(f),
-            ValueRef::Text(s) => Cell::text(s),
-            _ => Cell::OTHER,
-        }
-    }
-}
-
-impl From<ConversionError> for crate::error::Error {
-    fn from(e: ConversionError) -> Self {
-        crate::error::Error::new(crate::error::ErrorKind::Conversion, e.to_string()).with_source(e)
     }
 }

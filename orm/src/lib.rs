@@ -79,38 +79,43 @@
 //! - **The model registry** is collected at link time (the `inventory` crate), so reverse
 //!   relations are found without the user listing models.
 
-mod bulk;
 pub mod db;
-pub mod deletion;
 pub mod error;
 pub mod expressions;
 pub mod fields;
+pub mod lifecycle;
 pub mod model;
-pub mod prefetch;
 pub mod prelude;
-pub mod q;
 pub mod queryset;
 pub mod schema;
 pub mod serializers;
 pub mod signals;
 mod sql;
-pub mod stream;
 pub mod validation;
+
+/// The paths of the earlier flat layout, kept for users: conditions, prefetching, streaming
+/// and the deletion collector now live in the layers that own them.
+pub use expressions::q;
+pub use lifecycle::deletion;
+pub use queryset::{prefetch, stream};
 
 pub use db::{CapturedQuery, Database, QueryCapture};
 pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
-pub use expressions::{Avg, Count, Exists, Expr, Max, Min, OuterRef, Subquery, Sum, F};
-pub use fields::descriptors::RelatedManager;
-pub use fields::handle::Field;
-pub use fields::{Auto, ColumnKind, FieldType, ForeignKey, ManyToMany, Objects, ObjectsIter, OneToOne, Reverse};
+pub use expressions::handle::Field;
+pub use expressions::q::{Lookup, Q};
+pub use expressions::{Assignment, Avg, Count, Exists, Expr, Max, Min, OrderBy, OuterRef, Subquery, Sum, F};
+pub use fields::{Auto, ColumnKind, FieldType};
+pub use lifecycle::related_manager::RelatedManager;
+pub use lifecycle::{Persist, SaveOptions};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
-pub use model::{AbstractModel, Inherits, Model, ModelState, SaveOptions};
-pub use prefetch::Prefetch;
-pub use q::{Lookup, Q};
-pub use queryset::{Annotated, Assignment, OrderBy, QuerySet};
+pub use model::{
+    AbstractModel, ForeignKey, Inherits, ManyToMany, Model, ModelState, Objects, ObjectsIter, OneToOne, Prefetch,
+    Reverse,
+};
+pub use queryset::stream::ModelIter;
+pub use queryset::{Annotated, DefaultManager, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
-pub use stream::ModelIter;
 
 pub use orm_backends::{
     atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Param, Pool, Row, ToValue,
@@ -124,7 +129,7 @@ pub use orm_backends::{chrono, rust_decimal, serde_json, uuid};
 /// Dependencies the derive's generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::signals::decode_boxed;
+    pub use crate::model::registry::decode_boxed;
     pub use inventory;
     pub use orm_backends::{Error as BackendError, Row, Value};
     pub use std::sync::OnceLock;

@@ -109,10 +109,10 @@
 //! writes to the code that called `save`/`delete` (or to [`Transaction::on_commit`]).
 
 use crate::error::{Error, Result};
-use crate::model::meta::{ModelKind, ModelMeta};
-use crate::model::{Model, SaveOptions};
-use crate::queryset::QuerySet;
-use orm_backends::{Connection, Executor, OwnedRow, Row, Transaction, Value};
+use crate::model::meta::ModelMeta;
+use crate::model::registry::{decode_boxed, Decoder};
+use crate::model::Model;
+use orm_backends::{Executor, OwnedRow, Row, Transaction, Value};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -266,17 +266,6 @@ pub struct M2mChanged<'a> {
 
 mod sealed {
     pub trait Sealed {}
-}
-
-/// Builds an instance of a model from a row in its `from_row` layout (fixture loading builds
-/// the instances of raw saves with it). Internal.
-#[doc(hidden)]
-pub type Decoder = fn(&dyn Row) -> Result<Box<dyn Any + Send + Sync>>;
-
-/// [`Decoder`] of `M` (the derive registers it with the model). Internal.
-#[doc(hidden)]
-pub fn decode_boxed<M: Model>(row: &dyn Row) -> Result<Box<dyn Any + Send + Sync>> {
-    Ok(Box::new(M::from_row(row, 0)?))
 }
 
 /// Whom a receiver listens to: one model (`Post`), or every model (`dyn Any`).
@@ -706,7 +695,7 @@ impl Signals {
     }
 
     /// Runs the receivers of `K` for the event's sender, in order; stops at the first error.
-    fn dispatch<K: SignalKind>(&self, event: &K::Event<'_, dyn Any>) -> Result<()> {
+    pub(crate) fn dispatch<K: SignalKind>(&self, event: &K::Event<'_, dyn Any>) -> Result<()> {
         if self.active.load(Ordering::Acquire) & K::BIT == 0 {
             return Ok(());
         }
@@ -817,82 +806,6 @@ pub(crate) fn decode<M: Model>(hub: Option<&Signals>, row: &dyn Row) -> Result<M
     }
 }
 
-/// Saves with signals: `pre_save`, the save (`inner`, which returns whether it inserted),
-/// `post_save`, all in one transaction. On error, a new instance's key and state are
-/// restored.
-pub(crate) fn save<M, E>(
-    hub: &Signals,
-    obj: &mut M,
-    ex: &E,
-    options: &SaveOptions,
-    inner: impl FnOnce(&mut M, &Transaction<'_>) -> Result<bool>,
-) -> Result<()>
-where
-    M: Model,
-    E: Executor + ?Sized,
-{
-    let meta = M::meta();
-    let pk_before = obj.pk_value();
-    let adding_before = obj.adding();
-    let update_fields = options.update_fields.as_deref();
-    let out = atomic_on(ex, |tx| {
-        hub.dispatch::<PreSaveSignal>(&PreSave {
-            sender: meta,
-            instance: &*obj as &dyn Any,
-            raw: false,
-            update_fields,
-        })?;
-        let created = inner(obj, tx)?;
-        hub.dispatch::<PostSaveSignal>(&PostSave {
-            sender: meta,
-            instance: &*obj as &dyn Any,
-            created,
-            raw: false,
-            update_fields,
-        })
-    });
-    if out.is_err() {
-        if pk_before.is_null() && !obj.pk_value().is_null() {
-            let _ = obj.set_field_value(meta.pk, &Value::Null);
-        }
-        if let Some(adding) = adding_before {
-            obj.set_adding(adding);
-        }
-    }
-    out
-}
-
-/// A QuerySet delete with signals (Django's order): in one transaction, fetch the objects,
-/// then hand them to the deletion collector, which sends every `pre_delete` (cascaded
-/// objects' too), deletes, and sends each batch's `post_delete`s after it.
-pub(crate) fn delete_queryset<M, E>(hub: &Signals, qs: &QuerySet<M>, ex: &E) -> Result<crate::deletion::DeleteCounts>
-where
-    M: Model,
-    E: Executor + ?Sized,
-{
-    atomic_on(ex, |tx| {
-        let objs = qs.fetch(tx)?;
-        if objs.is_empty() {
-            return Ok(Default::default());
-        }
-        let given = objs.iter().map(|o| (o.pk_value(), o as &dyn Any)).collect();
-        delete_collected(hub, M::meta(), given, tx)
-    })
-}
-
-/// Deletes the `given` objects of `sender` (key and instance) through the deletion collector,
-/// sending the delete signals of them and of everything the deletion takes with it.
-pub(crate) fn delete_collected<E: Executor + ?Sized>(
-    hub: &Signals,
-    sender: &'static ModelMeta,
-    given: Vec<(Value, &dyn Any)>,
-    ex: &E,
-) -> Result<crate::deletion::DeleteCounts> {
-    let keys = given.iter().map(|(k, _)| k.clone()).collect();
-    let signals = crate::deletion::DeleteSignals { hub, sender, given };
-    ex.with_connection(|c| crate::deletion::delete_with_collector(c, sender, keys, Some(&signals)))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Raw saves (fixture loading)
 
@@ -901,97 +814,10 @@ pub(crate) fn raw_save_hub<'e, E: Executor + ?Sized>(ex: &'e E, meta: &'static M
     hub_for::<PreSaveSignal, PostSaveSignal, E>(ex, meta)
 }
 
-/// The tables a row of `meta` spans, root parent first (a proxy's are its concrete model's).
-fn levels(meta: &'static ModelMeta, out: &mut Vec<&'static ModelMeta>) {
-    match meta.kind {
-        ModelKind::Proxy { of } => levels(of(), out),
-        ModelKind::MultiTable { parent } => {
-            levels(parent(), out);
-            out.push(meta);
-        }
-        _ => out.push(meta),
-    }
-}
-
-/// The stored rows of one table (`level`) of a model with these keys, by key: every column of
-/// the table in field order, read in batches within the parameter limit.
-fn level_rows(
-    conn: &mut dyn Connection,
-    level: &'static ModelMeta,
-    keys: &[Value],
-) -> Result<crate::model::key::KeyMap<Vec<Value>>> {
-    let d = conn.dialect();
-    let mut rows = crate::model::key::key_map(keys.len());
-    for chunk in keys.chunks(crate::deletion::batch_size(d)) {
-        let mut sql = String::from("SELECT ");
-        for (i, f) in level.fields.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            d.write_ident(&mut sql, f.column);
-        }
-        sql.push_str(" FROM ");
-        d.write_ident(&mut sql, level.table);
-        sql.push_str(" WHERE ");
-        d.write_ident(&mut sql, level.pk_field().column);
-        sql.push_str(" IN (");
-        d.write_placeholder_list(&mut sql, 1, chunk.len());
-        sql.push(')');
-        for row in conn.query(&sql, chunk)? {
-            let values = row.into_values();
-            rows.insert(crate::model::key::Key::of(&values[level.pk]), values);
-        }
-    }
-    Ok(rows)
-}
-
 impl Signals {
-    /// The instance a fixture object stands for, for the receivers of a raw save: the stored
-    /// row with that key (defaults where there is none), overlaid with the fixture's values.
-    /// Typed through the model registry (or [`Signals::register`]), else the row itself (an
-    /// [`OwnedRow`]).
-    pub(crate) fn raw_instance(
-        &self,
-        conn: &mut dyn Connection,
-        meta: &'static ModelMeta,
-        pk: &Value,
-        values: &[(&'static str, Value)],
-    ) -> Result<Box<dyn Any + Send + Sync>> {
-        let mut chain = Vec::new();
-        levels(meta, &mut chain);
-        let own = meta.concrete();
-        let mut names: Vec<String> = Vec::new();
-        let mut row: Vec<Value> = Vec::new();
-        for level in chain {
-            let stored = if pk.is_null() {
-                None
-            } else {
-                level_rows(conn, level, std::slice::from_ref(pk))?.into_values().next()
-            };
-            for (i, f) in level.fields.iter().enumerate() {
-                let mut v = match &stored {
-                    Some(vals) => vals[i].clone(),
-                    None => f.default.map(|d| d.value()).unwrap_or(Value::Null),
-                };
-                if std::ptr::eq(level, own) {
-                    if i == level.pk {
-                        v = pk.clone();
-                    } else if let Some((_, given)) = values.iter().find(|(c, _)| *c == f.column) {
-                        v = given.clone();
-                    }
-                } else if i == level.pk && stored.is_none() {
-                    v = pk.clone();
-                }
-                names.push(f.column.to_owned());
-                row.push(v);
-            }
-        }
-        self.build_instance(meta, names.into(), row)
-    }
-
     /// An instance of `meta` from a row in its `from_row` layout: typed when the model's type
     /// is known to the hub or the model registry, else the row itself.
-    fn build_instance(
+    pub(crate) fn build_instance(
         &self,
         meta: &'static ModelMeta,
         names: Arc<[String]>,
@@ -1017,41 +843,6 @@ impl Signals {
     pub(crate) fn wants_delete(&self, meta: &'static ModelMeta) -> bool {
         let key = key_of(meta);
         self.wants::<PreDeleteSignal>(key) || self.wants::<PostDeleteSignal>(key)
-    }
-
-    /// For the deletion collector: the stored instances of `meta` with these keys, in their
-    /// order, read through `conn` a level (table) at a time in batches within the parameter
-    /// limit (typed when the model's type is known to the hub, as for raw saves); `None` for
-    /// a key with no row.
-    pub(crate) fn stored_instances(
-        &self,
-        conn: &mut dyn Connection,
-        meta: &'static ModelMeta,
-        keys: &[Value],
-    ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
-        let mut chain = Vec::new();
-        levels(meta, &mut chain);
-        let mut found = Vec::with_capacity(chain.len());
-        for level in &chain {
-            found.push(level_rows(conn, level, keys)?);
-        }
-        let names: Arc<[String]> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
-        let mut out = Vec::with_capacity(keys.len());
-        'keys: for k in keys {
-            let key = crate::model::key::Key::of(k);
-            let mut row = Vec::with_capacity(names.len());
-            for rows in &mut found {
-                match rows.remove(&key) {
-                    Some(values) => row.extend(values),
-                    None => {
-                        out.push(None);
-                        continue 'keys;
-                    }
-                }
-            }
-            out.push(Some(self.build_instance(meta, names.clone(), row)?));
-        }
-        Ok(out)
     }
 
     /// For the deletion collector: sends `pre_delete` (`post` false) or `post_delete` for

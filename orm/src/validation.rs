@@ -1,9 +1,9 @@
 //! `full_clean`: every field checked, every message collected per field.
 
 use crate::error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
+use crate::expressions::q::{Leaf, Lookup, Node, Operand};
 use crate::model::meta::ConstraintMeta;
 use crate::model::Model;
-use crate::q::{Leaf, Lookup, Node, Operand};
 use crate::queryset::QuerySet;
 use crate::Q;
 use orm_backends::{Executor, Value};

@@ -90,6 +90,10 @@ impl Model for HandNote {
     fn set_adding(&mut self, _adding: bool) {}
 }
 
+/// Its default QuerySet: every row (the derive writes `fn objects()` here only for
+/// `#[orm(manager = …)]`).
+impl orm::DefaultManager for HandNote {}
+
 const _: () = {
     // The hand-written key type must be a field type, as the derive asserts.
     const fn is_field<T: FieldType>() {}

@@ -5,7 +5,7 @@
 //! failures, concurrent runs, edited files, squashing and faking.
 
 use orm::meta::ModelMeta;
-use orm::Model;
+use orm::{DefaultManager, Model, Persist};
 use orm_backends::schema::table_names;
 use orm_backends::testing::TestDb;
 use orm_backends::{backend_test, Connection, Dialect};

@@ -5,7 +5,7 @@
 
 use crate::migrations_executor::{make, scenario_dir};
 use orm::meta::ModelMeta;
-use orm::Model;
+use orm::{DefaultManager, Model};
 use orm_backends::schema::table_names;
 use orm_backends::testing::TestDb;
 use orm_backends::{backend_test, Connection, Dialect};

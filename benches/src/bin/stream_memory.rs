@@ -14,7 +14,7 @@
 //! `ORM_TEST_POSTGRES`; MySQL the database `orm_bench_stream` of `ORM_TEST_MYSQL`. Both are
 //! created and dropped by the run.
 
-use orm::Model;
+use orm::DefaultManager;
 use orm_benches::orm_impl::{OrmBench, User};
 use orm_benches::rss::{rss_kib, PeakRss};
 use orm_benches::{harness, schema, Result, Target, Workloads};

@@ -317,7 +317,7 @@ fn set_related_body(def: &ModelDef, label: &str) -> TokenStream {
         out.extend(match &f.kind {
             FieldKind::Column { relation: Some(_), .. } => quote! {
                 if __i == 0 {
-                    return ::orm::prefetch::ForwardSlot::fill_from_row(&mut self.#id, row, offset, children);
+                    return ::orm::model::related::ForwardSlot::fill_from_row(&mut self.#id, row, offset, children);
                 }
                 __i -= 1;
             },
@@ -418,7 +418,7 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                             #[doc = #doc]
                             #[allow(dead_code)]
                             pub fn #accessor(&self, ex: &(impl ::orm::Executor + ?Sized)) -> ::orm::Result<::core::option::Option<#ident>> {
-                                let qs = ::orm::fields::descriptors::related_queryset::<#ident>(#name, #key);
+                                let qs = ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key);
                                 match qs.get(ex) {
                                     ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
                                     ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
@@ -433,7 +433,7 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                             #[doc = #doc]
                             #[allow(dead_code)]
                             pub fn #accessor(&self) -> ::orm::QuerySet<#ident> {
-                                ::orm::fields::descriptors::related_queryset::<#ident>(#name, #key)
+                                ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key)
                             }
                         }
                     });
@@ -766,10 +766,10 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
         quote! {
             fn save_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E, adding: bool) -> ::orm::Result<()> {
                 let options = ::orm::SaveOptions { force_insert: adding, ..::core::default::Default::default() };
-                <#pty as ::orm::Model>::save_with(&mut self.#pid, ex, &options)
+                <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
             }
             fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
-                <#pty as ::orm::Model>::delete(&mut self.#pid, ex).map(|_| ())
+                <#pty as ::orm::Persist>::delete(&mut self.#pid, ex).map(|_| ())
             }
         }
     };
@@ -787,7 +787,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     if key.is_null() {
                         return ::core::result::Result::Ok(::core::option::Option::None);
                     }
-                    match <#ident as ::orm::Model>::objects().filter(::orm::Q::path("pk", key)?).get(ex) {
+                    match <#ident as ::orm::DefaultManager>::objects().filter(::orm::Q::path("pk", key)?).get(ex) {
                         ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
                         ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
                         ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
@@ -833,7 +833,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     field: usize,
                     row: &dyn ::orm::Row,
                     offset: usize,
-                    children: &[::orm::prefetch::RelatedNode],
+                    children: &[::orm::model::RelatedNode],
                 ) -> ::orm::Result<()> { #related_by_index }
                 #[allow(unreachable_code)]
                 fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
@@ -844,6 +844,9 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
                 #parent_ops
+            }
+            #[automatically_derived]
+            impl ::orm::DefaultManager for #ident {
                 #manager
             }
             impl ::orm::Inherits<#pty> for #ident {}
@@ -1136,7 +1139,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     field: usize,
                     row: &dyn ::orm::Row,
                     offset: usize,
-                    children: &[::orm::prefetch::RelatedNode],
+                    children: &[::orm::model::RelatedNode],
                 ) -> ::orm::Result<()> { #set_related }
                 #[allow(unreachable_code)]
                 fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
@@ -1146,6 +1149,9 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
+            }
+            #[automatically_derived]
+            impl ::orm::DefaultManager for #ident {
                 #manager
             }
             #handles

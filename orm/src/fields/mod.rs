@@ -5,12 +5,9 @@
 //! opts in by implementing the three traits (see the example on [`FieldType`]).
 
 mod auto;
-pub mod descriptors;
-pub mod handle;
-mod related;
+pub mod json;
 
 pub use auto::{Auto, AutoValue};
-pub use related::{ForeignKey, ManyToMany, Objects, ObjectsIter, OneToOne, Reverse};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use orm_backends::schema::ColumnType;

@@ -319,7 +319,7 @@ pub struct ModelMeta {
     pub renamed_from: Option<&'static str>,
     /// Rendered statements of this model (internal; `Default::default()` when written by hand).
     #[doc(hidden)]
-    pub sql_cache: crate::sql::cache::SqlCache,
+    pub sql_cache: super::cache::SqlCache,
 }
 
 impl ModelMeta {

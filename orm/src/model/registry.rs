@@ -12,14 +12,14 @@ pub struct ModelEntry {
     pub meta: fn() -> &'static ModelMeta,
     /// Builds a boxed instance from a row in the model's `from_row` layout (signal receivers
     /// for every model get typed instances of rows the ORM reads for them: fixtures, cascades).
-    pub decode: crate::signals::Decoder,
+    pub decode: Decoder,
 }
 
 inventory::collect!(ModelEntry);
 
 /// The instance builder of the registered model `meta` (by address).
-pub fn decoder(meta: &'static ModelMeta) -> Option<crate::signals::Decoder> {
-    static BY_META: OnceLock<HashMap<usize, crate::signals::Decoder>> = OnceLock::new();
+pub fn decoder(meta: &'static ModelMeta) -> Option<Decoder> {
+    static BY_META: OnceLock<HashMap<usize, Decoder>> = OnceLock::new();
     BY_META
         .get_or_init(|| {
             inventory::iter::<ModelEntry>
@@ -149,4 +149,17 @@ pub(crate) fn m2m_back_name(mm: &'static ManyToManyMeta) -> Option<&'static str>
         .iter()
         .find(|(_, r)| matches!(r, ReverseRelation::ManyToMany { field, .. } if std::ptr::eq(*field, mm)))
         .map(|(n, _)| n.as_str())
+}
+
+/// Builds an instance of a model from a row in its `from_row` layout (fixture loading builds
+/// the instances of raw saves with it). Internal.
+#[doc(hidden)]
+pub type Decoder = fn(&dyn orm_backends::Row) -> crate::error::Result<Box<dyn std::any::Any + Send + Sync>>;
+
+/// [`Decoder`] of `M` (the derive registers it with the model). Internal.
+#[doc(hidden)]
+pub fn decode_boxed<M: super::Model>(
+    row: &dyn orm_backends::Row,
+) -> crate::error::Result<Box<dyn std::any::Any + Send + Sync>> {
+    Ok(Box::new(M::from_row(row, 0)?))
 }

@@ -5,38 +5,17 @@
 //! field or lookup is a `FieldError` before any SQL exists. Identifiers are quoted by the
 //! dialect; values only ever become bound parameters.
 
-pub(crate) mod cache;
 mod shape;
 
 use crate::error::{Error, Result};
+use crate::expressions::q::{Leaf, Lookup, Node, Operand, Transform};
+use crate::expressions::query::Query;
+use crate::expressions::OrderBy;
 use crate::expressions::{AggFunc, ArithOp, Expr, Func, SubqueryExpr};
 use crate::fields::ColumnKind;
 use crate::model::meta::{FieldMeta, ModelMeta};
-use crate::q::{Leaf, Lookup, Node, Operand, Transform};
-use crate::queryset::OrderBy;
 use orm_backends::{Dialect, Value};
 use std::cell::{Cell, RefCell};
-
-/// Row locking for `select_for_update`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ForUpdate {
-    pub nowait: bool,
-    pub skip_locked: bool,
-}
-
-/// The parts of a SELECT that a QuerySet holds.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Query {
-    pub filters: Vec<Node>,
-    pub order: Option<Vec<OrderBy>>,
-    pub limit: Option<u64>,
-    pub offset: u64,
-    pub distinct: bool,
-    pub annotations: Vec<(String, Expr)>,
-    pub values: Option<Vec<String>>,
-    pub for_update: Option<ForUpdate>,
-    pub select_related: Vec<String>,
-}
 
 /// SQL text plus its parameters, in order, and where `select_related` objects sit in a row.
 #[derive(Debug)]
@@ -44,7 +23,7 @@ pub(crate) struct Statement {
     pub sql: std::sync::Arc<str>,
     pub params: Vec<Value>,
     /// Shared with the cached shape: a hit copies no tree.
-    pub related: std::sync::Arc<[crate::prefetch::RelatedNode]>,
+    pub related: std::sync::Arc<[crate::model::related::RelatedNode]>,
     /// Where the columns of the `left_join` relation's objects start.
     pub joined: Option<usize>,
 }
@@ -81,7 +60,7 @@ fn select_related(
     qual: &str,
     tree: &PathTree,
     next: &mut usize,
-) -> Result<Vec<crate::prefetch::RelatedNode>> {
+) -> Result<Vec<crate::model::related::RelatedNode>> {
     let mut out = Vec::new();
     for (name, children) in &tree.0 {
         let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
@@ -101,7 +80,7 @@ fn select_related(
         let offset = *next;
         *next += target.width();
         let nested = select_related(w, scope, target, &alias, children, next)?;
-        out.push(crate::prefetch::RelatedNode { field: idx, offset, children: nested });
+        out.push(crate::model::related::RelatedNode { field: idx, offset, children: nested });
     }
     Ok(out)
 }
@@ -1233,7 +1212,7 @@ pub(crate) fn compile_select_joined(
         /// The key buffer, reused so a lookup allocates nothing.
         static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
     }
-    let cache = cache::SqlCache::of(meta);
+    let cache = crate::model::cache::SqlCache::of(meta);
     let encode = |key: &mut Vec<u8>| {
         key.clear();
         key.push(d as u8);
@@ -1263,21 +1242,24 @@ pub(crate) fn compile_select_joined(
     let mut w = Writer::new(d);
     let (related, joined) = render_select(&mut w, meta, q, select, left_join)?;
     let sql: std::sync::Arc<str> = w.sql.into();
-    let related: std::sync::Arc<[crate::prefetch::RelatedNode]> = related.into();
+    let related: std::sync::Arc<[crate::model::related::RelatedNode]> = related.into();
     let params = if w.params.is_empty() {
-        cache::ParamSource::None
+        crate::model::cache::ParamSource::None
     } else if shape::direct_params(q).is_some_and(|p| p == w.params) {
-        cache::ParamSource::Direct
+        crate::model::cache::ParamSource::Direct
     } else {
-        cache::ParamSource::Replay
+        crate::model::cache::ParamSource::Replay
     };
-    cache.insert_select(key, cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, params });
+    cache.insert_select(
+        key,
+        crate::model::cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, params },
+    );
     Ok(Statement { sql, params: w.params, related, joined })
 }
 
 /// The statement of a cached shape: its SQL, and the parameters collected again.
 fn cached_statement(
-    hit: &cache::CachedSelect,
+    hit: &crate::model::cache::CachedSelect,
     meta: &'static ModelMeta,
     d: Dialect,
     q: &Query,
@@ -1290,13 +1272,13 @@ fn cached_statement(
         Ok(w.params)
     };
     let params = match hit.params {
-        cache::ParamSource::None => Vec::new(),
-        cache::ParamSource::Direct => {
+        crate::model::cache::ParamSource::None => Vec::new(),
+        crate::model::cache::ParamSource::Direct => {
             let params = shape::direct_params(q).expect("a shape with direct parameters yields them");
             debug_assert_eq!(params, replay()?, "direct parameters must be the ones the compiler binds");
             params
         }
-        cache::ParamSource::Replay => replay()?,
+        crate::model::cache::ParamSource::Replay => replay()?,
     };
     Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined })
 }
@@ -1315,7 +1297,7 @@ fn render_select(
     q: &Query,
     select: Select,
     left_join: Option<&str>,
-) -> Result<(Vec<crate::prefetch::RelatedNode>, Option<usize>)> {
+) -> Result<(Vec<crate::model::related::RelatedNode>, Option<usize>)> {
     let d = w.d;
     for (name, _) in &q.annotations {
         if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {

@@ -10,9 +10,9 @@
 //! `isnull` operand, and how many non-NULL items an `in` list has.
 
 use super::Query;
+use crate::expressions::q::{Leaf, Lookup, Node, Operand};
+use crate::expressions::OrderBy;
 use crate::expressions::{Aggregate, Expr, SubqueryExpr};
-use crate::q::{Leaf, Lookup, Node, Operand};
-use crate::queryset::OrderBy;
 use orm_backends::Value;
 
 /// Appends the shape of `q` to `out`.

@@ -13,7 +13,7 @@ pub struct ModelIter<'e, M> {
     // Field order matters for readers; `Drop` frees them in the right order explicitly.
     stream: ManuallyDrop<Box<dyn RowStream + 'e>>,
     checkout: *mut Checkout<'e>,
-    related: std::sync::Arc<[crate::prefetch::RelatedNode]>,
+    related: std::sync::Arc<[crate::model::related::RelatedNode]>,
     chunk: usize,
     buffer: std::collections::VecDeque<Result<M>>,
     done: bool,
@@ -26,7 +26,7 @@ impl<'e, M: Model> ModelIter<'e, M> {
         checkout: Checkout<'e>,
         sql: &str,
         params: &[orm_backends::Value],
-        related: std::sync::Arc<[crate::prefetch::RelatedNode]>,
+        related: std::sync::Arc<[crate::model::related::RelatedNode]>,
         chunk: usize,
     ) -> Result<Self> {
         let raw = Box::into_raw(Box::new(checkout));

@@ -274,7 +274,7 @@ pub(crate) fn shape_operand(lookup: Lookup, value: Value, path: &str) -> crate::
     Ok(match lookup {
         Lookup::In => match value {
             Value::Json(serde_json::Value::Array(items)) => {
-                Operand::List(items.iter().map(crate::serializers::json_scalar_to_value).collect())
+                Operand::List(items.iter().map(crate::fields::json::json_scalar_to_value).collect())
             }
             other => {
                 return Err(crate::Error::field_error(format!(
@@ -285,8 +285,8 @@ pub(crate) fn shape_operand(lookup: Lookup, value: Value, path: &str) -> crate::
         },
         Lookup::Range => match value {
             Value::Json(serde_json::Value::Array(items)) if items.len() == 2 => Operand::Pair(
-                crate::serializers::json_scalar_to_value(&items[0]),
-                crate::serializers::json_scalar_to_value(&items[1]),
+                crate::fields::json::json_scalar_to_value(&items[0]),
+                crate::fields::json::json_scalar_to_value(&items[1]),
             ),
             _ => {
                 return Err(crate::Error::field_error(format!(

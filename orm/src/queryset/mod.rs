@@ -2,11 +2,20 @@
 //! methods take an executor (a [`Database`](crate::Database), a pool or a transaction) and
 //! run exactly one statement (`get_or_create` and friends say when they run more).
 
+mod bulk;
+pub(crate) mod by_key;
+pub mod prefetch;
+pub mod stream;
+
+pub(crate) use by_key::{get_by_pk, resolve_update_fields};
+
 use crate::error::{Error, Result};
+use crate::expressions::q::{parse_leaf, Node, Q};
+use crate::expressions::query::{ForUpdate, Query};
 use crate::expressions::{Aggregate, Expr, SubqueryExpr};
-use crate::model::Model;
-use crate::q::{parse_leaf, Node, Q};
-use crate::sql::{check_node, compile_delete, compile_select, compile_update, values_names, ForUpdate, Query, Select};
+use crate::expressions::{Assignment, OrderBy};
+use crate::model::{ForeignKey, Model, OneToOne};
+use crate::sql::{check_node, compile_select, compile_update, values_names, Select};
 use orm_backends::{CellRef, Dialect, Executor, OwnedRow, ToValue, Value};
 use std::collections::HashMap;
 use std::fmt;
@@ -14,65 +23,11 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// One ordering term: a field path or an expression, ascending or descending.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OrderBy {
-    /// The field path (`published`, an annotation's name), when ordering by a name.
-    pub path: String,
-    /// The expression, when ordering by one (`F::col("a") + F::col("b")`).
-    pub expr: Option<Expr>,
-    /// Descending?
-    pub descending: bool,
-}
-
-impl OrderBy {
-    /// Ascending on `path`.
-    pub fn asc(path: impl Into<String>) -> Self {
-        OrderBy { path: path.into(), expr: None, descending: false }
-    }
-
-    /// Descending on `path`.
-    pub fn desc(path: impl Into<String>) -> Self {
-        OrderBy { path: path.into(), expr: None, descending: true }
-    }
-
-    /// On an expression.
-    pub fn expr(e: Expr, descending: bool) -> Self {
-        OrderBy { path: String::new(), expr: Some(e), descending }
-    }
-
-    fn reversed(&self) -> Self {
-        OrderBy { descending: !self.descending, ..self.clone() }
-    }
-}
-
-impl From<&str> for OrderBy {
-    /// `"-published"` is descending, `"title"` ascending.
-    fn from(s: &str) -> Self {
-        match s.strip_prefix('-') {
-            Some(rest) => OrderBy::desc(rest),
-            None => OrderBy::asc(s),
-        }
-    }
-}
-
-impl From<String> for OrderBy {
-    fn from(s: String) -> Self {
-        OrderBy::from(s.as_str())
-    }
-}
-
-/// An assignment of `update()`: a field and its new value or expression.
-#[derive(Clone, Debug)]
-pub struct Assignment {
-    pub(crate) field: String,
-    pub(crate) value: Expr,
-}
-
-impl Assignment {
-    /// `field = value` (an expression such as `F::col("views") + 1`, or a value).
-    pub fn new(field: impl Into<String>, value: impl Into<Expr>) -> Self {
-        Assignment { field: field.into(), value: value.into() }
+impl<M: Model> From<QuerySet<M>> for SubqueryExpr {
+    /// The QuerySet as a subquery that selects nothing yet (`Exists`, or `Subquery::values`
+    /// names the column).
+    fn from(qs: QuerySet<M>) -> Self {
+        SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: None }
     }
 }
 
@@ -146,7 +101,7 @@ pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
 pub(crate) fn decode_selected<M: Model>(
     init: Option<&crate::signals::Signals>,
     row: &dyn orm_backends::Row,
-    related: &[crate::prefetch::RelatedNode],
+    related: &[crate::model::RelatedNode],
 ) -> Result<M> {
     let mut obj = crate::signals::decode::<M>(init, row)?;
     for node in related {
@@ -158,7 +113,7 @@ pub(crate) fn decode_selected<M: Model>(
 /// A lazy query over model `M`.
 ///
 /// ```
-/// # include!("../doctest_setup.rs");
+/// # include!("../../doctest_setup.rs");
 /// # fn main() -> orm::Result<()> {
 /// # let db = setup()?;
 /// let recent = Note::objects().filter(Note::title().icontains("RUST")).order_by(["-id"]).limit(10);
@@ -168,8 +123,8 @@ pub(crate) fn decode_selected<M: Model>(
 /// # Ok(()) }
 /// ```
 pub struct QuerySet<M> {
-    query: Query,
-    prefetch: Vec<crate::prefetch::Prefetch>,
+    pub(crate) query: Query,
+    prefetch: Vec<crate::model::Prefetch>,
     chunk_size: usize,
     _m: PhantomData<fn() -> M>,
 }
@@ -255,7 +210,7 @@ impl<M: Model> QuerySet<M> {
     /// After the main query, loads these relations (reverse foreign keys, many-to-many, forward
     /// keys; nested with `__`) with one extra query per level, filling the instances' caches.
     /// Reverse relations are cached in a `Reverse<T>` field named after the relation.
-    pub fn prefetch_related<I: IntoIterator<Item = P>, P: Into<crate::prefetch::Prefetch>>(mut self, paths: I) -> Self {
+    pub fn prefetch_related<I: IntoIterator<Item = P>, P: Into<crate::model::Prefetch>>(mut self, paths: I) -> Self {
         self.prefetch.extend(paths.into_iter().map(Into::into));
         self
     }
@@ -385,7 +340,7 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
-    fn is_none(&self) -> bool {
+    pub(crate) fn is_none(&self) -> bool {
         self.query.filters.iter().any(|n| matches!(n, Node::Const(false)))
     }
 
@@ -405,7 +360,7 @@ impl<M: Model> QuerySet<M> {
         let init = crate::signals::init_hub::<M, _>(ex);
         let mut out = collect_rows(ex, &stmt.sql, &stmt.params, |row| decode_selected::<M>(init, row, &stmt.related))?;
         if !self.prefetch.is_empty() {
-            crate::prefetch::prefetch_path(&mut out, &self.prefetch, ex)?;
+            prefetch::prefetch_path(&mut out, &self.prefetch, ex)?;
         }
         Ok(out)
     }
@@ -516,13 +471,13 @@ impl<M: Model> QuerySet<M> {
     /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
-    pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<crate::stream::ModelIter<'e, M>> {
+    pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
         if !self.prefetch.is_empty() {
             return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        crate::stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
+        stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
             .map(|it| it.with_init_signals(crate::signals::init_hub::<M, _>(ex)))
     }
 
@@ -560,7 +515,7 @@ impl<M: Model> QuerySet<M> {
     /// Aggregates over the whole QuerySet: one row whose columns are named as given.
     ///
     /// ```
-    /// # include!("../doctest_setup.rs");
+    /// # include!("../../doctest_setup.rs");
     /// # fn main() -> orm::Result<()> {
     /// # let db = setup()?;
     /// use orm::expressions::{Count, Max};
@@ -601,7 +556,7 @@ impl<M: Model> QuerySet<M> {
     pub fn get_pk(&self, pk: impl Into<M::Key>, ex: &(impl Executor + ?Sized)) -> Result<M> {
         let pk = pk.into().to_value();
         if self.query == Query::default() {
-            return crate::model::get_by_pk(ex, &pk);
+            return by_key::get_by_pk(ex, &pk);
         }
         self.clone().filter(Q::from_node(Node::Leaf(parse_leaf("pk", pk)?))).get(ex)
     }
@@ -662,10 +617,10 @@ impl<M: Model> QuerySet<M> {
         let batch = ex.dialect().features().max_query_params.saturating_sub(100).max(1);
         let pk = M::meta().pk;
         for chunk in keys.chunks(batch) {
-            let leaf = Node::Leaf(crate::q::Leaf {
+            let leaf = Node::Leaf(crate::expressions::q::Leaf {
                 path: vec!["pk".into()],
-                lookup: crate::q::Lookup::In,
-                operand: crate::q::Operand::List(chunk.to_vec()),
+                lookup: crate::expressions::q::Lookup::In,
+                operand: crate::expressions::q::Operand::List(chunk.to_vec()),
             });
             for obj in self.clone().filter(Q::from_node(leaf)).fetch(ex)? {
                 let key = <M::Key as orm_backends::FromValue>::from_value_ref(obj.field_value(pk).as_ref())?;
@@ -717,61 +672,6 @@ impl<M: Model> QuerySet<M> {
             out.push(cells.join(" | "));
         }
         Ok(out.join("\n"))
-    }
-
-    /// Deletes the matching rows and everything that depends on them through the deletion
-    /// collector (`on_delete` of every relation pointing here, many-to-many join rows, parent
-    /// rows of a multi-table child), in one transaction; returns how many rows of this model
-    /// were deleted. [`delete_counted`](Self::delete_counted) gives the count per model.
-    ///
-    /// Refused before any SQL, as in Django, on a sliced QuerySet (`limit`, `offset`,
-    /// `slice`: which rows a slice holds depends on an ordering a DELETE cannot keep) and
-    /// after `values()`: [`Error::TypeError`].
-    pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
-        self.check_delete()?;
-        if self.is_none() {
-            return Ok(0);
-        }
-        let meta = M::meta();
-        if crate::deletion::needs_collector(meta) || crate::signals::delete_signals(ex).is_some() {
-            let counts = self.delete_counted(ex)?;
-            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
-        }
-        let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
-        Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
-    }
-
-    /// Deletes like [`delete`](Self::delete) and returns the number of rows deleted per
-    /// model label (`app.Model`), cascades included.
-    pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<crate::deletion::DeleteCounts> {
-        self.check_delete()?;
-        if self.is_none() {
-            return Ok(Default::default());
-        }
-        let meta = M::meta();
-        if let Some(hub) = crate::signals::delete_signals(ex) {
-            if crate::deletion::needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
-                return crate::signals::delete_queryset(hub, self, ex);
-            }
-        }
-        if !crate::deletion::needs_collector(meta) {
-            let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
-            let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
-            return Ok([(meta.concrete().label(), n)].into_iter().collect());
-        }
-        let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
-        ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, keys, None))
-    }
-
-    /// Django's checks before a delete: no slice, no `values()`.
-    fn check_delete(&self) -> Result<()> {
-        if self.query.limit.is_some() || self.query.offset > 0 {
-            return Err(Error::TypeError("Cannot use 'limit' or 'offset' with delete().".into()));
-        }
-        if self.query.values.is_some() {
-            return Err(Error::TypeError("Cannot call delete() after .values() or .values_list()".into()));
-        }
-        Ok(())
     }
 
     /// Updates the matching rows in one statement (`UPDATE … SET views = views + 1 WHERE …`);
@@ -838,3 +738,47 @@ impl<M: Model> QuerySet<M> {
         crate::expressions::Subquery::values(self, field)
     }
 }
+
+/// A model's default QuerySet: Django's `Model.objects`. Implemented by `#[derive(Model)]`,
+/// which makes `objects()` call the function named by `#[orm(manager = …)]` when there is one
+/// (a custom default manager: default filters, ordering); otherwise every row. In the prelude.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a model",
+    label = "not a model",
+    note = "derive it: `#[derive(Model)]`"
+)]
+pub trait DefaultManager: Model {
+    /// The model's default QuerySet (its manager, in Django terms).
+    fn objects() -> QuerySet<Self> {
+        QuerySet::new()
+    }
+}
+
+macro_rules! loads_target {
+    ($name:ident) => {
+        impl<T: DefaultManager> $name<T> {
+            /// The related object: from the cache, or loaded with one query and cached.
+            pub fn get(&mut self, ex: &(impl Executor + ?Sized)) -> Result<&T> {
+                if self.cached().is_none() {
+                    let obj = T::objects().get_pk(self.key().clone(), ex)?;
+                    self.set_cached(obj);
+                }
+                Ok(self.cached().expect("just cached"))
+            }
+
+            /// Loads the related object without caching it (for `&self` access).
+            pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<T>
+            where
+                T: Clone,
+            {
+                match self.cached() {
+                    Some(c) => Ok(c.clone()),
+                    None => T::objects().get_pk(self.key().clone(), ex),
+                }
+            }
+        }
+    };
+}
+
+loads_target!(ForeignKey);
+loads_target!(OneToOne);

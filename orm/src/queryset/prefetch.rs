@@ -2,112 +2,20 @@
 //! level, `IN` lists split at the backend's parameter limit).
 
 use crate::error::{Error, Result};
+use crate::expressions::q::{Leaf, Lookup, Node, Operand, Q};
 use crate::model::key::{key_map, FastSet, Key, KeyMap};
 use crate::model::registry::{reverse_relation, ReverseRelation};
-use crate::model::Model;
-use crate::q::{Leaf, Lookup, Node, Operand, Q};
-use crate::queryset::QuerySet;
-use orm_backends::{Executor, Row, Value};
+use crate::model::related::{ForwardSlot, ManySlot};
+use crate::model::{Model, Prefetch};
+use crate::queryset::{DefaultManager, QuerySet};
+use orm_backends::{Executor, Value};
 use std::any::Any;
 use std::sync::Arc;
 
-/// Where a `select_related` object's columns start in the row, and its own nested ones.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelatedNode {
-    /// The relation field's index in the parent's `meta().fields`.
-    pub field: usize,
-    /// The first column of the related object.
-    pub offset: usize,
-    /// Relations selected through this one.
-    pub children: Vec<RelatedNode>,
-}
-
-/// A forward relation value (`ForeignKey<T>`, `OneToOne<T>`, or an `Option` of one) that can
-/// hold a loaded object.
-pub trait ForwardSlot {
-    /// The related model.
-    type Target: Model;
-    /// The key stored in the column (`Null` for an empty optional relation).
-    fn key_value(&self) -> Value;
-    /// Caches a loaded object.
-    fn set(&mut self, target: Arc<Self::Target>);
-    /// Decodes the related object from a joined row and caches it (`select_related`).
-    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
-}
-
-impl<S: ForwardSlot> ForwardSlot for Option<S> {
-    type Target = S::Target;
-    fn key_value(&self) -> Value {
-        self.as_ref().map(S::key_value).unwrap_or(Value::Null)
-    }
-    fn set(&mut self, target: Arc<Self::Target>) {
-        if let Some(s) = self {
-            s.set(target);
-        }
-    }
-    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
-        match self {
-            Some(s) => s.fill_from_row(row, offset, children),
-            None => Ok(()),
-        }
-    }
-}
-
-/// A multi-valued relation value (`ManyToMany<T>`, `Reverse<T>`) that can hold loaded objects.
-pub trait ManySlot {
-    /// The related model.
-    type Target: Model;
-    /// Caches the loaded objects, which other owners may share (many-to-many).
-    fn set(&mut self, objs: Vec<Arc<Self::Target>>);
-    /// Caches loaded objects that belong to this owner alone (a reverse foreign key). The
-    /// default shares them.
-    fn set_owned(&mut self, objs: Vec<Self::Target>) {
-        self.set(objs.into_iter().map(Arc::new).collect());
-    }
-}
-
-/// One `prefetch_related` path, optionally with the QuerySet to load its last step with
-/// (Django's `Prefetch(path, queryset)`): filter or order the prefetched set.
-#[derive(Clone)]
-pub struct Prefetch {
-    pub(crate) path: String,
-    pub(crate) queryset: Option<Arc<dyn Any + Send + Sync>>,
-}
-
-impl std::fmt::Debug for Prefetch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })
-    }
-}
-
 impl Prefetch {
-    /// Prefetch `path` (`"posts"`, `"posts__comments"`).
-    pub fn new(path: &str) -> Self {
-        Prefetch { path: path.to_owned(), queryset: None }
-    }
-
     /// Prefetch `path`, loading its last step with `queryset`.
     pub fn with<T: Model>(path: &str, queryset: QuerySet<T>) -> Self {
         Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)) }
-    }
-
-    fn split(&self) -> (&str, Option<Prefetch>) {
-        match self.path.split_once("__") {
-            Some((first, rest)) => (first, Some(Prefetch { path: rest.to_owned(), queryset: self.queryset.clone() })),
-            None => (&self.path, None),
-        }
-    }
-}
-
-impl From<&str> for Prefetch {
-    fn from(s: &str) -> Self {
-        Prefetch::new(s)
-    }
-}
-
-impl From<String> for Prefetch {
-    fn from(s: String) -> Self {
-        Prefetch::new(&s)
     }
 }
 
@@ -147,7 +55,7 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     Ok(())
 }
 
-fn base_queryset<T: Model>(custom: Option<&(dyn Any + Send + Sync)>) -> Result<QuerySet<T>> {
+fn base_queryset<T: DefaultManager>(custom: Option<&(dyn Any + Send + Sync)>) -> Result<QuerySet<T>> {
     match custom {
         None => Ok(T::objects()),
         Some(any) => any.downcast_ref::<QuerySet<T>>().cloned().ok_or_else(|| {
@@ -208,6 +116,7 @@ pub fn forward<M, S, E>(
 where
     M: Model,
     S: ForwardSlot,
+    S::Target: DefaultManager,
     E: Executor + ?Sized,
 {
     let keys = distinct_keys(objs.iter_mut().map(|o| slot(o).key_value()));
@@ -240,6 +149,7 @@ pub fn many<M, S, E>(
 where
     M: Model,
     S: ManySlot,
+    S::Target: DefaultManager,
     E: Executor + ?Sized,
 {
     let meta = M::meta();

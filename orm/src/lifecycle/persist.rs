@@ -1,31 +1,15 @@
 //! INSERT / UPDATE / DELETE / reload of one instance. The SQL of each shape is rendered once
 //! per model and dialect and cached in the model's metadata.
 
-use super::Model;
+use super::SaveOptions;
 use crate::error::{Error, Result};
-use crate::sql::cache::{Shape, SqlCache};
+use crate::model::cache::{Shape, SqlCache};
+use crate::model::Model;
+use crate::queryset::{get_by_pk, resolve_update_fields};
 use orm_backends::{Dialect, Executor, Param, Value};
 use std::sync::Arc;
 
-/// Options of [`Model::save_with`].
-#[derive(Clone, Debug, Default)]
-pub struct SaveOptions {
-    /// Write only these fields (an UPDATE; Django's `update_fields`).
-    pub update_fields: Option<Vec<String>>,
-    /// Always INSERT.
-    pub force_insert: bool,
-    /// Always UPDATE, and fail if no row matched.
-    pub force_update: bool,
-}
-
-impl SaveOptions {
-    /// `update_fields = [...]`.
-    pub fn update_fields<I: IntoIterator<Item = S>, S: Into<String>>(fields: I) -> Self {
-        SaveOptions { update_fields: Some(fields.into_iter().map(Into::into).collect()), ..Default::default() }
-    }
-}
-
-fn write_list(out: &mut String, d: Dialect, cols: impl Iterator<Item = &'static str>) {
+pub(crate) fn write_list(out: &mut String, d: Dialect, cols: impl Iterator<Item = &'static str>) {
     for (i, c) in cols.enumerate() {
         if i > 0 {
             out.push_str(", ");
@@ -90,21 +74,6 @@ pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
     })
 }
 
-pub(crate) fn select_by_pk_sql<M: Model>(d: Dialect) -> Arc<str> {
-    let meta = M::meta();
-    SqlCache::of(meta).get_or_render(d, Shape::SelectByPk, || {
-        let mut s = String::from("SELECT ");
-        write_list(&mut s, d, meta.fields.iter().map(|f| f.column));
-        s.push_str(" FROM ");
-        d.write_ident(&mut s, meta.table);
-        s.push_str(" WHERE ");
-        d.write_ident(&mut s, meta.pk_field().column);
-        s.push_str(" = ");
-        d.write_placeholder(&mut s, 1);
-        s
-    })
-}
-
 pub(crate) fn delete_by_pk_sql<M: Model>(d: Dialect) -> Arc<str> {
     let meta = M::meta();
     SqlCache::of(meta).get_or_render(d, Shape::DeleteByPk, || {
@@ -155,32 +124,13 @@ fn do_update<M: Model>(obj: &M, ex: &(impl Executor + ?Sized), fields: &[usize])
     Ok(ex.with_connection(|c| c.execute_params(&sql, &params))?)
 }
 
-pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<usize>> {
-    let meta = M::meta();
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        let i =
-            meta.field_index(n).ok_or_else(|| Error::FieldDoesNotExist { model: meta.label(), field: n.clone() })?;
-        if i == meta.pk {
-            return Err(Error::field_error(format!(
-                "update_fields cannot contain the primary key `{n}` of {}",
-                meta.label()
-            )));
-        }
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    Ok(out)
-}
-
 pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
     let meta = M::meta();
     if meta.is_abstract() {
         return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
     }
     if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
-        return crate::signals::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
+        return super::dispatch::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
     }
     save_unsignalled(obj, ex, options).map(drop)
 }
@@ -297,14 +247,14 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
     }
     // Receivers for this model, or for a model the deletion may reach, need the collector
     // (which sends every signal in Django's order); so do cascades and inheritance links.
-    let collect = crate::deletion::needs_collector(meta);
+    let collect = super::deletion::needs_collector(meta);
     let hub =
         crate::signals::delete_signals(ex).filter(|_| collect || crate::signals::delete_hub::<M, _>(ex).is_some());
     let n = if let Some(hub) = hub {
-        let counts = crate::signals::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
+        let counts = super::dispatch::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
         counts.get(&meta.concrete().label()).copied().unwrap_or(0)
     } else if collect {
-        let counts = ex.with_connection(|c| crate::deletion::delete_with_collector(c, meta, vec![pk], None))?;
+        let counts = ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None))?;
         counts.get(&meta.concrete().label()).copied().unwrap_or(0)
     } else {
         let sql = delete_by_pk_sql::<M>(ex.dialect());
@@ -312,25 +262,6 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
     };
     obj.set_adding(true);
     Ok(n)
-}
-
-pub(crate) fn get_by_pk<M: Model>(ex: &(impl Executor + ?Sized), pk: &Value) -> Result<M> {
-    if M::meta().parent().is_some() || !M::meta().has_table() {
-        // Children read joined to their parents; proxies through their concrete model's shape.
-        let leaf = crate::q::Node::Leaf(crate::q::parse_leaf("pk", pk.clone())?);
-        return crate::queryset::QuerySet::<M>::new().filter(crate::Q::from_node(leaf)).get(ex);
-    }
-    let sql = select_by_pk_sql::<M>(ex.dialect());
-    let init = crate::signals::init_hub::<M, _>(ex);
-    let mut first = None;
-    crate::queryset::for_each_row(ex, &sql, std::slice::from_ref(pk), |row| {
-        if first.is_some() {
-            return Err(Error::MultipleObjectsReturned { model: M::meta().label(), count: 2 });
-        }
-        first = Some(crate::signals::decode::<M>(init, row)?);
-        Ok(())
-    })?;
-    first.ok_or_else(|| Error::DoesNotExist { model: M::meta().label() })
 }
 
 pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {

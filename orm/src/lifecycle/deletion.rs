@@ -24,11 +24,13 @@
 //! are; cascaded ones are read from the database before anything changes.
 
 use crate::error::{Error, Result};
+use crate::expressions::OrderBy;
 use crate::model::key::{FastSet, Key};
 use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
 use crate::signals::Signals;
-use orm_backends::{Connection, Dialect, Value};
+use crate::sql::compile_delete;
+use orm_backends::{Connection, Dialect, Executor, Value};
 use std::any::Any;
 use std::collections::BTreeMap;
 
@@ -356,4 +358,61 @@ pub(crate) fn delete_with_collector(
             collector.execute(signals)
         })
     })
+}
+
+impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
+    /// Deletes the matching rows and everything that depends on them through the deletion
+    /// collector (`on_delete` of every relation pointing here, many-to-many join rows, parent
+    /// rows of a multi-table child), in one transaction; returns how many rows of this model
+    /// were deleted. [`delete_counted`](Self::delete_counted) gives the count per model.
+    ///
+    /// Refused before any SQL, as in Django, on a sliced QuerySet (`limit`, `offset`,
+    /// `slice`: which rows a slice holds depends on an ordering a DELETE cannot keep) and
+    /// after `values()`: [`Error::TypeError`].
+    pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.check_delete()?;
+        if self.is_none() {
+            return Ok(0);
+        }
+        let meta = M::meta();
+        if needs_collector(meta) || crate::signals::delete_signals(ex).is_some() {
+            let counts = self.delete_counted(ex)?;
+            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
+        }
+        let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
+        Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
+    }
+
+    /// Deletes like [`delete`](Self::delete) and returns the number of rows deleted per
+    /// model label (`app.Model`), cascades included.
+    pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<DeleteCounts> {
+        self.check_delete()?;
+        if self.is_none() {
+            return Ok(Default::default());
+        }
+        let meta = M::meta();
+        if let Some(hub) = crate::signals::delete_signals(ex) {
+            if needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
+                return super::dispatch::delete_queryset(hub, self, ex);
+            }
+        }
+        if !needs_collector(meta) {
+            let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
+            let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
+            return Ok([(meta.concrete().label(), n)].into_iter().collect());
+        }
+        let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
+        ex.with_connection(|c| delete_with_collector(c, meta, keys, None))
+    }
+
+    /// Django's checks before a delete: no slice, no `values()`.
+    fn check_delete(&self) -> Result<()> {
+        if self.query.limit.is_some() || self.query.offset > 0 {
+            return Err(Error::TypeError("Cannot use 'limit' or 'offset' with delete().".into()));
+        }
+        if self.query.values.is_some() {
+            return Err(Error::TypeError("Cannot call delete() after .values() or .values_list()".into()));
+        }
+        Ok(())
+    }
 }

@@ -1,8 +1,8 @@
 //! Rendered SQL per model, dialect and statement shape: rendered once, then found by a small
 //! key (never by re-rendering and hashing the SQL text).
 
-use crate::model::key::FastMap as HashMap;
-use crate::model::meta::ModelMeta;
+use super::key::FastMap as HashMap;
+use super::meta::ModelMeta;
 use orm_backends::Dialect;
 use std::sync::{Arc, RwLock};
 
@@ -27,7 +27,7 @@ pub(crate) enum Shape {
 #[derive(Debug)]
 pub(crate) struct CachedSelect {
     pub sql: Arc<str>,
-    pub related: Arc<[crate::prefetch::RelatedNode]>,
+    pub related: Arc<[super::RelatedNode]>,
     pub joined: Option<usize>,
     pub params: ParamSource,
 }

@@ -1,8 +1,8 @@
 //! Typed field handles: `Post::title()` is a `Field<Post, String>` whose lookup methods build
 //! compile-checked conditions (`Post::title().icontains("rust")`).
 
-use crate::q::{Leaf, Lookup, Node, Operand, Path, Q};
-use crate::queryset::OrderBy;
+use super::q::{Leaf, Lookup, Node, Operand, Path, Q};
+use super::OrderBy;
 use orm_backends::{ToValue, Value};
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -133,13 +133,13 @@ impl<M, T: ToValue> Field<M, T> {
     }
 
     /// An `update()` assignment: `Post::views().set(F::col("views") + 1)` or `.set(0)`.
-    pub fn set(&self, value: impl Into<crate::expressions::Expr>) -> crate::queryset::Assignment {
-        crate::queryset::Assignment::new(self.path_string(), value)
+    pub fn set(&self, value: impl Into<crate::expressions::Expr>) -> super::Assignment {
+        super::Assignment::new(self.path_string(), value)
     }
 
     /// An `update()` assignment of a typed value.
-    pub fn set_value(&self, value: impl Into<T>) -> crate::queryset::Assignment {
-        crate::queryset::Assignment::new(self.path_string(), crate::expressions::Expr::Value(value.into().into_value()))
+    pub fn set_value(&self, value: impl Into<T>) -> super::Assignment {
+        super::Assignment::new(self.path_string(), crate::expressions::Expr::Value(value.into().into_value()))
     }
 
     fn transformed<U: ToValue>(&self, t: &'static str) -> Field<M, U> {

@@ -10,10 +10,17 @@
 //! # let _ = (bumped, total, n);
 //! ```
 
+pub mod handle;
+mod order;
+pub mod q;
+pub(crate) mod query;
+
+pub use order::{Assignment, OrderBy};
+
 use crate::model::meta::ModelMeta;
-use crate::q::{Node, Path, Q};
-use crate::sql::Query;
 use orm_backends::Value;
+use q::{Node, Path, Q};
+use query::Query;
 use std::borrow::Cow;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -76,6 +83,8 @@ pub struct Aggregate {
 
 /// A subquery: a query over another (or the same) model selecting one expression.
 #[derive(Clone, Debug)]
+///
+/// A [`QuerySet`](crate::QuerySet) converts into one (selecting nothing yet).
 pub struct SubqueryExpr {
     pub(crate) meta: &'static ModelMeta,
     pub(crate) query: Query,
@@ -178,13 +187,13 @@ impl Expr {
     }
 
     /// Ascending order on this expression.
-    pub fn asc(self) -> crate::queryset::OrderBy {
-        crate::queryset::OrderBy::expr(self, false)
+    pub fn asc(self) -> OrderBy {
+        OrderBy::expr(self, false)
     }
 
     /// Descending order on this expression.
-    pub fn desc(self) -> crate::queryset::OrderBy {
-        crate::queryset::OrderBy::expr(self, true)
+    pub fn desc(self) -> OrderBy {
+        OrderBy::expr(self, true)
     }
 }
 
@@ -310,13 +319,13 @@ pub struct Subquery;
 impl Subquery {
     /// The subquery selecting `field` from `qs`.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new<M: crate::Model>(qs: crate::QuerySet<M>, field: &str) -> Expr {
-        Expr::Subquery(Box::new(SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: Some(F::col(field)) }))
+    pub fn new(qs: impl Into<SubqueryExpr>, field: &str) -> Expr {
+        Expr::Subquery(Box::new(Subquery::values(qs, field)))
     }
 
     /// `field IN (SELECT …)`: rows whose `field` is among the subquery's `select` values.
-    pub fn values<M: crate::Model>(qs: crate::QuerySet<M>, select: &str) -> SubqueryExpr {
-        SubqueryExpr { meta: M::meta(), query: qs.into_query(), select: Some(F::col(select)) }
+    pub fn values(qs: impl Into<SubqueryExpr>, select: &str) -> SubqueryExpr {
+        SubqueryExpr { select: Some(F::col(select)), ..qs.into() }
     }
 }
 
@@ -327,11 +336,7 @@ pub struct Exists;
 impl Exists {
     /// True where `qs` (usually correlated through [`OuterRef`]) has a row.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new<Outer, M: crate::Model>(qs: crate::QuerySet<M>) -> Q<Outer> {
-        Q::from_node(Node::Expr(Expr::Exists(Box::new(SubqueryExpr {
-            meta: M::meta(),
-            query: qs.into_query(),
-            select: None,
-        }))))
+    pub fn new<Outer>(qs: impl Into<SubqueryExpr>) -> Q<Outer> {
+        Q::from_node(Node::Expr(Expr::Exists(Box::new(SubqueryExpr { select: None, ..qs.into() }))))
     }
 }

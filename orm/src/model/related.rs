@@ -1,12 +1,15 @@
-//! Relation field types: [`ForeignKey`], [`OneToOne`] and [`ManyToMany`].
+//! Relation field types: [`ForeignKey`], [`OneToOne`] and [`ManyToMany`], the caches they
+//! keep ([`ForwardSlot`], [`ManySlot`]), and the plain data that says where related objects
+//! sit in a row ([`RelatedNode`]) or which paths to prefetch ([`Prefetch`]).
 //!
 //! A `ForeignKey<T>` stores the target's key (the `<field>_id` column) and can cache the
 //! target object once it has been loaded (on demand, or by `select_related`).
 
-use super::{ColumnKind, FieldType};
+use super::Model;
 use crate::error::{Error, Result};
-use crate::model::Model;
-use orm_backends::{CellRef, ConversionError, Executor, FromValue, ToValue, Value, ValueRef};
+use crate::fields::{ColumnKind, FieldType};
+use orm_backends::{CellRef, ConversionError, FromValue, Row, ToValue, Value, ValueRef};
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -67,26 +70,6 @@ macro_rules! single_relation {
             pub fn set_cached_arc(&mut self, target: Arc<T>) {
                 self.cached = Some(target);
             }
-
-            /// The related object: from the cache, or loaded with one query and cached.
-            pub fn get(&mut self, ex: &(impl Executor + ?Sized)) -> Result<&T> {
-                if self.cached.is_none() {
-                    let obj = T::objects().get_pk(self.key.clone(), ex)?;
-                    self.cached = Some(Arc::new(obj));
-                }
-                Ok(self.cached.as_deref().expect("just cached"))
-            }
-
-            /// Loads the related object without caching it (for `&self` access).
-            pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<T>
-            where
-                T: Clone,
-            {
-                match &self.cached {
-                    Some(c) => Ok((**c).clone()),
-                    None => T::objects().get_pk(self.key.clone(), ex),
-                }
-            }
         }
 
         impl<T: Model> Clone for $name<T> {
@@ -131,7 +114,7 @@ macro_rules! single_relation {
             type Lookup = <T::Key as FieldType>::Lookup;
         }
 
-        impl<T: Model> crate::prefetch::ForwardSlot for $name<T> {
+        impl<T: Model> ForwardSlot for $name<T> {
             type Target = T;
             fn key_value(&self) -> Value {
                 self.key.to_value()
@@ -139,7 +122,7 @@ macro_rules! single_relation {
             fn set(&mut self, target: Arc<T>) {
                 self.cached = Some(target);
             }
-            fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[crate::prefetch::RelatedNode]) -> Result<()> {
+            fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
                 if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
                     return Ok(());
                 }
@@ -154,14 +137,14 @@ macro_rules! single_relation {
 
         impl<T: Model> serde::Serialize for $name<T> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                serde::Serialize::serialize(&crate::serializers::value_to_json(&self.key.to_value()), s)
+                serde::Serialize::serialize(&crate::fields::json::value_to_json(&self.key.to_value()), s)
             }
         }
 
         impl<'de, T: Model> serde::Deserialize<'de> for $name<T> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
                 let j = serde_json::Value::deserialize(d)?;
-                let v = crate::serializers::json_to_value(&j, T::PK_KIND).map_err(serde::de::Error::custom)?;
+                let v = crate::fields::json::json_to_value(&j, T::PK_KIND).map_err(serde::de::Error::custom)?;
                 T::Key::from_value_ref(v.as_ref()).map(|key| $name { key, cached: None }).map_err(serde::de::Error::custom)
             }
         }
@@ -206,7 +189,7 @@ impl<T: Model> ManyToMany<T> {
     }
 }
 
-impl<T: Model> crate::prefetch::ManySlot for ManyToMany<T> {
+impl<T: Model> ManySlot for ManyToMany<T> {
     type Target = T;
     fn set(&mut self, objs: Vec<Arc<T>>) {
         self.cached = Some(Arc::new(objs));
@@ -288,7 +271,7 @@ impl<T: Model> PartialEq for Reverse<T> {
     }
 }
 
-impl<T: Model> crate::prefetch::ManySlot for Reverse<T> {
+impl<T: Model> ManySlot for Reverse<T> {
     type Target = T;
     fn set(&mut self, objs: Vec<Arc<T>>) {
         self.cached = Some(Arc::new(Loaded::Shared(objs)));
@@ -461,5 +444,101 @@ impl<T: Model> PartialEq for ManyToMany<T> {
     /// Relations compare equal: the join rows are not part of the instance's own value.
     fn eq(&self, _: &Self) -> bool {
         true
+    }
+}
+
+/// Where a `select_related` object's columns start in the row, and its own nested ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelatedNode {
+    /// The relation field's index in the parent's `meta().fields`.
+    pub field: usize,
+    /// The first column of the related object.
+    pub offset: usize,
+    /// Relations selected through this one.
+    pub children: Vec<RelatedNode>,
+}
+
+/// A forward relation value (`ForeignKey<T>`, `OneToOne<T>`, or an `Option` of one) that can
+/// hold a loaded object.
+pub trait ForwardSlot {
+    /// The related model.
+    type Target: Model;
+    /// The key stored in the column (`Null` for an empty optional relation).
+    fn key_value(&self) -> Value;
+    /// Caches a loaded object.
+    fn set(&mut self, target: Arc<Self::Target>);
+    /// Decodes the related object from a joined row and caches it (`select_related`).
+    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
+}
+
+impl<S: ForwardSlot> ForwardSlot for Option<S> {
+    type Target = S::Target;
+    fn key_value(&self) -> Value {
+        self.as_ref().map(S::key_value).unwrap_or(Value::Null)
+    }
+    fn set(&mut self, target: Arc<Self::Target>) {
+        if let Some(s) = self {
+            s.set(target);
+        }
+    }
+    fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
+        match self {
+            Some(s) => s.fill_from_row(row, offset, children),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A multi-valued relation value (`ManyToMany<T>`, `Reverse<T>`) that can hold loaded objects.
+pub trait ManySlot {
+    /// The related model.
+    type Target: Model;
+    /// Caches the loaded objects, which other owners may share (many-to-many).
+    fn set(&mut self, objs: Vec<Arc<Self::Target>>);
+    /// Caches loaded objects that belong to this owner alone (a reverse foreign key). The
+    /// default shares them.
+    fn set_owned(&mut self, objs: Vec<Self::Target>) {
+        self.set(objs.into_iter().map(Arc::new).collect());
+    }
+}
+
+/// One `prefetch_related` path, optionally with the QuerySet to load its last step with
+/// (Django's `Prefetch(path, queryset)`): filter or order the prefetched set.
+#[derive(Clone)]
+pub struct Prefetch {
+    pub(crate) path: String,
+    /// The `QuerySet<T>` of the last step, type-erased (see `Prefetch::with`).
+    pub(crate) queryset: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })
+    }
+}
+
+impl Prefetch {
+    /// Prefetch `path` (`"posts"`, `"posts__comments"`).
+    pub fn new(path: &str) -> Self {
+        Prefetch { path: path.to_owned(), queryset: None }
+    }
+
+    pub(crate) fn split(&self) -> (&str, Option<Prefetch>) {
+        match self.path.split_once("__") {
+            Some((first, rest)) => (first, Some(Prefetch { path: rest.to_owned(), queryset: self.queryset.clone() })),
+            None => (&self.path, None),
+        }
+    }
+}
+
+impl From<&str> for Prefetch {
+    fn from(s: &str) -> Self {
+        Prefetch::new(s)
+    }
+}
+
+impl From<String> for Prefetch {
+    fn from(s: String) -> Self {
+        Prefetch::new(&s)
     }
 }

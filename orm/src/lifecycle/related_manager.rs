@@ -2,17 +2,17 @@
 //! `all`, `add`, `remove`, `set` and `clear`, and the reverse foreign-key accessor's QuerySet.
 
 use crate::error::{Error, Result};
+use crate::expressions::q::{Leaf, Lookup, Node, Operand, Q};
 use crate::model::meta::ManyToManyMeta;
 use crate::model::registry::ReverseRelation;
 use crate::model::Model;
-use crate::q::{Leaf, Lookup, Node, Operand, Q};
-use crate::queryset::QuerySet;
+use crate::queryset::{DefaultManager, QuerySet};
 use crate::signals::{M2mAction, M2mChanged};
 use orm_backends::{Connection, Dialect, Executor, ToValue, Transaction, Value};
 use std::marker::PhantomData;
 
 /// The rows of `S` whose `field` equals `key` (the reverse foreign-key accessor).
-pub fn related_queryset<S: Model>(field: &'static str, key: Value) -> QuerySet<S> {
+pub fn related_queryset<S: DefaultManager>(field: &'static str, key: Value) -> QuerySet<S> {
     S::objects().filter(Q::from_node(Node::Leaf(Leaf {
         path: vec![field.into()],
         lookup: Lookup::Exact,
@@ -64,7 +64,7 @@ macro_rules! key_types {
 }
 key_types!(i32, i64, String, &str, uuid::Uuid, Value);
 
-impl<S: Model, T: Model> RelatedManager<S, T> {
+impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
     /// The manager of `owner`'s many-to-many field `field` (declared on `S` when not
     /// `reverse`, on `T` when `reverse`). Used by the derive's generated accessors.
     pub fn new(owner: Value, field: &'static str, reverse: bool) -> Self {

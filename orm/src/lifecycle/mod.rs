@@ -1,0 +1,80 @@
+//! The instance lifecycle: what saving and deleting do to the database and which signals
+//! they send. [`Persist`] gives every model `save`, `delete`, `refresh_from_db` and
+//! `full_clean`; the deletion collector ([`deletion`]) walks `on_delete` rules; the signal
+//! senders ([`dispatch`]) decide what each write sends; related managers
+//! ([`RelatedManager`](related_manager::RelatedManager)) add and remove links.
+
+pub mod deletion;
+pub(crate) mod dispatch;
+pub(crate) mod persist;
+pub mod related_manager;
+mod upsert;
+
+use crate::error::Result;
+use crate::model::Model;
+use orm_backends::Executor;
+
+/// Options of [`Persist::save_with`].
+#[derive(Clone, Debug, Default)]
+pub struct SaveOptions {
+    /// Write only these fields (an UPDATE; Django's `update_fields`).
+    pub update_fields: Option<Vec<String>>,
+    /// Always INSERT.
+    pub force_insert: bool,
+    /// Always UPDATE, and fail if no row matched.
+    pub force_update: bool,
+}
+
+impl SaveOptions {
+    /// `update_fields = [...]`.
+    pub fn update_fields<I: IntoIterator<Item = S>, S: Into<String>>(fields: I) -> Self {
+        SaveOptions { update_fields: Some(fields.into_iter().map(Into::into).collect()), ..Default::default() }
+    }
+}
+
+/// What an instance does with the database: Django's `save()`, `delete()`,
+/// `refresh_from_db()` and `full_clean()`. Implemented for every [`Model`]; it is in the
+/// prelude, so `post.save(&db)?` needs no other import.
+pub trait Persist: Model {
+    /// Saves the instance: INSERT when it is new (the generated key is then set on it),
+    /// UPDATE otherwise. Does not validate (as in Django); see [`save_validated`](Persist::save_validated).
+    fn save(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        persist::save(self, ex, &SaveOptions::default())
+    }
+
+    /// Saves with options: `update_fields`, `force_insert`, `force_update`.
+    fn save_with(&mut self, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
+        persist::save(self, ex, options)
+    }
+
+    /// Runs [`full_clean`](Persist::full_clean), then saves.
+    fn save_validated(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        self.full_clean(ex)?;
+        self.save(ex)
+    }
+
+    /// Inserts `self` and returns it with its key set.
+    fn create(mut self, ex: &(impl Executor + ?Sized)) -> Result<Self> {
+        persist::save(&mut self, ex, &SaveOptions { force_insert: true, ..SaveOptions::default() })?;
+        Ok(self)
+    }
+
+    /// Deletes the instance's row; returns the number of rows deleted. The instance is marked
+    /// as new again.
+    fn delete(&mut self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        persist::delete(self, ex)
+    }
+
+    /// Reloads every field from the database.
+    fn refresh_from_db(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        persist::refresh(self, ex)
+    }
+
+    /// Validates every field (max_length, null, choices, unique against the database, and
+    /// the validators given in attributes), collecting all messages per field.
+    fn full_clean(&self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        crate::validation::full_clean(self, ex)
+    }
+}
+
+impl<M: Model> Persist for M {}

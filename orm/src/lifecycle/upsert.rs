@@ -1,0 +1,79 @@
+//! `get_or_create` and `update_or_create`: a read, then a save in a savepoint, with the
+//! race Django handles (a concurrent insert of the same unique values) handled the same way.
+
+use super::{Persist, SaveOptions};
+use crate::error::{Error, Result};
+use crate::expressions::q::Q;
+use crate::model::Model;
+use crate::queryset::QuerySet;
+use crate::signals::atomic_on;
+use orm_backends::Executor;
+
+impl<M: Model> QuerySet<M> {
+    /// The row matching `lookup`, or a new one made by `create` and inserted: `(object,
+    /// created)`. Atomic: the insert runs in a savepoint, and when a concurrent insert of the
+    /// same unique values wins the race, the resulting integrity error is caught and the
+    /// winner's row returned.
+    pub fn get_or_create(
+        &self,
+        lookup: Q<M>,
+        create: impl FnOnce() -> M,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<(M, bool)> {
+        let qs = self.clone().filter(lookup);
+        match qs.get(ex) {
+            Ok(o) => return Ok((o, false)),
+            Err(Error::DoesNotExist { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut obj = create();
+        // `atomic_on` keeps the database's signal hub on the transaction: the save sends signals.
+        let inserted = atomic_on(ex, |tx| obj.save_with(tx, &SaveOptions { force_insert: true, ..Default::default() }));
+        match inserted {
+            Ok(()) => Ok((obj, true)),
+            Err(Error::IntegrityError(e)) => match qs.get(ex) {
+                Ok(o) => Ok((o, false)),
+                Err(_) => Err(Error::IntegrityError(e)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Updates the row matching `lookup` with `update` (locking it first where the backend can),
+    /// or inserts one made by `create`: `(object, created)`. Runs in one transaction.
+    pub fn update_or_create(
+        &self,
+        lookup: Q<M>,
+        update: impl FnOnce(&mut M),
+        create: impl FnOnce() -> M,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<(M, bool)> {
+        let qs = self.clone().filter(lookup.clone());
+        let mut update = Some(update);
+        let found = atomic_on(ex, |tx| -> Result<Option<M>> {
+            match qs.clone().select_for_update(false, false).get(tx) {
+                Ok(mut o) => {
+                    if let Some(u) = update.take() {
+                        u(&mut o);
+                    }
+                    o.save(tx)?;
+                    Ok(Some(o))
+                }
+                Err(Error::DoesNotExist { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        if let Some(o) = found {
+            return Ok((o, false));
+        }
+        let (mut o, created) = self.get_or_create(lookup, create, ex)?;
+        if !created {
+            // A concurrent insert won the race: apply the update to its row.
+            if let Some(u) = update.take() {
+                u(&mut o);
+            }
+            o.save(ex)?;
+        }
+        Ok((o, created))
+    }
+}
