@@ -1,0 +1,438 @@
+//! Compiling a query tree into one statement: SELECT (with `select_related` columns, a
+//! `values()` list, COUNT or EXISTS forms, cached by shape), UPDATE and DELETE.
+
+use super::*;
+
+/// `["author__country", "editor"]` as a tree of names.
+#[derive(Default)]
+pub(super) struct PathTree(Vec<(String, PathTree)>);
+
+impl PathTree {
+    pub(super) fn from_paths(paths: &[String]) -> PathTree {
+        let mut root = PathTree::default();
+        for p in paths {
+            let mut node = &mut root;
+            for part in p.split("__") {
+                let i = match node.0.iter().position(|(n, _)| n == part) {
+                    Some(i) => i,
+                    None => {
+                        node.0.push((part.to_owned(), PathTree::default()));
+                        node.0.len() - 1
+                    }
+                };
+                node = &mut node.0[i].1;
+            }
+        }
+        root
+    }
+}
+
+/// Adds the joins and columns of `select_related` below `meta` at `qual`.
+pub(super) fn select_related(
+    w: &mut Writer,
+    scope: &Scope<'_>,
+    meta: &'static ModelMeta,
+    qual: &str,
+    tree: &PathTree,
+    next: &mut usize,
+) -> Result<Vec<crate::model::related::RelatedNode>> {
+    let mut out = Vec::new();
+    for (name, children) in &tree.0 {
+        let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
+            Error::field_error(format!(
+                "select_related follows ForeignKey and OneToOne fields; `{name}` of {} is not one (use \
+                 prefetch_related for reverse and many-to-many relations)",
+                meta.label()
+            ))
+        })?;
+        let h = hop(meta, name).expect("a relation field is a hop");
+        let alias = scope.apply_hop(qual, name, h);
+        let target = h.target();
+        for (q, f) in scope.model_columns(target, &alias) {
+            w.push(", ");
+            w.column(&q, f.column);
+        }
+        let offset = *next;
+        *next += target.width();
+        let nested = select_related(w, scope, target, &alias, children, next)?;
+        out.push(crate::model::related::RelatedNode { field: idx, offset, children: nested });
+    }
+    Ok(out)
+}
+
+/// The names and expressions a `values()` query selects.
+pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String, Expr)> {
+    match &q.values {
+        Some(names) => {
+            let mut out: Vec<(String, Expr)> = names
+                .iter()
+                .map(|n| match q.annotations.iter().find(|(a, _)| a == n) {
+                    Some((_, e)) => (n.clone(), e.clone()),
+                    None => (n.clone(), crate::expressions::F::col(n)),
+                })
+                .collect();
+            // Annotations added after values() are selected too.
+            for (n, e) in &q.annotations {
+                if !names.contains(n) {
+                    out.push((n.clone(), e.clone()));
+                }
+            }
+            out
+        }
+        None => {
+            let mut out: Vec<(String, Expr)> =
+                all_fields(meta).into_iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
+            out.extend(q.annotations.iter().cloned());
+            out
+        }
+    }
+}
+
+/// Every field of a model including its parents' (a multi-table child's parent link last).
+pub(super) fn all_fields(meta: &'static ModelMeta) -> Vec<&'static FieldMeta> {
+    match meta.kind {
+        crate::model::meta::ModelKind::Proxy { of } => all_fields(of()),
+        crate::model::meta::ModelKind::MultiTable { parent } => {
+            let mut v = all_fields(parent());
+            v.extend(meta.fields.iter().filter(|f| !f.relation.is_some_and(|r| r.parent_link)));
+            v
+        }
+        _ => meta.fields.iter().collect(),
+    }
+}
+
+/// The column names of a `values()` result.
+pub(crate) fn values_names(meta: &'static ModelMeta, q: &Query) -> Vec<String> {
+    values_columns(meta, q).into_iter().map(|(n, _)| n).collect()
+}
+
+/// Renders a SELECT over `meta`'s table: the SQL of the query's shape (see [`shape`]) comes
+/// from the model's cache after the first time, and only the parameters are collected again
+/// (not even that when the shape has none).
+pub(crate) fn compile_select(meta: &'static ModelMeta, d: Dialect, q: &Query, select: Select) -> Result<Statement> {
+    compile_select_joined(meta, d, q, select, None)
+}
+
+/// [`compile_select`], with the objects of relation `left_join` LEFT JOINed and selected
+/// after the model's columns (`QuerySet::fetch_left_join`).
+pub(crate) fn compile_select_joined(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<Statement> {
+    thread_local! {
+        /// The key buffer, reused so a lookup allocates nothing.
+        static KEY: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(128));
+    }
+    let cache = crate::model::cache::SqlCache::of(meta);
+    let encode = |key: &mut Vec<u8>| {
+        key.clear();
+        key.push(d as u8);
+        key.push(select as u8);
+        shape::encode_query(q, key);
+        if let Some(name) = left_join {
+            // After the (self-delimiting) shape: a marker, then the relation's name.
+            key.push(0xff);
+            key.extend_from_slice(name.as_bytes());
+        }
+    };
+    let found = KEY.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut key) => {
+            encode(&mut key);
+            cache.select(&key).ok_or_else(|| key.clone())
+        }
+        Err(_) => {
+            let mut key = Vec::new();
+            encode(&mut key);
+            cache.select(&key).ok_or(key)
+        }
+    });
+    let key = match found {
+        Ok(hit) => return cached_statement(&hit, meta, d, q, select, left_join),
+        Err(key) => key,
+    };
+    let mut w = Writer::new(d);
+    let (related, joined) = render_select(&mut w, meta, q, select, left_join)?;
+    let sql: std::sync::Arc<str> = w.sql.into();
+    let related: std::sync::Arc<[crate::model::related::RelatedNode]> = related.into();
+    let params = if w.params.is_empty() {
+        crate::model::cache::ParamSource::None
+    } else if shape::direct_params(q).is_some_and(|p| p == w.params) {
+        crate::model::cache::ParamSource::Direct
+    } else {
+        crate::model::cache::ParamSource::Replay
+    };
+    cache.insert_select(
+        key,
+        crate::model::cache::CachedSelect { sql: sql.clone(), related: related.clone(), joined, params },
+    );
+    Ok(Statement { sql, params: w.params, related, joined })
+}
+
+/// The statement of a cached shape: its SQL, and the parameters collected again.
+pub(super) fn cached_statement(
+    hit: &crate::model::cache::CachedSelect,
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<Statement> {
+    let replay = || -> Result<Vec<Value>> {
+        let mut w = Writer::params_only(d);
+        render_select(&mut w, meta, q, select, left_join)?;
+        Ok(w.params)
+    };
+    let params = match hit.params {
+        crate::model::cache::ParamSource::None => Vec::new(),
+        crate::model::cache::ParamSource::Direct => {
+            let params = shape::direct_params(q).expect("a shape with direct parameters yields them");
+            debug_assert_eq!(params, replay()?, "direct parameters must be the ones the compiler binds");
+            params
+        }
+        crate::model::cache::ParamSource::Replay => replay()?,
+    };
+    Ok(Statement { sql: hit.sql.clone(), params, related: hit.related.clone(), joined: hit.joined })
+}
+
+/// The model a relation step `name` of `meta` leads to (a forward or reverse foreign key or
+/// one-to-one, or a many-to-many), if it is one.
+pub(crate) fn relation_target(meta: &'static ModelMeta, name: &str) -> Option<&'static ModelMeta> {
+    hop(meta, name).map(|h| h.target())
+}
+
+/// Writes a SELECT over `meta`'s table into `w`; returns where `select_related` objects and
+/// the `left_join` relation's objects sit.
+pub(super) fn render_select(
+    w: &mut Writer,
+    meta: &'static ModelMeta,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<(Vec<crate::model::related::RelatedNode>, Option<usize>)> {
+    let d = w.d;
+    for (name, _) in &q.annotations {
+        if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {
+            return Err(Error::field_error(format!(
+                "the annotation `{name}` conflicts with a field on {}",
+                meta.label()
+            )));
+        }
+    }
+    let scope = Scope::root(meta, &q.annotations);
+    let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
+    let sliced = q.limit.is_some() || q.offset > 0;
+    let wrap_count = select == Select::Count && (sliced || q.distinct || has_agg);
+    if wrap_count {
+        w.push("SELECT COUNT(*) FROM (");
+    }
+    w.push("SELECT ");
+    if q.distinct {
+        w.push("DISTINCT ");
+    }
+    let mut group_by: Vec<Expr> = Vec::new();
+    let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
+    let mut related = Vec::new();
+    let mut joined = None;
+    // A wrapped count selects what the query would select, then counts it.
+    let columns = match select {
+        Select::Count if wrap_count && q.values.is_some() => Select::Values,
+        other => other,
+    };
+    match columns {
+        Select::Count if !wrap_count => w.push("COUNT(*)"),
+        Select::Model | Select::Count => {
+            w.select_list(&scope, meta, &scope.qual.clone());
+            for (i, (name, e)) in q.annotations.iter().enumerate() {
+                w.push(", ");
+                w.expr(&scope, e)?;
+                w.push(" AS ");
+                w.ident(&format!("a{i}_{name}"));
+            }
+            if has_agg {
+                group_by_columns = scope.model_columns(meta, &scope.qual.clone());
+            }
+            let mut next = meta.width() + q.annotations.len();
+            if columns == Select::Model && !q.select_related.is_empty() {
+                let tree = PathTree::from_paths(&q.select_related);
+                related = select_related(w, &scope, meta, &scope.qual.clone(), &tree, &mut next)?;
+            }
+            // The joined columns carry no parameters, and joins none: a filter that reuses this
+            // join only renders differently, so there is nothing to collect here.
+            if let (Select::Model, Some(name), true) = (columns, left_join, w.emit) {
+                let h = hop(meta, name).ok_or_else(|| {
+                    Error::field_error(format!(
+                        "`{name}` is not a relation of {}: it cannot be left-joined",
+                        meta.label()
+                    ))
+                })?;
+                // Forward keys join as the field's nullability says (a NOT NULL key always has
+                // its row); reverse and many-to-many steps join LEFT.
+                let alias = scope.apply_hop(&scope.qual.clone(), name, h);
+                for (q, f) in scope.model_columns(h.target(), &alias) {
+                    w.push(", ");
+                    w.column(&q, f.column);
+                }
+                joined = Some(next);
+            }
+        }
+        Select::Values => {
+            let cols = values_columns(meta, q);
+            for (i, (name, e)) in cols.iter().enumerate() {
+                if i > 0 {
+                    w.push(", ");
+                }
+                w.expr(&scope, e)?;
+                w.push(" AS ");
+                w.ident(name);
+                if has_agg && !e.contains_aggregate() {
+                    group_by.push(e.clone());
+                }
+            }
+        }
+        Select::One => w.push("1"),
+    }
+    w.push(" FROM ");
+    w.ident(meta.table);
+    let from_end = w.sql.len();
+    let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
+        q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
+    w.conditions(&scope, " WHERE ", &where_nodes)?;
+    if !group_by.is_empty() || !group_by_columns.is_empty() {
+        w.push(" GROUP BY ");
+        for (i, (q, f)) in group_by_columns.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.column(q, f.column);
+        }
+        for (i, e) in group_by.iter().enumerate() {
+            if i > 0 || !group_by_columns.is_empty() {
+                w.push(", ");
+            }
+            w.expr(&scope, e)?;
+        }
+    }
+    if !having_nodes.is_empty() && !has_agg && select != Select::One {
+        return Err(Error::field_error("cannot filter on an aggregate without annotating it"));
+    }
+    w.conditions(&scope, " HAVING ", &having_nodes)?;
+    if matches!(select, Select::Model | Select::Values) || (wrap_count && sliced) {
+        let default: Vec<OrderBy>;
+        let order = match &q.order {
+            Some(o) => o.as_slice(),
+            None if select == Select::Values && has_agg => &[],
+            None => {
+                default = meta.ordering.iter().map(|s| OrderBy::from(*s)).collect();
+                &default
+            }
+        };
+        w.order_by(&scope, order)?;
+    }
+    match select {
+        Select::One => w.limit_offset(Some(1), q.offset),
+        _ => w.limit_offset(q.limit, q.offset),
+    }
+    if let Some(fu) = q.for_update {
+        if d.features().has_select_for_update && select == Select::Model {
+            w.push(" FOR UPDATE");
+            if fu.nowait {
+                w.push(" NOWAIT");
+            } else if fu.skip_locked {
+                w.push(" SKIP LOCKED");
+            }
+        }
+    }
+    w.insert_joins(from_end, &scope);
+    if wrap_count {
+        w.push(") subquery");
+    }
+    Ok((related, joined))
+}
+
+/// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
+pub(super) fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<bool> {
+    let mut w = Writer::new(Dialect::Sqlite);
+    let scope = Scope::root(meta, &q.annotations);
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    Ok(!scope.joins().is_empty())
+}
+
+/// `WHERE` for a DELETE/UPDATE: the filters directly, or `pk IN (SELECT … JOIN …)` when they
+/// cross relations (the derived table keeps MySQL from refusing a subquery on the same table).
+pub(super) fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Query) -> Result<()> {
+    let nodes: Vec<&Node> = q.filters.iter().collect();
+    if !filters_need_joins(meta, q)? {
+        let scope = Scope::root(meta, &q.annotations);
+        return w.conditions(&scope, " WHERE ", &nodes);
+    }
+    let pk = meta.pk_field().column;
+    w.push(" WHERE ");
+    w.ident(pk);
+    w.push(" IN (SELECT ");
+    w.ident(pk);
+    w.push(" FROM (SELECT DISTINCT ");
+    let scope = Scope::new(meta, "k0".to_owned(), None, &q.annotations);
+    w.column("k0", pk);
+    w.push(" AS ");
+    w.ident(pk);
+    w.push(" FROM ");
+    w.ident(meta.table);
+    w.push(" ");
+    w.ident("k0");
+    let from_end = w.sql.len();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    w.insert_joins(from_end, &scope);
+    w.push(") ");
+    w.ident("keys");
+    w.push(")");
+    Ok(())
+}
+
+/// Renders a DELETE of the rows the filters match.
+pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) -> Result<Statement> {
+    if q.limit.is_some() || q.offset > 0 {
+        return Err(Error::TypeError("Cannot use 'limit' or 'offset' with delete().".into()));
+    }
+    let mut w = Writer::new(d);
+    w.push("DELETE FROM ");
+    w.ident(meta.table);
+    write_key_filter(&mut w, meta, q)?;
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}
+
+/// Renders an UPDATE of the rows the filters match.
+pub(crate) fn compile_update(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    assignments: &[(&'static FieldMeta, Expr)],
+) -> Result<Statement> {
+    if q.limit.is_some() || q.offset > 0 {
+        return Err(Error::TypeError("Cannot update a query once a slice has been taken.".into()));
+    }
+    if assignments.is_empty() {
+        return Err(Error::field_error("update() needs at least one assignment"));
+    }
+    let mut w = Writer::new(d);
+    let scope = Scope::root(meta, &q.annotations);
+    w.push("UPDATE ");
+    w.ident(meta.table);
+    w.push(" SET ");
+    for (i, (f, e)) in assignments.iter().enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        w.ident(f.column);
+        w.push(" = ");
+        w.expr(&scope, e)?;
+    }
+    if !scope.joins().is_empty() {
+        return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
+    }
+    write_key_filter(&mut w, meta, q)?;
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}

@@ -1,0 +1,365 @@
+//! Path resolution and joins: a [`Scope`] resolves `author__country__name` against the
+//! metadata, one hop at a time, and records the join each hop needs (INNER, or LEFT OUTER
+//! where a nullable or multi-valued hop could lose rows), reusing the join of an earlier
+//! filter in the same `filter()` call as Django does.
+
+use super::*;
+
+/// Where a query's names are resolved: its model, its table qualifier, its annotations, and
+/// the enclosing query (for `OuterRef`).
+pub(crate) struct Scope<'a> {
+    pub meta: &'static ModelMeta,
+    pub qual: String,
+    pub parent: Option<&'a Scope<'a>>,
+    pub annotations: &'a [(String, Expr)],
+    pub(super) joins: RefCell<Vec<Join>>,
+    /// The top-level filter being rendered: joins over multi-valued relations are shared
+    /// within one `filter()` call and separate between calls (Django's rule).
+    pub(super) group: Cell<Option<usize>>,
+}
+
+/// One JOIN: `{LEFT OUTER|INNER} JOIN table alias ON parent.parent_col = alias.col`.
+#[derive(Clone, Debug)]
+pub(crate) struct Join {
+    pub(super) parent: String,
+    pub(super) key: String,
+    pub(super) group: Option<usize>,
+    pub alias: String,
+    pub(super) table: &'static str,
+    pub(super) left: bool,
+    pub(super) parent_col: &'static str,
+    pub(super) col: &'static str,
+}
+
+/// A resolved name.
+pub(crate) enum Target<'a> {
+    Column { qual: String, field: &'static FieldMeta, transform: Option<Transform> },
+    Annotation(&'a Expr),
+}
+
+/// A step across a relation, for building joins and correlated subqueries.
+#[derive(Clone, Copy)]
+pub(super) enum Hop {
+    /// A foreign key on the current model.
+    Forward { field: &'static FieldMeta, target: &'static ModelMeta, target_col: &'static str },
+    /// A foreign key on `model` pointing at the current model's `local_col`.
+    Reverse { model: &'static ModelMeta, field: &'static FieldMeta, local_col: &'static str, multi: bool },
+    /// A many-to-many, through `table(source_col → current pk, target_col → target pk)`.
+    ManyToMany {
+        table: &'static str,
+        /// The current model's key column the join table points at.
+        near_pk: &'static str,
+        near_col: &'static str,
+        far_col: &'static str,
+        target: &'static ModelMeta,
+        /// The name that leads back from `target` to the current model.
+        back: &'static str,
+    },
+}
+
+impl Hop {
+    pub(super) fn is_multi(&self) -> bool {
+        match self {
+            Hop::Forward { .. } => false,
+            Hop::Reverse { multi, .. } => *multi,
+            Hop::ManyToMany { .. } => true,
+        }
+    }
+
+    pub(super) fn target(&self) -> &'static ModelMeta {
+        match self {
+            Hop::Forward { target, .. } | Hop::ManyToMany { target, .. } => target,
+            Hop::Reverse { model, .. } => model,
+        }
+    }
+}
+
+/// The join table and its two columns of a many-to-many field (auto-created or `through`).
+pub(crate) fn m2m_columns(mm: &crate::model::meta::ManyToManyMeta) -> (&'static str, &'static str, &'static str) {
+    match mm.through {
+        None => (mm.join_table, mm.source_column, mm.target_column),
+        Some(through) => {
+            let t = through();
+            let (source, target) = ((mm.source)(), (mm.target)());
+            let to = |m: &ModelMeta, skip: Option<&'static str>| {
+                t.fields
+                    .iter()
+                    .find(|f| f.relation.is_some_and(|r| std::ptr::eq((r.target)(), m)) && Some(f.column) != skip)
+                    .map(|f| f.column)
+                    .unwrap_or("")
+            };
+            let s = to(source, None);
+            let d = to(target, Some(s));
+            (t.table, s, d)
+        }
+    }
+}
+
+pub(super) fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The relation step called `part` from `meta`, if it is one.
+pub(super) fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
+    if let Some(field) = meta.field(part) {
+        let rel = field.relation?;
+        let target = (rel.target)();
+        let target_col = match rel.to_field.and_then(|n| target.field(n)) {
+            Some(f) => f.column,
+            None => target.pk_field().column,
+        };
+        return Some(Hop::Forward { field, target, target_col });
+    }
+    if let Some(mm) = meta.many_to_many.iter().find(|m| m.name == part) {
+        let (table, near, far) = m2m_columns(mm);
+        let target = (mm.target)();
+        let back = match crate::model::registry::m2m_back_name(mm) {
+            Some(n) => n,
+            None => leak(crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name()),
+        };
+        return Some(Hop::ManyToMany {
+            table,
+            near_pk: meta.pk_field().column,
+            near_col: near,
+            far_col: far,
+            target,
+            back,
+        });
+    }
+    match crate::model::registry::reverse_relation(meta, part)? {
+        crate::model::registry::ReverseRelation::ForeignKey { model, field } => {
+            let rel = field.relation?;
+            let local_col = match rel.to_field.and_then(|n| meta.field(n)) {
+                Some(f) => f.column,
+                None => meta.pk_field().column,
+            };
+            let multi = rel.kind == crate::model::meta::RelationKind::ForeignKey;
+            Some(Hop::Reverse { model, field, local_col, multi })
+        }
+        crate::model::registry::ReverseRelation::ManyToMany { model, field } => {
+            let (table, source_col, target_col) = m2m_columns(field);
+            Some(Hop::ManyToMany {
+                table,
+                near_pk: meta.pk_field().column,
+                near_col: target_col,
+                far_col: source_col,
+                target: model,
+                back: field.name,
+            })
+        }
+    }
+}
+
+pub(super) fn field_error_unknown(meta: &ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
+    let mut choices = meta.field_names();
+    choices.insert(0, "pk");
+    choices.extend(annotations.iter().map(|(n, _)| n.as_str()));
+    Error::field_error(format!(
+        "Cannot resolve keyword `{name}` into field of {}. Choices are: {}",
+        meta.label(),
+        choices.join(", ")
+    ))
+}
+
+pub(super) fn unsupported_lookup(meta: &ModelMeta, field: &str, rest: &[&str]) -> Error {
+    let valid: Vec<&str> = Lookup::ALL.iter().map(|(n, _)| *n).collect();
+    let transforms: Vec<&str> = Transform::ALL.iter().map(|(n, _)| *n).collect();
+    Error::field_error(format!(
+        "Unsupported lookup `{}` for field `{field}` of {}; valid lookups are: {}; transforms of dates: {}",
+        rest.join("__"),
+        meta.label(),
+        valid.join(", "),
+        transforms.join(", ")
+    ))
+}
+
+impl<'a> Scope<'a> {
+    pub fn root(meta: &'static ModelMeta, annotations: &'a [(String, Expr)]) -> Scope<'a> {
+        Scope::new(meta, meta.table.to_owned(), None, annotations)
+    }
+
+    pub fn new(
+        meta: &'static ModelMeta,
+        qual: String,
+        parent: Option<&'a Scope<'a>>,
+        annotations: &'a [(String, Expr)],
+    ) -> Scope<'a> {
+        Scope { meta, qual, parent, annotations, joins: RefCell::new(Vec::new()), group: Cell::new(None) }
+    }
+
+    /// The joins needed so far, in the order they were first needed.
+    pub fn joins(&self) -> Vec<Join> {
+        self.joins.borrow().clone()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn join(
+        &self,
+        parent: &str,
+        key: &str,
+        multi: bool,
+        table: &'static str,
+        left: bool,
+        parent_col: &'static str,
+        col: &'static str,
+    ) -> String {
+        let group = if multi { self.group.get() } else { None };
+        let mut joins = self.joins.borrow_mut();
+        if let Some(j) = joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group == group) {
+            j.left |= left;
+            return j.alias.clone();
+        }
+        // A join hanging off a LEFT join must be LEFT too, or it would drop the NULL rows.
+        let parent_left = joins.iter().any(|j| j.alias == parent && j.left);
+        let alias = format!("{}_j{}", self.qual, joins.len() + 1);
+        joins.push(Join {
+            parent: parent.to_owned(),
+            key: key.to_owned(),
+            group,
+            alias: alias.clone(),
+            table,
+            left: left || parent_left,
+            parent_col,
+            col,
+        });
+        alias
+    }
+
+    /// Adds the joins of one relation step from `qual`; returns the new qualifier.
+    pub(super) fn apply_hop(&self, qual: &str, part: &str, h: Hop) -> String {
+        match h {
+            Hop::Forward { field, target, target_col } => {
+                self.join(qual, part, false, target.table, field.null, field.column, target_col)
+            }
+            Hop::Reverse { model, field, local_col, multi } => {
+                self.join(qual, part, multi, model.table, true, local_col, field.column)
+            }
+            Hop::ManyToMany { table, near_pk, near_col, far_col, target, .. } => {
+                let through = self.join(qual, &format!("{part}+"), true, table, true, near_pk, near_col);
+                self.join(&through, part, true, target.table, true, far_col, target.pk_field().column)
+            }
+        }
+    }
+
+    /// Resolves a path (`["views"]`, `["author", "name"]`, `["published", "year"]`, `["pk"]`,
+    /// an annotation name), adding the joins it needs.
+    pub fn resolve(&self, path: &[impl AsRef<str>]) -> Result<Target<'_>> {
+        let first = path.first().map(AsRef::as_ref).unwrap_or("");
+        if path.len() == 1 {
+            if let Some((_, e)) = self.annotations.iter().find(|(n, _)| n == first) {
+                return Ok(Target::Annotation(e));
+            }
+        }
+        let mut meta = self.meta;
+        let mut qual = self.qual.clone();
+        let mut i = 0;
+        loop {
+            let part = path[i].as_ref();
+            let rest: Vec<&str> = path[i + 1..].iter().map(AsRef::as_ref).collect();
+            let field = if part == "pk" { Some(meta.pk_field()) } else { meta.field(part) };
+            if let Some(field) = field {
+                match rest.as_slice() {
+                    [] => return Ok(Target::Column { qual, field, transform: None }),
+                    [t] if Transform::from_name(t).is_some() && field.relation.is_none() => {
+                        if !is_temporal(field.kind) {
+                            return Err(Error::field_error(format!(
+                                "the `{t}` transform needs a date or datetime field; `{}` of {} is {:?}",
+                                field.name,
+                                meta.label(),
+                                field.kind
+                            )));
+                        }
+                        return Ok(Target::Column { qual, field, transform: Transform::from_name(t) });
+                    }
+                    [next]
+                        if field.relation.is_some()
+                            && field.relation.is_some_and(|r| r.to_field.is_none())
+                            && (*next == "pk"
+                                || Some(*next) == field.relation.map(|r| (r.target)().pk_field().name)) =>
+                    {
+                        // `author__id` compares the key column already here: no join.
+                        return Ok(Target::Column { qual, field, transform: None });
+                    }
+                    _ if field.relation.is_some() => {
+                        let h = hop(meta, part).expect("a relation field is a hop");
+                        qual = self.apply_hop(&qual, part, h);
+                        meta = h.target();
+                        i += 1;
+                        continue;
+                    }
+                    _ => return Err(unsupported_lookup(meta, field.name, &rest)),
+                }
+            }
+            match hop(meta, part) {
+                Some(h) => {
+                    qual = self.apply_hop(&qual, part, h);
+                    meta = h.target();
+                    if rest.is_empty() {
+                        return Ok(Target::Column { qual, field: meta.pk_field(), transform: None });
+                    }
+                    i += 1;
+                }
+                None => match meta.kind {
+                    // A multi-table child reads its parent's fields through the parent link.
+                    crate::model::meta::ModelKind::MultiTable { parent } => {
+                        qual = self.parent_join(&qual, meta, parent());
+                        meta = parent();
+                    }
+                    _ => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+                },
+            }
+        }
+    }
+
+    /// Joins a multi-table child at `qual` to its parent's row; returns the parent's qualifier.
+    pub(super) fn parent_join(&self, qual: &str, child: &'static ModelMeta, parent: &'static ModelMeta) -> String {
+        let ptr = child.pk_field().column;
+        self.join(qual, &format!("{}+parent", child.table), false, parent.table, false, ptr, parent.pk_field().column)
+    }
+
+    /// Every column a query for `meta` at `qual` selects, parents first (see `ModelMeta::width`).
+    pub fn model_columns(&self, meta: &'static ModelMeta, qual: &str) -> Vec<(String, &'static FieldMeta)> {
+        match meta.kind {
+            crate::model::meta::ModelKind::Proxy { of } => self.model_columns(of(), qual),
+            crate::model::meta::ModelKind::MultiTable { parent } => {
+                let pq = self.parent_join(qual, meta, parent());
+                let mut cols = self.model_columns(parent(), &pq);
+                cols.extend(meta.fields.iter().map(|f| (qual.to_owned(), f)));
+                cols
+            }
+            _ => meta.fields.iter().map(|f| (qual.to_owned(), f)).collect(),
+        }
+    }
+
+    /// The first multi-valued relation step on `path`: (steps before it, the step, the name
+    /// leading back from its target).
+    pub(super) fn first_multi_hop(&self, path: &[impl AsRef<str>]) -> Option<(usize, Hop, String)> {
+        let mut meta = self.meta;
+        for (i, part) in path.iter().enumerate() {
+            let part = part.as_ref();
+            if meta.field(part).is_some_and(|f| f.relation.is_none()) || part == "pk" {
+                return None;
+            }
+            let h = hop(meta, part)?;
+            if h.is_multi() {
+                let back = match h {
+                    Hop::Reverse { field, .. } => field.name.to_owned(),
+                    Hop::ManyToMany { back, .. } => back.to_owned(),
+                    Hop::Forward { .. } => unreachable!("forward hops are single-valued"),
+                };
+                return Some((i, h, back));
+            }
+            meta = h.target();
+        }
+        None
+    }
+}
+
+/// Is the table at `qual` reached through a LEFT join (so its columns can be NULL)?
+pub(super) fn via_left_join(scope: &Scope<'_>, qual: &str) -> bool {
+    scope.joins.borrow().iter().any(|j| j.alias == qual && j.left)
+}
+
+pub(super) fn is_temporal(k: ColumnKind) -> bool {
+    matches!(k, ColumnKind::Date | ColumnKind::DateTime | ColumnKind::DateTimeTz | ColumnKind::Time)
+}

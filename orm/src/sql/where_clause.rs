@@ -1,0 +1,376 @@
+//! WHERE and HAVING: condition trees (`Q` with AND, OR, NOT), lookups on the left-hand
+//! column, NULL rules under negation, `EXISTS` for exclusions across multi-valued relations,
+//! and LIKE escaping of user values.
+
+use super::*;
+
+/// Checks every path of a condition tree against the model, without rendering.
+pub(crate) fn check_node(meta: &'static ModelMeta, annotations: &[(String, Expr)], node: &Node) -> Result<()> {
+    let mut w = Writer::new(Dialect::Sqlite);
+    let scope = Scope::root(meta, annotations);
+    w.node(&scope, node, false)
+}
+
+/// A field path shown as `a__b` in error messages (joined only when one is written).
+pub(super) struct PathName<'a>(&'a [std::borrow::Cow<'static, str>]);
+
+impl std::fmt::Display for PathName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, part) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("__")?;
+            }
+            f.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` so a user value matches literally inside LIKE.
+pub(crate) fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Does this condition mention an aggregate (directly or through an annotation)?
+pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) -> bool {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().any(|n| node_has_aggregate(n, annotations)),
+        Node::Not(n) => node_has_aggregate(n, annotations),
+        Node::Leaf(l) => {
+            (l.path.len() == 1
+                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && e.contains_aggregate()))
+                || matches!(&l.operand, Operand::Expr(e) if e.contains_aggregate())
+        }
+        Node::Expr(e) => e.contains_aggregate(),
+        Node::Const(_) => false,
+    }
+}
+
+impl Writer {
+    pub(super) fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[&Node]) -> Result<()> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        self.push(keyword);
+        for (i, n) in nodes.iter().enumerate() {
+            if i > 0 {
+                self.push(" AND ");
+            }
+            let previous = scope.group.replace(Some(i));
+            let r = self.node(scope, n, false);
+            scope.group.set(previous);
+            r?;
+        }
+        Ok(())
+    }
+
+    pub fn node(&mut self, scope: &Scope<'_>, node: &Node, negated: bool) -> Result<()> {
+        match node {
+            Node::Const(true) => self.push("1 = 1"),
+            Node::Const(false) => self.push("1 = 0"),
+            Node::Not(inner) => {
+                self.push("NOT (");
+                self.node(scope, inner, !negated)?;
+                self.push(")");
+            }
+            Node::And(items) | Node::Or(items) => {
+                let is_and = matches!(node, Node::And(_));
+                if items.is_empty() {
+                    self.push(if is_and { "1 = 1" } else { "1 = 0" });
+                    return Ok(());
+                }
+                self.push("(");
+                for (i, n) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.push(if is_and { " AND " } else { " OR " });
+                    }
+                    self.node(scope, n, negated)?;
+                }
+                self.push(")");
+            }
+            Node::Expr(e) => self.expr(scope, e)?,
+            Node::Leaf(leaf) => self.leaf(scope, leaf, negated)?,
+        }
+        Ok(())
+    }
+
+    pub(super) fn lhs(
+        &mut self,
+        scope: &Scope<'_>,
+        leaf: &Leaf,
+    ) -> Result<(Option<&'static FieldMeta>, Option<Transform>)> {
+        if !self.emit {
+            // Only collecting parameters: a column has none (and `leaf` already resolved the
+            // path, adding its joins); an annotation's expression may have some.
+            let annotation = match leaf.path.as_slice() {
+                [one] => scope.annotations.iter().find(|(n, _)| n == one.as_ref()),
+                _ => None,
+            };
+            if let Some((_, e)) = annotation {
+                let previous = scope.group.replace(None);
+                let r = self.expr(scope, e);
+                scope.group.set(previous);
+                r?;
+            }
+            return Ok((None, None));
+        }
+        match scope.resolve(&leaf.path)? {
+            Target::Column { qual, field, transform } => {
+                let qual = qual.to_owned();
+                self.target_column(&qual, field, transform);
+                Ok((Some(field), transform))
+            }
+            Target::Annotation(e) => {
+                let e = e.clone();
+                let previous = scope.group.replace(None);
+                let r = self.expr(scope, &e);
+                scope.group.set(previous);
+                r?;
+                Ok((None, None))
+            }
+        }
+    }
+
+    pub(super) fn text_value(leaf: &Leaf, name: &PathName<'_>) -> Result<String> {
+        match &leaf.operand {
+            Operand::Value(Value::Text(s)) => Ok(s.clone()),
+            Operand::Value(other) => Err(Error::field_error(format!(
+                "the `{}` lookup on `{name}` needs a text value, got {}",
+                leaf.lookup.name(),
+                other.kind_name()
+            ))),
+            _ => {
+                Err(Error::field_error(format!("the `{}` lookup on `{name}` needs one text value", leaf.lookup.name())))
+            }
+        }
+    }
+
+    pub(super) fn rhs_one(&mut self, scope: &Scope<'_>, leaf: &Leaf, name: &PathName<'_>) -> Result<()> {
+        match &leaf.operand {
+            Operand::Value(v) => self.param(v.clone()),
+            Operand::Expr(e) => self.expr(scope, e)?,
+            _ => {
+                return Err(Error::field_error(format!(
+                    "the `{}` lookup on `{name}` needs one value",
+                    leaf.lookup.name()
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn leaf(&mut self, scope: &Scope<'_>, leaf: &Leaf, negated: bool) -> Result<()> {
+        if negated && !(leaf.path.len() == 1 && scope.annotations.iter().any(|(n, _)| n == leaf.path[0].as_ref())) {
+            if let Some((k, h, back)) = scope.first_multi_hop(&leaf.path) {
+                // Django: excluding across a multi-valued relation excludes the rows where ANY
+                // related row matches, so the condition becomes a correlated EXISTS.
+                let mut outer_path: Vec<std::borrow::Cow<'static, str>> = leaf.path[..k].to_vec();
+                outer_path.push("pk".into());
+                let correlate = Node::Leaf(Leaf {
+                    path: vec![back.into()],
+                    lookup: Lookup::Exact,
+                    operand: Operand::Expr(Expr::OuterRef(outer_path)),
+                });
+                let inner = Node::Leaf(Leaf {
+                    path: leaf.path[k + 1..].to_vec(),
+                    lookup: leaf.lookup,
+                    operand: leaf.operand.clone(),
+                });
+                let inner = if leaf.path.len() == k + 1 {
+                    // The lookup is on the relation itself (`posts=5`, `tags__isnull`): compare its key.
+                    Node::Leaf(Leaf { path: vec!["pk".into()], lookup: leaf.lookup, operand: leaf.operand.clone() })
+                } else {
+                    inner
+                };
+                let query = Query { filters: vec![correlate, inner], ..Query::default() };
+                let sub = SubqueryExpr { meta: h.target(), query, select: None };
+                if leaf.lookup == Lookup::IsNull {
+                    // `isnull` across a multi-valued relation asks whether any related row exists.
+                    let yes =
+                        matches!(&leaf.operand, Operand::Value(Value::Bool(true)) | Operand::Value(Value::Int(1)));
+                    let sub = SubqueryExpr {
+                        meta: h.target(),
+                        query: Query { filters: vec![sub.query.filters[0].clone()], ..Query::default() },
+                        select: None,
+                    };
+                    if yes {
+                        self.push("NOT ");
+                    }
+                    return self.expr(scope, &Expr::Exists(Box::new(sub)));
+                }
+                return self.expr(scope, &Expr::Exists(Box::new(sub)));
+            }
+        }
+        let name = PathName(&leaf.path);
+        // Validate before writing anything.
+        let (field, transform, qual_of) = match scope.resolve(&leaf.path)? {
+            Target::Column { field, transform, qual } => (Some(field), transform, qual),
+            Target::Annotation(_) => (None, None, String::new()),
+        };
+        if leaf.lookup.is_text() {
+            if let Some(f) = field {
+                if !f.kind.is_text() || transform.is_some() {
+                    return Err(Error::field_error(format!(
+                        "the `{}` lookup needs a text field; `{}` of {} is {:?}",
+                        leaf.lookup.name(),
+                        f.name,
+                        scope.meta.label(),
+                        f.kind
+                    )));
+                }
+            }
+        }
+        // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
+        // column also requires it to be non-null, so NOT(...) is true for NULLs.
+        let through_left_join = via_left_join(scope, &qual_of);
+        let guard_null =
+            negated && (field.is_some_and(|f| f.null) || through_left_join) && leaf.lookup != Lookup::IsNull;
+        if guard_null {
+            self.push("(");
+        }
+        match leaf.lookup {
+            Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte => {
+                if matches!(leaf.operand, Operand::Value(Value::Null)) {
+                    if leaf.lookup != Lookup::Exact {
+                        return Err(Error::field_error(format!(
+                            "cannot compare `{name}` with NULL using `{}`",
+                            leaf.lookup.name()
+                        )));
+                    }
+                    self.lhs(scope, leaf)?;
+                    self.push(" IS NULL");
+                } else {
+                    self.lhs(scope, leaf)?;
+                    self.push(match leaf.lookup {
+                        Lookup::Exact => " = ",
+                        Lookup::Gt => " > ",
+                        Lookup::Gte => " >= ",
+                        Lookup::Lt => " < ",
+                        _ => " <= ",
+                    });
+                    self.rhs_one(scope, leaf, &name)?;
+                }
+            }
+            Lookup::IsNull => {
+                let yes = match &leaf.operand {
+                    Operand::Value(Value::Bool(b)) => *b,
+                    Operand::Value(Value::Int(i)) => *i != 0,
+                    _ => return Err(Error::field_error(format!("`{name}__isnull` needs true or false"))),
+                };
+                self.lhs(scope, leaf)?;
+                self.push(if yes { " IS NULL" } else { " IS NOT NULL" });
+            }
+            Lookup::In => match &leaf.operand {
+                Operand::List(values) => {
+                    let non_null: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+                    if non_null.is_empty() {
+                        // An empty list matches nothing, without sending `IN ()`.
+                        self.push("1 = 0");
+                    } else {
+                        self.lhs(scope, leaf)?;
+                        self.push(" IN (");
+                        for (i, v) in non_null.into_iter().enumerate() {
+                            if i > 0 {
+                                self.push(", ");
+                            }
+                            self.param(v.clone());
+                        }
+                        self.push(")");
+                    }
+                }
+                Operand::Subquery(sub) => {
+                    self.lhs(scope, leaf)?;
+                    self.push(" IN (");
+                    self.subquery(scope, sub, false)?;
+                    self.push(")");
+                }
+                _ => return Err(Error::field_error(format!("`{name}__in` needs a list or a subquery"))),
+            },
+            Lookup::Range => {
+                let Operand::Pair(lo, hi) = &leaf.operand else {
+                    return Err(Error::field_error(format!("`{name}__range` needs two values")));
+                };
+                let (lo, hi) = (lo.clone(), hi.clone());
+                self.lhs(scope, leaf)?;
+                self.push(" BETWEEN ");
+                self.param(lo);
+                self.push(" AND ");
+                self.param(hi);
+            }
+            Lookup::IExact => {
+                let s = Self::text_value(leaf, &name)?;
+                self.push("UPPER(");
+                self.lhs(scope, leaf)?;
+                self.push(") = UPPER(");
+                self.param(Value::Text(s));
+                self.push(")");
+            }
+            Lookup::Contains | Lookup::StartsWith | Lookup::EndsWith => {
+                let s = escape_like(&Self::text_value(leaf, &name)?);
+                let pattern = match leaf.lookup {
+                    Lookup::Contains => format!("%{s}%"),
+                    Lookup::StartsWith => format!("{s}%"),
+                    _ => format!("%{s}"),
+                };
+                self.lhs(scope, leaf)?;
+                match self.d {
+                    // MySQL compares with the column's case-insensitive collation unless told.
+                    Dialect::Mysql => self.push(" LIKE BINARY "),
+                    // SQLite's LIKE ignores ASCII case; GLOB is case-sensitive but has other
+                    // wildcards, so compare exactly with instr-free LIKE on both sides' bytes.
+                    _ => self.push(" LIKE "),
+                }
+                self.param(Value::Text(pattern));
+                self.like_escape();
+            }
+            Lookup::IContains | Lookup::IStartsWith | Lookup::IEndsWith => {
+                let s = escape_like(&Self::text_value(leaf, &name)?);
+                let pattern = match leaf.lookup {
+                    Lookup::IContains => format!("%{s}%"),
+                    Lookup::IStartsWith => format!("{s}%"),
+                    _ => format!("%{s}"),
+                };
+                self.push("UPPER(");
+                self.lhs(scope, leaf)?;
+                self.push(") LIKE UPPER(");
+                self.param(Value::Text(pattern));
+                self.push(")");
+                self.like_escape();
+            }
+            Lookup::Regex | Lookup::IRegex => {
+                let s = Self::text_value(leaf, &name)?;
+                let ci = leaf.lookup == Lookup::IRegex;
+                self.lhs(scope, leaf)?;
+                match (self.d, ci) {
+                    (Dialect::Postgres, false) => self.push(" ~ "),
+                    (Dialect::Postgres, true) => self.push(" ~* "),
+                    (Dialect::Mysql, false) => self.push(" REGEXP BINARY "),
+                    (Dialect::Mysql, true) => self.push(" REGEXP "),
+                    (Dialect::Sqlite, _) => self.push(" REGEXP "),
+                }
+                let pattern = if ci && self.d == Dialect::Sqlite { format!("(?i){s}") } else { s };
+                self.param(Value::Text(pattern));
+            }
+        }
+        if guard_null {
+            self.push(" AND ");
+            self.lhs(scope, leaf)?;
+            self.push(" IS NOT NULL)");
+        }
+        Ok(())
+    }
+
+    pub(super) fn like_escape(&mut self) {
+        // Backslash is the default LIKE escape on PostgreSQL and MySQL; SQLite needs it named.
+        if self.d == Dialect::Sqlite {
+            self.push(" ESCAPE '\\'");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The SQL writer: text and parameters in one pass, identifiers quoted by the dialect, values
+//! only ever as placeholders. The same walk can collect the parameters alone (for a cached
+//! statement shape), so text and parameters never disagree on order.
+
+use super::*;
+
+pub(crate) struct Writer {
+    pub d: Dialect,
+    pub sql: String,
+    pub params: Vec<Value>,
+    pub(super) depth: usize,
+    /// Writing SQL text? Off when only the parameters of an already rendered shape are
+    /// wanted: the same walk then collects them in the same order, writing nothing.
+    pub(super) emit: bool,
+}
+
+impl Writer {
+    pub fn new(d: Dialect) -> Self {
+        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0, emit: true }
+    }
+
+    /// A writer that only collects parameters.
+    pub(super) fn params_only(d: Dialect) -> Self {
+        Writer { d, sql: String::new(), params: Vec::new(), depth: 0, emit: false }
+    }
+
+    pub fn ident(&mut self, name: &str) {
+        if self.emit {
+            self.d.write_ident(&mut self.sql, name);
+        }
+    }
+
+    pub fn param(&mut self, v: Value) {
+        self.params.push(v);
+        if self.emit {
+            self.d.write_placeholder(&mut self.sql, self.params.len());
+        }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        if self.emit {
+            self.sql.push_str(s);
+        }
+    }
+
+    pub(crate) fn column(&mut self, qual: &str, column: &str) {
+        if self.emit {
+            self.ident(qual);
+            self.sql.push('.');
+            self.ident(column);
+        }
+    }
+
+    /// A column with its transform applied.
+    pub(super) fn target_column(&mut self, qual: &str, field: &FieldMeta, transform: Option<Transform>) {
+        let Some(t) = transform else {
+            self.column(qual, field.column);
+            return;
+        };
+        let (open, close): (&str, &str) = match (self.d, t) {
+            (Dialect::Sqlite, Transform::Year) => ("CAST(strftime('%Y', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Month) => ("CAST(strftime('%m', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Day) => ("CAST(strftime('%d', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::WeekDay) => ("(CAST(strftime('%w', ", ") AS INTEGER) + 1)"),
+            (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
+            (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::WeekDay) => ("(CAST(EXTRACT(DOW FROM ", ") AS INTEGER) + 1)"),
+            (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
+            (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
+            (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
+            (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
+            (Dialect::Mysql, Transform::WeekDay) => ("DAYOFWEEK(", ")"),
+            (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
+            (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
+            (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
+        };
+        self.push(open);
+        self.column(qual, field.column);
+        self.push(close);
+    }
+
+    pub fn expr(&mut self, scope: &Scope<'_>, e: &Expr) -> Result<()> {
+        match e {
+            Expr::Value(v) => self.param(v.clone()),
+            Expr::Field(path) => match scope.resolve(path)? {
+                Target::Column { qual, field, transform } => {
+                    let qual = qual.to_owned();
+                    self.target_column(&qual, field, transform)
+                }
+                Target::Annotation(inner) => {
+                    let inner = inner.clone();
+                    let previous = scope.group.replace(None);
+                    let r = self.expr(scope, &inner);
+                    scope.group.set(previous);
+                    r?;
+                }
+            },
+            Expr::OuterRef(path) => {
+                let parent =
+                    scope.parent.ok_or_else(|| Error::field_error("OuterRef is only valid inside a subquery"))?;
+                match parent.resolve(path)? {
+                    Target::Column { qual, field, transform } => {
+                        let qual = qual.to_owned();
+                        self.target_column(&qual, field, transform)
+                    }
+                    Target::Annotation(inner) => {
+                        let inner = inner.clone();
+                        self.expr(parent, &inner)?;
+                    }
+                }
+            }
+            Expr::Binary(a, op, b) => {
+                self.push("(");
+                self.expr(scope, a)?;
+                self.push(match op {
+                    ArithOp::Add => " + ",
+                    ArithOp::Sub => " - ",
+                    ArithOp::Mul => " * ",
+                    ArithOp::Div => " / ",
+                });
+                self.expr(scope, b)?;
+                self.push(")");
+            }
+            Expr::Func(f, args) => {
+                let name = match (f, self.d) {
+                    (Func::Lower, _) => "LOWER",
+                    (Func::Upper, _) => "UPPER",
+                    (Func::Length, Dialect::Mysql) => "CHAR_LENGTH",
+                    (Func::Length, _) => "LENGTH",
+                    (Func::Coalesce, _) => "COALESCE",
+                    (Func::Abs, _) => "ABS",
+                };
+                self.push(name);
+                self.push("(");
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        self.push(", ");
+                    }
+                    self.expr(scope, a)?;
+                }
+                self.push(")");
+            }
+            Expr::Aggregate(agg) => {
+                self.push(match agg.func {
+                    AggFunc::Count => "COUNT(",
+                    AggFunc::Sum => "SUM(",
+                    AggFunc::Avg => "AVG(",
+                    AggFunc::Min => "MIN(",
+                    AggFunc::Max => "MAX(",
+                });
+                if agg.distinct {
+                    self.push("DISTINCT ");
+                }
+                match (&agg.arg, &agg.filter) {
+                    (None, None) => self.push("*"),
+                    (arg, Some(filter)) => {
+                        self.push("CASE WHEN ");
+                        self.node(scope, filter, false)?;
+                        self.push(" THEN ");
+                        match arg {
+                            Some(a) => self.expr(scope, a)?,
+                            None => self.push("1"),
+                        }
+                        self.push(" ELSE NULL END");
+                    }
+                    (Some(a), None) => self.expr(scope, a)?,
+                }
+                self.push(")");
+            }
+            Expr::Subquery(sub) => {
+                self.push("(");
+                self.subquery(scope, sub, false)?;
+                self.push(")");
+            }
+            Expr::Exists(sub) => {
+                self.push("EXISTS(");
+                self.subquery(scope, sub, true)?;
+                self.push(")");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn subquery(&mut self, outer: &Scope<'_>, sub: &SubqueryExpr, exists: bool) -> Result<()> {
+        self.depth += 1;
+        let alias = format!("u{}", self.depth);
+        let scope = Scope::new(sub.meta, alias.clone(), Some(outer), &sub.query.annotations);
+        self.push("SELECT ");
+        match (&sub.select, exists) {
+            (Some(e), false) => self.expr(&scope, e)?,
+            _ => self.push("1"),
+        }
+        self.push(" FROM ");
+        self.ident(sub.meta.table);
+        self.push(" ");
+        self.ident(&alias);
+        let from_end = self.sql.len();
+        let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
+            sub.query.filters.iter().partition(|n| !node_has_aggregate(n, &sub.query.annotations));
+        self.conditions(&scope, " WHERE ", &where_nodes)?;
+        if !having_nodes.is_empty() {
+            return Err(Error::field_error("a subquery cannot filter on aggregates"));
+        }
+        if !exists {
+            if let Some(order) = &sub.query.order {
+                self.order_by(&scope, order)?;
+            }
+        }
+        self.insert_joins(from_end, &scope);
+        if !exists {
+            self.limit_offset(sub.query.limit, sub.query.offset);
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Writes the joins `scope` needed at `at` (just after its FROM table). Joins carry no
+    /// parameters, so inserting them later keeps the placeholders in order.
+    pub fn insert_joins(&mut self, at: usize, scope: &Scope<'_>) {
+        if !self.emit {
+            return;
+        }
+        let joins = scope.joins();
+        if joins.is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        for j in &joins {
+            text.push_str(if j.left { " LEFT OUTER JOIN " } else { " INNER JOIN " });
+            self.d.write_ident(&mut text, j.table);
+            text.push(' ');
+            self.d.write_ident(&mut text, &j.alias);
+            text.push_str(" ON ");
+            self.d.write_ident(&mut text, &j.parent);
+            text.push('.');
+            self.d.write_ident(&mut text, j.parent_col);
+            text.push_str(" = ");
+            self.d.write_ident(&mut text, &j.alias);
+            text.push('.');
+            self.d.write_ident(&mut text, j.col);
+        }
+        self.sql.insert_str(at, &text);
+    }
+
+    pub fn select_list(&mut self, scope: &Scope<'_>, meta: &'static ModelMeta, qual: &str) {
+        if !self.emit {
+            // Columns carry no parameters; a multi-table child's parent joins are still
+            // recorded, so the rest of the walk sees the joins it saw when rendering.
+            if matches!(meta.kind, crate::model::meta::ModelKind::MultiTable { .. }) {
+                let _ = scope.model_columns(meta, qual);
+            }
+            return;
+        }
+        for (i, (q, f)) in scope.model_columns(meta, qual).into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.column(&q, f.column);
+        }
+    }
+
+    pub fn order_by(&mut self, scope: &Scope<'_>, order: &[OrderBy]) -> Result<()> {
+        if order.is_empty() {
+            return Ok(());
+        }
+        self.push(" ORDER BY ");
+        for (i, o) in order.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            match &o.expr {
+                Some(e) => self.expr(scope, e)?,
+                None => {
+                    let parts: Vec<&str> = o.path.split("__").collect();
+                    match scope.resolve(&parts)? {
+                        Target::Column { qual, field, transform } => {
+                            let qual = qual.to_owned();
+                            self.target_column(&qual, field, transform);
+                        }
+                        Target::Annotation(e) => {
+                            let e = e.clone();
+                            self.expr(scope, &e)?;
+                        }
+                    }
+                }
+            }
+            // NULLs sort as the smallest value on every backend (SQLite's and MySQL's rule).
+            match (o.descending, self.d) {
+                (false, Dialect::Postgres) => self.push(" ASC NULLS FIRST"),
+                (true, Dialect::Postgres) => self.push(" DESC NULLS LAST"),
+                (false, _) => self.push(" ASC"),
+                (true, _) => self.push(" DESC"),
+            }
+        }
+        Ok(())
+    }
+
+    /// ` LIMIT ? OFFSET ?`, binding what [`limit_offset_params`] lists.
+    pub fn limit_offset(&mut self, limit: Option<u64>, offset: u64) {
+        let [limit_param, offset_param] = limit_offset_params(limit, offset);
+        match (limit_param, self.d) {
+            (Some(n), _) => {
+                self.push(" LIMIT ");
+                self.param(n);
+            }
+            // An offset without a limit: the dialect's "no limit" (PostgreSQL needs none).
+            (None, Dialect::Sqlite) if offset_param.is_some() => self.push(" LIMIT -1"),
+            (None, Dialect::Mysql) if offset_param.is_some() => self.push(" LIMIT 18446744073709551615"),
+            (None, _) => {}
+        }
+        if let Some(off) = offset_param {
+            self.push(" OFFSET ");
+            self.param(off);
+        }
+    }
+}
+
+/// The parameters of a slice, in the order they are bound: the limit, if any, then the offset,
+/// if not zero (counts beyond `i64::MAX` are clamped to it).
+pub(crate) fn limit_offset_params(limit: Option<u64>, offset: u64) -> [Option<Value>; 2] {
+    let count = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
+    [limit.map(count), (offset > 0).then(|| count(offset))]
+}
