@@ -35,9 +35,30 @@
 //!
 //! ## Layers
 //!
-//! - [`model`]: the [`Model`] trait and its static [`ModelMeta`], the single metadata source;
-//! - [`fields`]: field types, [`Auto`] keys, relations, typed field handles;
-//! - [`QuerySet`], [`Q`]: lazy queries and conditions;
+//! The top-level modules depend one way, bottom to top (`../shared/tools/layers` checks it);
+//! each can be read, tested and changed knowing only those below it:
+//!
+//! ```text
+//! serializers · schema     fixtures in Django's format; DDL from models
+//! lifecycle                save, delete and the deletion collector, which signals each sends,
+//!                          related managers, get_or_create / update_or_create   (Persist)
+//! validation               full_clean
+//! queryset                 QuerySet, prefetch_related, streaming, bulk writes   (DefaultManager)
+//! sql                      the compiler: joins, WHERE/HAVING, writer, shape cache (internal)
+//! expressions              Q, F, lookups, aggregates, ordering, typed field handles, the query tree
+//! db · signals             the Database handle; the signal registry (receivers, events)
+//! model                    Model, ModelMeta, the registry, relation field types
+//! fields                   column kinds, field types, Auto, values in JSON form
+//! error
+//! ```
+//!
+//! - [`model`]: the [`Model`] trait and its static [`ModelMeta`], the single metadata source,
+//!   and the relation field types ([`ForeignKey`], [`ManyToMany`], [`Reverse`]);
+//! - [`fields`]: field types and [`Auto`] keys;
+//! - [`expressions`]: [`Q`], [`F`], aggregates, subqueries, typed field handles ([`Field`]);
+//! - [`queryset`]: lazy [`QuerySet`]s; [`DefaultManager::objects`] is `Model.objects`;
+//! - [`lifecycle`]: [`Persist`] (`save`, `delete`, `refresh_from_db`, `full_clean`), the
+//!   deletion collector, [`RelatedManager`];
 //! - [`Schema`]: DDL from models;
 //! - [`serializers`]: fixtures in Django's format;
 //! - [`signals`]: receivers of init, save, delete and many-to-many changes, scoped to a
@@ -78,6 +99,16 @@
 //!   model declaring the field (with the field's name), since automatic join tables have no model.
 //! - **The model registry** is collected at link time (the `inventory` crate), so reverse
 //!   relations are found without the user listing models.
+//! - **Three traits where the design sketch has one.** [`Model`] is what the derive writes
+//!   (metadata, decoding, field access) and lives at the bottom; `objects()` is
+//!   [`DefaultManager`] (the derive implements it, with `#[orm(manager = …)]` as its body) and
+//!   `save`/`delete`/… are [`Persist`] (implemented for every model). One trait would tie the
+//!   metadata to QuerySets, the collector and signals, which is the cycle the layers above
+//!   remove. All three are in the prelude, so `use orm::prelude::*` reads as before; code
+//!   that imported only `orm::Model` adds `DefaultManager` or `Persist`.
+//! - **The query tree is plain data beside the expressions** (`expressions::query`): a
+//!   subquery is an expression that holds one, and the compiler reads it; neither needs the
+//!   other's code.
 
 pub mod db;
 pub mod error;

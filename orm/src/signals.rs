@@ -52,8 +52,8 @@
 //! | signal | sent by | event |
 //! |---|---|---|
 //! | `pre_init` / `post_init` | every instance the ORM builds from a row (`fetch`, `get`, `get_pk`, `first`…, `iter`, `refresh_from_db`, `fetch_annotated`, `raw`, prefetched objects), and [`Signals::construct`] | [`PreInit`] (the row), [`PostInit`] (the instance) |
-//! | `pre_save` / `post_save` | [`Model::save`] and everything built on it (`save_with`, `create`, `get_or_create`…), and fixture loading ([`serializers::load`](crate::serializers::load)) with `raw = true` | [`PreSave`], [`PostSave`] (with `created`) |
-//! | `pre_delete` / `post_delete` | [`Model::delete`], [`QuerySet::delete`](crate::QuerySet::delete), and every object a deletion takes with it (cascades, a multi-table child's parent rows and a parent's child rows), in Django's order: all `pre_delete`s first (objects pointing at others before them, by key within a model), then each batch's `DELETE` followed by its `post_delete`s | [`Delete`] |
+//! | `pre_save` / `post_save` | [`Persist::save`](crate::Persist::save) and everything built on it (`save_with`, `create`, `get_or_create`…), and fixture loading ([`serializers::load`](crate::serializers::load)) with `raw = true` | [`PreSave`], [`PostSave`] (with `created`) |
+//! | `pre_delete` / `post_delete` | [`Persist::delete`](crate::Persist::delete), [`QuerySet::delete`](crate::QuerySet::delete), and every object a deletion takes with it (cascades, a multi-table child's parent rows and a parent's child rows), in Django's order: all `pre_delete`s first (objects pointing at others before them, by key within a model), then each batch's `DELETE` followed by its `post_delete`s | [`Delete`] |
 //! | `m2m_changed` | the many-to-many managers (`post.tags().add/remove/set/clear`, from either side), as Django: `pre_add`/`post_add` with the keys not yet related, `pre_remove`/`post_remove` with the keys given, `set` as a remove then an add, `pre_clear`/`post_clear` with no key set; or by hand through [`send_m2m_changed`] | [`M2mChanged`] |
 //!
 //! As in Django, `bulk_create`, `bulk_update` and `QuerySet::update` send no signals.
@@ -158,7 +158,7 @@ pub struct PreSave<'a, M: ?Sized> {
     /// True when a fixture is loaded: the row is written exactly as given, and receivers
     /// should not query or change other data.
     pub raw: bool,
-    /// The fields named by [`SaveOptions::update_fields`], if given.
+    /// The fields named by [`SaveOptions::update_fields`](crate::SaveOptions::update_fields), if given.
     pub update_fields: Option<&'a [String]>,
 }
 
@@ -173,7 +173,7 @@ pub struct PostSave<'a, M: ?Sized> {
     pub created: bool,
     /// True when a fixture is loaded (see [`PreSave::raw`]).
     pub raw: bool,
-    /// The fields named by [`SaveOptions::update_fields`], if given.
+    /// The fields named by [`SaveOptions::update_fields`](crate::SaveOptions::update_fields), if given.
     pub update_fields: Option<&'a [String]>,
 }
 

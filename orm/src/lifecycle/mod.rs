@@ -1,7 +1,7 @@
 //! The instance lifecycle: what saving and deleting do to the database and which signals
 //! they send. [`Persist`] gives every model `save`, `delete`, `refresh_from_db` and
 //! `full_clean`; the deletion collector ([`deletion`]) walks `on_delete` rules; the signal
-//! senders ([`dispatch`]) decide what each write sends; related managers
+//! senders (`dispatch`) decide what each write sends; related managers
 //! ([`RelatedManager`](related_manager::RelatedManager)) add and remove links.
 
 pub mod deletion;
