@@ -49,11 +49,19 @@
 //!
 //! ## Departures from the design notes
 //!
-//! DDL is rendered by this crate's own small per-dialect renderer ([`schema`]) rather than
-//! sea-query's schema builders: the create → introspect round trip needs exact control of the
-//! type names each vendor reports back (sea-query picks `binary(16)` UUIDs and `bool` on
-//! MySQL, for example), and sea-query's SQLite builder panics on several ALTERs the
-//! migrations engine needs.
+//! DDL is built with sea-query's schema statements ([`schema::render`]): `CREATE`/`DROP
+//! TABLE`, `CREATE`/`DROP INDEX`, column definitions, unique, check and foreign-key clauses,
+//! and the `ALTER TABLE` forms sea-query has for each dialect ([`schema::render::AlterTable`]).
+//! Two things stay this crate's so the create → introspect round trip reads back exactly what
+//! was written: type names (each column is a sea-query custom type named by
+//! [`schema::column_type_sql`]; sea-query's own names differ, such as `binary(16)` UUIDs on
+//! MySQL) and default literals ([`schema::default_sql`]). Hand-written, each with a
+//! `sea-query lacks` comment, are only what sea-query cannot express: PostgreSQL identity
+//! columns, the names of SQLite foreign keys in `CREATE TABLE`, and a few `ALTER TABLE`
+//! forms (`DROP DEFAULT`, identity changes, a multi-column `ADD PRIMARY KEY`, MySQL's `DROP
+//! PRIMARY KEY`, adding a unique or check constraint). sea-query's SQLite builder panics on
+//! the ALTERs SQLite lacks; `AlterTable` returns an `Unsupported` error for those instead, and
+//! the migrations engine rebuilds the table there.
 
 mod cell;
 mod connect;

@@ -23,12 +23,15 @@
 //!   otherwise.
 //!
 //! The editor lives in this crate rather than in `orm-backends` because the migrations engine
-//! is its only user and its inputs (state-rendered tables plus operation hints) belong here;
-//! the statements it writes reuse the backend layer's renderer (`column_sql`, the constraint
-//! clauses, `create_sql`).
+//! is its only user and its inputs (state-rendered tables plus operation hints) belong here.
+//! It writes no DDL text itself: every `CREATE`/`DROP`/`ALTER` statement comes from the
+//! backend layer's sea-query renderer (`TableDef::create_sql`/`drop_sql`, `IndexDef`'s, and
+//! [`AlterTable`] for the `ALTER TABLE` forms), which never reaches sea-query's panicking
+//! SQLite ALTERs. What stays here is data movement (`UPDATE`, the rebuild's
+//! `INSERT … SELECT`, PostgreSQL's `setval`) and SQLite's `PRAGMA`s.
 
 use crate::error::{MigrationError, Result};
-use orm_backends::schema::render::column_sql;
+use orm_backends::schema::render::AlterTable;
 use orm_backends::schema::{default_sql, ColumnDef, DefaultValue, TableDef};
 use orm_backends::{Connection, Dialect, Value};
 
@@ -68,6 +71,7 @@ pub struct SchemaEditor<'c> {
     dialect: Dialect,
     collected: Vec<String>,
     progress: Option<Progress<'c>>,
+    rebuilt: Vec<String>,
 }
 
 impl std::fmt::Debug for SchemaEditor<'_> {
@@ -80,10 +84,6 @@ fn q(d: Dialect, name: &str) -> String {
     d.quote(name)
 }
 
-fn list(d: Dialect, names: &[String]) -> String {
-    names.iter().map(|n| q(d, n)).collect::<Vec<_>>().join(", ")
-}
-
 fn literal(v: &Value, d: Dialect) -> String {
     default_sql(&DefaultValue::Value(v.clone()), d)
 }
@@ -92,12 +92,12 @@ impl<'c> SchemaEditor<'c> {
     /// An editor that runs its statements on `conn` (and collects them).
     pub fn new(conn: &'c mut dyn Connection) -> Self {
         let dialect = conn.dialect();
-        SchemaEditor { conn: Some(conn), dialect, collected: Vec::new(), progress: None }
+        SchemaEditor { conn: Some(conn), dialect, collected: Vec::new(), progress: None, rebuilt: Vec::new() }
     }
 
     /// An editor that only collects the statements for `dialect` (`sqlmigrate`).
     pub fn collect(dialect: Dialect) -> Self {
-        SchemaEditor { conn: None, dialect, collected: Vec::new(), progress: None }
+        SchemaEditor { conn: None, dialect, collected: Vec::new(), progress: None, rebuilt: Vec::new() }
     }
 
     /// Reports long steps to `f`.
@@ -119,6 +119,11 @@ impl<'c> SchemaEditor<'c> {
     /// The statements so far.
     pub fn collected(&self) -> &[String] {
         &self.collected
+    }
+
+    /// The SQLite tables rebuilt so far (by their names after the change), in order.
+    pub fn rebuilt_tables(&self) -> &[String] {
+        &self.rebuilt
     }
 
     /// Takes the statements collected so far.
@@ -179,8 +184,7 @@ impl<'c> SchemaEditor<'c> {
 
     /// Renames a table.
     pub fn rename_table(&mut self, old: &str, new: &str) -> Result<()> {
-        let d = self.dialect;
-        self.execute(format!("ALTER TABLE {} RENAME TO {}", q(d, old), q(d, new)))
+        self.execute(AlterTable::new(old, self.dialect).rename_to(new))
     }
 
     /// Applies one change.
@@ -276,23 +280,17 @@ impl<'c> SchemaEditor<'c> {
     }
 
     fn common_drop_foreign_keys(&mut self, table: &str, diff: &Diff) -> Result<()> {
-        let d = self.dialect;
-        let t = q(d, table);
+        let alter = AlterTable::new(table, self.dialect);
         for fk in &diff.fk_drop {
-            if d == Dialect::Mysql {
-                self.execute(format!("ALTER TABLE {t} DROP FOREIGN KEY {}", q(d, &fk.name)))?;
-            } else {
-                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &fk.name)))?;
-            }
+            self.execute(alter.drop_foreign_key(fk)?)?;
         }
         Ok(())
     }
 
     fn common_add_foreign_keys(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
-        let d = self.dialect;
-        let t = q(d, &b.name);
+        let alter = AlterTable::new(&b.name, self.dialect);
         for fk in &diff.fk_add {
-            self.execute(format!("ALTER TABLE {t} ADD {}", fk.constraint_sql(d)))?;
+            self.execute(alter.add_foreign_key(fk)?)?;
         }
         Ok(())
     }
@@ -301,44 +299,36 @@ impl<'c> SchemaEditor<'c> {
     fn common_body(&mut self, b: &TableDef, diff: &Diff) -> Result<()> {
         let d = self.dialect;
         let t = q(d, &b.name);
-        let mysql = d == Dialect::Mysql;
+        let alter = AlterTable::new(&b.name, d);
         for c in &diff.check_drop {
-            self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &c.name)))?;
+            self.execute(alter.drop_check(c)?)?;
         }
         for u in &diff.unique_drop {
-            if mysql {
-                self.execute(format!("ALTER TABLE {t} DROP INDEX {}", q(d, &u.name)))?;
-            } else {
-                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &u.name)))?;
-            }
+            self.execute(alter.drop_unique(u)?)?;
         }
         for i in &diff.index_drop {
             self.execute(i.drop_sql(&b.name, d))?;
         }
         if diff.pk_changed && !diff.a.primary_key.is_empty() {
-            if mysql {
-                self.execute(format!("ALTER TABLE {t} DROP PRIMARY KEY"))?;
-            } else {
-                let name = self.postgres_pk_name(&b.name)?;
-                self.execute(format!("ALTER TABLE {t} DROP CONSTRAINT {}", q(d, &name)))?;
-            }
+            let name = if d == Dialect::Postgres { self.postgres_pk_name(&b.name)? } else { String::new() };
+            self.execute(alter.drop_primary_key(&name)?)?;
         }
         for (old, new) in &diff.renamed {
-            self.execute(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", q(d, old), q(d, new)))?;
+            self.execute(alter.rename_column(old, new))?;
         }
         for c in &diff.cols_dropped {
-            self.execute(format!("ALTER TABLE {t} DROP COLUMN {}", q(d, &c.name)))?;
+            self.execute(alter.drop_column(&c.name))?;
         }
         for c in &diff.cols_added {
             let fill = diff.fill_for(&c.name);
             match fill {
                 Some(v) if !c.nullable && c.default.is_none() => {
                     let with = ColumnDef { default: Some(DefaultValue::Value(v.clone())), ..c.clone() };
-                    self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, &with, d)))?;
-                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {} DROP DEFAULT", q(d, &c.name)))?;
+                    self.execute(alter.add_column(b, &with))?;
+                    self.execute(alter.drop_default(&c.name)?)?;
                 }
                 _ => {
-                    self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, c, d)))?;
+                    self.execute(alter.add_column(b, c))?;
                     if let (Some(v), true) = (fill, c.nullable) {
                         let lit = literal(v, d);
                         self.execute(format!("UPDATE {t} SET {} = {lit}", q(d, &c.name)))?;
@@ -351,49 +341,45 @@ impl<'c> SchemaEditor<'c> {
             if let (Some(v), false, true) = (diff.fill_for(&new.name), new.nullable, old.nullable) {
                 self.execute(format!("UPDATE {t} SET {col} = {} WHERE {col} IS NULL", literal(v, d)))?;
             }
-            if mysql {
-                self.execute(format!("ALTER TABLE {t} MODIFY COLUMN {}", column_sql(b, new, d)))?;
+            if d == Dialect::Mysql {
+                self.execute(alter.modify_column(b, new)?)?;
                 continue;
             }
             if old.default != new.default && old.default.is_some() {
-                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} DROP DEFAULT"))?;
+                self.execute(alter.drop_default(&new.name)?)?;
             }
             if old.ty != new.ty {
-                let ty = orm_backends::schema::column_type_sql(&new.ty, d);
-                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} TYPE {ty} USING {col}::{ty}"))?;
+                self.execute(alter.set_column_type(new)?)?;
             }
             if old.auto_increment != new.auto_increment {
                 if new.auto_increment {
-                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} ADD GENERATED BY DEFAULT AS IDENTITY"))?;
+                    self.execute(alter.add_identity(&new.name)?)?;
                     self.execute(format!(
                         "SELECT setval(pg_get_serial_sequence('{}', '{}'), COALESCE((SELECT MAX({col}) FROM {t}), 0) + 1, false)",
                         b.name.replace('\'', "''"),
                         new.name.replace('\'', "''")
                     ))?;
                 } else {
-                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} DROP IDENTITY IF EXISTS"))?;
+                    self.execute(alter.drop_identity(&new.name)?)?;
                 }
             }
-            if old.default != new.default && !new.auto_increment {
-                if let Some(def) = &new.default {
-                    self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} SET DEFAULT {}", default_sql(def, d)))?;
-                }
+            if old.default != new.default && !new.auto_increment && new.default.is_some() {
+                self.execute(alter.set_default(new)?)?;
             }
             let old_null = old.nullable && !diff.a.primary_key.contains(&old.name);
             let new_null = new.nullable && !b.primary_key.contains(&new.name) && !new.auto_increment;
             if old_null != new_null {
-                let what = if new_null { "DROP" } else { "SET" };
-                self.execute(format!("ALTER TABLE {t} ALTER COLUMN {col} {what} NOT NULL"))?;
+                self.execute(alter.set_nullable(&new.name, new_null)?)?;
             }
         }
         if diff.pk_changed && !b.primary_key.is_empty() {
-            self.execute(format!("ALTER TABLE {t} ADD PRIMARY KEY ({})", list(d, &b.primary_key)))?;
+            self.execute(alter.add_primary_key(&b.primary_key)?)?;
         }
         for u in &diff.unique_add {
-            self.execute(format!("ALTER TABLE {t} ADD {}", u.constraint_sql(d)))?;
+            self.execute(alter.add_unique(u)?)?;
         }
         for c in &diff.check_add {
-            self.execute(format!("ALTER TABLE {t} ADD {}", c.constraint_sql(d)))?;
+            self.execute(alter.add_check(c)?)?;
         }
         for i in &diff.index_add {
             self.execute(i.create_sql(&b.name, d))?;
@@ -428,14 +414,15 @@ impl<'c> SchemaEditor<'c> {
         let a = &renamed;
         if diff.sqlite_native(b) {
             let t = q(d, &b.name);
+            let alter = AlterTable::new(&b.name, d);
             for i in &diff.index_drop {
                 self.execute(i.drop_sql(&b.name, d))?;
             }
             for (old, new) in &diff.renamed {
-                self.execute(format!("ALTER TABLE {t} RENAME COLUMN {} TO {}", q(d, old), q(d, new)))?;
+                self.execute(alter.rename_column(old, new))?;
             }
             for c in &diff.cols_added {
-                self.execute(format!("ALTER TABLE {t} ADD COLUMN {}", column_sql(b, c, d)))?;
+                self.execute(alter.add_column(b, c))?;
                 if let (Some(v), true) = (diff.fill_for(&c.name), c.nullable) {
                     self.execute(format!("UPDATE {t} SET {} = {}", q(d, &c.name), literal(v, d)))?;
                 }
@@ -461,6 +448,7 @@ impl<'c> SchemaEditor<'c> {
                 )));
             }
         }
+        self.rebuilt.push(b.name.clone());
         let tmp = format!("new__{}", b.name);
         let mut nb = b.clone();
         nb.name = tmp.clone();
@@ -523,7 +511,7 @@ impl<'c> SchemaEditor<'c> {
         } else {
             self.execute(insert)?;
         }
-        self.execute(format!("DROP TABLE {}", q(d, &a.name)))?;
+        self.drop_table(a)?;
         self.rename_table(&tmp, &b.name)?;
         for i in &b.indexes {
             self.execute(i.create_sql(&b.name, d))?;
@@ -774,13 +762,25 @@ mod tests {
     }
 
     #[test]
+    fn rebuilt_sqlite_tables_are_recorded() {
+        let b = t().column(ColumnDef::new("n", ColumnType::Integer));
+        let mut e = SchemaEditor::collect(Dialect::Sqlite);
+        e.alter_table(&t(), &b, &[], &[("n".into(), Value::Int(3))]).unwrap();
+        assert_eq!(e.rebuilt_tables(), ["t"]);
+        let in_place = t().column(ColumnDef::new("m", ColumnType::Text).nullable());
+        let mut e = SchemaEditor::collect(Dialect::Sqlite);
+        e.alter_table(&t(), &in_place, &[], &[]).unwrap();
+        assert!(e.rebuilt_tables().is_empty());
+    }
+
+    #[test]
     fn altering_a_column_per_dialect() {
         let mut b = t();
         b.columns[1] = ColumnDef::new("a", ColumnType::BigInt).nullable();
         assert_eq!(
             sql(Dialect::Postgres, &t(), &b, &[], &[]),
             [
-                "ALTER TABLE \"t\" ALTER COLUMN \"a\" TYPE bigint USING \"a\"::bigint",
+                "ALTER TABLE \"t\" ALTER COLUMN \"a\" TYPE bigint USING CAST(\"a\" AS bigint)",
                 "ALTER TABLE \"t\" ALTER COLUMN \"a\" DROP NOT NULL"
             ]
         );

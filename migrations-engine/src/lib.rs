@@ -57,9 +57,13 @@
 //!
 //! - **The schema editor lives here** ([`editor`]), not in `orm-backends`: it is driven by
 //!   state-rendered tables and operation hints (renamed columns, one-off fills) that belong to
-//!   this crate, and it is its only user. It writes its statements with the backend layer's
-//!   renderer (column definitions, constraint clauses, `CREATE TABLE`), never with sea-query,
-//!   so no path reaches sea-query's SQLite ALTER panics.
+//!   this crate, and it is its only user. It writes no DDL text of its own: its `CREATE`,
+//!   `DROP` and `ALTER TABLE` statements come from the backend layer's renderer
+//!   (`orm_backends::schema::render`), which builds them with sea-query's schema statements
+//!   (a few forms sea-query lacks are hand-written there, each marked). On SQLite the editor
+//!   asks only for the forms SQLite has in place (add and rename columns, rename tables,
+//!   indexes) and rebuilds the table for the rest, so no path reaches sea-query's SQLite
+//!   ALTER panics (the renderer answers those forms with an error, not a panic).
 //! - **Operations name tables through a diff.** Each schema operation names the tables it
 //!   changes as (before, after) definitions plus hints, and the editor turns the difference
 //!   into statements; backwards is the same change inverted. This keeps every operation

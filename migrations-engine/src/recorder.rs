@@ -55,8 +55,7 @@ impl Recorder {
         if Self::has_table(conn)? {
             return Ok(());
         }
-        for s in table().create_sql(conn.dialect()) {
-            let s = s.replacen("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1);
+        for s in table().create_sql_if_not_exists(conn.dialect()) {
             conn.execute_batch(&s)?;
         }
         Ok(())

@@ -106,7 +106,7 @@ pub(crate) fn introspect_table(conn: &mut dyn Connection, table: &str) -> Result
         match (unique, origin.as_str()) {
             (false, _) => def.indexes.push(IndexDef { name: index, columns }),
             (true, "u") => {
-                // Recover the constraint's name from the CREATE TABLE text.
+                // Recover the constraint's name from the table's SQL text (sqlite_master).
                 let found = parsed_uniques.iter().position(|(_, cols)| same_names(cols, &columns));
                 let constraint = found.and_then(|i| parsed_uniques.remove(i).0).unwrap_or_default();
                 def.uniques.push(UniqueDef { name: constraint, columns });
@@ -118,7 +118,7 @@ pub(crate) fn introspect_table(conn: &mut dyn Connection, table: &str) -> Result
     def.checks =
         parsed.checks.iter().map(|(n, e)| CheckDef { name: n.clone().unwrap_or_default(), expr: e.clone() }).collect();
 
-    // Foreign keys: grouped by id; names from the CREATE TABLE text.
+    // Foreign keys: grouped by id; names from the table's SQL text.
     let rows = conn.query(
         "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq",
         &name,
@@ -169,7 +169,7 @@ fn same_names(a: &[String], b: &[String]) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
-// The CREATE TABLE parser
+// The parser of the table's SQL text (sqlite_master.sql)
 
 /// What the `CREATE TABLE` text says that the PRAGMAs do not.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -3,8 +3,8 @@
 //!
 //! The ORM's model layer builds these from model metadata, the migrations engine keeps its
 //! project state in them and diffs them, and this module turns them into DDL for each dialect
-//! ([`TableDef::create_sql`], see [`render`](self#rendering)) and reads them back from a live
-//! database ([`introspect_table`], [`table_names`]).
+//! with sea-query ([`TableDef::create_sql`], see [`render`](self#rendering)) and reads them
+//! back from a live database ([`introspect_table`], [`table_names`]).
 //!
 //! ```
 //! use orm_backends::schema::{ColumnDef, ColumnType, ForeignKeyDef, ReferentialAction, TableDef};
@@ -24,10 +24,10 @@
 //! assert_eq!(
 //!     post.create_sql(Dialect::Sqlite),
 //!     [
-//!         "CREATE TABLE \"post\" (\"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, \
+//!         "CREATE TABLE \"post\" ( \"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, \
 //!          \"title\" varchar(200) NOT NULL, \"views\" integer NOT NULL DEFAULT 0, \"author_id\" bigint, \
 //!          CONSTRAINT \"post_author_fk\" FOREIGN KEY (\"author_id\") REFERENCES \"author\" (\"id\") \
-//!          ON DELETE SET NULL ON UPDATE NO ACTION)",
+//!          ON DELETE SET NULL ON UPDATE NO ACTION )",
 //!         "CREATE INDEX \"post_title_idx\" ON \"post\" (\"title\")",
 //!     ]
 //! );
@@ -50,7 +50,8 @@
 //!
 //! # Rendering
 //!
-//! See [`render`] for the DDL shapes and the type-name table.
+//! See [`render`] for the DDL shapes, the type-name table, and the few forms written by hand
+//! where sea-query lacks them.
 //!
 //! # Introspection
 //!

@@ -91,7 +91,7 @@ pub fn lint(loader: &Loader, keys: &[Key], dialect: Dialect) -> Result<Vec<Findi
             let mut editor = SchemaEditor::collect(dialect);
             op.database_forwards(&m.app, &mut editor, &state, &next, &Context::default())?;
             let sql = editor.take_collected();
-            let rebuild = sql.iter().any(|s| s.starts_with("CREATE TABLE \"new__"));
+            let rebuild = !editor.rebuilt_tables().is_empty();
             match op {
                 Operation::AddField(a) if is_existing(&state, &m.app, &a.model) => {
                     let f = &a.field;
