@@ -93,7 +93,7 @@ pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;
 pub use pool::{Opener, Pool, PooledConnection};
 pub use row::{OwnedRow, Row, RowStream};
-pub use transaction::{atomic, atomic_with_extension, Transaction};
+pub use transaction::{atomic, atomic_with_extension, atomic_with_options, AtomicOptions, Savepoint, Transaction};
 pub use url::{Backend, ConnectOptions, SqliteTarget};
 pub use value::{ConversionError, FromValue, Param, ToValue, Value, ValueRef};
 

@@ -15,7 +15,7 @@
 use crate::connection::{Checkout, Connection, Executor};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
-use crate::transaction::{atomic, Transaction};
+use crate::transaction::{atomic_with_options, AtomicOptions, Transaction};
 use crate::url::{Backend, ConnectOptions, SqliteTarget};
 
 /// How a pool opens a connection: the vendor's constructor, chosen above this module
@@ -200,10 +200,20 @@ impl Pool {
         self.shared.options.backend
     }
 
-    /// Runs `f` in a transaction on a checked-out connection (see [`atomic`]).
+    /// Runs `f` in a transaction on a checked-out connection (see [`atomic`](crate::atomic)).
     pub fn atomic<R, E: From<Error>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
+        self.atomic_with(AtomicOptions::new(), f)
+    }
+
+    /// [`atomic`](Pool::atomic) with [`AtomicOptions`] (a checked-out connection is never
+    /// inside a transaction, so a durable block always opens).
+    pub fn atomic_with<R, E: From<Error>>(
+        &self,
+        options: AtomicOptions,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
         let mut conn = self.get()?;
-        atomic(&mut *conn, f)
+        atomic_with_options(&mut *conn, None, options, f)
     }
 }
 

@@ -24,9 +24,70 @@ use std::sync::Arc;
 
 type Hook = Box<dyn FnOnce() + Send>;
 
+/// How an `atomic` block opens: Django's `atomic(savepoint=…, durable=…)`.
+///
+/// ```
+/// use orm_backends::{atomic_with_options, connect_one, AtomicOptions, Error};
+/// let mut conn = connect_one("sqlite::memory:").unwrap();
+/// atomic_with_options(&mut conn, None, AtomicOptions::new().durable(), |tx| {
+///     // A durable block must be the outermost one.
+///     let nested = tx.atomic_with(AtomicOptions::new().durable(), |_| Ok::<_, Error>(()));
+///     assert!(nested.is_err());
+///     Ok::<_, Error>(())
+/// })
+/// .unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AtomicOptions {
+    savepoint: bool,
+    durable: bool,
+}
+
+impl Default for AtomicOptions {
+    fn default() -> Self {
+        AtomicOptions { savepoint: true, durable: false }
+    }
+}
+
+impl AtomicOptions {
+    /// A block with a savepoint when nested, not durable: what `atomic` opens.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A nested block without a savepoint of its own (Django's `savepoint=False`): it costs
+    /// no round trip, but an error leaving it cannot be rolled back alone, so it marks the
+    /// enclosing block to roll back. Outermost, it is an ordinary transaction.
+    pub fn without_savepoint(mut self) -> Self {
+        self.savepoint = false;
+        self
+    }
+
+    /// A block that must be the outermost one (Django's `durable=True`): when it returns,
+    /// its writes are committed. Opening it inside another block is an error.
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+}
+
+/// Django's message for a durable block opened inside another.
+fn nested_durable() -> Error {
+    Error::new(ErrorKind::Usage, "A durable atomic block cannot be nested within another atomic block.")
+}
+
+/// A savepoint taken by hand inside an `atomic` block ([`Transaction::savepoint`]): Django's
+/// `sid`. Commit or roll it back with [`Transaction::savepoint_commit`] /
+/// [`Transaction::savepoint_rollback`]; one left open is released with its block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Savepoint {
+    depth: usize,
+}
+
 /// An open transaction (or savepoint) on one connection.
 pub struct Transaction<'a> {
     conn: &'a RefCell<dyn Connection + 'a>,
+    /// `on_commit` callbacks, each with the connection depth it was registered at.
     hooks: &'a RefCell<Vec<(usize, Hook)>>,
     level: usize,
     extension: Option<&'a (dyn Any + Send + Sync)>,
@@ -44,16 +105,41 @@ impl<'a> Transaction<'a> {
     ///
     /// Refused with [`ErrorKind::TransactionManagement`] when this block must roll back.
     pub fn atomic<R, E: From<Error>>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, E>) -> Result<R, E> {
-        self.conn.try_borrow_mut().map_err(|_| busy())?.begin()?;
-        let child =
-            Transaction { conn: self.conn, hooks: self.hooks, level: self.level + 1, extension: self.extension };
+        self.atomic_with(AtomicOptions::new(), f)
+    }
+
+    /// [`atomic`](Self::atomic) with options. A durable block is refused here (this is always
+    /// inside another block). Without a savepoint, `f` runs in this block: an `Err` (or a
+    /// panic) it returns marks this block to roll back, as Django's `savepoint=False` does.
+    pub fn atomic_with<R, E: From<Error>>(
+        &self,
+        options: AtomicOptions,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        if options.durable {
+            return Err(nested_durable().into());
+        }
+        if !options.savepoint {
+            let mut mark = MarkOnUnwind { tx: self, armed: true };
+            let out = f(self);
+            mark.armed = out.is_err();
+            return out;
+        }
+        let level = {
+            let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
+            conn.begin()?;
+            conn.transaction_depth()
+        };
+        let child = Transaction { conn: self.conn, hooks: self.hooks, level, extension: self.extension };
         run_level(&child, f)
     }
 
     /// Registers `f` to run after the outermost transaction commits. It is dropped, never
-    /// run, if this level or any level around it rolls back.
+    /// run, if this level, a savepoint taken by hand since, or any level around it rolls
+    /// back.
     pub fn on_commit(&self, f: impl FnOnce() + Send + 'static) {
-        self.hooks.borrow_mut().push((self.level, Box::new(f)));
+        let depth = self.depth();
+        self.hooks.borrow_mut().push((depth, Box::new(f)));
     }
 
     /// How deep this level is: 1 for the transaction, 2 for its first savepoint, …
@@ -73,6 +159,106 @@ impl<'a> Transaction<'a> {
     /// refuses to commit a transaction whose statement failed).
     pub fn set_rollback(&self, rollback: bool) -> Result<()> {
         self.conn.try_borrow_mut().map_err(|_| busy())?.set_rollback(rollback)
+    }
+
+    /// Takes a savepoint by hand (Django's `transaction.savepoint()`), to
+    /// [`savepoint_rollback`](Self::savepoint_rollback) to or
+    /// [`savepoint_commit`](Self::savepoint_commit) later in this block. A failure after it
+    /// that is rolled back to it leaves the block usable. A nested `tx.atomic(...)` block
+    /// is usually the clearer tool.
+    ///
+    /// ```
+    /// use orm_backends::{atomic, connect_one, Connection, Error, Executor, Value};
+    /// let mut conn = connect_one("sqlite::memory:").unwrap();
+    /// conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+    /// atomic(&mut conn, |tx| {
+    ///     tx.with_connection(|c| c.execute("INSERT INTO t VALUES (1)", &[]))?;
+    ///     let sid = tx.savepoint()?;
+    ///     tx.with_connection(|c| c.execute("INSERT INTO t VALUES (2)", &[]))?;
+    ///     tx.savepoint_rollback(sid)?; // the 2 is gone, the 1 stays
+    ///     Ok::<_, Error>(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(conn.query("SELECT x FROM t", &[]).unwrap().len(), 1);
+    /// ```
+    pub fn savepoint(&self) -> Result<Savepoint> {
+        let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
+        conn.begin()?;
+        Ok(Savepoint { depth: conn.transaction_depth() })
+    }
+
+    /// Releases `sid` and every savepoint taken after it (Django's `savepoint_commit`): their
+    /// writes become part of this block.
+    pub fn savepoint_commit(&self, sid: Savepoint) -> Result<()> {
+        let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
+        self.check_savepoint(&*conn, sid)?;
+        while conn.transaction_depth() >= sid.depth {
+            let depth = conn.transaction_depth();
+            conn.commit()?;
+            hooks_released(self.hooks, depth);
+        }
+        Ok(())
+    }
+
+    /// Rolls back to `sid` (Django's `savepoint_rollback`): the writes made since are undone
+    /// and their `on_commit` callbacks dropped, and a failure since is mended.
+    pub fn savepoint_rollback(&self, sid: Savepoint) -> Result<()> {
+        let mut conn = self.conn.try_borrow_mut().map_err(|_| busy())?;
+        self.check_savepoint(&*conn, sid)?;
+        while conn.transaction_depth() >= sid.depth {
+            let depth = conn.transaction_depth();
+            hooks_rolled_back(self.hooks, depth);
+            conn.rollback()?;
+        }
+        Ok(())
+    }
+
+    fn check_savepoint(&self, conn: &(dyn Connection + '_), sid: Savepoint) -> Result<()> {
+        if sid.depth <= self.level || sid.depth > conn.transaction_depth() {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "this savepoint is not open in this block (already committed or rolled back, or taken elsewhere)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The connection's depth now: this level, or deeper by the savepoints taken by hand.
+    fn depth(&self) -> usize {
+        self.conn.try_borrow().map(|c| c.transaction_depth()).unwrap_or(self.level)
+    }
+}
+
+/// Marks the block to roll back when a `savepoint = false` block is left by an error or a
+/// panic (disarmed on success).
+struct MarkOnUnwind<'t, 'a> {
+    tx: &'t Transaction<'a>,
+    armed: bool,
+}
+
+impl Drop for MarkOnUnwind<'_, '_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.tx.set_rollback(true);
+        }
+    }
+}
+
+/// Callbacks registered at `depth` now belong to the level around it.
+fn hooks_released(hooks: &RefCell<Vec<(usize, Hook)>>, depth: usize) {
+    if let Ok(mut hooks) = hooks.try_borrow_mut() {
+        for (d, _) in hooks.iter_mut() {
+            if *d >= depth {
+                *d = depth - 1;
+            }
+        }
+    }
+}
+
+/// Callbacks registered at `depth` or deeper are dropped with it.
+fn hooks_rolled_back(hooks: &RefCell<Vec<(usize, Hook)>>, depth: usize) {
+    if let Ok(mut hooks) = hooks.try_borrow_mut() {
+        hooks.retain(|(d, _)| *d < depth);
     }
 }
 
@@ -119,17 +305,29 @@ struct LevelGuard<'t, 'a> {
 }
 
 impl LevelGuard<'_, '_> {
+    /// Rolls back this level and every savepoint taken by hand inside it.
     fn rollback(&mut self) -> Result<()> {
         self.done = true;
-        self.hooks_rolled_back();
         let mut conn = self.tx.conn.try_borrow_mut().map_err(|_| busy())?;
-        conn.rollback()
+        while conn.transaction_depth() >= self.tx.level {
+            let depth = conn.transaction_depth();
+            hooks_rolled_back(self.tx.hooks, depth);
+            conn.rollback()?;
+        }
+        Ok(())
     }
 
-    fn hooks_rolled_back(&self) {
-        if let Ok(mut hooks) = self.tx.hooks.try_borrow_mut() {
-            hooks.retain(|(l, _)| *l < self.tx.level);
+    /// Releases the savepoints taken by hand inside this level and commits it.
+    fn commit(&mut self) -> Result<()> {
+        let mut conn = self.tx.conn.try_borrow_mut().map_err(|_| busy())?;
+        while conn.transaction_depth() >= self.tx.level {
+            let depth = conn.transaction_depth();
+            conn.commit()?;
+            if depth > 1 {
+                hooks_released(self.tx.hooks, depth);
+            }
         }
+        Ok(())
     }
 }
 
@@ -156,8 +354,7 @@ fn run_level<R, E: From<Error>>(
             Ok(v)
         }
         Ok(v) => {
-            let committed = tx.conn.try_borrow_mut().map_err(|_| busy()).and_then(|mut c| c.commit());
-            if let Err(e) = committed {
+            if let Err(e) = guard.commit() {
                 let _ = guard.rollback();
                 return Err(e.into());
             }
@@ -166,12 +363,6 @@ fn run_level<R, E: From<Error>>(
                 let hooks = std::mem::take(&mut *tx.hooks.borrow_mut());
                 for (_, hook) in hooks {
                     hook();
-                }
-            } else {
-                for (l, _) in tx.hooks.borrow_mut().iter_mut() {
-                    if *l == tx.level {
-                        *l = tx.level - 1;
-                    }
                 }
             }
             Ok(v)
@@ -203,7 +394,7 @@ where
     C: Connection + ?Sized,
     E: From<Error>,
 {
-    atomic_with_extension(conn, None, f)
+    atomic_with_options(conn, None, AtomicOptions::new(), f)
 }
 
 /// [`atomic`], with the transaction (and its savepoints) carrying `extension` as its
@@ -234,13 +425,40 @@ where
     C: Connection + ?Sized,
     E: From<Error>,
 {
+    atomic_with_options(conn, extension, AtomicOptions::new(), f)
+}
+
+/// [`atomic_with_extension`] with [`AtomicOptions`]. On a connection already inside a
+/// transaction a durable block is refused, and a block without a savepoint runs `f` in the
+/// transaction that is open (an `Err` leaves it to its owner).
+pub fn atomic_with_options<C, R, E>(
+    conn: &mut C,
+    extension: Option<&(dyn Any + Send + Sync)>,
+    options: AtomicOptions,
+    f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+) -> Result<R, E>
+where
+    C: Connection + ?Sized,
+    E: From<Error>,
+{
     let base = conn.transaction_depth();
-    conn.begin()?;
+    if base > 0 && options.durable {
+        return Err(nested_durable().into());
+    }
+    let merged = base > 0 && !options.savepoint;
+    if !merged {
+        conn.begin()?;
+    }
     let cell = RefCell::new(Guarded { conn, broken: None });
     let hooks = RefCell::new(Vec::new());
-    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + 1, extension };
-    let out = run_level(&tx, f);
-    if base > 0 {
+    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + usize::from(!merged), extension };
+    let out = if merged {
+        // Django's savepoint=False inside a transaction this call does not own: run in it.
+        f(&tx)
+    } else {
+        run_level(&tx, f)
+    };
+    if base > 0 && out.is_ok() {
         // We opened a savepoint inside a transaction we do not own: hooks belong to it, but we
         // cannot reach its queue, so run them only if the caller's transaction is ours to
         // finish. Documented: on_commit inside a raw connection's transaction runs at release.

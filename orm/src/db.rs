@@ -4,7 +4,9 @@
 
 use crate::error::Result;
 use crate::signals::Signals;
-use orm_backends::{Checkout, Connection, Dialect, Executor, Pool, StatementObserver, Transaction, Value};
+use orm_backends::{
+    AtomicOptions, Checkout, Connection, Dialect, Executor, Pool, StatementObserver, Transaction, Value,
+};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -172,9 +174,17 @@ impl Database {
     /// Runs `f` in a transaction: commits on `Ok`, rolls back on `Err` or panic. Nested
     /// `tx.atomic(...)` calls use savepoints; `tx.on_commit(...)` runs after the commit.
     pub fn atomic<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
+        self.atomic_with(AtomicOptions::new(), f)
+    }
+
+    /// [`atomic`](Self::atomic) with options: `AtomicOptions::new().durable()` (a block that
+    /// must be outermost; one opened from the handle always is) or `.without_savepoint()`.
+    /// Inside a block, `tx.atomic_with(…)`, `tx.savepoint()`, `tx.set_rollback(…)` are
+    /// Django's other transaction tools.
+    pub fn atomic_with<R>(&self, options: AtomicOptions, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.pool.get()?;
         conn.set_observer(self.observer());
-        orm_backends::atomic_with_extension(&mut *conn, Some(&*self.signals), f)
+        orm_backends::atomic_with_options(&mut *conn, Some(&*self.signals), options, f)
     }
 }
 

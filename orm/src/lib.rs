@@ -149,8 +149,8 @@ pub use schema::Schema;
 pub use signals::Signals;
 
 pub use orm_backends::{
-    atomic, schema as ddl, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Param, Pool, Row, ToValue,
-    Transaction, Value, ValueRef,
+    atomic, schema as ddl, AtomicOptions, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Param,
+    Pool, Row, Savepoint, ToValue, Transaction, Value, ValueRef,
 };
 pub use orm_macros::Model;
 

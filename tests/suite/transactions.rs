@@ -2,7 +2,7 @@
 //! on_commit runs only after the outermost commit.
 
 use orm_backends::testing::{TestDb, TestResult};
-use orm_backends::{backend_test, Connection, Dialect, Error, ErrorKind, Executor, Pool, Value};
+use orm_backends::{backend_test, AtomicOptions, Connection, Dialect, Error, ErrorKind, Executor, Pool, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -258,6 +258,132 @@ backend_test! {
         let mut conn = db.get()?;
         let e = conn.set_rollback(true).expect_err("outside atomic");
         assert_eq!(e.kind(), ErrorKind::Usage);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_block_without_savepoint_merges_into_its_parent(db: &TestDb) {
+        // Django's AtomicTests.test_merged_* and AtomicMergeTests.
+        setup(db)?;
+        let no_sp = AtomicOptions::new().without_savepoint();
+        // commit/commit: both rows.
+        db.atomic(|tx| {
+            add(tx, "tintin")?;
+            tx.atomic_with(no_sp, |t| add(t, "haddock").map(drop))
+        })?;
+        assert_eq!(names(db)?, ["haddock", "tintin"]);
+        // commit/rollback: the error leaving the merged block rolls the outer block back too.
+        let out: Result<(), Error> = db.atomic(|tx| {
+            add(tx, "a")?;
+            let inner: Result<(), Error> = tx.atomic_with(no_sp, |t| {
+                add(t, "b")?;
+                Err(fail())
+            });
+            assert!(inner.is_err());
+            assert!(tx.get_rollback(), "the merged block's error marks its parent");
+            Ok(())
+        });
+        assert!(out.is_ok());
+        assert_eq!(names(db)?, ["haddock", "tintin"], "nothing of the outer block was kept");
+        // A merged error inside a savepoint block rolls back only that savepoint.
+        db.atomic(|tx| {
+            add(tx, "kept")?;
+            tx.atomic(|sp| {
+                add(sp, "gone1")?;
+                let _ = sp.atomic_with(no_sp, |t| {
+                    add(t, "gone2")?;
+                    Err::<(), _>(fail())
+                });
+                assert!(sp.get_rollback());
+                Ok::<_, Error>(())
+            })?;
+            assert!(!tx.get_rollback());
+            Ok::<_, Error>(())
+        })?;
+        assert_eq!(names(db)?, ["haddock", "kept", "tintin"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_durable_block_must_be_outermost(db: &TestDb) {
+        // Django's DurableTests.
+        setup(db)?;
+        let durable = AtomicOptions::new().durable();
+        db.atomic_with(durable, |tx| add(tx, "one").map(drop))?;
+        db.atomic_with(durable, |tx| add(tx, "two").map(drop))?; // a sequence of durables
+        let out: Result<(), Error> = db.atomic(|tx| {
+            let e = tx.atomic_with(durable, |t| add(t, "nested").map(drop)).expect_err("nested durable");
+            assert_eq!(e.message(), "A durable atomic block cannot be nested within another atomic block.");
+            add(tx, "outer").map(drop)
+        });
+        out?;
+        // On a connection already inside a transaction, too.
+        let mut conn = db.get()?;
+        conn.begin()?;
+        let e = orm_backends::atomic_with_options(&mut *conn, None, durable, |_| Ok::<_, Error>(())).expect_err("inside a transaction");
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        conn.rollback()?;
+        drop(conn);
+        assert_eq!(names(db)?, ["one", "outer", "two"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn savepoints_by_hand_commit_and_roll_back(db: &TestDb) {
+        setup(db)?;
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (r1, r2) = (ran.clone(), ran.clone());
+        db.atomic(|tx| {
+            add(tx, "a")?;
+            let sid = tx.savepoint()?;
+            add(tx, "b")?;
+            tx.on_commit(move || { r1.fetch_add(1, Ordering::SeqCst); });
+            tx.savepoint_rollback(sid)?;
+            let e = tx.savepoint_rollback(sid).expect_err("already rolled back");
+            assert_eq!(e.kind(), ErrorKind::Usage);
+            let sid = tx.savepoint()?;
+            add(tx, "c")?;
+            tx.on_commit(move || { r2.fetch_add(10, Ordering::SeqCst); });
+            tx.savepoint_commit(sid)?;
+            let left_open = tx.savepoint()?; // released with the block
+            let _ = left_open;
+            add(tx, "d").map(drop)
+        })?;
+        assert_eq!(names(db)?, ["a", "c", "d"]);
+        assert_eq!(ran.load(Ordering::SeqCst), 10, "the rolled-back savepoint's callback was dropped");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_manual_savepoint_recovers_a_broken_block(db: &TestDb) {
+        // Django's test_prevent_rollback: mark lifted, rolled back to the savepoint.
+        setup(db)?;
+        add(&**db, "dup")?;
+        db.atomic(|tx| {
+            add(tx, "kept")?;
+            let sid = tx.savepoint()?;
+            let e = tx.atomic_with(AtomicOptions::new().without_savepoint(), |t| add(t, "dup")).expect_err("duplicate");
+            assert!(e.is_integrity());
+            assert!(tx.get_rollback());
+            tx.set_rollback(false)?;
+            tx.savepoint_rollback(sid)?;
+            add(tx, "after").map(drop)
+        })?;
+        assert_eq!(names(db)?, ["after", "dup", "kept"]);
+        // The same failure without a savepoint: rolling back to one taken before it mends it.
+        db.atomic(|tx| {
+            let sid = tx.savepoint()?;
+            let _ = add(tx, "dup");
+            assert!(tx.get_rollback());
+            tx.savepoint_rollback(sid)?;
+            assert!(!tx.get_rollback(), "rolled back past the failure");
+            add(tx, "mended").map(drop)
+        })?;
+        assert_eq!(names(db)?, ["after", "dup", "kept", "mended"]);
         Ok(())
     }
 }
