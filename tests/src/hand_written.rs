@@ -55,6 +55,7 @@ impl Model for HandNote {
             kind: ModelKind::Concrete,
             verbose_name: "hand note",
             renamed_from: None,
+            select_on_save: false,
             sql_cache: Default::default(),
         })
     }

@@ -429,3 +429,23 @@ pub struct Log {
     #[orm(on_delete = DoNothing, related_name = "logs")]
     pub member: ForeignKey<Member>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writes (app `writes`): save semantics of Django's tests/basic and tests/update_only_fields.
+
+/// A model whose only column is its key (Django's `tests/basic` `PrimaryKeyWithDefault`-like
+/// case): an UPDATE has nothing to set, so a save must ask whether the row exists.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "writes")]
+pub struct OnlyKey {
+    pub id: Auto<i64>,
+}
+
+/// A model with `select_on_save` (Django's `Meta.select_on_save`).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "writes", select_on_save)]
+pub struct Careful {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}

@@ -20,3 +20,4 @@ mod signals;
 mod streaming;
 mod transactions;
 mod values;
+mod writes;

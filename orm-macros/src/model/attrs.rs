@@ -36,6 +36,7 @@ pub(crate) struct ContainerAttrs {
     pub verbose_name: Option<LitStr>,
     pub renamed_from: Option<LitStr>,
     pub manager: Option<Path>,
+    pub select_on_save: Option<Span>,
 }
 
 pub(crate) enum Choice {
@@ -184,10 +185,12 @@ pub(crate) fn parse_container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
                 out.renamed_from = Some(lit_str(&meta)?);
             } else if p.is_ident("manager") {
                 out.manager = Some(meta.value()?.parse()?);
+            } else if p.is_ident("select_on_save") {
+                flag(&mut out.select_on_save, &meta)?;
             } else {
                 return Err(meta.error(
                     "unknown model option; expected one of: app, table, ordering, indexes, index, unique_together, \
-                     unique, check, abstract, manager, verbose_name, renamed_from",
+                     unique, check, abstract, manager, verbose_name, renamed_from, select_on_save",
                 ));
             }
             Ok(())

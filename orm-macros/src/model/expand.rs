@@ -621,6 +621,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     };
     let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
     let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
+    let select_on_save = def.attrs.select_on_save.is_some();
     let ordering = match &def.attrs.ordering {
         Some(list) => {
             let items = list.iter().map(|s| s.value());
@@ -667,6 +668,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     kind: ::orm::meta::ModelKind::Proxy { of: <#pty as ::orm::Model>::meta },
                     verbose_name: #verbose,
                     renamed_from: #renamed,
+                    select_on_save: #select_on_save,
                     sql_cache: ::core::default::Default::default(),
                 }
             },
@@ -733,6 +735,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     kind: ::orm::meta::ModelKind::MultiTable { parent: <#pty as ::orm::Model>::meta },
                     verbose_name: #verbose,
                     renamed_from: #renamed,
+                    select_on_save: #select_on_save,
                     sql_cache: ::core::default::Default::default(),
                 }
             },
@@ -972,6 +975,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     };
     let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
     let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
+    let select_on_save = def.attrs.select_on_save.is_some();
     let from_row = from_row_body(def, &label_hint);
     let field_value = field_value_body(def);
     let field_param = field_param_body(def);
@@ -1032,6 +1036,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                                 kind: ::orm::meta::ModelKind::Abstract,
                                 verbose_name: #verbose,
                                 renamed_from: #renamed,
+                                select_on_save: #select_on_save,
                                 sql_cache: ::core::default::Default::default(),
                             }
                         })
@@ -1115,6 +1120,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                             kind: ::orm::meta::ModelKind::Concrete,
                             verbose_name: #verbose,
                             renamed_from: #renamed,
+                            select_on_save: #select_on_save,
                             sql_cache: ::core::default::Default::default(),
                         }
                     })

@@ -113,15 +113,49 @@ fn do_insert<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()>
     Ok(())
 }
 
-fn do_update<M: Model>(obj: &M, ex: &(impl Executor + ?Sized), fields: &[usize]) -> Result<u64> {
+/// Django's `_do_update`: did the UPDATE of `fields` find the row? With no field to write
+/// (a model whose only column is its key), the row's existence answers, unless
+/// `update_fields` named them (then there was nothing to do). With `select_on_save` and no
+/// forced update, existence is asked first and trusted over the UPDATE's row count.
+fn do_update<M: Model>(
+    obj: &M,
+    ex: &(impl Executor + ?Sized),
+    fields: &[usize],
+    update_fields: bool,
+    forced: bool,
+) -> Result<bool> {
     let meta = M::meta();
     if fields.is_empty() {
-        return Ok(1);
+        return Ok(update_fields || row_exists(obj, ex)?);
+    }
+    let select_first = meta.select_on_save && !forced;
+    if select_first && !row_exists(obj, ex)? {
+        return Ok(false);
     }
     let sql = update_sql::<M>(ex.dialect(), fields);
     let mut params: Vec<Param<'_>> = fields.iter().map(|&i| obj.field_param(i)).collect();
     params.push(obj.field_param(meta.pk));
-    Ok(ex.with_connection(|c| c.execute_params(&sql, &params))?)
+    let n = ex.with_connection(|c| c.execute_params(&sql, &params))?;
+    Ok(n > 0 || (select_first && row_exists(obj, ex)?))
+}
+
+/// Is there a row with the instance's key?
+fn row_exists<M: Model>(obj: &M, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+    let meta = M::meta();
+    let d = ex.dialect();
+    let mut sql = String::from("SELECT 1 FROM ");
+    d.write_ident(&mut sql, meta.table);
+    sql.push_str(" WHERE ");
+    d.write_ident(&mut sql, meta.pk_field().column);
+    sql.push_str(" = ");
+    d.write_placeholder(&mut sql, 1);
+    let key = obj.pk_value();
+    Ok(ex.with_connection(|c| c.query_opt(&sql, std::slice::from_ref(&key)))?.is_some())
+}
+
+/// Django's `DatabaseError` for a forced update or an `update_fields` save that found no row.
+fn no_rows(message: &str) -> Error {
+    Error::Database(orm_backends::Error::new(orm_backends::ErrorKind::Query, message))
 }
 
 pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<()> {
@@ -156,9 +190,8 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             )));
         }
         obj.pre_save(false);
-        let n = do_update(obj, ex, &fields)?;
-        if n == 0 && !fields.is_empty() {
-            return Err(Error::DoesNotExist { model: meta.label() });
+        if !do_update(obj, ex, &fields, true, true)? {
+            return Err(no_rows("Save with update_fields did not affect any rows."));
         }
         obj.set_adding(false);
         return Ok(false);
@@ -178,10 +211,9 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
         return do_insert(obj, ex).map(|()| true);
     }
     let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
-    let n = do_update(obj, ex, &all)?;
-    if n == 0 {
+    if !do_update(obj, ex, &all, false, options.force_update)? {
         if options.force_update {
-            return Err(Error::DoesNotExist { model: meta.label() });
+            return Err(no_rows("Forced update did not affect any rows."));
         }
         // Known key, no row: insert it (Django's behaviour for a hand-set key).
         obj.pre_save(true);
@@ -225,7 +257,11 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
                 Some(names) => resolve_update_fields::<M>(names)?,
                 None => all,
             };
-            if do_update(obj, tx, &fields)? == 0 && !fields.is_empty() {
+            let named = options.update_fields.is_some();
+            if !do_update(obj, tx, &fields, named, options.force_update || named)? {
+                if options.force_update {
+                    return Err(no_rows("Forced update did not affect any rows."));
+                }
                 // The parent row exists but this child row does not yet: add it.
                 do_insert(obj, tx)?;
                 return Ok(true);

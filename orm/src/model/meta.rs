@@ -317,6 +317,10 @@ pub struct ModelMeta {
     pub verbose_name: &'static str,
     /// The previous name, for the migration autodetector (`renamed_from = "…"`).
     pub renamed_from: Option<&'static str>,
+    /// Django's `select_on_save` (`#[orm(select_on_save)]`): an update of a saved instance
+    /// first asks whether the row exists, instead of trusting the UPDATE's row count (for
+    /// databases whose triggers or drivers report 0 rows for an UPDATE that matched).
+    pub select_on_save: bool,
     /// Rendered statements of this model (internal; `Default::default()` when written by hand).
     #[doc(hidden)]
     pub sql_cache: super::cache::SqlCache,
