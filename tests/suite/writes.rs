@@ -113,3 +113,82 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn update_or_create_writes_only_what_changed_and_auto_now(t: &TestDb) {
+        // Django's get_or_create tests: test_update_only_defaults_and_pre_save_fields_when_local_fields.
+        let db = db_of(t);
+        setup(&db)?;
+        Schema::new().model::<Comment>().create_all(&db)?;
+        Tally { id: Auto::unset(), name: "x".into(), hits: 1 }.create(&db)?;
+        let capture = db.capture_queries();
+        let (t1, created) = Tally::objects().update_or_create(
+            Tally::name().eq("x"),
+            |t| t.hits = 9,
+            || Tally { id: Auto::unset(), name: "x".into(), hits: 0 },
+            &db,
+        )?;
+        assert!(!created);
+        assert_eq!(t1.hits, 9);
+        let updates: Vec<String> = capture.queries().into_iter().map(|q| q.sql).filter(|s| s.starts_with("UPDATE")).collect();
+        assert_eq!(updates.len(), 1, "{updates:?}");
+        assert!(updates[0].contains("hits") && !updates[0].contains("name"), "only the changed field: {}", updates[0]);
+        drop(capture);
+        // auto_now fields are written too; auto_now_add and untouched fields are not.
+        let c = Comment { id: Auto::unset(), stamps: Stamped { created: None, updated: None }, body: "old".into() }.create(&db)?;
+        let capture = db.capture_queries();
+        let (c2, created) = Comment::objects().update_or_create(
+            Comment::id().eq(c.id.get().unwrap()),
+            |c| c.body = "new".into(),
+            || unreachable!("the row exists"),
+            &db,
+        )?;
+        assert!(!created);
+        let updates: Vec<String> = capture.queries().into_iter().map(|q| q.sql).filter(|s| s.starts_with("UPDATE")).collect();
+        assert_eq!(updates.len(), 1, "{updates:?}");
+        assert!(updates[0].contains("body") && updates[0].contains("updated") && !updates[0].contains("created"), "{}", updates[0]);
+        assert_eq!(Comment::objects().get_pk(c2.id.get().unwrap(), &db)?.body, "new");
+        // Nothing changed and no auto_now field: no UPDATE at all.
+        let capture = db.capture_queries();
+        Tally::objects().update_or_create(Tally::name().eq("x"), |_| {}, || unreachable!(), &db)?;
+        assert!(!capture.queries().iter().any(|q| q.sql.starts_with("UPDATE")));
+        // Created: `create` builds the row (Django's create_defaults).
+        let (made, created) = Tally::objects().update_or_create(
+            Tally::name().eq("y"),
+            |t| t.hits = 100,
+            || Tally { id: Auto::unset(), name: "y".into(), hits: 5 },
+            &db,
+        )?;
+        assert!(created);
+        assert_eq!(made.hits, 5, "the update does not apply to a created row");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn concurrent_get_or_create_on_one_key_leaves_one_row_and_no_error(t: &TestDb) {
+        let db = db_of(t);
+        setup(&db)?;
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    Tally::objects().get_or_create(
+                        Tally::name().eq("race"),
+                        || Tally { id: Auto::unset(), name: "race".into(), hits: i },
+                        &db,
+                    )
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for h in handles {
+            let (obj, made) = h.join().expect("no panic")?;
+            assert_eq!(obj.name, "race");
+            created += usize::from(made);
+        }
+        assert_eq!(created, 1, "exactly one caller created the row");
+        assert_eq!(Tally::objects().filter(Tally::name().eq("race")).count(&db)?, 1);
+        Ok(())
+    }
+}

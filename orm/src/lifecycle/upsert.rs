@@ -41,6 +41,11 @@ impl<M: Model> QuerySet<M> {
 
     /// Updates the row matching `lookup` with `update` (locking it first where the backend can),
     /// or inserts one made by `create`: `(object, created)`. Runs in one transaction.
+    ///
+    /// As in Django, the UPDATE writes only what `update` changed (Django's `defaults`) and the
+    /// `auto_now` fields, never the lookup fields or the rest of the row, so a concurrent change
+    /// to another column survives. `create` builds the whole new object, so it plays
+    /// Django's `create_defaults` as well.
     pub fn update_or_create(
         &self,
         lookup: Q<M>,
@@ -54,9 +59,8 @@ impl<M: Model> QuerySet<M> {
             match qs.clone().select_for_update(false, false).get(tx) {
                 Ok(mut o) => {
                     if let Some(u) = update.take() {
-                        u(&mut o);
+                        save_changes(&mut o, u, tx)?;
                     }
-                    o.save(tx)?;
                     Ok(Some(o))
                 }
                 Err(Error::DoesNotExist { .. }) => Ok(None),
@@ -70,10 +74,34 @@ impl<M: Model> QuerySet<M> {
         if !created {
             // A concurrent insert won the race: apply the update to its row.
             if let Some(u) = update.take() {
-                u(&mut o);
+                save_changes(&mut o, u, ex)?;
             }
-            o.save(ex)?;
         }
         Ok((o, created))
     }
+}
+
+/// Applies `update` to `obj` and saves the fields it changed plus the `auto_now` ones
+/// (Django's `update_fields = defaults + pre_save fields`); nothing changed and no `auto_now`
+/// field: no UPDATE at all.
+fn save_changes<M: Model>(obj: &mut M, update: impl FnOnce(&mut M), ex: &(impl Executor + ?Sized)) -> Result<()> {
+    let meta = M::meta();
+    if meta.parent().is_some() {
+        // A multi-table child's ancestors' fields are not among its own: save every table.
+        update(obj);
+        return obj.save(ex);
+    }
+    let before: Vec<orm_backends::Value> = (0..meta.fields.len()).map(|i| obj.field_value(i)).collect();
+    update(obj);
+    let names: Vec<String> = meta
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|&(i, f)| i != meta.pk && (f.auto_now || obj.field_value(i) != before[i]))
+        .map(|(_, f)| f.name.to_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    obj.save_with(ex, &SaveOptions::update_fields(names))
 }
