@@ -426,6 +426,16 @@ pub(crate) fn rollback_sql(depth: usize) -> String {
     }
 }
 
+/// Does this statement (or one of the `;`-separated statements of a batch) change the schema,
+/// so that cached statements may describe tables that no longer look the same? Errs towards
+/// yes: a false positive only empties the cache.
+pub(crate) fn changes_schema(sql: &str) -> bool {
+    sql.split(';').any(|stmt| {
+        let word: String = stmt.trim_start().chars().take_while(char::is_ascii_alphabetic).take(8).collect();
+        ["ALTER", "DROP", "CREATE"].iter().any(|k| word.eq_ignore_ascii_case(k))
+    })
+}
+
 pub(crate) fn no_transaction() -> Error {
     Error::new(ErrorKind::Usage, "no transaction is open")
 }

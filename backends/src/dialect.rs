@@ -172,7 +172,14 @@ static POSTGRES_FEATURES: Features = Features {
     max_name_length: 63,
 };
 
-static MYSQL_FEATURES: Features = Features {
+static MYSQL_FEATURES: Features = MYSQL;
+
+/// MariaDB 10.5 and later: MySQL's flags, and `INSERT … RETURNING` (one row or many).
+#[cfg(feature = "mysql")]
+pub(crate) static MARIADB_RETURNING_FEATURES: Features =
+    Features { can_return_rows_from_insert: true, can_return_rows_from_bulk_insert: true, ..MYSQL };
+
+const MYSQL: Features = Features {
     can_return_rows_from_insert: false,
     can_return_rows_from_bulk_insert: false,
     can_rollback_ddl: false,

@@ -126,6 +126,10 @@ pub enum Error {
     /// (Django's `TypeError`s: `delete()` on a sliced QuerySet, …).
     #[error("{0}")]
     TypeError(String),
+    /// An argument that cannot be used, refused before any SQL runs (Django's
+    /// `ValueError`s: a `batch_size` of 0, `bulk_create` of a multi-table child, …).
+    #[error("{0}")]
+    ValueError(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),

@@ -144,7 +144,7 @@ pub use model::{
     Reverse,
 };
 pub use queryset::stream::ModelIter;
-pub use queryset::{Annotated, DefaultManager, QuerySet};
+pub use queryset::{Annotated, BulkCreate, DefaultManager, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
 

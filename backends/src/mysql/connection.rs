@@ -34,6 +34,17 @@ fn session_setup() -> String {
     format!("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci; SET time_zone = '+00:00', sql_mode = '{SQL_MODE}'")
 }
 
+/// The flags of the server whose `VERSION()` is `version` (`10.11.6-MariaDB-…` or `8.0.36`).
+fn features_of(version: &str) -> &'static crate::features::Features {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version.contains("MariaDB") && (major, minor) >= (10, 5) {
+        &crate::dialect::MARIADB_RETURNING_FEATURES
+    } else {
+        Dialect::Mysql.features()
+    }
+}
+
 /// Runs `sql` through the text protocol, reading every result set so that an error in any
 /// statement of a multi-statement text is reported (the driver's `query_drop` drops errors
 /// after the first statement).
@@ -68,6 +79,8 @@ pub struct MysqlConnection {
     /// Set when the connection failed below the SQL level (I/O, protocol, server gone).
     lost: bool,
     observer: Option<Arc<dyn StatementObserver>>,
+    /// MySQL's flags, or MariaDB 10.5+'s (which can return inserted rows).
+    features: &'static crate::features::Features,
 }
 
 impl std::fmt::Debug for MysqlConnection {
@@ -169,7 +182,9 @@ impl MysqlConnection {
             .spawn(move || {
                 let r = mysql::Conn::new(opts).map_err(ConnectFailure::Connect).and_then(|mut conn| {
                     run_text(&mut conn, &session_setup()).map_err(ConnectFailure::Setup)?;
-                    Ok(conn)
+                    let version: Option<String> =
+                        conn.query_first("SELECT VERSION()").map_err(ConnectFailure::Setup)?;
+                    Ok((conn, features_of(version.as_deref().unwrap_or_default())))
                 });
                 let _ = tx.send(r);
             })
@@ -178,7 +193,7 @@ impl MysqlConnection {
             })?;
         // A little grace past the TCP timeout, so the driver's own (more precise) error wins.
         match rx.recv_timeout(options.connect_timeout + Duration::from_millis(250)) {
-            Ok(Ok(conn)) => Ok(MysqlConnection { conn, depth: 0, lost: false, observer: None }),
+            Ok(Ok((conn, features))) => Ok(MysqlConnection { conn, depth: 0, lost: false, observer: None, features }),
             Ok(Err(failure)) => Err(connect_error(options, failure)),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::new(
                 ErrorKind::Timeout,
@@ -228,6 +243,12 @@ impl MysqlConnection {
 impl Connection for MysqlConnection {
     fn dialect(&self) -> Dialect {
         Dialect::Mysql
+    }
+
+    /// MariaDB 10.5 and later return inserted rows (`INSERT … RETURNING`), so a multi-row
+    /// insert hands back every generated key there; MySQL's flags otherwise.
+    fn features(&self) -> &'static crate::features::Features {
+        self.features
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -316,5 +337,19 @@ impl Connection for MysqlConnection {
 
     fn is_broken(&mut self) -> bool {
         self.depth > 0 || self.lost
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn mariadb_from_10_5_returns_inserted_rows() {
+        assert!(features_of("10.11.19-MariaDB-0+deb12u1").can_return_rows_from_bulk_insert);
+        assert!(features_of("10.5.0-MariaDB").can_return_rows_from_bulk_insert);
+        assert!(!features_of("10.4.32-MariaDB").can_return_rows_from_bulk_insert);
+        assert!(!features_of("8.0.36").can_return_rows_from_bulk_insert);
+        assert!(!features_of("").can_return_rows_from_bulk_insert);
     }
 }

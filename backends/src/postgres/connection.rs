@@ -4,7 +4,9 @@
 use super::error::{connect_error, map, target};
 use super::stream::PostgresStream;
 use super::types::{fast_kind, FastKind, KindedRow, Param};
-use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
+use crate::connection::{
+    begin_sql, changes_schema, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver,
+};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{OwnedRow, Row, RowStream};
@@ -72,16 +74,6 @@ fn startup_options(options: &ConnectOptions) -> String {
         }
     }
     out
-}
-
-/// Does this statement (or one of the `;`-separated statements of a batch) change the schema,
-/// so that cached statements may describe tables that no longer look the same? Errs towards
-/// yes: a false positive only empties the cache.
-fn changes_schema(sql: &str) -> bool {
-    sql.split(';').any(|stmt| {
-        let word: String = stmt.trim_start().chars().take_while(char::is_ascii_alphabetic).take(8).collect();
-        ["ALTER", "DROP", "CREATE"].iter().any(|k| word.eq_ignore_ascii_case(k))
-    })
 }
 
 /// Did the server refuse a cached statement because its result columns changed?

@@ -8,7 +8,9 @@ use super::error::map;
 use super::stmt::{Outcome, Statements};
 use super::types::{cell, check_param, check_params, value_ref, wrong_count, Param, RefParam};
 use crate::cell::Cell;
-use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
+use crate::connection::{
+    begin_sql, changes_schema, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver,
+};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{out_of_range, Row, RowStream};
@@ -24,6 +26,9 @@ pub struct SqliteConnection {
     conn: rusqlite::Connection,
     depth: usize,
     observer: Option<Arc<dyn StatementObserver>>,
+    /// Whether each table asked about has an `AUTOINCREMENT` key (read once per table from
+    /// `sqlite_master`, forgotten when the schema changes): see `insert_rows`.
+    autoincrement: std::collections::HashMap<String, bool>,
 }
 
 impl std::fmt::Debug for SqliteConnection {
@@ -67,7 +72,13 @@ impl SqliteConnection {
             let e = map(e, None);
             Error::new(ErrorKind::Connection, format!("cannot set up the SQLite database: {e}"))
         })?;
-        Ok(SqliteConnection { stmts: Statements::default(), conn, depth: 0, observer: None })
+        Ok(SqliteConnection {
+            stmts: Statements::default(),
+            conn,
+            depth: 0,
+            observer: None,
+            autoincrement: Default::default(),
+        })
     }
 
     /// The rusqlite connection underneath, for what this crate does not cover.
@@ -76,6 +87,7 @@ impl SqliteConnection {
     /// connection handed out, which the caller may replace.
     pub fn raw(&mut self) -> &mut rusqlite::Connection {
         self.stmts = Statements::default();
+        self.autoincrement.clear();
         &mut self.conn
     }
 
@@ -95,6 +107,27 @@ impl SqliteConnection {
             return Ok(());
         }
         self.conn.execute_batch(sql).map_err(|e| map(e, Some(sql)))
+    }
+
+    /// Is `table`'s key `AUTOINCREMENT`? Such a key never takes a random rowid (SQLite fails
+    /// with SQLITE_FULL instead), so one INSERT's rows get consecutive keys.
+    fn is_autoincrement(&mut self, table: &str) -> Result<bool> {
+        if let Some(&known) = self.autoincrement.get(table) {
+            return Ok(known);
+        }
+        let sql = "SELECT instr(upper(sql), 'AUTOINCREMENT') > 0 FROM sqlite_master WHERE type = 'table' AND name = ?";
+        self.observe(sql, &[Value::from(table)]);
+        let mut stmt = self.prepare(sql)?;
+        stmt.raw_bind_parameter(1, table).map_err(|e| map(e, Some(sql)))?;
+        let mut rows = stmt.raw_query();
+        let known = match rows.next().map_err(|e| map(e, Some(sql)))? {
+            Some(row) => row.get::<_, Option<bool>>(0).map_err(|e| map(e, Some(sql)))?.unwrap_or(false),
+            None => false,
+        };
+        drop(rows);
+        drop(stmt);
+        self.autoincrement.insert(table.to_owned(), known);
+        Ok(known)
     }
 
     fn prepare(&self, sql: &str) -> Result<CachedStatement<'_>> {
@@ -157,6 +190,9 @@ impl Connection for SqliteConnection {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.observe(sql, params);
+        if !self.autoincrement.is_empty() && changes_schema(sql) {
+            self.autoincrement.clear();
+        }
         if let Outcome::Done(n) = self.stmts.execute(&self.conn, sql, params.iter().map(Value::as_ref))? {
             return Ok(n);
         }
@@ -184,6 +220,9 @@ impl Connection for SqliteConnection {
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
         self.observe(sql, &[]);
+        if changes_schema(sql) {
+            self.autoincrement.clear();
+        }
         self.conn.execute_batch(sql).map_err(|e| map(e, Some(sql)))
     }
 
@@ -232,7 +271,10 @@ impl Connection for SqliteConnection {
     /// `last - rows + 1 ..= last`. That holds unless something else inserted in between
     /// (a trigger: then `total_changes()` grew by more than `rows`) or the table ran out of
     /// rowids and SQLite picked random ones (then a row above `last` exists): in those rare
-    /// cases the keys are unknown (`GeneratedKeys::Unknown`), as on MySQL. Tables whose key is not the
+    /// cases the keys are unknown (`GeneratedKeys::Unknown`), as on MySQL. An `AUTOINCREMENT`
+    /// key (what this crate's DDL writes) never takes random rowids, so for such a table the
+    /// check for a row above `last` is skipped: no query beyond the INSERT itself, after one
+    /// look at `sqlite_master` per table and connection. Tables whose key is not the
     /// rowid generate no keys at all, so there is nothing to read for them.
     fn insert_rows(
         &mut self,
@@ -249,7 +291,7 @@ impl Connection for SqliteConnection {
         let last = self.conn.last_insert_rowid();
         let only_ours = self.conn.total_changes().wrapping_sub(before) == count && count == rows as u64;
         let mut consecutive = only_ours && last >= count as i64;
-        if consecutive && count > 1 {
+        if consecutive && count > 1 && !self.is_autoincrement(k.table)? {
             let mut check = String::with_capacity(48 + k.table.len() + k.column.len());
             check.push_str("SELECT 1 FROM ");
             Dialect::Sqlite.write_ident(&mut check, k.table);

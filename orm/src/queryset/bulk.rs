@@ -15,6 +15,10 @@ fn rows_per_batch(d: Dialect, columns: usize) -> usize {
     (d.features().max_query_params / columns.max(1)).max(1)
 }
 
+/// At most this many rows per INSERT, whatever the parameter limit allows (a model whose only
+/// column is its key binds nothing).
+const MAX_ROWS_PER_INSERT: usize = 10_000;
+
 /// Rows per `bulk_update` statement: within the parameter limit, and under 1,000 rows, since
 /// each row's `CASE` is searched linearly.
 fn rows_per_update(d: Dialect, columns: usize) -> usize {
@@ -27,8 +31,14 @@ fn bulk_insert_sql<M: Model>(d: Dialect, include_pk: bool, rows: usize) -> Arc<s
     let shape = Shape::BulkInsert { include_pk, rows: rows as u32 };
     SqlCache::of(meta).get_or_render(d, shape, || {
         let pk = meta.pk;
-        let cols: Vec<&'static str> =
+        let mut cols: Vec<&'static str> =
             meta.fields.iter().enumerate().filter(|&(i, _)| i != pk || include_pk).map(|(_, f)| f.column).collect();
+        // A model whose only column is a generated key: each row asks for it (Django's
+        // `pk_default_value`: NULL on SQLite, which then picks the rowid, DEFAULT elsewhere).
+        let generated_only = cols.is_empty();
+        if generated_only {
+            cols.push(meta.pk_field().column);
+        }
         let mut sql = String::with_capacity(32 + cols.len() * 16 + rows * cols.len() * 4);
         sql.push_str("INSERT INTO ");
         d.write_ident(&mut sql, meta.table);
@@ -46,7 +56,10 @@ fn bulk_insert_sql<M: Model>(d: Dialect, include_pk: bool, rows: usize) -> Arc<s
                 sql.push_str(", ");
             }
             sql.push('(');
-            for n in 0..cols.len() {
+            if generated_only {
+                sql.push_str(if d == Dialect::Sqlite { "NULL" } else { "DEFAULT" });
+            }
+            for n in 0..cols.len() - usize::from(generated_only) {
                 if n > 0 {
                     sql.push_str(", ");
                 }
@@ -92,18 +105,31 @@ fn insert_group<M: Model>(
     group: &Group,
     include_pk: bool,
     per: usize,
+    conflict: &Conflict,
 ) -> Result<u64> {
     let meta = M::meta();
     let pk = meta.pk;
     let d = conn.dialect();
     let ncols = meta.fields.len() - usize::from(!include_pk);
-    let keys = (!include_pk).then(|| InsertKeys { table: meta.table, column: meta.pk_field().column });
+    // Keys come back for plain inserts, and for upserts where RETURNING lists every row; an
+    // ignored conflict inserts fewer rows than it was given, so no key can be matched to its row.
+    let keys_wanted = !include_pk
+        && match conflict {
+            Conflict::None => true,
+            Conflict::Ignore => false,
+            Conflict::Update(_) => d != Dialect::Mysql,
+        };
+    let keys = keys_wanted.then(|| InsertKeys { table: meta.table, column: meta.pk_field().column });
     let mut total = 0;
     let mut buffer = PARAMS.with(|b| b.take());
     for start in (0..group.len()).step_by(per.max(1)) {
         let chunk = start..(start + per).min(group.len());
         let rows = chunk.len();
-        let sql = bulk_insert_sql::<M>(d, include_pk, rows);
+        let base = bulk_insert_sql::<M>(d, include_pk, rows);
+        let sql: Arc<str> = match conflict {
+            Conflict::None => base,
+            other => other.apply(d, &base).into(),
+        };
         // Borrowed from the instances: text fields are bound without being copied.
         let mut params = recycle(std::mem::take(&mut buffer));
         params.reserve(rows * ncols);
@@ -111,7 +137,12 @@ fn insert_group<M: Model>(
             let o = &objs[group.at(p)];
             params.extend((0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| o.field_param(i)));
         }
-        let inserted = conn.insert_rows(&sql, &params, rows, keys);
+        let inserted = match (conflict, keys) {
+            // An upsert's rows are not consecutive inserts (SQLite's rowid arithmetic does not
+            // hold): every row's key is read back with RETURNING, updated rows' too.
+            (Conflict::Update(_), Some(k)) => returning_keys(conn, &sql, &params, k.column),
+            _ => conn.insert_rows(&sql, &params, rows, keys),
+        };
         buffer = recycle(params);
         let inserted = inserted?;
         total += inserted.count;
@@ -142,7 +173,7 @@ fn insert_group<M: Model>(
                     o.set_adding(false);
                 }
             }
-            GeneratedKeys::Unknown if include_pk => {
+            GeneratedKeys::Unknown if include_pk && matches!(conflict, Conflict::None) => {
                 for p in chunk {
                     objs[group.at(p)].set_adding(false);
                 }
@@ -154,6 +185,28 @@ fn insert_group<M: Model>(
         PARAMS.with(|b| b.set(buffer));
     }
     Ok(total)
+}
+
+/// Runs `sql` with `RETURNING column` and reads every row's key (PostgreSQL, SQLite ≥ 3.35).
+fn returning_keys(
+    conn: &mut dyn Connection,
+    sql: &str,
+    params: &[Param<'_>],
+    column: &str,
+) -> orm_backends::Result<orm_backends::InsertedRows> {
+    let d = conn.dialect();
+    let mut full = String::with_capacity(sql.len() + column.len() + 16);
+    full.push_str(sql);
+    full.push_str(" RETURNING ");
+    d.write_ident(&mut full, column);
+    let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
+    let mut keys = Vec::new();
+    conn.for_each_row(&full, &owned, &mut |row| {
+        keys.push(row.value(0));
+        true
+    })?;
+    let keys = keys.into_iter().collect::<orm_backends::Result<Vec<Value>>>()?;
+    Ok(orm_backends::InsertedRows { count: keys.len() as u64, keys: GeneratedKeys::Listed(keys) })
 }
 
 thread_local! {
@@ -176,6 +229,178 @@ fn recycle<'a, 'b>(mut v: Vec<Param<'a>>) -> Vec<Param<'b>> {
     v.into_iter().map(|_| unreachable!("the list is empty")).collect()
 }
 
+/// Options of [`QuerySet::bulk_create_with`]: Django's `batch_size`, `ignore_conflicts` and
+/// `update_conflicts` / `unique_fields` / `update_fields`.
+///
+/// ```
+/// use orm::BulkCreate;
+/// let upsert = BulkCreate::new().batch_size(500).update_conflicts(["name"], ["hits"]);
+/// let skip_dupes = BulkCreate::new().ignore_conflicts();
+/// # let _ = (upsert, skip_dupes);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BulkCreate {
+    batch_size: Option<usize>,
+    on_conflict: OnConflict,
+}
+
+/// What a `bulk_create` does with a row that breaks a unique constraint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum OnConflict {
+    /// Fail (an `IntegrityError`), as an INSERT does.
+    #[default]
+    Fail,
+    /// Skip the row (`ON CONFLICT DO NOTHING`, MySQL's `INSERT IGNORE`).
+    Ignore,
+    /// Update the existing row's `update_fields` from the new one (an upsert).
+    Update { unique_fields: Vec<String>, update_fields: Vec<String> },
+}
+
+impl BulkCreate {
+    /// Django's defaults: batches as large as the backend's parameter limit allows, and a
+    /// conflict is an error.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `n` rows per INSERT (still within the backend's parameter limit). `0` is
+    /// refused when the call runs, as Django refuses it.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n);
+        self
+    }
+
+    /// Rows that break a unique constraint are skipped (`ON CONFLICT DO NOTHING`; MySQL's
+    /// `INSERT IGNORE`, which also turns other errors of the row into warnings, as in
+    /// Django). Generated keys are not set on the instances.
+    pub fn ignore_conflicts(mut self) -> Self {
+        self.on_conflict = OnConflict::Ignore;
+        self
+    }
+
+    /// An upsert: a row whose `unique_fields` match an existing row updates that row's
+    /// `update_fields` instead (`ON CONFLICT (…) DO UPDATE SET f = EXCLUDED.f`; MySQL's
+    /// `ON DUPLICATE KEY UPDATE f = VALUES(f)`). MySQL picks the conflicting unique key
+    /// itself: there `unique_fields` are checked but not written into the statement (Django
+    /// refuses them on MySQL; accepting them lets one call run on every backend).
+    pub fn update_conflicts<U, F>(mut self, unique_fields: U, update_fields: F) -> Self
+    where
+        U: IntoIterator,
+        U::Item: Into<String>,
+        F: IntoIterator,
+        F::Item: Into<String>,
+    {
+        self.on_conflict = OnConflict::Update {
+            unique_fields: unique_fields.into_iter().map(Into::into).collect(),
+            update_fields: update_fields.into_iter().map(Into::into).collect(),
+        };
+        self
+    }
+}
+
+/// A resolved conflict clause, ready to be written after the VALUES lists.
+enum Conflict {
+    None,
+    Ignore,
+    /// (unique columns, update columns)
+    Update((Vec<&'static str>, Vec<&'static str>)),
+}
+
+impl Conflict {
+    /// `base` (a plain multi-row INSERT) with this conflict handling.
+    fn apply(&self, d: Dialect, base: &str) -> String {
+        let mut sql = String::with_capacity(base.len() + 64);
+        match self {
+            Conflict::None => sql.push_str(base),
+            Conflict::Ignore if d == Dialect::Mysql => {
+                sql.push_str("INSERT IGNORE INTO ");
+                sql.push_str(base.strip_prefix("INSERT INTO ").unwrap_or(base));
+            }
+            Conflict::Ignore => {
+                sql.push_str(base);
+                sql.push_str(" ON CONFLICT DO NOTHING");
+            }
+            Conflict::Update((unique, update)) => {
+                sql.push_str(base);
+                if d == Dialect::Mysql {
+                    sql.push_str(" ON DUPLICATE KEY UPDATE ");
+                    for (i, c) in update.iter().enumerate() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        d.write_ident(&mut sql, c);
+                        sql.push_str(" = VALUES(");
+                        d.write_ident(&mut sql, c);
+                        sql.push(')');
+                    }
+                } else {
+                    sql.push_str(" ON CONFLICT (");
+                    for (i, c) in unique.iter().enumerate() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        d.write_ident(&mut sql, c);
+                    }
+                    sql.push_str(") DO UPDATE SET ");
+                    for (i, c) in update.iter().enumerate() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        d.write_ident(&mut sql, c);
+                        sql.push_str(" = EXCLUDED.");
+                        d.write_ident(&mut sql, c);
+                    }
+                }
+            }
+        }
+        sql
+    }
+}
+
+/// Django's `_check_bulk_create_options`, with its messages.
+fn check_options<M: Model>(options: &BulkCreate) -> Result<Conflict> {
+    let meta = M::meta();
+    if meta.parent().is_some() {
+        return Err(Error::ValueError("Can't bulk create a multi-table inherited model".into()));
+    }
+    if options.batch_size == Some(0) {
+        return Err(Error::ValueError("Batch size must be a positive integer.".into()));
+    }
+    let (unique, update) = match &options.on_conflict {
+        OnConflict::Fail => return Ok(Conflict::None),
+        OnConflict::Ignore => return Ok(Conflict::Ignore),
+        OnConflict::Update { unique_fields, update_fields } => (unique_fields, update_fields),
+    };
+    if update.is_empty() {
+        return Err(Error::ValueError(
+            "Fields that will be updated when a row insertion fails on conflicts must be provided.".into(),
+        ));
+    }
+    if unique.is_empty() {
+        return Err(Error::ValueError("Unique fields that can trigger the upsert must be provided.".into()));
+    }
+    let column = |name: &str, what: &str| -> Result<(usize, &'static str)> {
+        let name = if name == "pk" { meta.pk_field().name } else { name };
+        match meta.field_index(name) {
+            Some(i) => Ok((i, meta.fields[i].column)),
+            None if meta.many_to_many.iter().any(|m| m.name == name) => {
+                Err(Error::ValueError(format!("bulk_create() can only be used with concrete fields in {what}.")))
+            }
+            None => Err(Error::FieldDoesNotExist { model: meta.label(), field: name.to_owned() }),
+        }
+    };
+    let mut update_cols = Vec::with_capacity(update.len());
+    for f in update {
+        let (i, c) = column(f, "update_fields")?;
+        if i == meta.pk {
+            return Err(Error::ValueError("bulk_create() cannot be used with primary keys in update_fields.".into()));
+        }
+        update_cols.push(c);
+    }
+    let unique_cols = unique.iter().map(|f| column(f, "unique_fields").map(|(_, c)| c)).collect::<Result<_>>()?;
+    Ok(Conflict::Update((unique_cols, update_cols)))
+}
+
 impl<M: Model> QuerySet<M> {
     /// Inserts `objs` with multi-row INSERTs, split so each statement stays within the
     /// backend's parameter limit, all in one transaction (a single statement needs none: it is
@@ -184,7 +409,20 @@ impl<M: Model> QuerySet<M> {
     /// `RETURNING`); on MySQL they stay unset (as in Django), since `LAST_INSERT_ID()` only
     /// names the first row. `auto_now`/`auto_now_add` fields are filled. Returns how many rows
     /// were inserted.
+    ///
+    /// A multi-table child is refused before any SQL (its parent rows would need their keys
+    /// first), as in Django. [`bulk_create_with`](Self::bulk_create_with) takes a batch size
+    /// and conflict handling.
     pub fn bulk_create(&self, objs: &mut [M], ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.bulk_create_with(objs, &BulkCreate::new(), ex)
+    }
+
+    /// [`bulk_create`](Self::bulk_create) with [`BulkCreate`] options: `batch_size`,
+    /// `ignore_conflicts`, `update_conflicts`. Returns how many rows the database reports
+    /// written (with an upsert, MySQL counts an updated row twice, as it does for
+    /// `ON DUPLICATE KEY UPDATE`).
+    pub fn bulk_create_with(&self, objs: &mut [M], options: &BulkCreate, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        let conflict = check_options::<M>(options)?;
         if objs.is_empty() {
             return Ok(0);
         }
@@ -205,13 +443,16 @@ impl<M: Model> QuerySet<M> {
             let (with_key, without_key): (Vec<usize>, Vec<usize>) = (0..objs.len()).partition(|&i| has_key(&objs[i]));
             [(Group::Listed(with_key), true), (Group::Listed(without_key), false)]
         };
-        let per = |include_pk: bool| rows_per_batch(d, meta.fields.len() - usize::from(!include_pk));
+        let per = |include_pk: bool| {
+            let limit = rows_per_batch(d, meta.fields.len() - usize::from(!include_pk)).min(MAX_ROWS_PER_INSERT);
+            options.batch_size.map_or(limit, |n| n.min(limit))
+        };
         let statements: usize = groups.iter().map(|(g, inc)| g.len().div_ceil(per(*inc))).sum();
         let run = |conn: &mut dyn Connection| -> Result<u64> {
             let mut total = 0;
             for (group, include_pk) in &groups {
                 if group.len() > 0 {
-                    total += insert_group(conn, objs, group, *include_pk, per(*include_pk))?;
+                    total += insert_group(conn, objs, group, *include_pk, per(*include_pk), &conflict)?;
                 }
             }
             Ok(total)

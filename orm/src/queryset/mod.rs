@@ -3,6 +3,8 @@
 //! run exactly one statement (`get_or_create` and friends say when they run more).
 
 mod bulk;
+
+pub use bulk::BulkCreate;
 pub(crate) mod by_key;
 pub mod prefetch;
 pub mod stream;
