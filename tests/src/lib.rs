@@ -449,3 +449,46 @@ pub struct Careful {
     #[orm(max_length = 20)]
     pub name: String,
 }
+
+/// A model with a unique set of one field, a check constraint, a foreign key and a `clean`
+/// hook (Django's `tests/validation` models).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(
+    app = "writes",
+    unique(name = "writes_part_code_uniq", fields = ["code"]),
+    check(name = "writes_part_qty_nonneg", sql = "qty >= 0"),
+    clean = part_clean
+)]
+pub struct Part {
+    pub id: Auto<i64>,
+    #[orm(max_length = 10)]
+    pub code: String,
+    pub qty: i32,
+    #[orm(on_delete = Cascade, related_name = "parts")]
+    pub maker: Option<ForeignKey<Careful>>,
+}
+
+/// `Part`'s model-level validation: the code `"X"` is reserved (under `__all__`), and a part
+/// made by nobody needs a quantity of 0 (under `qty`).
+pub fn part_clean(p: &Part, errors: &mut orm::ValidationErrors) {
+    if p.code == "X" {
+        errors.add(orm::NON_FIELD_ERRORS, "The code X is reserved.");
+    }
+    if p.maker.is_none() && p.qty > 0 {
+        errors.add("qty", "A part made by nobody has no stock.");
+    }
+}
+
+/// Fields declared as Django's EmailField, URLField and SlugField are: text with their
+/// validators.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "writes")]
+pub struct Contact {
+    pub id: Auto<i64>,
+    #[orm(max_length = 254, validators = [orm::validation::validate_email])]
+    pub email: String,
+    #[orm(max_length = 200, validators = [orm::validation::validate_url])]
+    pub site: Option<String>,
+    #[orm(max_length = 50, validators = [orm::validation::validate_slug])]
+    pub slug: String,
+}

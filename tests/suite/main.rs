@@ -19,5 +19,6 @@ mod schema_ddl;
 mod signals;
 mod streaming;
 mod transactions;
+mod validation;
 mod values;
 mod writes;

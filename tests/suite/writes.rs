@@ -13,7 +13,8 @@ fn db_of(t: &TestDb) -> Database {
 }
 
 fn setup(db: &Database) -> orm::Result<()> {
-    Schema::new().model::<OnlyKey>().model::<Careful>().model::<Tally>().create_all(db)
+    // Part refers to Careful: deleting Careful rows cascades through its table.
+    Schema::new().model::<OnlyKey>().model::<Careful>().model::<Part>().model::<Tally>().create_all(db)
 }
 
 fn message(e: &orm::Error) -> String {

@@ -37,6 +37,7 @@ pub(crate) struct ContainerAttrs {
     pub renamed_from: Option<LitStr>,
     pub manager: Option<Path>,
     pub select_on_save: Option<Span>,
+    pub clean: Option<Path>,
 }
 
 pub(crate) enum Choice {
@@ -185,12 +186,14 @@ pub(crate) fn parse_container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
                 out.renamed_from = Some(lit_str(&meta)?);
             } else if p.is_ident("manager") {
                 out.manager = Some(meta.value()?.parse()?);
+            } else if p.is_ident("clean") {
+                out.clean = Some(meta.value()?.parse()?);
             } else if p.is_ident("select_on_save") {
                 flag(&mut out.select_on_save, &meta)?;
             } else {
                 return Err(meta.error(
                     "unknown model option; expected one of: app, table, ordering, indexes, index, unique_together, \
-                     unique, check, abstract, manager, verbose_name, renamed_from, select_on_save",
+                     unique, check, abstract, manager, verbose_name, renamed_from, select_on_save, clean",
                 ));
             }
             Ok(())

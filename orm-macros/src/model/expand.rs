@@ -486,6 +486,18 @@ fn pre_save_body(def: &ModelDef) -> TokenStream {
     quote! { let _ = adding; #out }
 }
 
+/// `fn clean` calling the function `#[orm(clean = path)]` names (Django's `Model.clean`).
+fn clean_hook(def: &ModelDef) -> TokenStream {
+    match &def.attrs.clean {
+        Some(path) => quote_spanned! {path.span()=>
+            fn clean(&self, errors: &mut ::orm::ValidationErrors) {
+                #path(self, errors)
+            }
+        },
+        None => TokenStream::new(),
+    }
+}
+
 fn validate_body(def: &ModelDef) -> TokenStream {
     let mut out = TokenStream::new();
     for f in &def.fields {
@@ -651,6 +663,9 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
         Some(path) => quote!(fn objects() -> ::orm::QuerySet<Self> { #path() }),
         None => TokenStream::new(),
     };
+    let clean = clean_hook(def);
+    let validate_parent =
+        if proxy { quote!(<#pty as ::orm::Model>::validate_fields(&self.#pid, errors);) } else { TokenStream::new() };
     let (meta, by_index, set_by_index, related_by_index) = if proxy {
         (
             quote! {
@@ -774,6 +789,14 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
             fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
                 <#pty as ::orm::Persist>::delete(&mut self.#pid, ex).map(|_| ())
             }
+            fn full_clean_parent<E: ::orm::Executor + ?::core::marker::Sized>(
+                &self,
+                ex: &E,
+                exclude: &[&str],
+                errors: &mut ::orm::ValidationErrors,
+            ) -> ::orm::Result<()> {
+                ::orm::validation::clean_into(&self.#pid, ex, exclude, errors)
+            }
         }
     };
     let downcast = if proxy {
@@ -827,7 +850,9 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     #pre_save
                 }
                 fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) {
-                    <#pty as ::orm::Model>::validate_fields(&self.#pid, errors);
+                    // The parent's own validators run when its part is cleaned
+                    // (full_clean_parent); a proxy has the same fields as its model.
+                    #validate_parent
                     #validate
                 }
                 #[allow(unused_assignments, unused_mut, unreachable_code)]
@@ -846,6 +871,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
+                #clean
                 #parent_ops
             }
             #[automatically_derived]
@@ -1086,6 +1112,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         },
         None => TokenStream::new(),
     };
+    let clean = clean_hook(def);
     let pk_key = quote_spanned!(pk_ty.span()=> <#pk_ty as ::orm::FieldType>::Lookup);
     let pk_kind = quote_spanned!(pk_ty.span()=> ::orm::__private::kind_of::<#pk_ty>());
     quote! {
@@ -1155,6 +1182,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
+                #clean
             }
             #[automatically_derived]
             impl ::orm::DefaultManager for #ident {

@@ -70,10 +70,19 @@ pub trait Persist: Model {
         persist::refresh(self, ex)
     }
 
-    /// Validates every field (max_length, null, choices, unique against the database, and
-    /// the validators given in attributes), collecting all messages per field.
+    /// Validates the instance as Django's `full_clean` does (see [`validation`](crate::validation)):
+    /// every field (null, blank, max_length, choices, declared validators), foreign keys that
+    /// point at no row, the model's `clean` hook, unique fields and sets, check constraints;
+    /// all messages collected per field in a [`ValidationError`](crate::Error::ValidationError).
     fn full_clean(&self, ex: &(impl Executor + ?Sized)) -> Result<()> {
-        crate::validation::full_clean(self, ex)
+        crate::validation::full_clean(self, ex, &[])
+    }
+
+    /// [`full_clean`](Persist::full_clean) leaving out the fields named in `exclude` (Django's
+    /// `full_clean(exclude=…)`): no message about them, and no unique set or check that
+    /// involves them is probed.
+    fn full_clean_excluding(&self, ex: &(impl Executor + ?Sized), exclude: &[&str]) -> Result<()> {
+        crate::validation::full_clean(self, ex, exclude)
     }
 }
 
