@@ -56,6 +56,7 @@ impl Model for HandNote {
             verbose_name: "hand note",
             renamed_from: None,
             select_on_save: false,
+            natural_key: &[],
             sql_cache: Default::default(),
         })
     }

@@ -87,9 +87,9 @@ fn not_shouting(s: &str) -> Result<(), String> {
     }
 }
 
-/// An author.
+/// An author; its unique name is its natural key in fixtures.
 #[derive(Model, Debug, Clone, PartialEq)]
-#[orm(app = "blog", ordering = ["name"])]
+#[orm(app = "blog", ordering = ["name"], natural_key = ["name"])]
 pub struct Author {
     pub id: Auto<i64>,
     #[orm(max_length = 50, unique, validators = [not_shouting])]
@@ -100,9 +100,9 @@ pub struct Author {
     pub status: String,
 }
 
-/// A tag.
+/// A tag; its unique name is its natural key in fixtures.
 #[derive(Model, Debug, Clone, PartialEq)]
-#[orm(app = "blog")]
+#[orm(app = "blog", natural_key = ["name"])]
 pub struct Tag {
     pub id: Auto<i64>,
     #[orm(max_length = 30, unique)]

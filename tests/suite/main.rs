@@ -16,6 +16,7 @@ mod models;
 mod queryset;
 mod relations;
 mod schema_ddl;
+mod serializers;
 mod signals;
 mod streaming;
 mod transactions;

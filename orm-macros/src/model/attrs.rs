@@ -38,6 +38,7 @@ pub(crate) struct ContainerAttrs {
     pub manager: Option<Path>,
     pub select_on_save: Option<Span>,
     pub clean: Option<Path>,
+    pub natural_key: Option<Vec<LitStr>>,
 }
 
 pub(crate) enum Choice {
@@ -186,6 +187,9 @@ pub(crate) fn parse_container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
                 out.renamed_from = Some(lit_str(&meta)?);
             } else if p.is_ident("manager") {
                 out.manager = Some(meta.value()?.parse()?);
+            } else if p.is_ident("natural_key") {
+                let e: Expr = meta.value()?.parse()?;
+                out.natural_key = Some(str_list(&e, "natural_key")?);
             } else if p.is_ident("clean") {
                 out.clean = Some(meta.value()?.parse()?);
             } else if p.is_ident("select_on_save") {
@@ -193,7 +197,7 @@ pub(crate) fn parse_container(attrs: &[Attribute]) -> Result<ContainerAttrs> {
             } else {
                 return Err(meta.error(
                     "unknown model option; expected one of: app, table, ordering, indexes, index, unique_together, \
-                     unique, check, abstract, manager, verbose_name, renamed_from, select_on_save, clean",
+                     unique, check, abstract, manager, verbose_name, renamed_from, select_on_save, clean, natural_key",
                 ));
             }
             Ok(())

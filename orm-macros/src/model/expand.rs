@@ -634,6 +634,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
     let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
     let select_on_save = def.attrs.select_on_save.is_some();
+    let natural_key: Vec<String> = def.attrs.natural_key.iter().flatten().map(|s| s.value()).collect();
     let ordering = match &def.attrs.ordering {
         Some(list) => {
             let items = list.iter().map(|s| s.value());
@@ -684,6 +685,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     verbose_name: #verbose,
                     renamed_from: #renamed,
                     select_on_save: #select_on_save,
+                    natural_key: &[#(#natural_key),*],
                     sql_cache: ::core::default::Default::default(),
                 }
             },
@@ -751,6 +753,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     verbose_name: #verbose,
                     renamed_from: #renamed,
                     select_on_save: #select_on_save,
+                    natural_key: &[#(#natural_key),*],
                     sql_cache: ::core::default::Default::default(),
                 }
             },
@@ -1002,6 +1005,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let verbose = def.attrs.verbose_name.as_ref().map(|s| s.value()).unwrap_or_else(|| def.snake.replace('_', " "));
     let renamed = opt_str(def.attrs.renamed_from.as_ref().map(|s| s.value()));
     let select_on_save = def.attrs.select_on_save.is_some();
+    let natural_key: Vec<String> = def.attrs.natural_key.iter().flatten().map(|s| s.value()).collect();
     let from_row = from_row_body(def, &label_hint);
     let field_value = field_value_body(def);
     let field_param = field_param_body(def);
@@ -1063,6 +1067,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                                 verbose_name: #verbose,
                                 renamed_from: #renamed,
                                 select_on_save: #select_on_save,
+                                natural_key: &[#(#natural_key),*],
                                 sql_cache: ::core::default::Default::default(),
                             }
                         })
@@ -1148,6 +1153,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                             verbose_name: #verbose,
                             renamed_from: #renamed,
                             select_on_save: #select_on_save,
+                            natural_key: &[#(#natural_key),*],
                             sql_cache: ::core::default::Default::default(),
                         }
                     })

@@ -321,6 +321,10 @@ pub struct ModelMeta {
     /// first asks whether the row exists, instead of trusting the UPDATE's row count (for
     /// databases whose triggers or drivers report 0 rows for an UPDATE that matched).
     pub select_on_save: bool,
+    /// The fields whose values name a row across databases (Django's `natural_key()` /
+    /// `get_by_natural_key`), from `#[orm(natural_key = ["name"])]`; empty when the model has
+    /// none. Fixtures use them for foreign keys and, on request, instead of primary keys.
+    pub natural_key: &'static [&'static str],
     /// Rendered statements of this model (internal; `Default::default()` when written by hand).
     #[doc(hidden)]
     pub sql_cache: super::cache::SqlCache,
