@@ -52,6 +52,12 @@ impl Hints {
                 }
                 if let Some(DefaultMeta::Callable(c)) = f.default {
                     h.callable_defaults.insert((label.clone(), f.name.to_owned()), c());
+                } else if f.auto_now || f.auto_now_add {
+                    // Django fills an auto_now(_add) column of existing rows with "now" and
+                    // asks nothing: the moment makemigrations runs, fixed in the migration.
+                    if let Some(now) = now_for(f.kind) {
+                        h.callable_defaults.insert((label.clone(), f.name.to_owned()), now);
+                    }
                 }
             }
             for mm in m.many_to_many {
@@ -61,6 +67,18 @@ impl Hints {
             }
         }
         h
+    }
+}
+
+/// "Now" as a value of a date or time column kind (`None` for other kinds).
+fn now_for(kind: orm::ColumnKind) -> Option<Value> {
+    let now = orm::chrono::Utc::now();
+    match kind {
+        orm::ColumnKind::Date => Some(Value::Date(now.date_naive())),
+        orm::ColumnKind::Time => Some(Value::Time(now.time())),
+        orm::ColumnKind::DateTime => Some(Value::DateTime(now.naive_utc())),
+        orm::ColumnKind::DateTimeTz => Some(Value::DateTimeTz(now)),
+        _ => None,
     }
 }
 
@@ -282,17 +300,41 @@ pub fn detect_changes(
         }
     }
 
-    // 4. Deleted models, those pointing at others first.
+    // 4. Deleted models, those pointing at others first. Models that point at each other
+    // lose the fields that close the cycle first (RemoveField, before any DeleteModel), so no
+    // table is dropped while another still references it (Django removes related fields of
+    // deleted models first).
     let mut deleted: Vec<ModelState> =
         from.models.values().filter(|m| to.model(&m.label()).is_none()).cloned().collect();
     while !deleted.is_empty() {
-        let labels: Vec<String> = deleted.iter().map(ModelState::label).collect();
-        let pos = deleted
-            .iter()
-            .position(|m| {
-                !deleted.iter().any(|o| o.label() != m.label() && points_at(o, &m.label())) || labels.len() == 1
-            })
-            .unwrap_or(0);
+        let free =
+            deleted.iter().position(|m| !deleted.iter().any(|o| o.label() != m.label() && points_at(o, &m.label())));
+        let pos = match free {
+            Some(pos) => pos,
+            None => {
+                // A cycle: the first model drops its fields pointing at the others.
+                let labels: Vec<String> = deleted.iter().map(ModelState::label).collect();
+                let m = &mut deleted[0];
+                let closing: Vec<String> = m
+                    .fields
+                    .iter()
+                    .filter(|f| {
+                        field_refs(f).iter().any(|t| {
+                            labels.iter().any(|l| l.eq_ignore_ascii_case(t) && !l.eq_ignore_ascii_case(&m.label()))
+                        })
+                    })
+                    .map(|f| f.name.clone())
+                    .collect();
+                for name in &closing {
+                    apps.entry(m.app.clone())
+                        .or_default()
+                        .removes
+                        .push(Operation::RemoveField(RemoveField { model: m.name.clone(), name: name.clone() }));
+                }
+                m.fields.retain(|f| !closing.contains(&f.name));
+                continue;
+            }
+        };
         let m = deleted.remove(pos);
         apps.entry(m.app.clone())
             .or_default()
@@ -441,7 +483,8 @@ pub fn detect_changes(
                 deps.retain(|d| !matches!(d, Dependency::Existing(k) if k.app == app));
                 deps.insert(0, Dependency::Planned { app: app.clone(), index: 0 });
             }
-            let initial = initial && out.last().is_none_or(|m| m.app != app);
+            // Both halves of a new app's split are initial, as Django marks every migration
+            // of an app that had none.
             out.push(PlannedMigration { app: app.clone(), initial, dependencies: deps, operations: later });
         }
     }
@@ -462,11 +505,15 @@ fn alter_field(
     let mut alter = AlterField { model: model.to_owned(), field: nf.clone(), preserve_default: true };
     if of.null && !nf.null && nf.default.is_none() {
         let v = match hints.callable_defaults.get(&(label.to_owned(), nf.name.clone())) {
-            Some(v) => v.clone(),
-            None => q.ask_default(label, nf, false)?,
+            Some(v) => Some(v.clone()),
+            None => q.ask_not_null_alteration(label, nf)?,
         };
-        alter.field.default = Some(DefaultState::from_value(&v, nf.ty.column_type()));
-        alter.preserve_default = false;
+        // Without a one-off value the AlterField is planned as it is (Django's "ignore for
+        // now"): applying it fails only if NULLs exist then.
+        if let Some(v) = v {
+            alter.field.default = Some(DefaultState::from_value(&v, nf.ty.column_type()));
+            alter.preserve_default = false;
+        }
     }
     Ok(alter)
 }
@@ -708,6 +755,50 @@ mod tests {
             [Dependency::Planned { app: "a".into(), index: 0 }, Dependency::Planned { app: "b".into(), index: 0 }]
         );
         assert_eq!(summary[2].1, [Dependency::Planned { app: "a".into(), index: 0 }]);
+        assert!(out.iter().all(|p| p.initial), "every migration of a new app is initial, as in Django");
+    }
+
+    #[test]
+    fn deleting_models_that_point_at_each_other_drops_the_closing_key_first() {
+        let a = ModelState::new("blog", "A", "blog_a").field(FieldState::auto_pk("id")).field(FieldState::foreign_key(
+            "b",
+            "blog.B",
+            OnDeleteState::Cascade,
+        ));
+        let b = ModelState::new("blog", "B", "blog_b").field(FieldState::auto_pk("id")).field(FieldState::foreign_key(
+            "a",
+            "blog.A",
+            OnDeleteState::Cascade,
+        ));
+        let out = detect(&state(&[a, b, author()]), &state(&[author()]), &Hints::default()).unwrap();
+        assert_eq!(names(&out[0]), ["Remove field b from A", "Delete model B", "Delete model A"]);
+    }
+
+    #[test]
+    fn a_field_becoming_not_null_without_an_answer_is_planned_as_it_is() {
+        let mut p2 = post();
+        p2.fields.push(FieldState::new("body", ColumnType::Text).nullable());
+        let mut p3 = p2.clone();
+        p3.get_field_mut("body").unwrap().null = false;
+        let out = detect(&state(&[author(), p2]), &state(&[author(), p3]), &Hints::default()).unwrap();
+        let Operation::AlterField(alter) = &out[0].operations[0] else { panic!("{:?}", out[0].operations) };
+        assert!(!alter.field.null && alter.field.default.is_none() && alter.preserve_default);
+    }
+
+    #[test]
+    fn an_auto_now_field_is_added_without_a_question() {
+        // Hints::from_models puts "now" among the one-off values of auto_now(_add) fields;
+        // with it, a NOT NULL timestamp is added with no questioner consulted.
+        let mut p2 = post();
+        p2.fields.push(FieldState::new("created", ColumnType::DateTimeTz));
+        let mut hints = Hints::default();
+        hints
+            .callable_defaults
+            .insert(("blog.Post".into(), "created".into()), now_for(orm::ColumnKind::DateTimeTz).unwrap());
+        let out = detect(&state(&[author(), post()]), &state(&[author(), p2]), &hints).unwrap();
+        let Operation::AddField(add) = &out[0].operations[0] else { panic!("{:?}", out[0].operations) };
+        assert!(add.field.default.is_some() && !add.preserve_default);
+        assert!(now_for(orm::ColumnKind::Date).is_some() && now_for(orm::ColumnKind::Integer).is_none());
     }
 
     #[test]

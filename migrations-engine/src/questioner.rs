@@ -18,6 +18,14 @@ pub trait Questioner {
     /// The one-off value for existing rows of `model`: a new `NOT NULL` field without a
     /// default (`adding`), or a field that becomes `NOT NULL` (its `NULL`s).
     fn ask_default(&mut self, model: &str, field: &FieldState, adding: bool) -> Result<Value>;
+
+    /// Field `field` of `model` becomes `NOT NULL` with no default: the one-off value for
+    /// the rows that hold NULL, or `None` to plan the AlterField as it is (Django's "ignore
+    /// for now": applying it fails only if NULLs exist then). Asks
+    /// [`ask_default`](Questioner::ask_default) unless overridden.
+    fn ask_not_null_alteration(&mut self, model: &str, field: &FieldState) -> Result<Option<Value>> {
+        self.ask_default(model, field, false).map(Some)
+    }
 }
 
 /// Answers nothing: every question is an error that says how to settle it (a
@@ -26,6 +34,11 @@ pub trait Questioner {
 pub struct NonInteractive;
 
 impl Questioner for NonInteractive {
+    /// Plans the AlterField without a value, as Django's non-interactive questioner does.
+    fn ask_not_null_alteration(&mut self, _model: &str, _field: &FieldState) -> Result<Option<Value>> {
+        Ok(None)
+    }
+
     fn ask_rename_model(&mut self, old: &str, new: &str) -> Result<bool> {
         Err(MigrationError::Question(format!(
             "model {new} looks like a rename of {old} (same fields), and there is no terminal to ask: add \
@@ -65,6 +78,11 @@ pub struct Scripted {
 }
 
 impl Questioner for Scripted {
+    /// The scripted one-off value, or none (the AlterField planned as it is).
+    fn ask_not_null_alteration(&mut self, model: &str, field: &FieldState) -> Result<Option<Value>> {
+        Ok(self.defaults.get(&format!("{model}.{}", field.name)).cloned())
+    }
+
     fn ask_rename_model(&mut self, old: &str, new: &str) -> Result<bool> {
         Ok(self.renames.iter().any(|(o, n)| o == old && n == new))
     }

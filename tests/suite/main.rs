@@ -6,6 +6,7 @@ mod deletion;
 mod inheritance;
 mod integrity;
 mod migrations_cli;
+mod migrations_corpus;
 mod migrations_data;
 mod migrations_executor;
 mod migrations_inspected;
