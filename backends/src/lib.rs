@@ -70,6 +70,8 @@ mod dialect;
 mod error;
 mod features;
 mod pool;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod probe;
 mod row;
 mod transaction;
 mod url;

@@ -67,3 +67,58 @@ fn an_unknown_database_on_a_configured_server_is_a_connection_error() {
         assert!(e.to_string().contains("orm_no_such_database_xyz"), "{var}: {e}");
     }
 }
+
+/// The threads of this process whose name starts with `prefix` (Linux: `/proc/self/task`).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| t.ok())
+                .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix)))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_times_out_and_leaves_nothing_behind() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    // A "server" that accepts every connection and says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2).flatten() {
+            let _ = tx.send(stream);
+        }
+    });
+    for (url, prefix) in [
+        (format!("postgres://postgres@127.0.0.1:{port}/test?connect_timeout=1"), "orm-postgres"),
+        (format!("mysql://root@127.0.0.1:{port}/test?connect_timeout=1"), "orm-mysql"),
+    ] {
+        let started = Instant::now();
+        let e = connect(&url).expect_err("nobody answers");
+        let took = started.elapsed();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{url}: {e}");
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{url}: {e}");
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1500), "{url}: took {took:?}");
+        // The accepted socket was closed by the client: the server reads end-of-file.
+        let mut accepted = rx.recv_timeout(Duration::from_secs(1)).expect("the probe connected");
+        accepted.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        let mut eof = false;
+        for _ in 0..4 {
+            match accepted.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => continue, // the probe's hello
+                Err(_) => break,
+            }
+        }
+        assert!(eof, "{url}: the client's socket was left open");
+        assert_eq!(threads_named(prefix), 0, "{url}: no connect thread left waiting");
+    }
+}

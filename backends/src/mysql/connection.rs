@@ -14,7 +14,6 @@ use crate::value::Value;
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Prepared statements kept per connection (the server's default limit is 16,382 across all
 /// connections).
@@ -173,9 +172,12 @@ impl MysqlConnection {
             .stmt_cache_size(STATEMENT_CACHE_SIZE)
             .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS);
         // The driver bounds only the TCP connect; a server that accepts the connection and
-        // then never answers the handshake would block the read forever. The handshake runs
-        // on a helper thread, so the caller gets its answer within the timeout. (Such a thread
-        // ends when the server answers or closes the socket.)
+        // then never answers the handshake would block the read forever. A probe first waits
+        // for the server's greeting (a silent server leaves no thread or socket behind); then
+        // the handshake runs on a helper thread, so the caller gets its answer within the
+        // timeout however the server behaves afterwards.
+        let deadline = std::time::Instant::now() + options.connect_timeout;
+        crate::probe::probe(&options.host, options.port, options.connect_timeout, &[], "MySQL")?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("orm-mysql-connect".into())
@@ -191,8 +193,7 @@ impl MysqlConnection {
             .map_err(|e| {
                 Error::new(ErrorKind::Connection, format!("cannot start the MySQL connect thread: {e}")).with_source(e)
             })?;
-        // A little grace past the TCP timeout, so the driver's own (more precise) error wins.
-        match rx.recv_timeout(options.connect_timeout + Duration::from_millis(250)) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
             Ok(Ok((conn, features))) => Ok(MysqlConnection { conn, depth: 0, lost: false, observer: None, features }),
             Ok(Err(failure)) => Err(connect_error(options, failure)),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Error::new(

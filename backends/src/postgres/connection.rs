@@ -154,9 +154,18 @@ impl PostgresConnection {
             config.dbname(database);
         }
         // The driver bounds only each TCP connect; name resolution and a server that accepts
-        // the connection but never answers the startup would block without limit. Connecting
-        // runs on a helper thread, so the caller has its answer within the timeout. (Such a
-        // thread ends when the server answers or the socket closes.)
+        // the connection but never answers the startup would block without limit. A probe
+        // first asks for one byte of answer (no thread or socket is left behind by a silent
+        // server); then connecting runs on a helper thread, so the caller has its answer
+        // within the timeout however the server behaves afterwards.
+        let deadline = std::time::Instant::now() + options.connect_timeout;
+        crate::probe::probe(
+            &options.host,
+            options.port,
+            options.connect_timeout,
+            &crate::probe::POSTGRES_SSL_REQUEST,
+            "PostgreSQL",
+        )?;
         let (tx, rx) = sync_channel(1);
         std::thread::Builder::new()
             .name("orm-postgres-connect".into())
@@ -167,7 +176,7 @@ impl PostgresConnection {
                 Error::new(ErrorKind::Connection, format!("cannot start the PostgreSQL connect thread: {e}"))
                     .with_source(e)
             })?;
-        match rx.recv_timeout(options.connect_timeout) {
+        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
             Ok(Ok(client)) => Ok(PostgresConnection {
                 client,
                 statements: HashMap::new(),
