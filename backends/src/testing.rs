@@ -45,7 +45,7 @@ pub struct TestDb {
 
 enum Cleanup {
     File(PathBuf),
-    Server(ConnectOptions),
+    Server(Box<ConnectOptions>),
 }
 
 impl std::ops::Deref for TestDb {
@@ -121,7 +121,7 @@ impl TestDb {
                     options.database = Some(name.clone());
                 }
                 let pool = Pool::new(options)?;
-                Ok(Some(TestDb { pool: Some(pool), backend, name, cleanup: Cleanup::Server(admin_options) }))
+                Ok(Some(TestDb { pool: Some(pool), backend, name, cleanup: Cleanup::Server(Box::new(admin_options)) }))
             }
         }
     }

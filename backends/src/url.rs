@@ -10,7 +10,10 @@
 //! | `mysql://user:pass@host:port/db` (or `mariadb://`) | MySQL / MariaDB |
 //!
 //! Query parameters: `connect_timeout=<seconds>` (all servers; default 5), `search_path=<schema>`
-//! (PostgreSQL), `pool_size=<n>` (all). Errors name the part of the URL that is wrong.
+//! (PostgreSQL), `pool_size=<n>` (all), and the pool's clocks in seconds: `checkout_timeout`
+//! (default 30), `max_lifetime`, `idle_timeout` (none by default), `health_check` (ping a
+//! server connection idle longer than this before handing it out; default 1, `0` for never).
+//! Errors name the part of the URL that is wrong.
 
 use crate::error::{Error, ErrorKind, Result};
 use std::time::Duration;
@@ -72,10 +75,33 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Maximum pooled connections.
     pub pool_size: u32,
+    /// How long a checkout waits for a connection when all are in use (default 30 s, or the
+    /// connect timeout if longer).
+    pub checkout_timeout: Duration,
+    /// A pooled connection older than this is closed instead of handed out (none by
+    /// default: Django's `CONN_MAX_AGE = None`).
+    pub max_lifetime: Option<Duration>,
+    /// A connection idle in the pool for longer than this is closed instead of handed out
+    /// (none by default).
+    pub idle_timeout: Option<Duration>,
+    /// A server connection idle for longer than this is pinged (`SELECT 1`) before it is
+    /// handed out, and replaced if the server has closed it (Django's `CONN_HEALTH_CHECKS`);
+    /// default 1 s; `health_check=0` turns it off. SQLite has no server to lose and is never
+    /// pinged.
+    pub health_check_after: Option<Duration>,
 }
 
 fn bad(msg: String) -> Error {
     Error::new(ErrorKind::InvalidUrl, msg)
+}
+
+/// A URL parameter holding a positive number of seconds.
+fn seconds(name: &str, v: &str) -> Result<Duration> {
+    v.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| bad(format!("{name} `{v}` is not a positive number of seconds")))
 }
 
 fn percent_decode(s: &str, part: &str) -> Result<String> {
@@ -145,6 +171,10 @@ impl ConnectOptions {
             search_path: None,
             connect_timeout: Duration::from_secs(5),
             pool_size: 8,
+            checkout_timeout: Duration::from_secs(30),
+            max_lifetime: None,
+            idle_timeout: None,
+            health_check_after: Some(Duration::from_secs(1)),
         };
         if backend == Backend::Sqlite {
             if rest.is_empty() || rest == "//" {
@@ -221,6 +251,15 @@ impl ConnectOptions {
                         .ok_or_else(|| bad(format!("connect_timeout `{v}` is not a positive number of seconds")))?;
                     o.connect_timeout = Duration::from_secs_f64(secs);
                 }
+                "checkout_timeout" => o.checkout_timeout = seconds(k, &v)?,
+                "max_lifetime" => o.max_lifetime = Some(seconds(k, &v)?),
+                "idle_timeout" => o.idle_timeout = Some(seconds(k, &v)?),
+                "health_check" => {
+                    o.health_check_after = match v.as_str() {
+                        "0" | "false" | "off" => None,
+                        _ => Some(seconds(k, &v)?),
+                    }
+                }
                 "search_path" | "schema" => o.search_path = Some(v),
                 "pool_size" => {
                     o.pool_size = v
@@ -232,7 +271,8 @@ impl ConnectOptions {
                 "mode" | "cache" | "sslmode" => {}
                 other => {
                     return Err(bad(format!(
-                        "unknown URL parameter `{other}`; known: connect_timeout, search_path, pool_size"
+                        "unknown URL parameter `{other}`; known: connect_timeout, search_path, pool_size, \
+                         checkout_timeout, max_lifetime, idle_timeout, health_check"
                     )))
                 }
             }
@@ -244,6 +284,22 @@ impl ConnectOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pools_clocks_are_url_parameters() {
+        let o = ConnectOptions::parse(
+            "postgres://h/db?checkout_timeout=2&max_lifetime=600&idle_timeout=0.5&health_check=0",
+        )
+        .unwrap();
+        assert_eq!(o.checkout_timeout, Duration::from_secs(2));
+        assert_eq!(o.max_lifetime, Some(Duration::from_secs(600)));
+        assert_eq!(o.idle_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(o.health_check_after, None);
+        let d = ConnectOptions::parse("mysql://h/db").unwrap();
+        assert_eq!((d.max_lifetime, d.idle_timeout, d.health_check_after), (None, None, Some(Duration::from_secs(1))));
+        let e = ConnectOptions::parse("mysql://h/db?idle_timeout=-1").unwrap_err();
+        assert!(e.message().contains("idle_timeout `-1` is not a positive number of seconds"), "{e}");
+    }
 
     #[test]
     fn sqlite_forms() {

@@ -14,6 +14,7 @@ mod migrations_keys;
 mod migrations_operations;
 mod migrations_renames;
 mod models;
+mod pool;
 mod queryset;
 mod relations;
 mod schema_ddl;
