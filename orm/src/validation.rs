@@ -157,7 +157,7 @@ pub fn clean_into<M: Model, E: Executor + ?Sized>(
             })?,
             None => target.pk_field(),
         };
-        if !row_exists(ex, target.table, to.column, &v)? {
+        if !crate::queryset::row_exists(ex, target.table, to.column, &v)? {
             errors.add(
                 f.name,
                 format!(
@@ -234,18 +234,6 @@ fn mentions(sql: &str, column: &str) -> bool {
         let after = bytes.get(at + column.len()).copied();
         !before.is_some_and(word) && !after.is_some_and(word)
     })
-}
-
-/// Is there a row of `table` whose `column` is `value`?
-fn row_exists(ex: &(impl Executor + ?Sized), table: &str, column: &str, value: &Value) -> Result<bool> {
-    let d = ex.dialect();
-    let mut sql = String::from("SELECT 1 FROM ");
-    d.write_ident(&mut sql, table);
-    sql.push_str(" WHERE ");
-    d.write_ident(&mut sql, column);
-    sql.push_str(" = ");
-    d.write_placeholder(&mut sql, 1);
-    Ok(ex.with_connection(|c| c.query_opt(&sql, std::slice::from_ref(value)))?.is_some())
 }
 
 /// Does the instance break the check `sql`? The database evaluates it over a one-row derived

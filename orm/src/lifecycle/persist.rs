@@ -142,15 +142,7 @@ fn do_update<M: Model>(
 /// Is there a row with the instance's key?
 fn row_exists<M: Model>(obj: &M, ex: &(impl Executor + ?Sized)) -> Result<bool> {
     let meta = M::meta();
-    let d = ex.dialect();
-    let mut sql = String::from("SELECT 1 FROM ");
-    d.write_ident(&mut sql, meta.table);
-    sql.push_str(" WHERE ");
-    d.write_ident(&mut sql, meta.pk_field().column);
-    sql.push_str(" = ");
-    d.write_placeholder(&mut sql, 1);
-    let key = obj.pk_value();
-    Ok(ex.with_connection(|c| c.query_opt(&sql, std::slice::from_ref(&key)))?.is_some())
+    crate::queryset::row_exists(ex, meta.table, meta.pk_field().column, &obj.pk_value())
 }
 
 /// Django's `DatabaseError` for a forced update or an `update_fields` save that found no row.

@@ -67,3 +67,15 @@ pub(crate) fn resolve_update_fields<M: Model>(names: &[String]) -> Result<Vec<us
     }
     Ok(out)
 }
+
+/// Is there a row of `table` whose `column` is `value`?
+pub(crate) fn row_exists(ex: &(impl Executor + ?Sized), table: &str, column: &str, value: &Value) -> Result<bool> {
+    let d = ex.dialect();
+    let mut sql = String::from("SELECT 1 FROM ");
+    d.write_ident(&mut sql, table);
+    sql.push_str(" WHERE ");
+    d.write_ident(&mut sql, column);
+    sql.push_str(" = ");
+    d.write_placeholder(&mut sql, 1);
+    Ok(ex.with_connection(|c| c.query_opt(&sql, std::slice::from_ref(value)))?.is_some())
+}

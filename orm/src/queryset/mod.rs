@@ -9,7 +9,7 @@ pub(crate) mod by_key;
 pub mod prefetch;
 pub mod stream;
 
-pub(crate) use by_key::{get_by_pk, resolve_update_fields};
+pub(crate) use by_key::{get_by_pk, resolve_update_fields, row_exists};
 
 use crate::error::{Error, Result};
 use crate::expressions::q::{parse_leaf, Node, Q};
