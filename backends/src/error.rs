@@ -167,6 +167,12 @@ impl Error {
         }
     }
 
+    /// May the transaction that failed with this error simply be run again (a serialization
+    /// failure, a deadlock, a lock wait that timed out, SQLite's busy database)?
+    pub fn is_retryable(&self) -> bool {
+        self.inner.kind == ErrorKind::SerializationFailure
+    }
+
     /// Did the database refuse or fail the statement, so that the `atomic` block it ran in
     /// must roll back (as PostgreSQL itself demands)? Errors raised before anything reached
     /// the server (misuse, conversions, a busy connection) leave the block usable.

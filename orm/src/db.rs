@@ -177,6 +177,30 @@ impl Database {
         self.atomic_with(AtomicOptions::new(), f)
     }
 
+    /// [`atomic`](Self::atomic), run again while it fails with an error the database says may
+    /// simply be retried ([`Error::is_retryable`](crate::Error::is_retryable): a
+    /// serialization failure, a deadlock, a lock wait that timed out), at most `attempts`
+    /// times in all, with a short growing pause between tries. The closure must be safe to
+    /// run again: each try starts from a rolled-back transaction. Returns the last error when
+    /// the tries run out, or the first error that is not retryable.
+    pub fn atomic_with_retry<R>(&self, attempts: u32, mut f: impl FnMut(&Transaction<'_>) -> Result<R>) -> Result<R> {
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            match self.atomic(&mut f) {
+                Err(e) if e.is_retryable() && tried < attempts.max(1) => {
+                    // 1, 2, 4 … ms, at most 64 ms, offset by the thread so that two
+                    // transactions that collided do not collide again in step.
+                    let jitter =
+                        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), tried) % 1000;
+                    let pause = std::time::Duration::from_micros((1000u64 << (tried - 1).min(6)) + jitter);
+                    std::thread::sleep(pause);
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// [`atomic`](Self::atomic) with options: `AtomicOptions::new().durable()` (a block that
     /// must be outermost; one opened from the handle always is) or `.without_savepoint()`.
     /// Inside a block, `tx.atomic_with(…)`, `tx.savepoint()`, `tx.set_rollback(…)` are

@@ -169,6 +169,13 @@ impl Error {
         matches!(self, Error::DoesNotExist { .. })
     }
 
+    /// May the transaction that failed with this error simply be run again (a serialization
+    /// failure or deadlock the database reported)? [`Database::atomic_with_retry`](crate::Database::atomic_with_retry)
+    /// retries those.
+    pub fn is_retryable(&self) -> bool {
+        self.database_error().is_some_and(orm_backends::Error::is_retryable)
+    }
+
     /// The database error underneath, if any.
     pub fn database_error(&self) -> Option<&orm_backends::Error> {
         match self {
