@@ -4,6 +4,7 @@
 mod concurrency;
 mod connect;
 mod deletion;
+mod faults;
 mod inheritance;
 mod integrity;
 mod migrations_cli;
