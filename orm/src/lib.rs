@@ -137,7 +137,7 @@ pub use expressions::q::{Lookup, Q};
 pub use expressions::{Assignment, Avg, Count, Exists, Expr, Max, Min, OrderBy, OuterRef, Subquery, Sum, F};
 pub use fields::{Auto, ColumnKind, FieldType};
 pub use lifecycle::related_manager::RelatedManager;
-pub use lifecycle::{Persist, SaveOptions};
+pub use lifecycle::{DeleteOptions, Deleted, Persist, SaveOptions};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{
     AbstractModel, ForeignKey, Inherits, ManyToMany, Model, ModelState, Objects, ObjectsIter, OneToOne, Prefetch,

@@ -3,6 +3,7 @@
 
 mod connect;
 mod deletion;
+mod deletion_order;
 mod inheritance;
 mod integrity;
 mod migrations_cli;

@@ -3,7 +3,7 @@
 //! objects, fixture rows). The registry itself ([`signals`](crate::signals)) knows none of
 //! this; it only keeps receivers and calls them.
 
-use super::deletion::{batch_size, delete_with_collector, DeleteCounts, DeleteSignals};
+use super::deletion::{batch_size, delete_with_collector, DeleteCounts, DeleteOptions, DeleteSignals};
 use super::SaveOptions;
 use crate::error::Result;
 use crate::model::key::{key_map, Key, KeyMap};
@@ -74,7 +74,7 @@ where
             return Ok(Default::default());
         }
         let given = objs.iter().map(|o| (o.pk_value(), o as &dyn Any)).collect();
-        delete_collected(hub, M::meta(), given, tx)
+        delete_collected(hub, M::meta(), given, tx, &DeleteOptions::default())
     })
 }
 
@@ -85,10 +85,11 @@ pub(crate) fn delete_collected<E: Executor + ?Sized>(
     sender: &'static ModelMeta,
     given: Vec<(Value, &dyn Any)>,
     ex: &E,
+    options: &DeleteOptions,
 ) -> Result<DeleteCounts> {
     let keys = given.iter().map(|(k, _)| k.clone()).collect();
     let signals = DeleteSignals { hub, sender, given };
-    ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals)))
+    ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals), options))
 }
 
 /// The tables a row of `meta` spans, root parent first (a proxy's are its concrete model's).

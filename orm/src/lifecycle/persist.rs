@@ -1,6 +1,7 @@
 //! INSERT / UPDATE / DELETE / reload of one instance. The SQL of each shape is rendered once
 //! per model and dialect and cached in the model's metadata.
 
+use super::deletion::{DeleteOptions, Deleted};
 use super::SaveOptions;
 use crate::error::{Error, Result};
 use crate::model::cache::{Shape, SqlCache};
@@ -236,7 +237,7 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     })
 }
 
-pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &DeleteOptions) -> Result<Deleted> {
     let meta = M::meta();
     let pk = obj.pk_value();
     if pk.is_null() {
@@ -250,18 +251,21 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
     let collect = super::deletion::needs_collector(meta);
     let hub =
         crate::signals::delete_signals(ex).filter(|_| collect || crate::signals::delete_hub::<M, _>(ex).is_some());
-    let n = if let Some(hub) = hub {
-        let counts = super::dispatch::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
-        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+    let counts = if let Some(hub) = hub {
+        let given = vec![(pk, &*obj as &dyn std::any::Any)];
+        super::dispatch::delete_collected(hub, meta, given, ex, options)?
     } else if collect {
-        let counts = ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None))?;
-        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+        ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None, options))?
     } else {
+        // Django's single-object fast path: its count is reported even when 0.
         let sql = delete_by_pk_sql::<M>(ex.dialect());
-        ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?
+        let n = ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
+        [(meta.concrete().label(), n)].into_iter().collect()
     };
+    // As in Django, the deleted instance keeps its fields but loses its key.
+    obj.set_field_value(meta.pk, &Value::Null)?;
     obj.set_adding(true);
-    Ok(n)
+    Ok(Deleted::from_counts(counts))
 }
 
 pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {
