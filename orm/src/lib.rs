@@ -72,7 +72,9 @@
 //! | `Model.objects.filter(...)` | `Model::objects().filter(Model::field().lookup(v))` or `.filter_path("a__b__icontains", v)?` |
 //! | `Q`, `F`, `Exists`, `OuterRef`, `Subquery`, `Count`… | [`Q`], [`F`], [`Exists`], [`OuterRef`], [`Subquery`], [`Count`]… |
 //! | `_state.adding` | an unset [`Auto`] key, or a [`ModelState`] field for hand-chosen keys |
-//! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields |
+//! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields (reverse one-to-one: [`ReverseOne`]) |
+//! | `place.restaurant` (reverse one-to-one) | generated `place.restaurant(&db)?`: `Ok(None)` where Django raises `RelatedObjectDoesNotExist` for a saved instance; `DoesNotExist` (no query) for an unsaved one |
+//! | `obj.delete()` → `(total, {label: n})` | [`Persist::delete`] / [`QuerySet::delete`] → [`Deleted`] |
 //! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
 //! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
@@ -89,8 +91,12 @@
 //!   than `Post::author().name()`: the latter would need a generated handle type per model and
 //!   relation; `via` keeps the field's type checked at compile time and the relation checked
 //!   against the metadata (like a string path).
-//! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`): a derive cannot add
-//!   hidden fields to a struct, and an explicit field keeps prefetched data typed.
+//! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`,
+//!   `pub restaurant: ReverseOne<Restaurant>`): a derive cannot add hidden fields to a struct,
+//!   and an explicit field keeps prefetched data typed. Without a `ReverseOne` field the
+//!   reverse one-to-one accessor queries on every call (Django caches always), and
+//!   `select_related` of that relation is a `FieldError` saying the field is needed. The
+//!   accessor returns a clone of the cached object, so the pointing model must be `Clone`.
 //! - **A parent's handles on a child** go through [`Inherits`]: `Place::name().on::<Restaurant>()`.
 //! - **Signals** hang off the [`Database`] handle and reach transactions through
 //!   [`Executor::extension`] (the backends layer carries an opaque value, never learning of
@@ -141,7 +147,7 @@ pub use lifecycle::{DeleteOptions, Deleted, Persist, SaveOptions};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{
     AbstractModel, ForeignKey, Inherits, ManyToMany, Model, ModelState, Objects, ObjectsIter, OneToOne, Prefetch,
-    Reverse,
+    Reverse, ReverseOne,
 };
 pub use queryset::stream::ModelIter;
 pub use queryset::{Annotated, DefaultManager, QuerySet};

@@ -15,6 +15,7 @@ mod migrations_operations;
 mod migrations_renames;
 mod models;
 mod queryset;
+mod related_managers;
 mod relations;
 mod schema_ddl;
 mod signals;

@@ -215,7 +215,7 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
             FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
             // Decoded before the other fields (its columns come first): see `expand_with_parent`.
             FieldKind::Parent => quote!(let #id = __parent;),
-            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::Skip => {
+            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::ReverseOne | FieldKind::Skip => {
                 quote!(let #id = ::core::default::Default::default();)
             }
         });
@@ -378,6 +378,18 @@ fn prefetch_body(def: &ModelDef) -> TokenStream {
     }
 }
 
+/// The arms of `Model::reverse_one`: each `ReverseOne<T>` field by its name.
+fn reverse_one_arms(def: &ModelDef) -> TokenStream {
+    def.fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::ReverseOne))
+        .map(|f| {
+            let (id, name) = (&f.ident, &f.name);
+            quote!(#name => return ::core::option::Option::Some(&self.#id as &dyn ::orm::model::related::ReverseOneSlot),)
+        })
+        .collect()
+}
+
 /// Accessors generated on the other side of each relation (`author.posts()`,
 /// `tag.posts()`) and the many-to-many managers on this side (`post.tags()`).
 fn relation_accessors(def: &ModelDef) -> TokenStream {
@@ -413,17 +425,23 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                     None => quote!(::orm::Model::pk_value(self)),
                 };
                 if rel.one_to_one {
+                    let slot = accessor.to_string();
+                    let doc = format!(
+                        "The `{ident}` row whose `{name}` points at this one (`None` if there is none; \
+                         `DoesNotExist` without a query on an unsaved instance). Cached in a \
+                         `ReverseOne<{ident}>` field named `{slot}`, if declared."
+                    );
                     out.extend(quote! {
                         impl #target {
                             #[doc = #doc]
                             #[allow(dead_code)]
                             pub fn #accessor(&self, ex: &(impl ::orm::Executor + ?Sized)) -> ::orm::Result<::core::option::Option<#ident>> {
-                                let qs = ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key);
-                                match qs.get(ex) {
-                                    ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
-                                    ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
-                                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                                }
+                                ::orm::lifecycle::related_manager::reverse_one::<#ident>(
+                                    <#target as ::orm::Model>::reverse_one(self, #slot),
+                                    #name,
+                                    #key,
+                                    ex,
+                                )
                             }
                         }
                     });
@@ -644,6 +662,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
     let prefetch = prefetch_body(def);
+    let reverse_one = reverse_one_arms(def);
     let accessors = relation_accessors(def);
     let handles = handles(def);
     let manager = match &def.attrs.manager {
@@ -843,6 +862,13 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
+                fn reverse_one(&self, accessor: &str) -> ::core::option::Option<&dyn ::orm::model::related::ReverseOneSlot> {
+                    match accessor {
+                        #reverse_one
+                        _ => {}
+                    }
+                    <#pty as ::orm::Model>::reverse_one(&self.#pid, accessor)
+                }
                 #parent_ops
             }
             #[automatically_derived]
@@ -1072,6 +1098,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let handles = handles(def);
     let set_related = set_related_body(def, &label_hint);
     let prefetch = prefetch_body(def);
+    let reverse_one = reverse_one_arms(def);
     let accessors = relation_accessors(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote! {
@@ -1149,6 +1176,12 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
+                fn reverse_one(&self, accessor: &str) -> ::core::option::Option<&dyn ::orm::model::related::ReverseOneSlot> {
+                    match accessor {
+                        #reverse_one
+                        _ => ::core::option::Option::None,
+                    }
+                }
             }
             #[automatically_derived]
             impl ::orm::DefaultManager for #ident {

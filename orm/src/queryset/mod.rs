@@ -105,7 +105,7 @@ pub(crate) fn decode_selected<M: Model>(
 ) -> Result<M> {
     let mut obj = crate::signals::decode::<M>(init, row)?;
     for node in related {
-        obj.set_related(node.field, row, node.offset, &node.children)?;
+        crate::model::related::set_related_node(&mut obj, node, row)?;
     }
     Ok(obj)
 }
