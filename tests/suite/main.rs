@@ -19,6 +19,7 @@ mod related_managers;
 mod relations;
 mod schema_ddl;
 mod signals;
+mod signals_dispatch;
 mod streaming;
 mod transactions;
 mod values;

@@ -63,6 +63,8 @@ pub(crate) struct DeleteSignals<'a> {
     pub(crate) hub: &'a Signals,
     pub(crate) sender: &'static ModelMeta,
     pub(crate) given: Vec<(Value, &'a dyn Any)>,
+    /// What started the delete (every event carries it).
+    pub(crate) origin: crate::signals::Origin<'a>,
 }
 
 /// An object to signal: given by the caller, or read from the database.
@@ -521,7 +523,7 @@ impl<'c> Collector<'c> {
                     keys.sort();
                     for k in keys {
                         if let Some((meta, obj)) = objs.get(&k) {
-                            s.hub.send_delete(meta, obj.get(), false)?;
+                            s.hub.send_delete(meta, obj.get(), s.origin, false)?;
                         }
                     }
                 }
@@ -568,10 +570,10 @@ impl<'c> Collector<'c> {
                 if n > 0 {
                     *counts.entry(m.meta.label()).or_default() += n;
                 }
-                if let Some((hub, objects)) = &signalled {
+                if let (Some((hub, objects)), Some(s)) = (&signalled, signals) {
                     for k in &group {
                         if let Some((meta, obj)) = objects[i].get(&Key::of(k)) {
-                            hub.send_delete(meta, obj.get(), true)?;
+                            hub.send_delete(meta, obj.get(), s.origin, true)?;
                         }
                     }
                 }

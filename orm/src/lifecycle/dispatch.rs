@@ -10,7 +10,7 @@ use crate::model::key::{key_map, Key, KeyMap};
 use crate::model::meta::{ModelKind, ModelMeta};
 use crate::model::Model;
 use crate::queryset::QuerySet;
-use crate::signals::{atomic_on, PostSave, PostSaveSignal, PreSave, PreSaveSignal, Signals};
+use crate::signals::{atomic_on, Origin, PostSave, PostSaveSignal, PreSave, PreSaveSignal, Signals};
 use orm_backends::{Connection, Executor, Transaction, Value};
 use std::any::Any;
 use std::sync::Arc;
@@ -74,7 +74,8 @@ where
             return Ok(Default::default());
         }
         let given = objs.iter().map(|o| (o.pk_value(), o as &dyn Any)).collect();
-        delete_collected(hub, M::meta(), given, tx, &DeleteOptions::default())
+        let origin = Origin::QuerySet { model: M::meta(), queryset: qs as &dyn Any };
+        delete_collected(hub, M::meta(), given, origin, tx, &DeleteOptions::default())
     })
 }
 
@@ -84,11 +85,12 @@ pub(crate) fn delete_collected<E: Executor + ?Sized>(
     hub: &Signals,
     sender: &'static ModelMeta,
     given: Vec<(Value, &dyn Any)>,
+    origin: Origin<'_>,
     ex: &E,
     options: &DeleteOptions,
 ) -> Result<DeleteCounts> {
     let keys = given.iter().map(|(k, _)| k.clone()).collect();
-    let signals = DeleteSignals { hub, sender, given };
+    let signals = DeleteSignals { hub, sender, given, origin };
     ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals), options))
 }
 

@@ -130,6 +130,10 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     if meta.is_abstract() {
         return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
     }
+    // Django: `save(update_fields=[])` does nothing at all, and sends no signal.
+    if options.update_fields.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(());
+    }
     if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
         return super::dispatch::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
     }
@@ -252,8 +256,9 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), optio
     let hub =
         crate::signals::delete_signals(ex).filter(|_| collect || crate::signals::delete_hub::<M, _>(ex).is_some());
     let counts = if let Some(hub) = hub {
-        let given = vec![(pk, &*obj as &dyn std::any::Any)];
-        super::dispatch::delete_collected(hub, meta, given, ex, options)?
+        let instance = &*obj as &dyn std::any::Any;
+        let origin = crate::signals::Origin::Instance { model: meta, instance };
+        super::dispatch::delete_collected(hub, meta, vec![(pk, instance)], origin, ex, options)?
     } else if collect {
         ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None, options))?
     } else {
