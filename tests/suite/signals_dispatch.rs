@@ -191,3 +191,66 @@ backend_test! {
         Ok(())
     }
 }
+
+/// Django's m2m_signals `Person.friends = ManyToManyField('self')`: symmetrical by default.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "sigd")]
+pub struct Human {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+    pub friends: ManyToMany<Human>,
+    #[orm(symmetrical = false, related_name = "followers")]
+    pub follows: ManyToMany<Human>,
+}
+
+fn names(qs: orm::QuerySet<Human>, db: &Database) -> orm::Result<Vec<String>> {
+    let mut v: Vec<String> = qs.fetch(db)?.into_iter().map(|h| h.name).collect();
+    v.sort();
+    Ok(v)
+}
+
+backend_test! {
+    fn a_symmetrical_self_many_to_many_writes_both_ways_with_one_signal_pair(t: &TestDb) {
+        // Django's m2m_signals test_m2m_relations_with_self_add_friends / _add_idols.
+        let db = db_of(t);
+        Schema::new().model::<Human>().create_all(&db)?;
+        let mk = |n: &str| Human { id: Auto::unset(), name: n.into(), friends: Default::default(), follows: Default::default() }.create(&db);
+        let (alice, bob, chuck) = (mk("alice")?, mk("bob")?, mk("chuck")?);
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let l = log.clone();
+        db.signals().m2m_changed::<Human>().connect(move |e| {
+            let mut pks: Vec<String> = e.pk_set.unwrap_or_default().iter().map(|v| format!("{v:?}")).collect();
+            pks.sort();
+            l.lock().unwrap().push(format!("{} {} {}", e.field, e.action.name(), pks.join(",")));
+            Ok(())
+        });
+        assert_eq!(alice.friends().add([&bob, &chuck], &db)?, 2);
+        assert_eq!(log.lock().unwrap().len(), 2, "one pre_add/post_add pair: {:?}", log.lock().unwrap());
+        assert_eq!(names(alice.friends().all(), &db)?, ["bob", "chuck"]);
+        assert_eq!(names(bob.friends().all(), &db)?, ["alice"], "the mirror row");
+        assert_eq!(names(chuck.friends().all(), &db)?, ["alice"]);
+        // Adding from the other side what is already there writes nothing.
+        assert_eq!(bob.friends().add([&alice], &db)?, 0);
+        // Removing from one side removes both rows, one signal pair.
+        log.lock().unwrap().clear();
+        bob.friends().remove([&alice], &db)?;
+        assert_eq!(log.lock().unwrap().len(), 2);
+        assert_eq!(names(alice.friends().all(), &db)?, ["chuck"]);
+        assert!(names(bob.friends().all(), &db)?.is_empty());
+        // clear() takes the mirror rows too.
+        chuck.friends().clear(&db)?;
+        assert!(names(alice.friends().all(), &db)?.is_empty());
+        // Deleting a human removes both directions of its links.
+        alice.friends().add([&bob], &db)?;
+        let mut bob2 = bob.clone();
+        bob2.delete(&db)?;
+        assert!(names(alice.friends().all(), &db)?.is_empty());
+        // symmetrical = false: one way only, with its reverse accessor.
+        alice.follows().add([&chuck], &db)?;
+        assert_eq!(names(alice.follows().all(), &db)?, ["chuck"]);
+        assert!(names(chuck.follows().all(), &db)?.is_empty());
+        assert_eq!(names(chuck.followers().all(), &db)?, ["alice"]);
+        Ok(())
+    }
+}

@@ -926,9 +926,13 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                         quote!(::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str())),
                     ),
                 };
+                // Django: a many-to-many to the same model is symmetrical unless told otherwise
+                // (only its auto-created join table is written both ways).
+                let symmetrical = self_ref && f.attrs.symmetrical.as_ref().is_none_or(|b| b.value);
                 Some(quote! {
                     ::orm::meta::ManyToManyMeta {
                         name: #fname,
+                        symmetrical: #symmetrical,
                         source: <#ident as ::orm::Model>::meta,
                         target: <#target as ::orm::Model>::meta,
                         through: #through,

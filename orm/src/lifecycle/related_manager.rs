@@ -146,8 +146,35 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
             .collect())
     }
 
+    /// Is the relation written both ways (a symmetrical many-to-many to the same model,
+    /// through its auto-created table)?
+    fn symmetrical(&self) -> bool {
+        self.mm.symmetrical && self.mm.through.is_none()
+    }
+
+    /// Adds the relations to `keys`, and for a symmetrical relation the mirror rows that are
+    /// missing (Django adds them without signals of their own).
     fn insert(&self, c: &mut dyn Connection, d: Dialect, keys: &[Value]) -> Result<()> {
         let (table, near, far) = self.cols();
+        self.insert_rows(c, d, near, far, keys)?;
+        if self.symmetrical() {
+            // The rows pointing back at the owner from the keys just related.
+            let mut sql = format!("SELECT {} FROM {} WHERE {} = ", d.quote(near), d.quote(table), d.quote(far));
+            d.write_placeholder(&mut sql, 1);
+            let back: Vec<Value> = c
+                .query(&sql, std::slice::from_ref(&self.owner))?
+                .into_iter()
+                .map(|r| r.into_values().swap_remove(0))
+                .collect();
+            let mirror: Vec<Value> = keys.iter().filter(|k| !back.contains(k)).cloned().collect();
+            self.insert_rows(c, d, far, near, &mirror)?;
+        }
+        Ok(())
+    }
+
+    /// `INSERT INTO table (near, far)` one row per key, the owner in `near`.
+    fn insert_rows(&self, c: &mut dyn Connection, d: Dialect, near: &str, far: &str, keys: &[Value]) -> Result<()> {
+        let table = self.cols().0;
         let per = (d.features().max_query_params / 2).clamp(1, 1000);
         for chunk in keys.chunks(per) {
             let mut sql = format!("INSERT INTO {} ({}, {}) VALUES ", d.quote(table), d.quote(near), d.quote(far));
@@ -169,8 +196,27 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         Ok(())
     }
 
+    /// Removes the owner's relations to `keys` (all of them for `None`), and their mirror rows
+    /// for a symmetrical relation; returns how many of the owner's relations went.
     fn delete(&self, c: &mut dyn Connection, d: Dialect, keys: Option<&[Value]>) -> Result<u64> {
-        let (table, near, far) = self.cols();
+        let (_, near, far) = self.cols();
+        let n = self.delete_rows(c, d, near, far, keys)?;
+        if self.symmetrical() {
+            self.delete_rows(c, d, far, near, keys)?;
+        }
+        Ok(n)
+    }
+
+    /// `DELETE FROM table WHERE near = owner [AND far IN (keys)]`.
+    fn delete_rows(
+        &self,
+        c: &mut dyn Connection,
+        d: Dialect,
+        near: &str,
+        far: &str,
+        keys: Option<&[Value]>,
+    ) -> Result<u64> {
+        let table = self.cols().0;
         let mut sql = format!("DELETE FROM {} WHERE {} = ", d.quote(table), d.quote(near));
         let mut params = vec![self.owner.clone()];
         d.write_placeholder(&mut sql, 1);
