@@ -49,6 +49,40 @@ pub fn reverse_one<S: DefaultManager + Clone>(
     Ok(found)
 }
 
+/// `v` as a key of `T` (its key type's own value): a number given as text is accepted, as
+/// Django's `get_prep_value` does; anything else that does not convert is a `TypeError`
+/// naming the key field (Django: "Field 'id' expected a number but got 'x'.").
+fn key_of<T: Model>(v: &Value) -> Result<Value> {
+    use orm_backends::FromValue;
+    if let Ok(k) = T::Key::from_value_ref(v.as_ref()) {
+        return Ok(k.to_value());
+    }
+    if let Value::Text(s) = v {
+        if let Ok(i) = s.trim().parse::<i64>() {
+            if let Ok(k) = T::Key::from_value_ref(Value::Int(i).as_ref()) {
+                return Ok(k.to_value());
+            }
+        }
+    }
+    let pk = T::meta().pk_field();
+    let expected = match T::PK_KIND {
+        crate::fields::ColumnKind::SmallInt
+        | crate::fields::ColumnKind::Integer
+        | crate::fields::ColumnKind::BigInt => "a number".to_owned(),
+        other => format!("a {other:?} value"),
+    };
+    let got = match v {
+        Value::Text(s) => format!("'{s}'"),
+        other => format!("{other:?}"),
+    };
+    Err(Error::TypeError(format!("Field '{}' expected {expected} but got {got}.", pk.name)))
+}
+
+/// A key read back from a link table, in `T`'s key type when it converts.
+fn normalized<T: Model>(v: Value) -> Value {
+    key_of::<T>(&v).unwrap_or(v)
+}
+
 /// One side of a many-to-many relation seen from an instance of `S`; `T` is the other side.
 pub struct RelatedManager<S, T> {
     owner: Value,
@@ -142,7 +176,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         d.write_placeholder(&mut sql, 1);
         Ok(c.query(&sql, std::slice::from_ref(&self.owner))?
             .into_iter()
-            .map(|r| r.into_values().swap_remove(0))
+            .map(|r| normalized::<T>(r.into_values().swap_remove(0)))
             .collect())
     }
 
@@ -152,11 +186,18 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         self.mm.symmetrical && self.mm.through.is_none()
     }
 
-    /// Adds the relations to `keys`, and for a symmetrical relation the mirror rows that are
-    /// missing (Django adds them without signals of their own).
-    fn insert(&self, c: &mut dyn Connection, d: Dialect, keys: &[Value]) -> Result<()> {
+    /// Adds the relations to `keys` (the through model's other columns from `extra`), and for
+    /// a symmetrical relation the mirror rows that are missing (Django adds them without
+    /// signals of their own).
+    fn insert(
+        &self,
+        c: &mut dyn Connection,
+        d: Dialect,
+        keys: &[Value],
+        extra: &[(&'static str, Value)],
+    ) -> Result<u64> {
         let (table, near, far) = self.cols();
-        self.insert_rows(c, d, near, far, keys)?;
+        let n = self.insert_rows(c, d, near, far, keys, extra, false)?;
         if self.symmetrical() {
             // The rows pointing back at the owner from the keys just related.
             let mut sql = format!("SELECT {} FROM {} WHERE {} = ", d.quote(near), d.quote(table), d.quote(far));
@@ -164,36 +205,101 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
             let back: Vec<Value> = c
                 .query(&sql, std::slice::from_ref(&self.owner))?
                 .into_iter()
-                .map(|r| r.into_values().swap_remove(0))
+                .map(|r| normalized::<T>(r.into_values().swap_remove(0)))
                 .collect();
             let mirror: Vec<Value> = keys.iter().filter(|k| !back.contains(k)).cloned().collect();
-            self.insert_rows(c, d, far, near, &mirror)?;
+            self.insert_rows(c, d, far, near, &mirror, extra, false)?;
         }
-        Ok(())
+        Ok(n)
     }
 
-    /// `INSERT INTO table (near, far)` one row per key, the owner in `near`.
-    fn insert_rows(&self, c: &mut dyn Connection, d: Dialect, near: &str, far: &str, keys: &[Value]) -> Result<()> {
+    /// `INSERT INTO table (near, far, extra…)` one row per key, the owner in `near`; with
+    /// `ignore_conflicts`, rows already there are skipped by the database (the auto-created
+    /// table's unique pair): returns the rows inserted.
+    #[allow(clippy::too_many_arguments)]
+    fn insert_rows(
+        &self,
+        c: &mut dyn Connection,
+        d: Dialect,
+        near: &str,
+        far: &str,
+        keys: &[Value],
+        extra: &[(&'static str, Value)],
+        ignore_conflicts: bool,
+    ) -> Result<u64> {
         let table = self.cols().0;
-        let per = (d.features().max_query_params / 2).clamp(1, 1000);
+        let width = 2 + extra.len();
+        let per = (d.features().max_query_params / width).clamp(1, 1000);
+        let mut total = 0;
         for chunk in keys.chunks(per) {
-            let mut sql = format!("INSERT INTO {} ({}, {}) VALUES ", d.quote(table), d.quote(near), d.quote(far));
-            let mut params = Vec::with_capacity(chunk.len() * 2);
+            // Ignoring conflicts: MySQL's INSERT IGNORE, the others' ON CONFLICT DO NOTHING.
+            let verb = if ignore_conflicts && d == Dialect::Mysql { "INSERT IGNORE INTO" } else { "INSERT INTO" };
+            let mut sql = format!("{verb} {} ({}, {}", d.quote(table), d.quote(near), d.quote(far));
+            for (col, _) in extra {
+                sql.push_str(&format!(", {}", d.quote(col)));
+            }
+            sql.push_str(") VALUES ");
+            let mut params = Vec::with_capacity(chunk.len() * width);
             for (i, k) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
                 sql.push('(');
-                params.push(self.owner.clone());
-                d.write_placeholder(&mut sql, params.len());
-                sql.push_str(", ");
-                params.push(k.clone());
-                d.write_placeholder(&mut sql, params.len());
+                let row = [self.owner.clone(), k.clone()].into_iter().chain(extra.iter().map(|(_, v)| v.clone()));
+                for (j, v) in row.enumerate() {
+                    if j > 0 {
+                        sql.push_str(", ");
+                    }
+                    params.push(v);
+                    d.write_placeholder(&mut sql, params.len());
+                }
                 sql.push(')');
             }
-            c.execute(&sql, &params)?;
+            if ignore_conflicts && d != Dialect::Mysql {
+                sql.push_str(" ON CONFLICT DO NOTHING");
+            }
+            total += c.execute(&sql, &params)?;
         }
-        Ok(())
+        Ok(total)
+    }
+
+    /// The through model's other columns for new rows: each from `through_defaults` (by field
+    /// name), else the field's default, else NULL when it may be; refused before any SQL if
+    /// one has none, or if a name is not a field of the through model. Nothing for an
+    /// auto-created table.
+    fn extra_columns(&self, through_defaults: &[(&str, Value)]) -> Result<Vec<(&'static str, Value)>> {
+        let Some(through) = self.mm.through.map(|t| t()) else {
+            return Ok(Vec::new());
+        };
+        let (_, near, far) = self.cols();
+        if let Some((name, _)) = through_defaults.iter().find(|(n, _)| through.field(n).is_none()) {
+            return Err(Error::field_error(format!(
+                "through_defaults names `{name}`, which is not a field of {}",
+                through.label()
+            )));
+        }
+        let mut out = Vec::new();
+        for f in through.fields {
+            if f.column == near || f.column == far || (f.primary_key && f.auto) {
+                continue;
+            }
+            let v = match through_defaults.iter().find(|(n, _)| *n == f.name) {
+                Some((_, v)) => v.clone(),
+                None => match (f.default, f.null) {
+                    (Some(d), _) => d.value(),
+                    (None, true) => Value::Null,
+                    (None, false) => {
+                        return Err(Error::field_error(format!(
+                            "{}.{} has no default: give it in through_defaults",
+                            through.label(),
+                            f.name
+                        )))
+                    }
+                },
+            };
+            out.push((f.column, v));
+        }
+        Ok(out)
     }
 
     /// Removes the owner's relations to `keys` (all of them for `None`), and their mirror rows
@@ -232,6 +338,9 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         Ok(c.execute(&sql, &params)?)
     }
 
+    /// The keys of `objs`, each converted to `T`'s key type (so `1`, `1i32` and `"1"` are
+    /// the same key), without duplicates; a value that is no key of `T` is refused before any
+    /// SQL, with Django's message.
     fn keys<K: RelatedKey<T>>(objs: impl IntoIterator<Item = K>) -> Result<Vec<Value>> {
         let mut out: Vec<Value> = Vec::new();
         for o in objs {
@@ -239,6 +348,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
             if k.is_null() {
                 return Err(Error::field_error(format!("cannot relate an unsaved {}", T::meta().label())));
             }
+            let k = key_of::<T>(&k)?;
             if !out.contains(&k) {
                 out.push(k);
             }
@@ -277,22 +387,86 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
     ///
     /// Sends `m2m_changed` `pre_add` and `post_add` with the keys not yet related (as Django
     /// does, also when that set is empty), in the change's transaction: a receiver's error
-    /// aborts or rolls back the change. Nothing is sent when `objs` is empty.
+    /// aborts or rolls back the change. Nothing is sent when `objs` is empty. With no
+    /// receiver, an auto-created link table is written by one statement that skips the pairs
+    /// already there (Django's `ignore_conflicts` add: one query). Keys are checked before
+    /// any SQL ([`Error::TypeError`] for a value of the wrong type).
     pub fn add<K: RelatedKey<T>>(
         &self,
         objs: impl IntoIterator<Item = K>,
         ex: &(impl Executor + ?Sized),
     ) -> Result<usize> {
+        self.add_with(objs, &[], ex)
+    }
+
+    /// [`add`](Self::add) through a `through` model, its other fields taken from
+    /// `through_defaults` (field name, value), else from their defaults (Django's
+    /// `add(..., through_defaults=...)`). Ignored for an auto-created link table.
+    pub fn add_with<K: RelatedKey<T>>(
+        &self,
+        objs: impl IntoIterator<Item = K>,
+        through_defaults: &[(&str, Value)],
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<usize> {
         self.check_owner()?;
         let keys = Self::keys(objs)?;
+        let extra = self.extra_columns(through_defaults)?;
         if keys.is_empty() {
             return Ok(0);
         }
-        crate::signals::atomic_on(ex, |tx| self.add_in(tx, keys))
+        if self.mm.through.is_none() && !self.symmetrical() && !crate::signals::has_m2m_receivers(ex, self.declaring())
+        {
+            let (_, near, far) = self.cols();
+            let d = ex.dialect();
+            let n = ex.with_connection(|c| self.insert_rows(c, d, near, far, &keys, &[], true))?;
+            return Ok(n as usize);
+        }
+        crate::signals::atomic_on(ex, |tx| self.add_in(tx, keys, &extra))
+    }
+
+    /// Saves `obj` (a new `T`) and relates it (Django's `create()` on a related manager),
+    /// through-model columns filled as [`add_with`](Self::add_with) does; returns it with its
+    /// key set.
+    pub fn create(&self, obj: T, through_defaults: &[(&str, Value)], ex: &(impl Executor + ?Sized)) -> Result<T> {
+        self.check_owner()?;
+        let extra = self.extra_columns(through_defaults)?;
+        crate::signals::atomic_on(ex, |tx| {
+            let obj = crate::lifecycle::Persist::create(obj, tx)?;
+            self.add_in(tx, vec![key_of::<T>(&obj.pk_value())?], &extra)?;
+            Ok(obj)
+        })
+    }
+
+    /// How many objects are related, read from the link table alone (no join).
+    pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.check_owner()?;
+        let (table, near, far) = self.cols();
+        let d = ex.dialect();
+        let mut sql = format!("SELECT COUNT(*) FROM {} WHERE {} = ", d.quote(table), d.quote(near));
+        d.write_placeholder(&mut sql, 1);
+        sql.push_str(&format!(" AND {} IS NOT NULL", d.quote(far)));
+        let rows = ex.with_connection(|c| c.query(&sql, std::slice::from_ref(&self.owner)))?;
+        let n = rows.into_iter().next().map(|r| r.into_values().swap_remove(0));
+        Ok(match n {
+            Some(Value::Int(n)) => n.max(0) as u64,
+            Some(other) => <i64 as orm_backends::FromValue>::from_value_ref(other.as_ref())?.max(0) as u64,
+            None => 0,
+        })
+    }
+
+    /// Is any object related? Reads the link table alone (no join).
+    pub fn exists(&self, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        self.check_owner()?;
+        let (table, near, far) = self.cols();
+        let d = ex.dialect();
+        let mut sql = format!("SELECT 1 FROM {} WHERE {} = ", d.quote(table), d.quote(near));
+        d.write_placeholder(&mut sql, 1);
+        sql.push_str(&format!(" AND {} IS NOT NULL LIMIT 1", d.quote(far)));
+        Ok(!ex.with_connection(|c| c.query(&sql, std::slice::from_ref(&self.owner)))?.is_empty())
     }
 
     /// [`add`](Self::add) inside an open transaction.
-    fn add_in(&self, tx: &Transaction<'_>, keys: Vec<Value>) -> Result<usize> {
+    fn add_in(&self, tx: &Transaction<'_>, keys: Vec<Value>, extra: &[(&'static str, Value)]) -> Result<usize> {
         let d = tx.dialect();
         let signalled = crate::signals::has_m2m_receivers(tx, self.declaring());
         let existing = tx.with_connection(|c| self.current(c, d))?;
@@ -300,7 +474,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         if signalled {
             self.send(tx, M2mAction::PreAdd, Some(&missing))?;
         }
-        tx.with_connection(|c| self.insert(c, d, &missing))?;
+        tx.with_connection(|c| self.insert(c, d, &missing, extra))?;
         if signalled {
             self.send(tx, M2mAction::PostAdd, Some(&missing))?;
         }
@@ -341,14 +515,28 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
     /// Makes the relations exactly `objs`: removes the others, adds the missing.
     ///
     /// As Django's `set`, this is a `remove` of the others (its `m2m_changed` pair, when there
-    /// are any) then an `add` of the missing (its pair, when any), in one transaction.
+    /// are any) then an `add` of the missing (its pair, when any), in one transaction. Keys
+    /// are compared by value whatever form they are given in (`1`, `1i32`, `"1"`, an
+    /// instance).
     pub fn set<K: RelatedKey<T>>(
         &self,
         objs: impl IntoIterator<Item = K>,
         ex: &(impl Executor + ?Sized),
     ) -> Result<()> {
+        self.set_with(objs, &[], ex)
+    }
+
+    /// [`set`](Self::set) with `through_defaults` for the rows it adds (see
+    /// [`add_with`](Self::add_with)).
+    pub fn set_with<K: RelatedKey<T>>(
+        &self,
+        objs: impl IntoIterator<Item = K>,
+        through_defaults: &[(&str, Value)],
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<()> {
         self.check_owner()?;
         let keys = Self::keys(objs)?;
+        let extra = self.extra_columns(through_defaults)?;
         crate::signals::atomic_on(ex, |tx| {
             let d = tx.dialect();
             let existing = tx.with_connection(|c| self.current(c, d))?;
@@ -362,7 +550,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
                 }
             }
             if !new.is_empty() {
-                self.add_in(tx, new)?;
+                self.add_in(tx, new, &extra)?;
             }
             Ok(())
         })
