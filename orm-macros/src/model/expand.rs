@@ -787,6 +787,10 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                 let options = ::orm::SaveOptions { force_insert: adding, ..::core::default::Default::default() };
                 <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
             }
+            fn save_parent_fields<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E, fields: &[::std::string::String]) -> ::orm::Result<()> {
+                let options = ::orm::SaveOptions::update_fields(fields.iter().cloned());
+                <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
+            }
             fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
                 <#pty as ::orm::Persist>::delete(&mut self.#pid, ex).map(|_| ())
             }

@@ -24,6 +24,10 @@ pub struct SaveOptions {
     pub force_insert: bool,
     /// Always UPDATE, and fail if no row matched.
     pub force_update: bool,
+    /// For a multi-table child: write only its own table, leaving the parent rows as they
+    /// are (they must exist). Creates a child over an existing parent row without touching
+    /// it (Django: a child saved with its `_ptr` set to an existing parent, `save_base(raw=True)`).
+    pub skip_parents: bool,
 }
 
 impl SaveOptions {

@@ -197,40 +197,83 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
 }
 
 /// Saves a multi-table child: the parent row first (inserted or updated), then the child's
-/// own row keyed by the parent's key, in one transaction.
+/// own row keyed by the parent's key, in one transaction. With `update_fields`, each name is
+/// written on the table that owns it (this one or an ancestor), and no other table is
+/// touched; with `skip_parents`, the parent rows are left alone.
 fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<bool> {
     let meta = M::meta();
-    if options.update_fields.is_some() {
-        let names = options.update_fields.as_deref().unwrap_or_default();
-        if let Some(n) = names.iter().find(|n| meta.field_index(n).is_none()) {
-            return Err(Error::field_error(format!(
-                "update_fields of {} names `{n}`, a field of its parent: save the parent for that",
-                meta.label()
-            )));
+    // update_fields: own fields here, the rest on the ancestor owning each; unknown names
+    // are refused before any SQL.
+    let (own, inherited): (Vec<String>, Vec<String>) = match &options.update_fields {
+        Some(names) => {
+            for n in names {
+                let mut at = Some(meta);
+                let mut found = false;
+                while let Some(m) = at {
+                    if m.field(n).is_some() {
+                        found = true;
+                        break;
+                    }
+                    at = m.parent();
+                }
+                if !found {
+                    return Err(Error::field_error(format!(
+                        "The following fields do not exist in this model, or are non-concrete fields: {n} ({})",
+                        meta.label()
+                    )));
+                }
+            }
+            names.iter().cloned().partition(|n| meta.field_index(n).is_some())
         }
-    }
+        None => (Vec::new(), Vec::new()),
+    };
     let adding = if options.force_insert {
         true
-    } else if options.force_update {
+    } else if options.force_update || options.update_fields.is_some() {
         false
     } else {
         obj.adding().unwrap_or_else(|| obj.pk_value().is_null())
     };
+    if options.skip_parents && obj.pk_value().is_null() {
+        return Err(Error::ImproperlyConfigured(format!(
+            "cannot save {} without its parents: its key (the parent row's) is not set",
+            meta.label()
+        )));
+    }
     ex.with_connection(|c| {
         orm_backends::atomic(c, |tx| -> Result<bool> {
-            if options.update_fields.is_none() {
+            if options.update_fields.is_some() {
+                if !inherited.is_empty() {
+                    obj.save_parent_fields(tx, &inherited)?;
+                }
+                if own.is_empty() {
+                    obj.set_adding(false);
+                    return Ok(false);
+                }
+                obj.pre_save(false);
+                let fields = resolve_update_fields::<M>(&own)?;
+                if do_update(obj, tx, &fields)? == 0 {
+                    do_insert(obj, tx)?;
+                    return Ok(true);
+                }
+                obj.set_adding(false);
+                return Ok(false);
+            }
+            if !options.skip_parents {
                 obj.save_parent(tx, adding)?;
             }
             obj.pre_save(adding);
-            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
             if adding {
                 return do_insert(obj, tx).map(|()| true);
             }
-            let fields = match &options.update_fields {
-                Some(names) => resolve_update_fields::<M>(names)?,
-                None => all,
+            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
+            let missing = if all.is_empty() {
+                // No field of its own to UPDATE: does its row exist (Django's exists())?
+                !child_row_exists(obj, tx)?
+            } else {
+                do_update(obj, tx, &all)? == 0
             };
-            if do_update(obj, tx, &fields)? == 0 && !fields.is_empty() {
+            if missing {
                 // The parent row exists but this child row does not yet: add it.
                 do_insert(obj, tx)?;
                 return Ok(true);
@@ -239,6 +282,20 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             Ok(false)
         })
     })
+}
+
+/// Is there a row of `obj`'s own table with its key?
+fn child_row_exists<M: Model>(obj: &M, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+    let meta = M::meta();
+    let d = ex.dialect();
+    let mut sql = String::from("SELECT 1 FROM ");
+    d.write_ident(&mut sql, meta.table);
+    sql.push_str(" WHERE ");
+    d.write_ident(&mut sql, meta.pk_field().column);
+    sql.push_str(" = ");
+    d.write_placeholder(&mut sql, 1);
+    let pk = obj.pk_value();
+    Ok(!ex.with_connection(|c| c.query(&sql, std::slice::from_ref(&pk)))?.is_empty())
 }
 
 pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &DeleteOptions) -> Result<Deleted> {

@@ -689,6 +689,10 @@ impl<M: Model> QuerySet<M> {
             return Ok(0);
         }
         let meta = M::meta();
+        let assignments: Vec<Assignment> = assignments.into_iter().collect();
+        if meta.parent().is_some() && assignments.iter().any(|a| meta.field(&a.field).is_none()) {
+            return bulk::update_ancestors(self, assignments, ex);
+        }
         let mut resolved = Vec::new();
         for a in assignments {
             let f = meta
