@@ -5,6 +5,7 @@ mod connect;
 mod deletion;
 mod deletion_order;
 mod inheritance;
+mod inheritance_relations;
 mod inheritance_writes;
 mod integrity;
 mod migrations_cli;

@@ -667,6 +667,12 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let handles = handles(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote!(fn objects() -> ::orm::QuerySet<Self> { #path() }),
+        // Django: a proxy without a manager of its own uses its parent's default manager.
+        None if proxy => quote! {
+            fn objects() -> ::orm::QuerySet<Self> {
+                ::orm::QuerySet::from_parent_manager(<#pty as ::orm::DefaultManager>::objects())
+            }
+        },
         None => TokenStream::new(),
     };
     let (meta, by_index, set_by_index, related_by_index) = if proxy {

@@ -306,6 +306,22 @@ impl<M: Model> QuerySet<M> {
     }
 }
 
+impl<M: Model> QuerySet<M> {
+    /// The default QuerySet of a proxy without a manager of its own: its parent's default
+    /// QuerySet (filters, ordering, prefetches) over the proxy (Django: a proxy inherits its
+    /// concrete model's default manager). Called by the derive; the two models share their
+    /// table and fields, so every path stays valid.
+    #[doc(hidden)]
+    pub fn from_parent_manager<P: Model>(parent: QuerySet<P>) -> Self {
+        QuerySet {
+            query: parent.query,
+            prefetch: parent.prefetch,
+            chunk_size: parent.chunk_size,
+            _m: std::marker::PhantomData,
+        }
+    }
+}
+
 /// `QuerySet::update` of a multi-table child that sets fields of its ancestors (Django's
 /// related updates): the child's keys are read once, then one UPDATE per table owning a
 /// field, the ancestors' keyed by those keys (a child shares its key with every ancestor),
