@@ -271,6 +271,19 @@ pub mod __private {
         true
     }
 
+    /// Expands Django's placeholders in the related names of `fields` (relations declared on
+    /// an abstract base): `%(class)s` is the concrete model's name in lower case,
+    /// `%(app_label)s` its app label in lower case. Each distinct result is leaked once.
+    pub fn expand_related_names(fields: &mut [crate::meta::FieldMeta], app: &str, model: &str) {
+        for f in fields.iter_mut() {
+            let Some(rel) = f.relation.as_mut() else { continue };
+            let Some(name) = rel.related_name.filter(|n| n.contains("%(")) else { continue };
+            let expanded =
+                name.replace("%(class)s", &model.to_lowercase()).replace("%(app_label)s", &app.to_lowercase());
+            rel.related_name = Some(crate::model::related::leak_name(&expanded));
+        }
+    }
+
     /// Fails compilation when two field lists share a name (a field clash between a model
     /// and its abstract bases, or between two bases).
     pub const fn assert_no_clash(a: &[&str], b: &[&str]) {

@@ -1,6 +1,7 @@
 //! The integration suite: every body runs on SQLite, PostgreSQL and MySQL (see
 //! `orm_backends::testing`).
 
+mod abstract_bases;
 mod connect;
 mod deletion;
 mod deletion_order;

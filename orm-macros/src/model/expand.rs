@@ -401,6 +401,11 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
         if related.as_deref() == Some("+") || related.as_deref().is_some_and(|r| r.ends_with('+')) {
             continue;
         }
+        // `%(class)s` names a concrete child this derive does not know: no accessor method
+        // (the expanded name works in lookups and for the collector).
+        if related.as_deref().is_some_and(|r| r.contains("%(")) {
+            continue;
+        }
         match &f.kind {
             FieldKind::Column { relation: Some(rel), .. } => {
                 let target = &rel.target;
@@ -563,8 +568,11 @@ fn options(def: &ModelDef, table: &TokenStream) -> (TokenStream, TokenStream, To
 }
 
 /// Gives generated names to unnamed indexes and unique constraints (`<table>_<fields>_idx`).
-fn name_options() -> TokenStream {
+fn name_options(app: &TokenStream, name: &str) -> TokenStream {
     quote! {
+        // `%(class)s` / `%(app_label)s` in a related_name (from an abstract base) name this
+        // concrete model, as in Django.
+        ::orm::__private::expand_related_names(&mut __fields, #app, #name);
         for ix in __indexes.iter_mut() {
             if ix.name.is_empty() {
                 let mut parts: ::std::vec::Vec<&str> = ::std::vec![__table];
@@ -702,7 +710,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     } else {
         let push = push_fields(def, &quote!(::core::option::Option::None));
         let (ordering_own, indexes, constraints) = options(def, &quote!());
-        let naming = name_options();
+        let naming = name_options(&app, &name);
         let table = match (&def.attrs.table, &def.attrs.app) {
             (Some(t), _) => quote!(#t),
             (None, Some(a)) => {
@@ -1019,7 +1027,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
     let (ordering, indexes, constraints) = options(def, &table);
-    let naming = name_options();
+    let naming = name_options(&app, &name);
     let bases: Vec<&Type> = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Base)).map(|f| &f.ty).collect();
     let base_metas =
         quote!(let __bases: &[&'static ::orm::ModelMeta] = &[#(<#bases as ::orm::AbstractModel>::abstract_meta()),*];);

@@ -268,9 +268,10 @@ impl<T: Model> ReverseOneSlot for ReverseOne<T> {
     }
 }
 
-/// `name` as a `&'static str` (the accessor names a query's `select_related` plan keeps;
-/// each distinct name is leaked once).
-pub(crate) fn leak_name(name: &str) -> &'static str {
+/// `name` as a `&'static str` (accessor names kept by `select_related` plans, expanded
+/// related names): each distinct name is leaked once. Internal.
+#[doc(hidden)]
+pub fn leak_name(name: &str) -> &'static str {
     static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
     let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(n) = names.iter().find(|n| **n == name) {
