@@ -586,3 +586,35 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn cascaded_rows_a_receiver_listens_to_are_read_once(t: &TestDb) {
+        // Django's collector fetches the cascaded objects with the query that finds them;
+        // the signals reuse them.
+        let db = db_of(t);
+        schema(&db)?;
+        let mut p = P { id: Auto::unset() }.create(&db)?;
+        for _ in 0..3 {
+            r(&db, Some(&p))?;
+        }
+        let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let s = seen.clone();
+        db.signals().pre_delete::<R>().connect(move |e| {
+            s.lock().unwrap().push(e.instance.id.get().unwrap_or(-1));
+            Ok(())
+        });
+        let capture = db.capture_queries();
+        let deleted = p.delete(&db)?;
+        assert_eq!(deleted.of("delord.R"), 3);
+        assert_eq!(seen.lock().unwrap().len(), 3, "every cascaded object was signalled");
+        let table = R::meta().table;
+        let reads: Vec<String> = capture
+            .queries()
+            .into_iter()
+            .map(|q| q.sql)
+            .filter(|s| s.starts_with("SELECT") && (s.contains(&format!("\"{table}\"")) || s.contains(&format!("`{table}`"))))
+            .collect();
+        assert_eq!(reads.len(), 1, "the R rows are read once: {reads:?}");
+        Ok(())
+    }
+}

@@ -48,7 +48,7 @@
 
 use crate::error::{Error, Result};
 use crate::expressions::OrderBy;
-use crate::model::key::{FastSet, Key};
+use crate::model::key::{FastMap, FastSet, Key};
 use crate::model::meta::{FieldMeta, ManyToManyMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
 use crate::signals::Signals;
@@ -188,6 +188,10 @@ pub(crate) struct Collector<'c> {
     fast: Vec<(&'static ModelMeta, &'static str, Vec<Value>)>,
     /// The hub, when delete receivers are connected (their models' rows must be read).
     hub: Option<&'c Signals>,
+    /// Rows of models a receiver listens to, read whole when a cascade collected them (so
+    /// they are not read again for the signals): by model and key, the model's own table's
+    /// columns in field order.
+    read: FastMap<(usize, Key), Vec<Value>>,
 }
 
 /// How many keys one `IN (…)` list may hold on `d` (under its parameter limit, leaving room
@@ -213,6 +217,7 @@ impl<'c> Collector<'c> {
             restricted: Vec::new(),
             fast: Vec::new(),
             hub,
+            read: FastMap::default(),
         }
     }
 
@@ -240,6 +245,33 @@ impl<'c> Collector<'c> {
             })?;
         }
         Ok(out)
+    }
+
+    /// The rows of `model`'s own table whose `column` is in `values`, every column, batched:
+    /// kept in `read` for the signals; returns their keys.
+    fn select_rows(&mut self, model: &'static ModelMeta, column: &str, values: &[Value]) -> Result<Vec<Value>> {
+        let d = self.d;
+        let id = id_of(model);
+        let mut keys = Vec::new();
+        for chunk in values.chunks(batch_size(d)) {
+            let mut sql = String::from("SELECT ");
+            for (i, f) in model.fields.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                d.write_ident(&mut sql, f.column);
+            }
+            sql.push_str(&format!(" FROM {} WHERE {} IN (", d.quote(model.table), d.quote(column)));
+            d.write_placeholder_list(&mut sql, 1, chunk.len());
+            sql.push(')');
+            for row in self.conn.query(&sql, chunk)? {
+                let values = row.into_values();
+                let pk = values[model.pk].clone();
+                self.read.entry((id, Key::of(&pk))).or_insert(values);
+                keys.push(pk);
+            }
+        }
+        Ok(keys)
     }
 
     /// Adds the rows of `meta` with these keys, and everything their deletion entails (the
@@ -339,7 +371,14 @@ impl<'c> Collector<'c> {
                         self.fast.push((model, field.column, referenced));
                         continue;
                     }
-                    let pointing = self.select_in(model.table, model.pk_field().column, field.column, &referenced)?;
+                    // A cascade to rows a receiver listens to reads them whole, once (Django's
+                    // collector fetches the objects); otherwise their keys are enough.
+                    let whole = r.on_delete == OnDelete::Cascade && self.hub.is_some_and(|h| h.wants_delete(model));
+                    let pointing = if whole {
+                        self.select_rows(model, field.column, &referenced)?
+                    } else {
+                        self.select_in(model.table, model.pk_field().column, field.column, &referenced)?
+                    };
                     if pointing.is_empty() {
                         continue;
                     }
@@ -497,7 +536,13 @@ impl<'c> Collector<'c> {
                 }
             }
             if !unread.is_empty() {
-                let stored = signals.hub.stored_instances(self.conn, meta, &values)?;
+                let mut known = crate::model::key::key_map(0);
+                for k in &unread {
+                    if let Some(row) = self.read.remove(&(id_of(meta), k.clone())) {
+                        known.insert(k.clone(), row);
+                    }
+                }
+                let stored = signals.hub.stored_instances(self.conn, meta, &values, known)?;
                 for (k, o) in unread.into_iter().zip(stored) {
                     if let Some(o) = o {
                         objs.insert(k, (meta, Instance::Stored(o)));

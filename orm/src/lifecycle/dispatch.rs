@@ -181,18 +181,28 @@ impl Signals {
     /// For the deletion collector: the stored instances of `meta` with these keys, in their
     /// order, read through `conn` a level (table) at a time in batches within the parameter
     /// limit (typed when the model's type is known to the hub, as for raw saves); `None` for
-    /// a key with no row.
+    /// a key with no row. `known` holds rows of `meta`'s own table the collector has already
+    /// read: those are not read again.
     pub(crate) fn stored_instances(
         &self,
         conn: &mut dyn Connection,
         meta: &'static ModelMeta,
         keys: &[Value],
+        mut known: KeyMap<Vec<Value>>,
     ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
         let mut chain = Vec::new();
         levels(meta, &mut chain);
+        let own = meta.concrete();
         let mut found = Vec::with_capacity(chain.len());
         for level in &chain {
-            found.push(level_rows(conn, level, keys)?);
+            if std::ptr::eq(*level, own) && !known.is_empty() {
+                let missing: Vec<Value> = keys.iter().filter(|k| !known.contains_key(&Key::of(k))).cloned().collect();
+                let mut rows = level_rows(conn, level, &missing)?;
+                rows.extend(known.drain());
+                found.push(rows);
+            } else {
+                found.push(level_rows(conn, level, keys)?);
+            }
         }
         let names: Arc<[String]> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
         let mut out = Vec::with_capacity(keys.len());
