@@ -29,6 +29,40 @@ pub struct Landmark {
     pub venue: Venue,
 }
 
+/// A relation declared on a parent: `Outlet.brand`, read from `Stand` (a child) and
+/// `MiniStand` (a grandchild).
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inhw")]
+pub struct Brand {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inhw")]
+pub struct Outlet {
+    pub id: Auto<i64>,
+    #[orm(related_name = "outlets")]
+    pub brand: ForeignKey<Brand>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inhw")]
+pub struct Stand {
+    #[orm(parent)]
+    pub outlet: Outlet,
+    pub stools: i32,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "inhw")]
+pub struct MiniStand {
+    #[orm(parent)]
+    pub stand: Stand,
+    pub wheels: bool,
+}
+
 fn schema(db: &Database) -> orm::Result<()> {
     Schema::new()
         .model::<Place>()
@@ -36,6 +70,10 @@ fn schema(db: &Database) -> orm::Result<()> {
         .model::<Pizzeria>()
         .model::<Venue>()
         .model::<Landmark>()
+        .model::<Brand>()
+        .model::<Outlet>()
+        .model::<Stand>()
+        .model::<MiniStand>()
         .create_all(db)
 }
 
@@ -163,6 +201,31 @@ backend_test! {
         let place: &Place = &restaurant.place;
         assert_eq!((place.name.as_str(), restaurant.seats, p.name.as_str()), ("p", 1, "p"));
         assert!(capture.queries().is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn select_related_follows_relations_declared_on_ancestors(t: &TestDb) {
+        let db = db_of(t);
+        schema(&db)?;
+        let brand = Brand { id: Auto::unset(), name: "acme".into() }.create(&db)?;
+        let mut s = Stand { outlet: Outlet { id: Auto::unset(), brand: ForeignKey::to(&brand)? }, stools: 3 };
+        s.save(&db)?;
+        let mut m = MiniStand { stand: Stand { outlet: Outlet { id: Auto::unset(), brand: ForeignKey::to(&brand)? }, stools: 1 }, wheels: true };
+        m.save(&db)?;
+        let capture = db.capture_queries();
+        let stands = Stand::objects().select_related(["brand"]).fetch(&db)?;
+        assert_eq!(stands.len(), 2);
+        assert!(stands.iter().all(|s| s.outlet.brand.cached().is_some_and(|b| b.name == "acme")));
+        let minis = MiniStand::objects().select_related(["brand"]).fetch(&db)?;
+        assert_eq!(minis[0].stand.outlet.brand.cached().map(|b| b.name.as_str()), Some("acme"));
+        assert_eq!(capture.queries().len(), 2, "one query each, the brand joined");
+        drop(capture);
+        match Stand::objects().select_related(["nope"]).fetch(&db) {
+            Err(orm::Error::FieldError { message }) => assert!(message.ends_with("Choices are: brand"), "{message}"),
+            other => panic!("expected FieldError, got {other:?}"),
+        }
         Ok(())
     }
 }

@@ -801,6 +801,9 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                 let options = ::orm::SaveOptions { force_insert: adding, ..::core::default::Default::default() };
                 <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
             }
+            fn set_related_in_parent(&mut self, node: &::orm::model::RelatedNode, row: &dyn ::orm::Row) -> ::orm::Result<()> {
+                ::orm::model::related::set_related_node(&mut self.#pid, node, row)
+            }
             fn save_parent_fields<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E, fields: &[::std::string::String]) -> ::orm::Result<()> {
                 let options = ::orm::SaveOptions::update_fields(fields.iter().cloned());
                 <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)

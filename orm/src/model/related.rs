@@ -285,6 +285,10 @@ pub fn leak_name(name: &str) -> &'static str {
 /// Caches on `obj` the `select_related` object `node` describes: through its forward
 /// relation field, or in its [`ReverseOne`] field for a reverse one-to-one.
 pub fn set_related_node<M: Model>(obj: &mut M, node: &RelatedNode, row: &dyn Row) -> Result<()> {
+    if node.inherited > 0 {
+        let up = RelatedNode { inherited: node.inherited - 1, ..node.clone() };
+        return obj.set_related_in_parent(&up, row);
+    }
     match node.reverse {
         None => obj.set_related(node.field, row, node.offset, &node.children),
         Some(name) => match obj.reverse_one(name) {
@@ -588,6 +592,9 @@ pub struct RelatedNode {
     /// For a reverse one-to-one relation, its accessor's name: the object goes to the
     /// parent's [`ReverseOne`] field of that name ([`Model::reverse_one`]).
     pub reverse: Option<&'static str>,
+    /// How many parent links up the relation is declared (0: on the model itself; 1: on its
+    /// multi-table parent …): the object is cached on that ancestor.
+    pub inherited: u8,
     /// The first column of the related object.
     pub offset: usize,
     /// Relations selected through this one.

@@ -37,7 +37,25 @@ pub(super) fn select_related(
     next: &mut usize,
 ) -> Result<Vec<crate::model::related::RelatedNode>> {
     let mut out = Vec::new();
+    let child = meta;
     for (name, children) in &tree.0 {
+        // A relation declared on a multi-table ancestor: followed from the ancestor's row
+        // (already joined for its columns), the object cached on the ancestor.
+        let (mut level, mut level_qual, mut inherited) = (child, qual.to_owned(), 0u8);
+        while level.field(name).is_none() && hop(level, name).is_none() {
+            match level.kind {
+                crate::model::meta::ModelKind::MultiTable { parent } => {
+                    level_qual = scope.parent_join(&level_qual, level, parent());
+                    level = parent();
+                    inherited += 1;
+                }
+                _ => break,
+            }
+        }
+        // Not found on any level: the error below is about the model asked for.
+        let found = level.field(name).is_some() || hop(level, name).is_some();
+        let (meta, qual, inherited) = if found { (level, level_qual, inherited) } else { (child, qual.to_owned(), 0) };
+        let qual = qual.as_str();
         // A forward relation field, or a reverse one-to-one (Django's choices).
         let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some());
         let reverse = match (idx, hop(meta, name)) {
@@ -68,14 +86,31 @@ pub(super) fn select_related(
         let offset = *next;
         *next += target.width();
         let nested = select_related(w, scope, target, &alias, children, next)?;
-        out.push(crate::model::related::RelatedNode { field: idx.unwrap_or(0), reverse, offset, children: nested });
+        out.push(crate::model::related::RelatedNode {
+            field: idx.unwrap_or(0),
+            reverse,
+            inherited,
+            offset,
+            children: nested,
+        });
     }
     Ok(out)
 }
 
-/// What `select_related` may follow from `meta`: its forward relation fields, then the
-/// one-to-one relations pointing at it (Django's `_get_field_choices`).
+/// What `select_related` may follow from `meta`: its forward relation fields (its
+/// ancestors' included), then the one-to-one relations pointing at it (Django's
+/// `_get_field_choices`).
 fn select_related_choices(meta: &'static ModelMeta) -> Vec<String> {
+    let mut out = own_select_related_choices(meta);
+    let mut at = meta.parent();
+    while let Some(p) = at {
+        out.extend(p.fields.iter().filter(|f| f.relation.is_some_and(|r| !r.parent_link)).map(|f| f.name.to_owned()));
+        at = p.parent();
+    }
+    out
+}
+
+fn own_select_related_choices(meta: &'static ModelMeta) -> Vec<String> {
     let forward = meta.fields.iter().filter(|f| f.relation.is_some_and(|r| !r.parent_link)).map(|f| f.name.to_owned());
     let reverse = crate::model::registry::reverse_relations(meta).into_iter().filter_map(|r| match r {
         crate::model::registry::ReverseRelation::ForeignKey { field, .. }
