@@ -115,6 +115,36 @@
 //! - **The query tree is plain data beside the expressions** (`expressions::query`): a
 //!   subquery is an expression that holds one, and the compiler reads it; neither needs the
 //!   other's code.
+//!
+//! ## Inheritance, relations, deletion and signals: what still differs from Django
+//!
+//! Deletion follows Django's `Collector` (order, refusals, counts, `keep_parents`, signal
+//! order, `origin`); its own differences are listed in [`deletion`]. Beyond those:
+//!
+//! - **`m2m_changed` from a multi-table child through a many-to-many declared on its
+//!   parent** names the parent as `instance_model`: the accessor is the parent's (reached
+//!   through `Deref`), and a derive cannot add methods for fields another derive declares.
+//!   A many-to-many declared on the child itself names the child.
+//! - **Ordering a related manager by a through model's field** (`club.members().all()
+//!   .order_by(["memberships__role"])`) joins the through table a second time instead of
+//!   reusing the manager's join: joins are identified by path, which keeps separate
+//!   `filter()` calls on multi-valued relations apart as Django requires.
+//! - **Many-to-many fields on abstract bases** are not supported (an abstract base pushes
+//!   columns only); declare them on each concrete model. `related_query_name` is not an
+//!   option: `related_name` (with `%(class)s` / `%(app_label)s`) names the reverse path,
+//!   and no accessor method is generated for a placeholder name.
+//! - **A child redeclaring a field of a concrete ancestor** is refused when its table is
+//!   built ([`schema::check_inherited_clash`]), not at compile time: a derive cannot see
+//!   another model's fields, and const evaluation cannot walk an ancestor chain.
+//! - **Managers are inherited by proxies only**; a multi-table child's `objects()` is its
+//!   own (its parent's filters name the parent's fields, which a child QuerySet reaches
+//!   through the parent link, so write the child's manager to say so).
+//! - **A receiver's identity** is its type when it is a function item or a closure that
+//!   captures nothing; a capturing closure or a `fn` pointer has none (each `connect` is a
+//!   new receiver) unless given a `dispatch_uid`.
+//! - **Symmetrical many-to-many** (the default for a relation to the same model, as in
+//!   Django) is written both ways only through an auto-created table; with a `through`
+//!   model, write both rows yourself.
 
 pub mod db;
 pub mod error;
