@@ -157,7 +157,7 @@ impl Workloads for OrmBench {
     }
 
     fn delete(&mut self) -> Result<usize> {
-        Ok(User::objects().filter(User::hair_color().eq("black")).delete(&self.db)? as usize)
+        Ok(User::objects().filter(User::hair_color().eq("black")).delete(&self.db)?.total as usize)
     }
 
     fn stream(&mut self, on_row: &mut dyn FnMut(usize)) -> Result<usize> {

@@ -90,20 +90,39 @@ pub enum Error {
     /// An integrity constraint was violated; the database error carries the constraint.
     #[error("integrity error: {0}")]
     IntegrityError(#[source] orm_backends::Error),
-    /// A delete was refused by `on_delete = Protect`.
-    #[error("cannot delete {model}: it is referenced through protected foreign keys by {protected:?}")]
+    /// A delete was refused by `on_delete = Protect` (Django's message: "Cannot delete some
+    /// instances of model 'A' because they are referenced through protected foreign keys:
+    /// 'B.a'."). Every protecting relation is collected before the delete fails.
+    #[error(
+        "Cannot delete some instances of model '{}' because they are referenced through protected foreign keys: {}.",
+        model_name(model),
+        quoted(fields)
+    )]
     ProtectedError {
-        /// The model whose deletion was refused.
+        /// The label (`app.Model`) of the model whose deletion was asked for.
         model: String,
-        /// The protecting objects, as `app.Model(pk)`.
+        /// The relations, seen from that model, through which protecting rows were reached,
+        /// as Django names them: `Model.field` (the protecting key itself when it points
+        /// at the model, else the cascading relation that led to it), sorted (Django lists
+        /// them in model registration order, which a link-time registry does not keep).
+        fields: Vec<String>,
+        /// The protecting objects, as `app.Model(pk)`, each once.
         protected: Vec<String>,
     },
-    /// A delete was refused by `on_delete = Restrict`.
-    #[error("cannot delete {model}: it is referenced through restricted foreign keys by {restricted:?}")]
+    /// A delete was refused by `on_delete = Restrict`: some restricting rows are not
+    /// themselves deleted by a cascade of the same delete (Django's message names the model
+    /// whose delete was asked for and every restricting key, `'B.a'`).
+    #[error(
+        "Cannot delete some instances of model '{}' because they are referenced through restricted foreign keys: {}.",
+        model_name(model),
+        quoted(fields)
+    )]
     RestrictedError {
-        /// The model whose deletion was refused.
+        /// The label (`app.Model`) of the model whose deletion was asked for.
         model: String,
-        /// The restricting objects, as `app.Model(pk)`.
+        /// The restricting keys, as `Model.field`, sorted.
+        fields: Vec<String>,
+        /// The restricting objects, as `app.Model(pk)`, each once.
         restricted: Vec<String>,
     },
     /// The models or the configuration are inconsistent.
@@ -183,6 +202,16 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `app.Model` → `Model` (Django's messages name the class).
+fn model_name(label: &str) -> &str {
+    label.rsplit('.').next().unwrap_or(label)
+}
+
+/// `['A.b', 'C.d']` → `'A.b', 'C.d'`.
+fn quoted(fields: &[String]) -> String {
+    fields.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>().join(", ")
 }
 
 /// `Result` with the ORM's [`Error`].

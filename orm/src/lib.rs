@@ -72,7 +72,9 @@
 //! | `Model.objects.filter(...)` | `Model::objects().filter(Model::field().lookup(v))` or `.filter_path("a__b__icontains", v)?` |
 //! | `Q`, `F`, `Exists`, `OuterRef`, `Subquery`, `Count`… | [`Q`], [`F`], [`Exists`], [`OuterRef`], [`Subquery`], [`Count`]… |
 //! | `_state.adding` | an unset [`Auto`] key, or a [`ModelState`] field for hand-chosen keys |
-//! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields |
+//! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields (reverse one-to-one: [`ReverseOne`]) |
+//! | `place.restaurant` (reverse one-to-one) | generated `place.restaurant(&db)?`: `Ok(None)` where Django raises `RelatedObjectDoesNotExist` for a saved instance; `DoesNotExist` (no query) for an unsaved one |
+//! | `obj.delete()` → `(total, {label: n})` | [`Persist::delete`] / [`QuerySet::delete`] → [`Deleted`] |
 //! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
 //! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
@@ -89,8 +91,12 @@
 //!   than `Post::author().name()`: the latter would need a generated handle type per model and
 //!   relation; `via` keeps the field's type checked at compile time and the relation checked
 //!   against the metadata (like a string path).
-//! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`): a derive cannot add
-//!   hidden fields to a struct, and an explicit field keeps prefetched data typed.
+//! - **Reverse-relation caches are declared** (`pub posts: Reverse<Post>`,
+//!   `pub restaurant: ReverseOne<Restaurant>`): a derive cannot add hidden fields to a struct,
+//!   and an explicit field keeps prefetched data typed. Without a `ReverseOne` field the
+//!   reverse one-to-one accessor queries on every call (Django caches always), and
+//!   `select_related` of that relation is a `FieldError` saying the field is needed. The
+//!   accessor returns a clone of the cached object, so the pointing model must be `Clone`.
 //! - **A parent's handles on a child** go through [`Inherits`]: `Place::name().on::<Restaurant>()`.
 //! - **Signals** hang off the [`Database`] handle and reach transactions through
 //!   [`Executor::extension`] (the backends layer carries an opaque value, never learning of
@@ -109,6 +115,36 @@
 //! - **The query tree is plain data beside the expressions** (`expressions::query`): a
 //!   subquery is an expression that holds one, and the compiler reads it; neither needs the
 //!   other's code.
+//!
+//! ## Inheritance, relations, deletion and signals: what still differs from Django
+//!
+//! Deletion follows Django's `Collector` (order, refusals, counts, `keep_parents`, signal
+//! order, `origin`); its own differences are listed in [`deletion`]. Beyond those:
+//!
+//! - **`m2m_changed` from a multi-table child through a many-to-many declared on its
+//!   parent** names the parent as `instance_model`: the accessor is the parent's (reached
+//!   through `Deref`), and a derive cannot add methods for fields another derive declares.
+//!   A many-to-many declared on the child itself names the child.
+//! - **Ordering a related manager by a through model's field** (`club.members().all()
+//!   .order_by(["memberships__role"])`) joins the through table a second time instead of
+//!   reusing the manager's join: joins are identified by path, which keeps separate
+//!   `filter()` calls on multi-valued relations apart as Django requires.
+//! - **Many-to-many fields on abstract bases** are not supported (an abstract base pushes
+//!   columns only); declare them on each concrete model. `related_query_name` is not an
+//!   option: `related_name` (with `%(class)s` / `%(app_label)s`) names the reverse path,
+//!   and no accessor method is generated for a placeholder name.
+//! - **A child redeclaring a field of a concrete ancestor** is refused when its table is
+//!   built ([`schema::check_inherited_clash`]), not at compile time: a derive cannot see
+//!   another model's fields, and const evaluation cannot walk an ancestor chain.
+//! - **Managers are inherited by proxies only**; a multi-table child's `objects()` is its
+//!   own (its parent's filters name the parent's fields, which a child QuerySet reaches
+//!   through the parent link, so write the child's manager to say so).
+//! - **A receiver's identity** is its type when it is a function item or a closure that
+//!   captures nothing; a capturing closure or a `fn` pointer has none (each `connect` is a
+//!   new receiver) unless given a `dispatch_uid`.
+//! - **Symmetrical many-to-many** (the default for a relation to the same model, as in
+//!   Django) is written both ways only through an auto-created table; with a `through`
+//!   model, write both rows yourself.
 
 pub mod db;
 pub mod error;
@@ -137,11 +173,11 @@ pub use expressions::q::{Lookup, Q};
 pub use expressions::{Assignment, Avg, Count, Exists, Expr, Max, Min, OrderBy, OuterRef, Subquery, Sum, F};
 pub use fields::{Auto, ColumnKind, FieldType};
 pub use lifecycle::related_manager::RelatedManager;
-pub use lifecycle::{Persist, SaveOptions};
+pub use lifecycle::{DeleteOptions, Deleted, Persist, SaveOptions};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
 pub use model::{
     AbstractModel, ForeignKey, Inherits, ManyToMany, Model, ModelState, Objects, ObjectsIter, OneToOne, Prefetch,
-    Reverse,
+    Reverse, ReverseOne,
 };
 pub use queryset::stream::ModelIter;
 pub use queryset::{Annotated, BulkCreate, DefaultManager, QuerySet};
@@ -263,6 +299,19 @@ pub mod __private {
             i += 1;
         }
         true
+    }
+
+    /// Expands Django's placeholders in the related names of `fields` (relations declared on
+    /// an abstract base): `%(class)s` is the concrete model's name in lower case,
+    /// `%(app_label)s` its app label in lower case. Each distinct result is leaked once.
+    pub fn expand_related_names(fields: &mut [crate::meta::FieldMeta], app: &str, model: &str) {
+        for f in fields.iter_mut() {
+            let Some(rel) = f.relation.as_mut() else { continue };
+            let Some(name) = rel.related_name.filter(|n| n.contains("%(")) else { continue };
+            let expanded =
+                name.replace("%(class)s", &model.to_lowercase()).replace("%(app_label)s", &app.to_lowercase());
+            rel.related_name = Some(crate::model::related::leak_name(&expanded));
+        }
     }
 
     /// Fails compilation when two field lists share a name (a field clash between a model

@@ -49,8 +49,31 @@ fn resolve_columns(meta: &ModelMeta, names: &[&str], what: &str) -> Result<Vec<S
         .collect()
 }
 
-/// The table of a model with a table of its own (not abstract, not proxy).
+/// Django's check: a multi-table child may not declare a field its concrete ancestors
+/// already have ("Local field 'name' in class 'Restaurant' clashes with field of the same
+/// name from base class 'Place'.").
+pub fn check_inherited_clash(meta: &ModelMeta) -> Result<()> {
+    let mut at = meta.parent();
+    while let Some(base) = at {
+        for f in meta.fields.iter().filter(|f| !f.primary_key) {
+            if base.fields.iter().any(|b| b.name == f.name) {
+                return Err(Error::FieldError {
+                    message: format!(
+                        "Local field '{}' in class '{}' clashes with field of the same name from base class '{}'.",
+                        f.name, meta.name, base.name
+                    ),
+                });
+            }
+        }
+        at = base.parent();
+    }
+    Ok(())
+}
+
+/// The table of a model with a table of its own (not abstract, not proxy). A child that
+/// redeclares a field of a concrete ancestor is refused ([`check_inherited_clash`]).
 pub fn table_def(meta: &ModelMeta) -> Result<TableDef> {
+    check_inherited_clash(meta)?;
     if !meta.has_table() {
         return Err(Error::ImproperlyConfigured(format!("{} has no table of its own", meta.label())));
     }

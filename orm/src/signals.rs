@@ -64,9 +64,11 @@
 //! sender model (`signals().post_save::<Post>()`: the event's `instance` is a `&Post`) or for
 //! all models (`signals().post_save::<dyn Any>()`: the `instance` is a `&dyn Any` and `sender`
 //! the model's [`ModelMeta`]). Receivers run in the order they were connected. `connect`
-//! returns a [`ReceiverId`] for [`Signal::disconnect`]; [`Signal::connect_with_uid`] keeps one
-//! receiver per `dispatch_uid` and sender (connecting it twice keeps the first), and
-//! [`Signal::disconnect_uid`] removes it. The sender of a proxy's events is the proxy; of a
+//! returns a [`ReceiverId`] for [`Signal::disconnect`]. As in Django, a receiver is connected
+//! once per sender: connecting the same function (a function item, or a closure capturing
+//! nothing) again returns the first id; a capturing closure has no identity, so
+//! [`Signal::connect_with_uid`] keeps one receiver per `dispatch_uid` and sender (connecting
+//! it twice keeps the first), and [`Signal::disconnect_uid`] removes it. The sender of a proxy's events is the proxy; of a
 //! multi-table child's, the child (its parent rows are saved internally, without save
 //! signals; deleting a child deletes its parent rows, which send delete signals with the
 //! parent as sender, as in Django). Objects the ORM reads only for receivers (cascaded
@@ -83,6 +85,11 @@
 //!   write and every receiver commit or roll back together. A failed save leaves a new
 //!   instance's key unset again.
 //! - Receivers run later receivers only if earlier ones succeed; the first error wins.
+//!   [`Signals::send_robust`] (Django's `send_robust`) runs every receiver of an event built
+//!   by hand and returns each one's result.
+//! - Delete events carry their [`Origin`]: the instance or QuerySet whose `delete()` started
+//!   them, for every object the deletion takes with it.
+//! - `save_with(update_fields = [])` does nothing and sends nothing, as in Django.
 //! - An error from a `pre_init`/`post_init` receiver fails the query that built the instance.
 //! - `m2m_changed`: a `pre_*` receiver's error aborts the change, a `post_*` receiver's error
 //!   rolls it back (a manager with receivers works in a transaction).
@@ -113,7 +120,7 @@ use crate::model::meta::ModelMeta;
 use crate::model::registry::{decode_boxed, Decoder};
 use crate::model::Model;
 use orm_backends::{Executor, OwnedRow, Row, Transaction, Value};
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
@@ -184,6 +191,42 @@ pub struct Delete<'a, M: ?Sized> {
     pub sender: &'static ModelMeta,
     /// The instance (its key is still set in `post_delete`).
     pub instance: &'a M,
+    /// What started the delete (Django's `origin`): the instance or the QuerySet whose
+    /// `delete()` was called, the same for every object the deletion takes with it.
+    pub origin: Origin<'a>,
+}
+
+/// What started a delete: [`Delete::origin`].
+#[derive(Clone, Copy, Debug)]
+pub enum Origin<'a> {
+    /// `obj.delete()`: the instance (downcast it to its model).
+    Instance {
+        /// Its model.
+        model: &'static ModelMeta,
+        /// The instance.
+        instance: &'a dyn Any,
+    },
+    /// `qs.delete()`: the QuerySet (downcast it to `QuerySet<M>`).
+    QuerySet {
+        /// Its model.
+        model: &'static ModelMeta,
+        /// The QuerySet.
+        queryset: &'a dyn Any,
+    },
+}
+
+impl Origin<'_> {
+    /// The model of the instance or QuerySet.
+    pub fn model(&self) -> &'static ModelMeta {
+        match self {
+            Origin::Instance { model, .. } | Origin::QuerySet { model, .. } => model,
+        }
+    }
+
+    /// Was the delete started by an instance's `delete()`?
+    pub fn is_instance(&self) -> bool {
+        matches!(self, Origin::Instance { .. })
+    }
 }
 
 macro_rules! copy_event {
@@ -367,10 +410,10 @@ kinds! {
     });
     /// `pre_delete`: event [`Delete`].
     PreDeleteSignal, "pre_delete", 16, pre_delete, |e| Delete<'a, M> =>
-        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)? });
+        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin });
     /// `post_delete`: event [`Delete`].
     PostDeleteSignal, "post_delete", 32, post_delete, |e| Delete<'a, M> =>
-        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)? });
+        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin });
     /// `m2m_changed`: event [`M2mChanged`].
     M2mChangedSignal, "m2m_changed", 64, m2m_changed, |e| M2mChanged<'a> => Some(*e);
 }
@@ -385,12 +428,15 @@ struct Entry<K: SignalKind> {
     /// The sender's metadata address; `None` for every model.
     sender: Option<usize>,
     uid: Option<Box<str>>,
+    /// The receiver's identity when it has one: the type of a function item or of a closure
+    /// that captures nothing (zero-sized, so its type is the function).
+    ident: Option<TypeId>,
     f: Arc<Receiver<K>>,
 }
 
 impl<K: SignalKind> Clone for Entry<K> {
     fn clone(&self) -> Self {
-        Entry { id: self.id, sender: self.sender, uid: self.uid.clone(), f: self.f.clone() }
+        Entry { id: self.id, sender: self.sender, uid: self.uid.clone(), ident: self.ident, f: self.f.clone() }
     }
 }
 
@@ -506,6 +552,7 @@ impl<'s, K: SignalKind, M: Sender + ?Sized> Signal<'s, K, M> {
             self.hub.decoders.write().unwrap_or_else(PoisonError::into_inner).insert(key_of(meta), decoder);
         }
         let sender = Self::sender_key();
+        let ident = (std::mem::size_of::<F>() == 0).then(TypeId::of::<F>);
         let hub = self.hub;
         let erased: Arc<Receiver<K>> = Arc::new(move |e: &K::Event<'_, dyn Any>| match K::cast::<M>(e) {
             Some(typed) => f(&typed),
@@ -514,14 +561,20 @@ impl<'s, K: SignalKind, M: Sender + ?Sized> Signal<'s, K, M> {
         // Kept out here so that a receiver not connected (its uid is taken) drops unlocked.
         let mut erased = Some(erased);
         K::slot(hub).update(&hub.active, |list| {
-            if let Some(uid) = uid {
-                if let Some(e) = list.iter().find(|e| e.sender == sender && e.uid.as_deref() == Some(uid)) {
-                    return ReceiverId(e.id);
-                }
+            // Django's lookup key: the dispatch_uid, else the receiver itself, with the sender.
+            let same = |e: &&Entry<K>| {
+                e.sender == sender
+                    && match uid {
+                        Some(uid) => e.uid.as_deref() == Some(uid),
+                        None => e.uid.is_none() && ident.is_some() && e.ident == ident,
+                    }
+            };
+            if let Some(e) = list.iter().find(same) {
+                return ReceiverId(e.id);
             }
             let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
             if let Some(f) = erased.take() {
-                list.push(Entry { id, sender, uid: uid.map(Into::into), f });
+                list.push(Entry { id, sender, uid: uid.map(Into::into), ident, f });
             }
             ReceiverId(id)
         })
@@ -529,6 +582,11 @@ impl<'s, K: SignalKind, M: Sender + ?Sized> Signal<'s, K, M> {
 
     /// Connects `receiver`; it runs after the receivers connected before it. Returns its id,
     /// for [`disconnect`](Self::disconnect).
+    ///
+    /// Connecting the same receiver twice for the same sender connects it once (Django's
+    /// identity rule), and returns the first id: "the same" is the same function item or
+    /// closure that captures nothing. A closure that captures values has no identity
+    /// (each connection is new): give it a [`dispatch_uid`](Self::connect_with_uid).
     pub fn connect<F>(&self, receiver: F) -> ReceiverId
     where
         F: for<'a> Fn(&K::Event<'a, M>) -> Result<()> + Send + Sync + 'static,
@@ -689,6 +747,42 @@ impl Signals {
         self.dispatch::<M2mChangedSignal>(event)
     }
 
+    /// Sends `event` to every receiver of `K` for its sender (and of every model), in order,
+    /// running all of them whatever they return (Django's `send_robust`): returns each
+    /// receiver's id with its result. Unlike the ORM's own sends, an error does not stop
+    /// the later receivers.
+    ///
+    /// ```
+    /// # include!("../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::signals::{M2mAction, M2mChanged, M2mChangedSignal};
+    /// let first = db.signals().m2m_changed::<Note>().connect(|_| Err(orm::Error::signal("no")));
+    /// let second = db.signals().m2m_changed::<Note>().connect(|_| Ok(()));
+    /// let pk = orm::Value::Int(1);
+    /// let event = M2mChanged {
+    ///     sender: Note::meta(), field: "tags", action: M2mAction::PreAdd, reverse: false,
+    ///     instance_model: Note::meta(), instance_pk: &pk, model: Note::meta(), pk_set: None,
+    /// };
+    /// let results = db.signals().send_robust::<M2mChangedSignal>(&event);
+    /// assert_eq!(results.len(), 2);
+    /// assert!(results[0].0 == first && results[0].1.is_err());
+    /// assert!(results[1].0 == second && results[1].1.is_ok());
+    /// # Ok(()) }
+    /// ```
+    pub fn send_robust<K: SignalKind>(&self, event: &K::Event<'_, dyn Any>) -> Vec<(ReceiverId, Result<()>)> {
+        if self.active.load(Ordering::Acquire) & K::BIT == 0 {
+            return Vec::new();
+        }
+        let key = key_of(K::sender(event));
+        K::slot(self)
+            .snapshot()
+            .iter()
+            .filter(|entry| entry.sender.is_none_or(|s| s == key))
+            .map(|entry| (ReceiverId(entry.id), (entry.f)(event)))
+            .collect()
+    }
+
     /// Does any receiver of `K` listen to `key`'s model?
     fn wants<K: SignalKind>(&self, key: usize) -> bool {
         self.active.load(Ordering::Acquire) & K::BIT != 0 && K::slot(self).matches(key)
@@ -847,8 +941,14 @@ impl Signals {
 
     /// For the deletion collector: sends `pre_delete` (`post` false) or `post_delete` for
     /// `instance` (the caller's, or from [`stored_instance`](Self::stored_instance)).
-    pub(crate) fn send_delete(&self, meta: &'static ModelMeta, instance: &dyn Any, post: bool) -> Result<()> {
-        let event = Delete { sender: meta, instance };
+    pub(crate) fn send_delete(
+        &self,
+        meta: &'static ModelMeta,
+        instance: &dyn Any,
+        origin: Origin<'_>,
+        post: bool,
+    ) -> Result<()> {
+        let event = Delete { sender: meta, instance, origin };
         if post {
             self.dispatch::<PostDeleteSignal>(&event)
         } else {

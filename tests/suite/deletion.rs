@@ -72,8 +72,11 @@ backend_test! {
         let badge = Badge { id: Auto::unset(), member: ForeignKey::to(&w.bob)? }.create(&db)?;
         let e = w.org.delete(&db).unwrap_err();
         match &e {
-            orm::Error::ProtectedError { model, protected } => {
-                assert_eq!(model, "del.Member");
+            orm::Error::ProtectedError { model, fields, protected } => {
+                // Django names the model whose delete was asked for and the relation that
+                // led to the protecting rows.
+                assert_eq!(model, "del.Org");
+                assert_eq!(fields, &["Team.org"]);
                 assert_eq!(protected, &[format!("del.Badge({})", badge.id)]);
             }
             other => panic!("expected ProtectedError, got {other}"),
@@ -137,7 +140,7 @@ backend_test! {
         art.labels().add([&l], &db)?;
         Remark { id: Auto::unset(), article: ForeignKey::to(&art)?, text: "r".into() }.create(&db)?;
         let capture = db.capture_queries();
-        assert_eq!(art.delete(&db)?, 1);
+        assert_eq!(art.delete(&db)?, 3, "the article, its remark and its link row");
         // Remarks depend on nothing and nobody listens: deleted by the key they point with,
         // never read (a fast delete).
         let remark_sql: Vec<String> =
@@ -184,8 +187,9 @@ backend_test! {
         watch::<Task>(&db, &log, &capture, |t| format!("#{}", t.id));
 
         // A QuerySet delete cascading two levels (org -> teams -> members -> task): every
-        // pre_delete first, children before what they point at, each batch's post_delete
-        // right after its DELETE.
+        // pre_delete first, children before what they point at (objects by ascending key),
+        // each model's post_deletes right after its DELETE, in descending key order (Django
+        // reverses each model's instances before deleting).
         let counts = Org::objects().filter(Org::name().eq("acme")).delete_counted(&db)?;
         assert_eq!(counts.values().sum::<u64>(), 6);
         let tid = format!("#{}", task.id);
@@ -197,10 +201,10 @@ backend_test! {
             "pre Team b after 0".into(),
             "pre Org acme after 0".into(),
             format!("post Task {tid} after 1"),
-            "post Member ann after 2".into(),
             "post Member bob after 2".into(),
-            "post Team a after 3".into(),
+            "post Member ann after 2".into(),
             "post Team b after 3".into(),
+            "post Team a after 3".into(),
             "post Org acme after 4".into(),
         ]);
         log.lock().unwrap().clear();
@@ -286,7 +290,7 @@ backend_test! {
         root.name = "root (as held)".into();
         assert_eq!(root.delete(&db)?, 3, "three rows of the model, over three batches");
         assert_eq!(*log.lock().unwrap(), [
-            "pre grandchild", "pre child", "pre root (as held)",
+            "pre root (as held)", "pre child", "pre grandchild",
             "post grandchild", "post child", "post root (as held)",
         ]);
         let left: Vec<String> = Category::objects().fetch(&db)?.into_iter().map(|c| c.name).collect();

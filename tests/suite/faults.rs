@@ -6,7 +6,7 @@
 
 use orm::prelude::*;
 use orm_backends::testing::TestDb;
-use orm_backends::{backend_test, Connection, Pool, StatementObserver, Value};
+use orm_backends::{backend_test, Pool, StatementObserver, Value};
 use orm_tests::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -96,7 +96,7 @@ backend_test! {
         Restaurant::objects().delete(&db)?;
         Place::objects().delete(&db)?;
         saves.store(0, Ordering::SeqCst);
-        for at in 0..statements.len() {
+        for (at, statement) in statements.iter().enumerate() {
             let victim: i64 = {
                 let sql = if d == Dialect::Postgres { "SELECT pg_backend_pid()" } else { "SELECT CONNECTION_ID()" };
                 // The pool's next checkout is the connection the block will use (the most
@@ -110,7 +110,7 @@ backend_test! {
             let started = Instant::now();
             let r = block(&db, &killer, &tag, &author);
             let took = started.elapsed();
-            assert!(r.is_err(), "killed before statement {at} ({}): the block fails", statements[at]);
+            assert!(r.is_err(), "killed before statement {at} ({statement}): the block fails");
             assert!(took < Duration::from_secs(5), "killed before statement {at}: failed after {took:?}");
             assert_eq!(Place::objects().count(&db)?, 0, "killed before statement {at}: no place row");
             assert_eq!(Restaurant::objects().count(&db)?, 0, "killed before statement {at}: no restaurant row");

@@ -106,7 +106,7 @@ backend_test! {
         // A QuerySet delete on a child takes the parent rows too.
         pizzeria("A", 1, "x").save(&db)?;
         pizzeria("B", 2, "y").save(&db)?;
-        assert_eq!(Pizzeria::objects().filter(Q::path("name", "A")?).delete(&db)?, 1);
+        assert_eq!(Pizzeria::objects().filter(Q::path("name", "A")?).delete(&db)?, 3, "a row on each level");
         assert_eq!(Place::objects().filter(Place::name().eq("A")).count(&db)?, 0);
         assert_eq!(Restaurant::objects().count(&db)?, 1);
         Ok(())

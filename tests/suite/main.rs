@@ -1,11 +1,15 @@
 //! The integration suite: every body runs on SQLite, PostgreSQL and MySQL (see
 //! `orm_backends::testing`).
 
+mod abstract_bases;
 mod concurrency;
 mod connect;
 mod deletion;
+mod deletion_order;
 mod faults;
 mod inheritance;
+mod inheritance_relations;
+mod inheritance_writes;
 mod integrity;
 mod migrations_cli;
 mod migrations_corpus;
@@ -18,10 +22,12 @@ mod migrations_renames;
 mod models;
 mod pool;
 mod queryset;
+mod related_managers;
 mod relations;
 mod schema_ddl;
 mod serializers;
 mod signals;
+mod signals_dispatch;
 mod streaming;
 mod transactions;
 mod validation;

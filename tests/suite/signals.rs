@@ -245,8 +245,9 @@ backend_test! {
         assert_eq!(log.take(), [
             "pre_delete Item b after 0 DELETE".to_owned(),
             "pre_delete Item c after 0 DELETE".into(),
-            format!("post_delete Item b pk={pb} after 1 DELETE"),
+            // Django reverses each model's objects before deleting them.
             format!("post_delete Item c pk={pc} after 1 DELETE"),
+            format!("post_delete Item b pk={pb} after 1 DELETE"),
         ]);
         assert_eq!(Item::objects().fetch(&db)?, [keep]);
 
@@ -689,7 +690,7 @@ backend_test! {
         luigi.save(&db)?;
         let pk = luigi.place.id.get().unwrap();
         log.take();
-        assert_eq!(luigi.delete(&db)?, 1);
+        assert_eq!(luigi.delete(&db)?, 2, "the child's row and its parent's");
         assert_eq!(log.take(), [
             format!("pre_delete Restaurant pk={pk}"),
             format!("pre_delete Place pk={pk}"),
@@ -729,14 +730,14 @@ backend_test! {
         let b = Place { id: Auto::unset(), name: "b".into(), open: true }.create(&db)?;
         let (pa, pb) = (a.place.id.get().unwrap(), b.id.get().unwrap());
         log.take();
-        assert_eq!(PlaceByName::objects().delete(&db)?, 2);
+        assert_eq!(PlaceByName::objects().delete(&db)?, 3, "two places and a restaurant");
         assert_eq!(log.take(), [
             format!("pre_delete Restaurant pk={pa}"),
             format!("pre_delete PlaceByName pk={pa}"),
             format!("pre_delete PlaceByName pk={pb}"),
             format!("post_delete Restaurant pk={pa}"),
-            format!("post_delete PlaceByName pk={pa}"),
             format!("post_delete PlaceByName pk={pb}"),
+            format!("post_delete PlaceByName pk={pa}"),
         ]);
         Ok(())
     }

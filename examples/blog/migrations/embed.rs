@@ -2,4 +2,5 @@
 &[
     ("blog", "0001_initial", include_str!("blog/0001_initial.json")),
     ("blog", "0002_featured_post_post_by_title", include_str!("blog/0002_featured_post_post_by_title.json")),
+    ("blog", "0003_pin", include_str!("blog/0003_pin.json")),
 ]

@@ -78,6 +78,19 @@ pub struct Comment {
     pub body: String,
 }
 
+/// An author's post pinned to their profile. `on_delete = Protect`: an author with pins
+/// cannot be deleted until the pins are removed (the deletion collector refuses, with
+/// Django's message, before deleting anything).
+#[derive(Model, Debug, Clone)]
+#[orm(app = "blog")]
+pub struct Pin {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Protect, related_name = "pins")]
+    pub author: ForeignKey<Author>,
+    #[orm(on_delete = Cascade, related_name = "pins")]
+    pub post: ForeignKey<Post>,
+}
+
 /// A post with an editor's pick on top: multi-table inheritance. Its table holds only its own
 /// fields and `post_ptr_id`, the key shared with its `Post` row; reads join the two.
 #[derive(Model, Debug, Clone)]
@@ -111,13 +124,14 @@ fn schema() -> Schema {
         .model::<Tag>()
         .model::<Post>()
         .model::<Comment>()
+        .model::<Pin>()
         .model::<FeaturedPost>()
         .model::<PostByTitle>()
 }
 
 /// The models and migrations the command line works on (`cargo run -p blog -- <subcommand>`).
 fn registry() -> orm_migrations::cli::Registry {
-    orm_migrations::registry![Author, Tag, Post, Comment, FeaturedPost, PostByTitle]
+    orm_migrations::registry![Author, Tag, Post, Comment, Pin, FeaturedPost, PostByTitle]
         .database("sqlite://blog.db")
         .embedded(orm_migrations::embed_migrations!("migrations"))
 }
@@ -138,7 +152,9 @@ fn run(url: &str) -> orm::Result<()> {
     let db = Database::connect(url)?;
     println!("connected to {url} ({})", db.dialect().name());
     migrate(url).map_err(|e| orm::Error::ImproperlyConfigured(format!("migrating {url}: {e}")))?;
-    // Start the demo from empty tables (the collector cascades to posts, comments and tags' links).
+    // Start the demo from empty tables (the collector cascades to posts, comments and tags'
+    // links; pins protect their authors, so they go first).
+    Pin::objects().delete(&db)?;
     Author::objects().delete(&db)?;
     Tag::objects().delete(&db)?;
     println!("tables: {}", schema().tables()?.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
@@ -262,7 +278,7 @@ fn run(url: &str) -> orm::Result<()> {
         println!("  [pre_delete] a {} goes", e.sender.label());
         Ok(())
     });
-    println!("deleted the featured post: {} row", featured.delete(&db)?);
+    println!("deleted the featured post: {}", featured.delete(&db)?);
     db.signals().pre_delete::<dyn std::any::Any>().disconnect(receiver);
 
     let fixture = serializers::dump_queryset(&Author::objects(), &db)?;
@@ -271,11 +287,25 @@ fn run(url: &str) -> orm::Result<()> {
     let mut bob = Author::objects().get_pk(bob.id.get().unwrap_or_default(), &db)?;
     bob.email = None;
     bob.save(&db)?;
+    // Deleting an author whose pin protects them: refused, nothing deleted, and the error
+    // says why in Django's words.
+    let draft = Post::objects().filter(Post::title().eq("Draft: joins")).first(&db)?;
+    if let Some(draft) = draft {
+        let pin =
+            Pin { id: Auto::unset(), author: ForeignKey::to(&bob)?, post: ForeignKey::to(&draft)? }.create(&db)?;
+        match bob.clone().delete(&db) {
+            Err(e @ orm::Error::ProtectedError { .. }) => println!("deleting Bob is refused: {e}"),
+            other => println!("unexpected: {other:?}"),
+        }
+        let mut pin = pin;
+        pin.delete(&db)?;
+        println!("unpinned; Bob can go now");
+    }
     println!(
         "deleted Bob's drafts: {}",
         Post::objects().filter(Post::author().eq(bob.id.get().unwrap_or_default())).delete(&db)?
     );
-    println!("deleted Bob: {} row", bob.delete(&db)?);
+    println!("deleted Bob: {}", bob.delete(&db)?);
     match Author::objects().filter(Author::name().eq("Bob")).get(&db) {
         Err(e) if e.is_does_not_exist() => println!("looking Bob up again: {e}"),
         other => println!("unexpected: {other:?}"),

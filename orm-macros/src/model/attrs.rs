@@ -75,6 +75,8 @@ pub(crate) struct FieldAttrs {
     pub related_name: Option<LitStr>,
     pub to_field: Option<LitStr>,
     pub through: Option<Path>,
+    /// `symmetrical = true|false` on a many-to-many to the same model (Django's default: true).
+    pub symmetrical: Option<syn::LitBool>,
     pub validators: Vec<Path>,
     pub base: Option<Span>,
     pub parent: Option<Span>,
@@ -355,6 +357,8 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 out.to_field = Some(lit_str(&meta)?);
             } else if p.is_ident("through") {
                 out.through = Some(meta.value()?.parse()?);
+            } else if p.is_ident("symmetrical") {
+                out.symmetrical = Some(meta.value()?.parse()?);
             } else if p.is_ident("validators") {
                 let e: Expr = meta.value()?.parse()?;
                 let Expr::Array(arr) = e else {
@@ -379,7 +383,7 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 return Err(meta.error(
                     "unknown field option; expected one of: column, primary_key, unique, index, index = false, default, max_length, \
                      max_digits, decimal_places, choices, db_type, help_text, verbose_name, blank, skip, auto_now, \
-                     auto_now_add, on_delete, related_name, to_field, through, validators, base, renamed_from",
+                     auto_now_add, on_delete, related_name, to_field, through, symmetrical, validators, base, renamed_from",
                 ));
             }
             Ok(())

@@ -215,7 +215,7 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
             FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
             // Decoded before the other fields (its columns come first): see `expand_with_parent`.
             FieldKind::Parent => quote!(let #id = __parent;),
-            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::Skip => {
+            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::ReverseOne | FieldKind::Skip => {
                 quote!(let #id = ::core::default::Default::default();)
             }
         });
@@ -378,6 +378,18 @@ fn prefetch_body(def: &ModelDef) -> TokenStream {
     }
 }
 
+/// The arms of `Model::reverse_one`: each `ReverseOne<T>` field by its name.
+fn reverse_one_arms(def: &ModelDef) -> TokenStream {
+    def.fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::ReverseOne))
+        .map(|f| {
+            let (id, name) = (&f.ident, &f.name);
+            quote!(#name => return ::core::option::Option::Some(&self.#id as &dyn ::orm::model::related::ReverseOneSlot),)
+        })
+        .collect()
+}
+
 /// Accessors generated on the other side of each relation (`author.posts()`,
 /// `tag.posts()`) and the many-to-many managers on this side (`post.tags()`).
 fn relation_accessors(def: &ModelDef) -> TokenStream {
@@ -387,6 +399,11 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
         let name = &f.name;
         let related = f.attrs.related_name.as_ref().map(|s| s.value());
         if related.as_deref() == Some("+") || related.as_deref().is_some_and(|r| r.ends_with('+')) {
+            continue;
+        }
+        // `%(class)s` names a concrete child this derive does not know: no accessor method
+        // (the expanded name works in lookups and for the collector).
+        if related.as_deref().is_some_and(|r| r.contains("%(")) {
             continue;
         }
         match &f.kind {
@@ -413,17 +430,23 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                     None => quote!(::orm::Model::pk_value(self)),
                 };
                 if rel.one_to_one {
+                    let slot = accessor.to_string();
+                    let doc = format!(
+                        "The `{ident}` row whose `{name}` points at this one (`None` if there is none; \
+                         `DoesNotExist` without a query on an unsaved instance). Cached in a \
+                         `ReverseOne<{ident}>` field named `{slot}`, if declared."
+                    );
                     out.extend(quote! {
                         impl #target {
                             #[doc = #doc]
                             #[allow(dead_code)]
                             pub fn #accessor(&self, ex: &(impl ::orm::Executor + ?Sized)) -> ::orm::Result<::core::option::Option<#ident>> {
-                                let qs = ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key);
-                                match qs.get(ex) {
-                                    ::core::result::Result::Ok(o) => ::core::result::Result::Ok(::core::option::Option::Some(o)),
-                                    ::core::result::Result::Err(::orm::Error::DoesNotExist { .. }) => ::core::result::Result::Ok(::core::option::Option::None),
-                                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
-                                }
+                                ::orm::lifecycle::related_manager::reverse_one::<#ident>(
+                                    <#target as ::orm::Model>::reverse_one(self, #slot),
+                                    #name,
+                                    #key,
+                                    ex,
+                                )
                             }
                         }
                     });
@@ -557,8 +580,11 @@ fn options(def: &ModelDef, table: &TokenStream) -> (TokenStream, TokenStream, To
 }
 
 /// Gives generated names to unnamed indexes and unique constraints (`<table>_<fields>_idx`).
-fn name_options() -> TokenStream {
+fn name_options(app: &TokenStream, name: &str) -> TokenStream {
     quote! {
+        // `%(class)s` / `%(app_label)s` in a related_name (from an abstract base) name this
+        // concrete model, as in Django.
+        ::orm::__private::expand_related_names(&mut __fields, #app, #name);
         for ix in __indexes.iter_mut() {
             if ix.name.is_empty() {
                 let mut parts: ::std::vec::Vec<&str> = ::std::vec![__table];
@@ -658,10 +684,17 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
     let prefetch = prefetch_body(def);
+    let reverse_one = reverse_one_arms(def);
     let accessors = relation_accessors(def);
     let handles = handles(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote!(fn objects() -> ::orm::QuerySet<Self> { #path() }),
+        // Django: a proxy without a manager of its own uses its parent's default manager.
+        None if proxy => quote! {
+            fn objects() -> ::orm::QuerySet<Self> {
+                ::orm::QuerySet::from_parent_manager(<#pty as ::orm::DefaultManager>::objects())
+            }
+        },
         None => TokenStream::new(),
     };
     let clean = clean_hook(def);
@@ -696,7 +729,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     } else {
         let push = push_fields(def, &quote!(::core::option::Option::None));
         let (ordering_own, indexes, constraints) = options(def, &quote!());
-        let naming = name_options();
+        let naming = name_options(&app, &name);
         let table = match (&def.attrs.table, &def.attrs.app) {
             (Some(t), _) => quote!(#t),
             (None, Some(a)) => {
@@ -789,6 +822,13 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                 let options = ::orm::SaveOptions { force_insert: adding, ..::core::default::Default::default() };
                 <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
             }
+            fn set_related_in_parent(&mut self, node: &::orm::model::RelatedNode, row: &dyn ::orm::Row) -> ::orm::Result<()> {
+                ::orm::model::related::set_related_node(&mut self.#pid, node, row)
+            }
+            fn save_parent_fields<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E, fields: &[::std::string::String]) -> ::orm::Result<()> {
+                let options = ::orm::SaveOptions::update_fields(fields.iter().cloned());
+                <#pty as ::orm::Persist>::save_with(&mut self.#pid, ex, &options)
+            }
             fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
                 <#pty as ::orm::Persist>::delete(&mut self.#pid, ex).map(|_| ())
             }
@@ -875,6 +915,13 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
                 #clean
+                fn reverse_one(&self, accessor: &str) -> ::core::option::Option<&dyn ::orm::model::related::ReverseOneSlot> {
+                    match accessor {
+                        #reverse_one
+                        _ => {}
+                    }
+                    <#pty as ::orm::Model>::reverse_one(&self.#pid, accessor)
+                }
                 #parent_ops
             }
             #[automatically_derived]
@@ -932,9 +979,13 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                         quote!(::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str())),
                     ),
                 };
+                // Django: a many-to-many to the same model is symmetrical unless told otherwise
+                // (only its auto-created join table is written both ways).
+                let symmetrical = self_ref && f.attrs.symmetrical.as_ref().is_none_or(|b| b.value);
                 Some(quote! {
                     ::orm::meta::ManyToManyMeta {
                         name: #fname,
+                        symmetrical: #symmetrical,
                         source: <#ident as ::orm::Model>::meta,
                         target: <#target as ::orm::Model>::meta,
                         through: #through,
@@ -1013,7 +1064,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
     let (ordering, indexes, constraints) = options(def, &table);
-    let naming = name_options();
+    let naming = name_options(&app, &name);
     let bases: Vec<&Type> = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Base)).map(|f| &f.ty).collect();
     let base_metas =
         quote!(let __bases: &[&'static ::orm::ModelMeta] = &[#(<#bases as ::orm::AbstractModel>::abstract_meta()),*];);
@@ -1108,6 +1159,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let handles = handles(def);
     let set_related = set_related_body(def, &label_hint);
     let prefetch = prefetch_body(def);
+    let reverse_one = reverse_one_arms(def);
     let accessors = relation_accessors(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote! {
@@ -1189,6 +1241,12 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     ex: &E,
                 ) -> ::orm::Result<bool> { #prefetch }
                 #clean
+                fn reverse_one(&self, accessor: &str) -> ::core::option::Option<&dyn ::orm::model::related::ReverseOneSlot> {
+                    match accessor {
+                        #reverse_one
+                        _ => ::core::option::Option::None,
+                    }
+                }
             }
             #[automatically_derived]
             impl ::orm::DefaultManager for #ident {

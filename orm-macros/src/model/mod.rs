@@ -23,6 +23,8 @@ pub(crate) enum FieldKind {
     ManyToMany { target: Type },
     /// The cache of a reverse relation (`Reverse<T>`): no column.
     Reverse,
+    /// The cache of a reverse one-to-one relation (`ReverseOne<T>`): no column.
+    ReverseOne,
     /// An embedded abstract base: its columns in place.
     Base,
     /// The embedded concrete parent of a multi-table child or a proxy.
@@ -83,6 +85,7 @@ fn classify(ty: &Type) -> FieldKind {
         },
         Some((id, Some(target))) if id == "ManyToMany" && !nullable => FieldKind::ManyToMany { target: target.clone() },
         Some((id, Some(_))) if id == "Reverse" && !nullable => FieldKind::Reverse,
+        Some((id, Some(_))) if id == "ReverseOne" && !nullable => FieldKind::ReverseOne,
         Some((id, None)) if id == "ModelState" && !nullable => FieldKind::State,
         _ => FieldKind::Column { relation: None, nullable },
     }

@@ -1,32 +1,55 @@
-//! The deletion collector: deleting rows deletes, or updates, or refuses because of, every row
-//! that points at them, as each relation's `on_delete` says, in dependency order, in one
-//! transaction, in batches within the backend's parameter limit.
+//! The deletion collector (Django's `Collector`): deleting rows deletes, or updates, or
+//! refuses because of, every row that points at them, as each relation's `on_delete` says,
+//! in dependency order, in one transaction, in batches within the backend's parameter limit.
 //!
 //! - `Cascade`: the pointing rows are collected and deleted too (recursively);
-//! - `Protect`: if any pointing row exists, nothing is deleted and `ProtectedError` lists them;
-//! - `Restrict`: like `Protect`, unless every restricting row is itself being deleted by a
-//!   cascade from the same operation (Django's rule); `RestrictedError` otherwise;
+//! - `Protect`: if any pointing row exists, nothing is deleted; every protecting relation is
+//!   collected first, and `ProtectedError` names the model whose delete was asked for, the
+//!   relations (`'A.protect'`, or the cascade that led to them) and the protecting objects;
+//! - `Restrict`: like `Protect`, unless every restricting row is itself deleted by a cascade
+//!   of the same delete (Django's rule); `RestrictedError` lists the rest;
 //! - `SetNull` / `SetDefault`: the pointing rows' key is set to NULL / the field's default;
 //! - `DoNothing`: the ORM does nothing; the database constraint decides.
 //!
-//! Many-to-many join rows of deleted objects are removed, and a multi-table child's parent rows
-//! go with it (and its children with a parent).
+//! Many-to-many link rows of deleted objects are removed (counted as Django's auto-created
+//! model, `app.Model_field`), and a multi-table child's parent rows go with it (unless
+//! [`DeleteOptions::keep_parents`]), as do a parent's children.
+//!
+//! **Order.** The collected models are sorted as Django's `Collector.sort` does: a model is
+//! deleted after every model whose rows point at it (by a cascade or a restricting key) and
+//! before its multi-table parents, so a diamond of cascades, or a restricting row also
+//! reached by a cascade, deletes cleanly. Then, as Django's `Collector.delete`: every
+//! `pre_delete` (models in that order, objects by ascending key), the fast deletes and link
+//! rows, the `SetNull` / `SetDefault` updates, then per model its DELETE and its
+//! `post_delete`s (objects by descending key: Django reverses each model's list). A deleted
+//! instance loses its key ([`Persist::delete`](crate::Persist::delete)); what was removed is
+//! returned as [`Deleted`], Django's `(total, {label: count})`.
 //!
 //! Two fast paths, as in Django: a model nothing depends on (nothing points at it but
-//! `DoNothing` relations, no join rows, no inheritance link, no delete receiver) is deleted by
+//! `DoNothing` relations, no link rows, no inheritance link, no delete receiver) is deleted by
 //! one statement with no collecting; and rows a cascade reaches that nothing depends on either
 //! (and that have no `Restrict` relation) are deleted by the key they point with, unread.
+//! Objects the caller holds (the instance, the QuerySet's objects) are sent to receivers as
+//! they are; cascaded ones are read from the database before anything changes.
 //!
-//! With delete receivers connected, the collector sends the signals in Django's order: every
-//! `pre_delete` first (children before what they point at, objects of one batch by key),
-//! then, after the field updates and join rows, each batch is deleted and its `post_delete`s
-//! are sent. Objects the caller holds (the instance, the QuerySet's objects) are sent as they
-//! are; cascaded ones are read from the database before anything changes.
+//! **Differences from Django, and why.**
+//! - Our foreign keys are checked at once, not deferred to commit (Django's PostgreSQL and
+//!   SQLite schemas defer them). So a nullable cascade also orders the deletes (Django
+//!   ignores it there), and a cycle of cascades is broken Django's MySQL way: its nullable
+//!   keys are set to NULL before the deletes. A cycle with no nullable key is left in
+//!   collection order (the database decides, as in Django).
+//! - Rows of one model that point at each other (a tree) are deleted level by level, the
+//!   last found first, each level's `post_delete`s after its DELETE, instead of one DELETE
+//!   for the model: MySQL checks a key row by row within a statement. `pre_delete` order is
+//!   Django's.
+//! - The relations a `ProtectedError` / `RestrictedError` lists are sorted by name: Django
+//!   lists them in model registration order, which a link-time registry does not keep.
+//! - The errors hold the objects as `app.Model(pk)` strings, not the instances.
 
 use crate::error::{Error, Result};
 use crate::expressions::OrderBy;
-use crate::model::key::{FastSet, Key};
-use crate::model::meta::{FieldMeta, ModelKind, ModelMeta, OnDelete};
+use crate::model::key::{FastMap, FastSet, Key};
+use crate::model::meta::{FieldMeta, ManyToManyMeta, ModelKind, ModelMeta, OnDelete};
 use crate::model::registry::{reverse_relations, ReverseRelation};
 use crate::signals::Signals;
 use crate::sql::compile_delete;
@@ -40,6 +63,8 @@ pub(crate) struct DeleteSignals<'a> {
     pub(crate) hub: &'a Signals,
     pub(crate) sender: &'static ModelMeta,
     pub(crate) given: Vec<(Value, &'a dyn Any)>,
+    /// What started the delete (every event carries it).
+    pub(crate) origin: crate::signals::Origin<'a>,
 }
 
 /// An object to signal: given by the caller, or read from the database.
@@ -57,11 +82,85 @@ impl Instance<'_> {
     }
 }
 
-/// What one delete operation removed, per model label (`app.Model`).
+/// What one delete operation removed, per model label (`app.Model`; an automatic
+/// many-to-many link table counts as Django's auto-created model, `app.Model_field`). Only
+/// models with rows removed appear.
 pub type DeleteCounts = BTreeMap<String, u64>;
 
-struct Batch {
+/// What a delete removed: Django's `(total, {label: count})`. It compares equal to a plain
+/// number when its [`total`](Deleted::total) is that number (`assert_eq!(obj.delete(&db)?, 1)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Every row removed, cascades, parent rows and link-table rows included.
+    pub total: u64,
+    /// The rows removed per model label.
+    pub per_model: DeleteCounts,
+}
+
+impl Deleted {
+    /// From counts per model.
+    pub fn from_counts(per_model: DeleteCounts) -> Self {
+        Deleted { total: per_model.values().sum(), per_model }
+    }
+
+    /// The rows of the model labelled `label` (`app.Model`) removed, 0 if none.
+    pub fn of(&self, label: &str) -> u64 {
+        self.per_model.get(label).copied().unwrap_or(0)
+    }
+}
+
+/// Django's `(total, {label: count})`: `(3, {'blog.Post': 1, 'blog.Post_tags': 2})`.
+impl std::fmt::Display for Deleted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "({}, {{", self.total)?;
+        for (i, (label, n)) in self.per_model.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "'{label}': {n}")?;
+        }
+        f.write_str("})")
+    }
+}
+
+impl PartialEq<u64> for Deleted {
+    fn eq(&self, other: &u64) -> bool {
+        self.total == *other
+    }
+}
+
+/// Options of [`Persist::delete_with`](crate::Persist::delete_with).
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// Delete only a multi-table child's own rows, keeping its parents' rows and whatever
+    /// points at them (Django's `keep_parents=True`).
+    pub keep_parents: bool,
+}
+
+fn id_of(meta: &'static ModelMeta) -> usize {
+    meta as *const ModelMeta as usize
+}
+
+/// The rows of one model to delete: sub-batches in collection order (a model whose rows
+/// point at rows of the same model deletes the last-found first).
+struct ModelData {
     meta: &'static ModelMeta,
+    batches: Vec<Vec<Value>>,
+}
+
+/// "Delete `after` after `before`": rows of `before` point at rows of `after` (a cascade or
+/// a restricting key), or `before` is a multi-table child of `after`. `nullable` names the
+/// pointing key when it may be set to NULL instead (which lifts the order).
+struct Dependency {
+    after: usize,
+    before: usize,
+    nullable: Option<(&'static ModelMeta, &'static FieldMeta)>,
+}
+
+/// A `Restrict` relation found while collecting: the rows pointing, by their model and key.
+struct Restricted {
+    field: String,
+    model: &'static ModelMeta,
     keys: Vec<Value>,
 }
 
@@ -69,17 +168,30 @@ struct Batch {
 pub(crate) struct Collector<'c> {
     conn: &'c mut dyn Connection,
     d: Dialect,
-    /// Models in collection order (parents before the rows that point at them).
-    batches: Vec<Batch>,
+    /// Models in the order first collected; sorted by [`Collector::sort`] before deleting.
+    data: Vec<ModelData>,
+    index: BTreeMap<usize, usize>,
+    dependencies: Vec<Dependency>,
+    /// Models with rows pointing at rows of the same model (deleted sub-batch by sub-batch).
+    self_referencing: FastSet<usize>,
     seen: FastSet<(usize, Key)>,
     updates: Vec<(&'static ModelMeta, &'static FieldMeta, Value, Vec<Value>)>,
-    join_rows: Vec<(&'static str, &'static str, Vec<Value>)>,
-    restricted: Vec<(&'static ModelMeta, &'static ModelMeta, Vec<Value>)>,
+    /// Keys set to NULL before the deletes because a cycle of dependencies has to be broken
+    /// (our foreign keys are checked at once, not at commit: Django's rule for databases
+    /// that cannot defer constraint checks).
+    nulled: Vec<(&'static ModelMeta, &'static FieldMeta, Vec<Value>)>,
+    /// Automatic link-table rows: count label, table, column, keys.
+    join_rows: Vec<(String, &'static str, &'static str, Vec<Value>)>,
+    restricted: Vec<Restricted>,
     /// Rows deleted by the key they point with, without being read (Django's fast deletes):
     /// model, its pointing column, the keys pointed at.
     fast: Vec<(&'static ModelMeta, &'static str, Vec<Value>)>,
     /// The hub, when delete receivers are connected (their models' rows must be read).
     hub: Option<&'c Signals>,
+    /// Rows of models a receiver listens to, read whole when a cascade collected them (so
+    /// they are not read again for the signals): by model and key, the model's own table's
+    /// columns in field order.
+    read: FastMap<(usize, Key), Vec<Value>>,
 }
 
 /// How many keys one `IN (…)` list may hold on `d` (under its parameter limit, leaving room
@@ -94,13 +206,18 @@ impl<'c> Collector<'c> {
         Collector {
             conn,
             d,
-            batches: Vec::new(),
+            data: Vec::new(),
+            index: BTreeMap::new(),
+            dependencies: Vec::new(),
+            self_referencing: FastSet::default(),
             seen: FastSet::default(),
             updates: Vec::new(),
+            nulled: Vec::new(),
             join_rows: Vec::new(),
             restricted: Vec::new(),
             fast: Vec::new(),
             hub,
+            read: FastMap::default(),
         }
     }
 
@@ -130,24 +247,119 @@ impl<'c> Collector<'c> {
         Ok(out)
     }
 
-    /// Adds the rows of `meta` with these keys, and everything their deletion entails.
-    pub(crate) fn collect(&mut self, meta: &'static ModelMeta, keys: Vec<Value>) -> Result<()> {
-        let meta = meta.concrete();
-        let id = meta as *const ModelMeta as usize;
+    /// The rows of `model`'s own table whose `column` is in `values`, every column, batched:
+    /// kept in `read` for the signals; returns their keys.
+    fn select_rows(&mut self, model: &'static ModelMeta, column: &str, values: &[Value]) -> Result<Vec<Value>> {
+        let d = self.d;
+        let id = id_of(model);
+        let mut keys = Vec::new();
+        for chunk in values.chunks(batch_size(d)) {
+            let mut sql = String::from("SELECT ");
+            for (i, f) in model.fields.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                d.write_ident(&mut sql, f.column);
+            }
+            sql.push_str(&format!(" FROM {} WHERE {} IN (", d.quote(model.table), d.quote(column)));
+            d.write_placeholder_list(&mut sql, 1, chunk.len());
+            sql.push(')');
+            for row in self.conn.query(&sql, chunk)? {
+                let values = row.into_values();
+                let pk = values[model.pk].clone();
+                self.read.entry((id, Key::of(&pk))).or_insert(values);
+                keys.push(pk);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Adds the rows of `meta` with these keys, and everything their deletion entails (the
+    /// top-level call: `Protect` and `Restrict` are checked here, naming `meta`).
+    pub(crate) fn collect(
+        &mut self,
+        meta: &'static ModelMeta,
+        keys: Vec<Value>,
+        options: &DeleteOptions,
+    ) -> Result<()> {
+        match self.collect_rows(meta.concrete(), keys, options.keep_parents) {
+            Ok(()) => {}
+            Err(Refused::Error(e)) => return Err(e),
+            Err(Refused::Protected { mut fields, objects }) => {
+                fields.sort();
+                return Err(Error::ProtectedError { model: meta.label(), fields, protected: objects });
+            }
+        }
+        // Restrict: refused unless every restricting row is itself collected.
+        let (mut fields, mut objects) = (Vec::<String>::new(), Vec::<String>::new());
+        for r in &self.restricted {
+            let blocking: Vec<&Value> = r.keys.iter().filter(|k| !self.is_collected(r.model, k)).collect();
+            if blocking.is_empty() {
+                continue;
+            }
+            if !fields.contains(&r.field) {
+                fields.push(r.field.clone());
+            }
+            for k in blocking {
+                let o = format!("{}({})", r.model.label(), show(k));
+                if !objects.contains(&o) {
+                    objects.push(o);
+                }
+            }
+        }
+        if !fields.is_empty() {
+            fields.sort();
+            return Err(Error::RestrictedError { model: meta.label(), fields, restricted: objects });
+        }
+        Ok(())
+    }
+
+    fn add_dependency(
+        &mut self,
+        after: &'static ModelMeta,
+        before: &'static ModelMeta,
+        nullable: Option<&'static FieldMeta>,
+    ) {
+        if std::ptr::eq(after, before) {
+            self.self_referencing.insert(id_of(after));
+            return;
+        }
+        self.dependencies.push(Dependency {
+            after: id_of(after),
+            before: id_of(before),
+            nullable: nullable.map(|f| (before, f)),
+        });
+    }
+
+    fn collect_rows(&mut self, meta: &'static ModelMeta, keys: Vec<Value>, keep_parents: bool) -> Result<(), Refused> {
+        let id = id_of(meta);
         let keys: Vec<Value> =
             keys.into_iter().filter(|k| !k.is_null() && self.seen.insert((id, Key::of(k)))).collect();
         if keys.is_empty() {
             return Ok(());
         }
+        let at = match self.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(id, self.data.len());
+                self.data.push(ModelData { meta, batches: Vec::new() });
+                self.data.len() - 1
+            }
+        };
+        self.data[at].batches.push(keys.clone());
         // A multi-table child's parent rows (same keys) go too, deleted after the child.
-        if let ModelKind::MultiTable { parent } = meta.kind {
-            self.collect(parent(), keys.clone())?;
+        if let (ModelKind::MultiTable { parent }, false) = (meta.kind, keep_parents) {
+            self.add_dependency(parent(), meta, None);
+            self.collect_rows(parent(), keys.clone(), false)?;
         }
-        self.batches.push(Batch { meta, keys: keys.clone() });
+        let mut protected: Vec<(String, Vec<String>)> = Vec::new();
         for rel in reverse_relations(meta) {
             match rel {
                 ReverseRelation::ForeignKey { model, field } => {
                     let Some(r) = field.relation else { continue };
+                    if r.on_delete == OnDelete::DoNothing {
+                        continue;
+                    }
                     // The referenced values: the keys, or the `to_field` column of those rows.
                     let referenced = match r.to_field.and_then(|n| meta.field(n)) {
                         Some(f) if !f.primary_key => {
@@ -155,26 +367,38 @@ impl<'c> Collector<'c> {
                         }
                         _ => keys.clone(),
                     };
-                    if r.on_delete == OnDelete::DoNothing {
-                        continue;
-                    }
                     if r.on_delete == OnDelete::Cascade && self.can_fast_delete(model) {
                         self.fast.push((model, field.column, referenced));
                         continue;
                     }
-                    let pointing = self.select_in(model.table, model.pk_field().column, field.column, &referenced)?;
+                    // A cascade to rows a receiver listens to reads them whole, once (Django's
+                    // collector fetches the objects); otherwise their keys are enough.
+                    let whole = r.on_delete == OnDelete::Cascade && self.hub.is_some_and(|h| h.wants_delete(model));
+                    let pointing = if whole {
+                        self.select_rows(model, field.column, &referenced)?
+                    } else {
+                        self.select_in(model.table, model.pk_field().column, field.column, &referenced)?
+                    };
                     if pointing.is_empty() {
                         continue;
                     }
+                    let name = format!("{}.{}", model.name, field.name);
                     match r.on_delete {
-                        OnDelete::Cascade => self.collect(model, pointing)?,
-                        OnDelete::Protect => {
-                            return Err(Error::ProtectedError {
-                                model: meta.label(),
-                                protected: pointing.iter().map(|k| format!("{}({})", model.label(), show(k))).collect(),
-                            })
+                        OnDelete::Cascade => {
+                            self.add_dependency(meta, model, field.null.then_some(field));
+                            match self.collect_rows(model, pointing, false) {
+                                Err(Refused::Protected { objects, .. }) => add_protected(&mut protected, name, objects),
+                                other => other?,
+                            }
                         }
-                        OnDelete::Restrict => self.restricted.push((meta, model, pointing)),
+                        OnDelete::Protect => {
+                            let objects = pointing.iter().map(|k| format!("{}({})", model.label(), show(k))).collect();
+                            add_protected(&mut protected, name, objects);
+                        }
+                        OnDelete::Restrict => {
+                            self.add_dependency(meta, model, None);
+                            self.restricted.push(Restricted { field: name, model, keys: pointing });
+                        }
                         OnDelete::SetNull => self.updates.push((model, field, Value::Null, pointing)),
                         OnDelete::SetDefault => {
                             let v = field.default.map(|d| d.value()).unwrap_or(Value::Null);
@@ -183,97 +407,197 @@ impl<'c> Collector<'c> {
                         OnDelete::DoNothing => {}
                     }
                 }
-                ReverseRelation::ManyToMany { field, .. } => {
+                ReverseRelation::ManyToMany { model, field } => {
                     if field.through.is_some() {
                         continue; // a through model is an ordinary model with foreign keys
                     }
                     let (table, source, target) = crate::sql::m2m_columns(field);
                     let column = if std::ptr::eq((field.target)(), meta) { target } else { source };
-                    self.join_rows.push((table, column, keys.clone()));
+                    self.join_rows.push((link_label(model, field), table, column, keys.clone()));
                 }
             }
         }
         // Join rows of this model's own many-to-many fields.
         for mm in meta.many_to_many.iter().filter(|m| m.through.is_none()) {
             let (table, source, _) = crate::sql::m2m_columns(mm);
-            self.join_rows.push((table, source, keys.clone()));
+            self.join_rows.push((link_label(meta, mm), table, source, keys.clone()));
         }
-        Ok(())
+        if protected.is_empty() {
+            return Ok(());
+        }
+        let mut objects: Vec<String> = Vec::new();
+        for o in protected.iter().flat_map(|(_, o)| o) {
+            if !objects.contains(o) {
+                objects.push(o.clone());
+            }
+        }
+        Err(Refused::Protected { fields: protected.into_iter().map(|(f, _)| f).collect(), objects })
     }
 
     fn is_collected(&self, meta: &'static ModelMeta, key: &Value) -> bool {
-        self.seen.contains(&(meta.concrete() as *const ModelMeta as usize, Key::of(key)))
+        self.seen.contains(&(id_of(meta.concrete()), Key::of(key)))
     }
 
-    /// The objects to signal, per batch in deletion order, each with its sender: the caller's
-    /// instances as given, the others read now (only for models a receiver listens to).
-    fn instances<'s>(&mut self, signals: &DeleteSignals<'s>) -> Result<Vec<Vec<(&'static ModelMeta, Instance<'s>)>>> {
+    /// Brings the collected models into dependency order (Django's `Collector.sort`): a
+    /// model is deleted once every model it depends on is. A cycle is broken by setting
+    /// its nullable keys to NULL first; one with none is left in collection order (the
+    /// database then decides).
+    fn sort(&mut self) {
+        let n = self.data.len();
+        let mut sorted: Vec<usize> = Vec::with_capacity(n);
+        let mut done: FastSet<usize> = FastSet::default();
+        let present: FastSet<usize> = self.data.iter().map(|m| id_of(m.meta)).collect();
+        let mut deps: Vec<&Dependency> =
+            self.dependencies.iter().filter(|d| present.contains(&d.before) && present.contains(&d.after)).collect();
+        let mut nulled: Vec<(&'static ModelMeta, &'static FieldMeta)> = Vec::new();
+        while sorted.len() < n {
+            let mut found = false;
+            for (i, m) in self.data.iter().enumerate() {
+                let id = id_of(m.meta);
+                if done.contains(&id) {
+                    continue;
+                }
+                if deps.iter().all(|d| d.after != id || done.contains(&d.before)) {
+                    sorted.push(i);
+                    done.insert(id);
+                    found = true;
+                }
+            }
+            if found {
+                continue;
+            }
+            let before = deps.len();
+            deps.retain(|d| match d.nullable {
+                Some(f) if !done.contains(&d.after) => {
+                    nulled.push(f);
+                    false
+                }
+                _ => true,
+            });
+            if deps.len() == before {
+                sorted.extend((0..n).filter(|&i| !done.contains(&id_of(self.data[i].meta))));
+                break;
+            }
+        }
+        for (model, field) in nulled {
+            if let Some(&i) = self.index.get(&id_of(model)) {
+                let keys = self.data[i].batches.concat();
+                self.nulled.push((model, field, keys));
+            }
+        }
+        let mut data: Vec<Option<ModelData>> = std::mem::take(&mut self.data).into_iter().map(Some).collect();
+        self.data = sorted.into_iter().filter_map(|i| data[i].take()).collect();
+        self.index = self.data.iter().enumerate().map(|(i, m)| (id_of(m.meta), i)).collect();
+    }
+
+    /// The delete statements' groups of one model, in deletion order, each in descending key
+    /// order (Django deletes and sends `post_delete` in reverse key order): one group, or,
+    /// for a model whose rows point at each other, its sub-batches last-found first.
+    fn groups(&self, m: &ModelData) -> Vec<Vec<Value>> {
+        let mut groups: Vec<Vec<Value>> = if self.self_referencing.contains(&id_of(m.meta)) {
+            m.batches.iter().rev().cloned().collect()
+        } else {
+            vec![m.batches.concat()]
+        };
+        for g in &mut groups {
+            g.sort_by_key(|v| std::cmp::Reverse(Key::of(v)));
+        }
+        groups
+    }
+
+    /// The objects to signal per model (in sorted order), by key, each with its sender: the
+    /// caller's instances as given, the others read now (only for models a receiver
+    /// listens to).
+    fn instances<'s>(
+        &mut self,
+        signals: &DeleteSignals<'s>,
+    ) -> Result<Vec<crate::model::key::KeyMap<(&'static ModelMeta, Instance<'s>)>>> {
         let given_meta = signals.sender.concrete();
         let given: crate::model::key::KeyMap<&'s dyn Any> =
             signals.given.iter().map(|(k, obj)| (Key::of(k), *obj)).collect();
-        let mut out = Vec::with_capacity(self.batches.len());
-        for b in self.batches.iter().rev() {
-            let mut keys: Vec<(Key, &Value)> = b.keys.iter().map(|k| (Key::of(k), k)).collect();
-            keys.sort_by(|a, b| a.0.cmp(&b.0));
-            // The caller's own objects as given (a self-referencing cascade may add others of
-            // the same model to a batch); the rest read in one go, then all in key order.
-            let own = std::ptr::eq(b.meta, given_meta);
-            let mut objs: Vec<(&Key, &'static ModelMeta, Instance<'s>)> = Vec::new();
-            let (mut unread, mut values): (Vec<&Key>, Vec<Value>) = (Vec::new(), Vec::new());
-            for (k, v) in &keys {
-                match given.get(k).filter(|_| own) {
+        let mut out = Vec::with_capacity(self.data.len());
+        for i in 0..self.data.len() {
+            let meta = self.data[i].meta;
+            let own = std::ptr::eq(meta, given_meta);
+            let mut objs = crate::model::key::key_map(0);
+            let (mut unread, mut values): (Vec<Key>, Vec<Value>) = (Vec::new(), Vec::new());
+            for v in self.data[i].batches.iter().flatten() {
+                let k = Key::of(v);
+                match given.get(&k).filter(|_| own) {
                     Some(o) if signals.hub.wants_delete(signals.sender) => {
-                        objs.push((k, signals.sender, Instance::Given(*o)))
+                        objs.insert(k, (signals.sender, Instance::Given(*o)));
                     }
                     Some(_) => {}
-                    None if signals.hub.wants_delete(b.meta) => {
+                    None if signals.hub.wants_delete(meta) => {
                         unread.push(k);
-                        values.push((*v).clone());
+                        values.push(v.clone());
                     }
                     None => {}
                 }
             }
             if !unread.is_empty() {
-                let stored = signals.hub.stored_instances(self.conn, b.meta, &values)?;
-                for (k, o) in unread.into_iter().zip(stored) {
-                    if let Some(o) = o {
-                        objs.push((k, b.meta, Instance::Stored(o)));
+                let mut known = crate::model::key::key_map(0);
+                for k in &unread {
+                    if let Some(row) = self.read.remove(&(id_of(meta), k.clone())) {
+                        known.insert(k.clone(), row);
                     }
                 }
-                objs.sort_by(|a, b| a.0.cmp(b.0));
+                let stored = signals.hub.stored_instances(self.conn, meta, &values, known)?;
+                for (k, o) in unread.into_iter().zip(stored) {
+                    if let Some(o) = o {
+                        objs.insert(k, (meta, Instance::Stored(o)));
+                    }
+                }
             }
-            let objs: Vec<(&'static ModelMeta, Instance<'s>)> = objs.into_iter().map(|(_, m, o)| (m, o)).collect();
             out.push(objs);
         }
         Ok(out)
     }
 
-    /// Checks `Restrict`, then sends every `pre_delete`, updates, deletes join rows and deletes
-    /// rows, children first, sending each batch's `post_delete`s after it.
+    /// Sorts, then sends every `pre_delete`, deletes the rows nothing depends on (fast
+    /// deletes and link-table rows), updates the keys `SetNull` / `SetDefault` change, and
+    /// deletes the collected rows model by model, sending each group's `post_delete`s
+    /// after it (Django's `Collector.delete`).
     pub(crate) fn execute(mut self, signals: Option<&DeleteSignals<'_>>) -> Result<DeleteCounts> {
-        for (meta, model, keys) in &self.restricted {
-            let blocking: Vec<&Value> = keys.iter().filter(|k| !self.is_collected(model, k)).collect();
-            if !blocking.is_empty() {
-                return Err(Error::RestrictedError {
-                    model: meta.label(),
-                    restricted: blocking.iter().map(|k| format!("{}({})", model.label(), show(k))).collect(),
-                });
-            }
-        }
+        self.sort();
         let signalled = match signals {
             Some(s) => {
-                let batches = self.instances(s)?;
-                for (meta, obj) in batches.iter().flatten() {
-                    s.hub.send_delete(meta, obj.get(), false)?;
+                let objects = self.instances(s)?;
+                for (m, objs) in self.data.iter().zip(&objects) {
+                    let mut keys: Vec<Key> = m.batches.iter().flatten().map(Key::of).collect();
+                    keys.sort();
+                    for k in keys {
+                        if let Some((meta, obj)) = objs.get(&k) {
+                            s.hub.send_delete(meta, obj.get(), s.origin, false)?;
+                        }
+                    }
                 }
-                Some((s.hub, batches))
+                Some((s.hub, objects))
             }
             None => None,
         };
         let d = self.d;
+        let mut counts = DeleteCounts::new();
+        for (model, column, keys) in std::mem::take(&mut self.fast) {
+            let n = delete_in(self.conn, d, model.table, column, &keys)?;
+            if n > 0 {
+                *counts.entry(model.label()).or_default() += n;
+            }
+        }
+        for (label, table, column, keys) in std::mem::take(&mut self.join_rows) {
+            let n = delete_in(self.conn, d, table, column, &keys)?;
+            if n > 0 {
+                *counts.entry(label).or_default() += n;
+            }
+        }
         let size = batch_size(d);
-        for (model, field, value, keys) in std::mem::take(&mut self.updates) {
-            let keys: Vec<Value> = keys.into_iter().filter(|k| !self.is_collected(model, k)).collect();
+        let mut updates = std::mem::take(&mut self.updates);
+        for u in &mut updates {
+            let model = u.0;
+            u.3.retain(|k| !self.is_collected(model, k));
+        }
+        updates.extend(std::mem::take(&mut self.nulled).into_iter().map(|(m, f, k)| (m, f, Value::Null, k)));
+        for (model, field, value, keys) in updates {
             for chunk in keys.chunks(size) {
                 let mut sql = format!("UPDATE {} SET {} = ", d.quote(model.table), d.quote(field.column));
                 let mut params = vec![value.clone()];
@@ -285,27 +609,49 @@ impl<'c> Collector<'c> {
                 self.conn.execute(&sql, &params)?;
             }
         }
-        for (table, column, keys) in std::mem::take(&mut self.join_rows) {
-            delete_in(self.conn, d, table, column, &keys)?;
-        }
-        let mut counts = DeleteCounts::new();
-        for (model, column, keys) in std::mem::take(&mut self.fast) {
-            let n = delete_in(self.conn, d, model.table, column, &keys)?;
-            if n > 0 {
-                *counts.entry(model.label()).or_default() += n;
-            }
-        }
-        for (i, b) in self.batches.iter().rev().enumerate() {
-            let n = delete_in(self.conn, d, b.meta.table, b.meta.pk_field().column, &b.keys)?;
-            *counts.entry(b.meta.label()).or_default() += n;
-            if let Some((hub, batches)) = &signalled {
-                for (meta, obj) in &batches[i] {
-                    hub.send_delete(meta, obj.get(), true)?;
+        for (i, m) in self.data.iter().enumerate() {
+            for group in self.groups(m) {
+                let n = delete_in(self.conn, d, m.meta.table, m.meta.pk_field().column, &group)?;
+                if n > 0 {
+                    *counts.entry(m.meta.label()).or_default() += n;
+                }
+                if let (Some((hub, objects)), Some(s)) = (&signalled, signals) {
+                    for k in &group {
+                        if let Some((meta, obj)) = objects[i].get(&Key::of(k)) {
+                            hub.send_delete(meta, obj.get(), s.origin, true)?;
+                        }
+                    }
                 }
             }
         }
         Ok(counts)
     }
+}
+
+/// Why collecting stopped: an error, or protecting rows (named by the caller's relation).
+enum Refused {
+    Error(Error),
+    Protected { fields: Vec<String>, objects: Vec<String> },
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Self {
+        Refused::Error(e)
+    }
+}
+
+fn add_protected(protected: &mut Vec<(String, Vec<String>)>, field: String, objects: Vec<String>) {
+    match protected.iter_mut().find(|(f, _)| *f == field) {
+        Some((_, o)) => o.extend(objects),
+        None => protected.push((field, objects)),
+    }
+}
+
+/// The label Django gives an automatic link table's model: `app.Model_field`.
+fn link_label(declaring: &'static ModelMeta, field: &ManyToManyMeta) -> String {
+    let source = (field.source)();
+    let owner = if source.name.is_empty() { declaring } else { source };
+    format!("{}.{}_{}", owner.app, owner.name, field.name)
 }
 
 fn show(v: &Value) -> String {
@@ -349,12 +695,13 @@ pub(crate) fn delete_with_collector(
     meta: &'static ModelMeta,
     keys: Vec<Value>,
     signals: Option<&DeleteSignals<'_>>,
+    options: &DeleteOptions,
 ) -> Result<DeleteCounts> {
     orm_backends::atomic(conn, |tx| {
         use orm_backends::Executor as _;
         tx.with_connection(|c| {
             let mut collector = Collector::new(c, signals.map(|s| s.hub));
-            collector.collect(meta, keys)?;
+            collector.collect(meta, keys, options)?;
             collector.execute(signals)
         })
     })
@@ -362,29 +709,20 @@ pub(crate) fn delete_with_collector(
 
 impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
     /// Deletes the matching rows and everything that depends on them through the deletion
-    /// collector (`on_delete` of every relation pointing here, many-to-many join rows, parent
-    /// rows of a multi-table child), in one transaction; returns how many rows of this model
-    /// were deleted. [`delete_counted`](Self::delete_counted) gives the count per model.
+    /// collector (`on_delete` of every relation pointing here, many-to-many link rows, parent
+    /// rows of a multi-table child), in one transaction. Returns what was removed, as
+    /// Django's `(total, {label: count})`: [`Deleted`] (which compares equal to its total).
     ///
     /// Refused before any SQL, as in Django, on a sliced QuerySet (`limit`, `offset`,
     /// `slice`: which rows a slice holds depends on an ordering a DELETE cannot keep) and
-    /// after `values()`: [`Error::TypeError`].
-    pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
-        self.check_delete()?;
-        if self.is_none() {
-            return Ok(0);
-        }
-        let meta = M::meta();
-        if needs_collector(meta) || crate::signals::delete_signals(ex).is_some() {
-            let counts = self.delete_counted(ex)?;
-            return Ok(counts.get(&meta.concrete().label()).copied().unwrap_or(0));
-        }
-        let stmt = compile_delete(M::meta(), ex.dialect(), &self.query)?;
-        Ok(ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?)
+    /// after `values()`: [`Error::TypeError`]. `Protect` and `Restrict` refusals list every
+    /// refusing relation and object ([`Error::ProtectedError`], [`Error::RestrictedError`]).
+    pub fn delete(&self, ex: &(impl Executor + ?Sized)) -> Result<Deleted> {
+        self.delete_counted(ex).map(Deleted::from_counts)
     }
 
-    /// Deletes like [`delete`](Self::delete) and returns the number of rows deleted per
-    /// model label (`app.Model`), cascades included.
+    /// Deletes like [`delete`](Self::delete) and returns only the number of rows deleted per
+    /// model label (`app.Model`), cascades and link-table rows included.
     pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<DeleteCounts> {
         self.check_delete()?;
         if self.is_none() {
@@ -399,10 +737,10 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
         if !needs_collector(meta) {
             let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
             let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
-            return Ok([(meta.concrete().label(), n)].into_iter().collect());
+            return Ok(if n > 0 { [(meta.concrete().label(), n)].into_iter().collect() } else { DeleteCounts::new() });
         }
         let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
-        ex.with_connection(|c| delete_with_collector(c, meta, keys, None))
+        ex.with_connection(|c| delete_with_collector(c, meta, keys, None, &DeleteOptions::default()))
     }
 
     /// Django's checks before a delete: no slice, no `values()`.

@@ -3,14 +3,14 @@
 //! objects, fixture rows). The registry itself ([`signals`](crate::signals)) knows none of
 //! this; it only keeps receivers and calls them.
 
-use super::deletion::{batch_size, delete_with_collector, DeleteCounts, DeleteSignals};
+use super::deletion::{batch_size, delete_with_collector, DeleteCounts, DeleteOptions, DeleteSignals};
 use super::SaveOptions;
 use crate::error::Result;
 use crate::model::key::{key_map, Key, KeyMap};
 use crate::model::meta::{ModelKind, ModelMeta};
 use crate::model::Model;
 use crate::queryset::QuerySet;
-use crate::signals::{atomic_on, PostSave, PostSaveSignal, PreSave, PreSaveSignal, Signals};
+use crate::signals::{atomic_on, Origin, PostSave, PostSaveSignal, PreSave, PreSaveSignal, Signals};
 use orm_backends::{Connection, Executor, Transaction, Value};
 use std::any::Any;
 use std::sync::Arc;
@@ -74,7 +74,8 @@ where
             return Ok(Default::default());
         }
         let given = objs.iter().map(|o| (o.pk_value(), o as &dyn Any)).collect();
-        delete_collected(hub, M::meta(), given, tx)
+        let origin = Origin::QuerySet { model: M::meta(), queryset: qs as &dyn Any };
+        delete_collected(hub, M::meta(), given, origin, tx, &DeleteOptions::default())
     })
 }
 
@@ -84,11 +85,13 @@ pub(crate) fn delete_collected<E: Executor + ?Sized>(
     hub: &Signals,
     sender: &'static ModelMeta,
     given: Vec<(Value, &dyn Any)>,
+    origin: Origin<'_>,
     ex: &E,
+    options: &DeleteOptions,
 ) -> Result<DeleteCounts> {
     let keys = given.iter().map(|(k, _)| k.clone()).collect();
-    let signals = DeleteSignals { hub, sender, given };
-    ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals)))
+    let signals = DeleteSignals { hub, sender, given, origin };
+    ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals), options))
 }
 
 /// The tables a row of `meta` spans, root parent first (a proxy's are its concrete model's).
@@ -178,18 +181,28 @@ impl Signals {
     /// For the deletion collector: the stored instances of `meta` with these keys, in their
     /// order, read through `conn` a level (table) at a time in batches within the parameter
     /// limit (typed when the model's type is known to the hub, as for raw saves); `None` for
-    /// a key with no row.
+    /// a key with no row. `known` holds rows of `meta`'s own table the collector has already
+    /// read: those are not read again.
     pub(crate) fn stored_instances(
         &self,
         conn: &mut dyn Connection,
         meta: &'static ModelMeta,
         keys: &[Value],
+        mut known: KeyMap<Vec<Value>>,
     ) -> Result<Vec<Option<Box<dyn Any + Send + Sync>>>> {
         let mut chain = Vec::new();
         levels(meta, &mut chain);
+        let own = meta.concrete();
         let mut found = Vec::with_capacity(chain.len());
         for level in &chain {
-            found.push(level_rows(conn, level, keys)?);
+            if std::ptr::eq(*level, own) && !known.is_empty() {
+                let missing: Vec<Value> = keys.iter().filter(|k| !known.contains_key(&Key::of(k))).cloned().collect();
+                let mut rows = level_rows(conn, level, &missing)?;
+                rows.extend(known.drain());
+                found.push(rows);
+            } else {
+                found.push(level_rows(conn, level, keys)?);
+            }
         }
         let names: Arc<[String]> = chain.iter().flat_map(|l| l.fields.iter().map(|f| f.column.to_owned())).collect();
         let mut out = Vec::with_capacity(keys.len());

@@ -12,6 +12,7 @@ mod upsert;
 
 use crate::error::Result;
 use crate::model::Model;
+pub use deletion::{DeleteOptions, Deleted};
 use orm_backends::Executor;
 
 /// Options of [`Persist::save_with`].
@@ -23,6 +24,10 @@ pub struct SaveOptions {
     pub force_insert: bool,
     /// Always UPDATE, and fail if no row matched.
     pub force_update: bool,
+    /// For a multi-table child: write only its own table, leaving the parent rows as they
+    /// are (they must exist). Creates a child over an existing parent row without touching
+    /// it (Django: a child saved with its `_ptr` set to an existing parent, `save_base(raw=True)`).
+    pub skip_parents: bool,
 }
 
 impl SaveOptions {
@@ -59,10 +64,18 @@ pub trait Persist: Model {
         Ok(self)
     }
 
-    /// Deletes the instance's row; returns the number of rows deleted. The instance is marked
-    /// as new again.
-    fn delete(&mut self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
-        persist::delete(self, ex)
+    /// Deletes the instance's row and everything its deletion entails (the deletion
+    /// collector); returns what was removed, as Django's `(total, {label: count})`
+    /// ([`Deleted`], which compares equal to its total). As in Django, the instance keeps
+    /// its fields but its key is cleared (and it is marked as new again).
+    fn delete(&mut self, ex: &(impl Executor + ?Sized)) -> Result<Deleted> {
+        persist::delete(self, ex, &DeleteOptions::default())
+    }
+
+    /// Deletes with options: [`DeleteOptions::keep_parents`] deletes a multi-table child's
+    /// own row only, keeping its parents' rows.
+    fn delete_with(&mut self, ex: &(impl Executor + ?Sized), options: &DeleteOptions) -> Result<Deleted> {
+        persist::delete(self, ex, options)
     }
 
     /// Reloads every field from the database.

@@ -1,6 +1,7 @@
 //! INSERT / UPDATE / DELETE / reload of one instance. The SQL of each shape is rendered once
 //! per model and dialect and cached in the model's metadata.
 
+use super::deletion::{DeleteOptions, Deleted};
 use super::SaveOptions;
 use crate::error::{Error, Result};
 use crate::model::cache::{Shape, SqlCache};
@@ -155,6 +156,10 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     if meta.is_abstract() {
         return Err(Error::ImproperlyConfigured(format!("{} is abstract and cannot be saved", meta.label())));
     }
+    // Django: `save(update_fields=[])` does nothing at all, and sends no signal.
+    if options.update_fields.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(());
+    }
     if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
         return super::dispatch::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
     }
@@ -216,41 +221,80 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
 }
 
 /// Saves a multi-table child: the parent row first (inserted or updated), then the child's
-/// own row keyed by the parent's key, in one transaction.
+/// own row keyed by the parent's key, in one transaction. With `update_fields`, each name is
+/// written on the table that owns it (this one or an ancestor), and no other table is
+/// touched; with `skip_parents`, the parent rows are left alone.
 fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<bool> {
     let meta = M::meta();
-    if options.update_fields.is_some() {
-        let names = options.update_fields.as_deref().unwrap_or_default();
-        if let Some(n) = names.iter().find(|n| meta.field_index(n).is_none()) {
-            return Err(Error::field_error(format!(
-                "update_fields of {} names `{n}`, a field of its parent: save the parent for that",
-                meta.label()
-            )));
+    // update_fields: own fields here, the rest on the ancestor owning each; unknown names
+    // are refused before any SQL.
+    let (own, inherited): (Vec<String>, Vec<String>) = match &options.update_fields {
+        Some(names) => {
+            for n in names {
+                let mut at = Some(meta);
+                let mut found = false;
+                while let Some(m) = at {
+                    if m.field(n).is_some() {
+                        found = true;
+                        break;
+                    }
+                    at = m.parent();
+                }
+                if !found {
+                    return Err(Error::field_error(format!(
+                        "The following fields do not exist in this model, or are non-concrete fields: {n} ({})",
+                        meta.label()
+                    )));
+                }
+            }
+            names.iter().cloned().partition(|n| meta.field_index(n).is_some())
         }
-    }
+        None => (Vec::new(), Vec::new()),
+    };
     let adding = if options.force_insert {
         true
-    } else if options.force_update {
+    } else if options.force_update || options.update_fields.is_some() {
         false
     } else {
         obj.adding().unwrap_or_else(|| obj.pk_value().is_null())
     };
+    if options.skip_parents && obj.pk_value().is_null() {
+        return Err(Error::ImproperlyConfigured(format!(
+            "cannot save {} without its parents: its key (the parent row's) is not set",
+            meta.label()
+        )));
+    }
     ex.with_connection(|c| {
         orm_backends::atomic(c, |tx| -> Result<bool> {
-            if options.update_fields.is_none() {
+            if options.update_fields.is_some() {
+                if !inherited.is_empty() {
+                    obj.save_parent_fields(tx, &inherited)?;
+                }
+                if own.is_empty() {
+                    obj.set_adding(false);
+                    return Ok(false);
+                }
+                obj.pre_save(false);
+                let fields = resolve_update_fields::<M>(&own)?;
+                if !do_update(obj, tx, &fields, true, true)? {
+                    do_insert(obj, tx)?;
+                    return Ok(true);
+                }
+                obj.set_adding(false);
+                return Ok(false);
+            }
+            if !options.skip_parents {
                 obj.save_parent(tx, adding)?;
             }
             obj.pre_save(adding);
-            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
             if adding {
                 return do_insert(obj, tx).map(|()| true);
             }
-            let fields = match &options.update_fields {
-                Some(names) => resolve_update_fields::<M>(names)?,
-                None => all,
-            };
-            let named = options.update_fields.is_some();
-            if !do_update(obj, tx, &fields, named, options.force_update || named)? {
+            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
+            // With no field of its own to UPDATE, the row's existence answers (Django's
+            // exists()).
+            let missing = !do_update(obj, tx, &all, false, options.force_update)?;
+            if missing {
                 if options.force_update {
                     return Err(no_rows("Forced update did not affect any rows."));
                 }
@@ -264,7 +308,7 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     })
 }
 
-pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &DeleteOptions) -> Result<Deleted> {
     let meta = M::meta();
     let pk = obj.pk_value();
     if pk.is_null() {
@@ -278,18 +322,22 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Re
     let collect = super::deletion::needs_collector(meta);
     let hub =
         crate::signals::delete_signals(ex).filter(|_| collect || crate::signals::delete_hub::<M, _>(ex).is_some());
-    let n = if let Some(hub) = hub {
-        let counts = super::dispatch::delete_collected(hub, meta, vec![(pk, &*obj as &dyn std::any::Any)], ex)?;
-        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+    let counts = if let Some(hub) = hub {
+        let instance = &*obj as &dyn std::any::Any;
+        let origin = crate::signals::Origin::Instance { model: meta, instance };
+        super::dispatch::delete_collected(hub, meta, vec![(pk, instance)], origin, ex, options)?
     } else if collect {
-        let counts = ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None))?;
-        counts.get(&meta.concrete().label()).copied().unwrap_or(0)
+        ex.with_connection(|c| super::deletion::delete_with_collector(c, meta, vec![pk], None, options))?
     } else {
+        // Django's single-object fast path: its count is reported even when 0.
         let sql = delete_by_pk_sql::<M>(ex.dialect());
-        ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?
+        let n = ex.with_connection(|c| c.execute(&sql, std::slice::from_ref(&pk)))?;
+        [(meta.concrete().label(), n)].into_iter().collect()
     };
+    // As in Django, the deleted instance keeps its fields but loses its key.
+    obj.set_field_value(meta.pk, &Value::Null)?;
     obj.set_adding(true);
-    Ok(n)
+    Ok(Deleted::from_counts(counts))
 }
 
 pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {

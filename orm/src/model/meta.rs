@@ -251,6 +251,9 @@ pub struct ManyToManyMeta {
     /// The previous name, for the migration autodetector (`renamed_from = "…"`): the join
     /// table is renamed, not dropped and re-created.
     pub renamed_from: Option<&'static str>,
+    /// A relation to the same model that goes both ways (Django's `symmetrical`, the default
+    /// for a many-to-many to `self`): `a.friends().add([b])` also relates `b` to `a`.
+    pub symmetrical: bool,
 }
 
 /// A (non-unique, unless `unique`) index over fields.

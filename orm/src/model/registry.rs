@@ -126,15 +126,16 @@ fn scan_reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
     for m in all().iter().filter(|m| m.has_table()) {
         for f in m.fields {
             if let Some(rel) = f.relation {
-                if std::ptr::eq((rel.target)(), target)
-                    || (rel.target)().table == target.table && (rel.target)().name == target.name
-                {
+                // A key to a proxy is a key to its concrete model (Django registers the
+                // reverse relation there), so it is found from either.
+                let to = (rel.target)().concrete();
+                if std::ptr::eq(to, target) || to.table == target.table && to.name == target.name {
                     out.push(ReverseRelation::ForeignKey { model: m, field: f });
                 }
             }
         }
         for mm in m.many_to_many {
-            if std::ptr::eq((mm.target)(), target) {
+            if std::ptr::eq((mm.target)().concrete(), target) {
                 out.push(ReverseRelation::ManyToMany { model: m, field: mm });
             }
         }

@@ -50,10 +50,14 @@ macro_rules! single_relation {
                 &self.key
             }
 
-            /// Points at another row; drops the cached object.
+            /// Points at another row; drops the cached object, unless the key is the one
+            /// already held (Django keeps the cache when the same key is assigned again).
             pub fn set_key(&mut self, key: impl Into<T::Key>) {
-                self.key = key.into();
-                self.cached = None;
+                let key = key.into();
+                if key != self.key {
+                    self.cached = None;
+                }
+                self.key = key;
             }
 
             /// The related object, if it has been loaded.
@@ -128,7 +132,7 @@ macro_rules! single_relation {
                 }
                 let mut obj = T::from_row(row, offset)?;
                 for c in children {
-                    obj.set_related(c.field, row, c.offset, &c.children)?;
+                    set_related_node(&mut obj, c, row)?;
                 }
                 self.cached = Some(Arc::new(obj));
                 Ok(())
@@ -193,6 +197,138 @@ impl<T: Model> ManySlot for ManyToMany<T> {
     type Target = T;
     fn set(&mut self, objs: Vec<Arc<T>>) {
         self.cached = Some(Arc::new(objs));
+    }
+}
+
+/// The cache of a reverse one-to-one relation, declared on the target under the accessor's
+/// name (`pub restaurant: ReverseOne<Restaurant>` on `Place`), as Django caches
+/// `place.restaurant` on the instance: the accessor (`place.restaurant(&db)`) queries once,
+/// then answers from here, including "there is none". No column. Filled through `&self`
+/// (the accessor borrows the instance), so it holds a lock; a clone shares nothing.
+pub struct ReverseOne<T: Model> {
+    cached: std::sync::Mutex<Option<Option<Arc<T>>>>,
+}
+
+impl<T: Model> ReverseOne<T> {
+    /// Nothing loaded.
+    pub fn new() -> Self {
+        ReverseOne { cached: std::sync::Mutex::new(None) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Option<Arc<T>>>> {
+        self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What was loaded: `None` when nothing was, `Some(None)` when there is no related row.
+    pub fn cached(&self) -> Option<Option<Arc<T>>> {
+        self.lock().clone()
+    }
+
+    /// Is something (a row or "none") cached?
+    pub fn is_cached(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Caches `obj` (`None`: there is no related row).
+    pub fn set_cached(&self, obj: Option<T>) {
+        *self.lock() = Some(obj.map(Arc::new));
+    }
+
+    /// Forgets what was cached.
+    pub fn clear(&self) {
+        *self.lock() = None;
+    }
+}
+
+/// A [`ReverseOne`] cache seen without its type: what [`Model::reverse_one`] returns.
+pub trait ReverseOneSlot: Any + Send + Sync {
+    /// The slot itself, to downcast to `ReverseOne<T>`.
+    fn as_any(&self) -> &dyn Any;
+    /// Decodes the related object from a joined row at `offset` (none when its key is NULL)
+    /// and caches it (`select_related`).
+    fn fill_from_row(&self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
+}
+
+impl<T: Model> ReverseOneSlot for ReverseOne<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn fill_from_row(&self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
+        if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
+            self.set_cached(None);
+            return Ok(());
+        }
+        let mut obj = T::from_row(row, offset)?;
+        for c in children {
+            set_related_node(&mut obj, c, row)?;
+        }
+        self.set_cached(Some(obj));
+        Ok(())
+    }
+}
+
+/// `name` as a `&'static str` (accessor names kept by `select_related` plans, expanded
+/// related names): each distinct name is leaked once. Internal.
+#[doc(hidden)]
+pub fn leak_name(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = names.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(n);
+    n
+}
+
+/// Caches on `obj` the `select_related` object `node` describes: through its forward
+/// relation field, or in its [`ReverseOne`] field for a reverse one-to-one.
+pub fn set_related_node<M: Model>(obj: &mut M, node: &RelatedNode, row: &dyn Row) -> Result<()> {
+    if node.inherited > 0 {
+        let up = RelatedNode { inherited: node.inherited - 1, ..node.clone() };
+        return obj.set_related_in_parent(&up, row);
+    }
+    match node.reverse {
+        None => obj.set_related(node.field, row, node.offset, &node.children),
+        Some(name) => match obj.reverse_one(name) {
+            Some(slot) => slot.fill_from_row(row, node.offset, &node.children),
+            None => Err(Error::field_error(format!(
+                "select_related(\"{name}\") needs a `{name}: ReverseOne<…>` field on {} to hold the object",
+                M::meta().label()
+            ))),
+        },
+    }
+}
+
+impl<T: Model> Default for ReverseOne<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Model> Clone for ReverseOne<T> {
+    /// The clone shares the cached object.
+    fn clone(&self) -> Self {
+        ReverseOne { cached: std::sync::Mutex::new(self.lock().clone()) }
+    }
+}
+
+impl<T: Model> fmt::Debug for ReverseOne<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.lock() {
+            None => "not loaded",
+            Some(None) => "none",
+            Some(Some(_)) => "loaded",
+        };
+        write!(f, "ReverseOne<{}>({state})", T::meta().name)
+    }
+}
+
+impl<T: Model> PartialEq for ReverseOne<T> {
+    /// A cache never makes two instances differ.
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -450,8 +586,15 @@ impl<T: Model> PartialEq for ManyToMany<T> {
 /// Where a `select_related` object's columns start in the row, and its own nested ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelatedNode {
-    /// The relation field's index in the parent's `meta().fields`.
+    /// The relation field's index in the parent's `meta().fields` (unused for a reverse
+    /// one-to-one).
     pub field: usize,
+    /// For a reverse one-to-one relation, its accessor's name: the object goes to the
+    /// parent's [`ReverseOne`] field of that name ([`Model::reverse_one`]).
+    pub reverse: Option<&'static str>,
+    /// How many parent links up the relation is declared (0: on the model itself; 1: on its
+    /// multi-table parent …): the object is cached on that ancestor.
+    pub inherited: u8,
     /// The first column of the related object.
     pub offset: usize,
     /// Relations selected through this one.

@@ -547,6 +547,87 @@ impl<M: Model> QuerySet<M> {
     }
 }
 
+impl<M: Model> QuerySet<M> {
+    /// The default QuerySet of a proxy without a manager of its own: its parent's default
+    /// QuerySet (filters, ordering, prefetches) over the proxy (Django: a proxy inherits its
+    /// concrete model's default manager). Called by the derive; the two models share their
+    /// table and fields, so every path stays valid.
+    #[doc(hidden)]
+    pub fn from_parent_manager<P: Model>(parent: QuerySet<P>) -> Self {
+        QuerySet {
+            query: parent.query,
+            prefetch: parent.prefetch,
+            chunk_size: parent.chunk_size,
+            _m: std::marker::PhantomData,
+        }
+    }
+}
+
+/// `QuerySet::update` of a multi-table child that sets fields of its ancestors (Django's
+/// related updates): the child's keys are read once, then one UPDATE per table owning a
+/// field, the ancestors' keyed by those keys (a child shares its key with every ancestor),
+/// all in one transaction. Returns the child table's count, or, when only ancestors' fields
+/// are set, the first ancestor table's (as Django).
+pub(crate) fn update_ancestors<M: Model>(
+    qs: &QuerySet<M>,
+    assignments: Vec<crate::expressions::Assignment>,
+    ex: &(impl Executor + ?Sized),
+) -> Result<u64> {
+    use crate::expressions::q::{Leaf, Lookup, Node, Operand};
+    use crate::model::meta::{FieldMeta, ModelMeta};
+    use crate::sql::compile_update;
+    type Level = (&'static ModelMeta, Vec<(&'static FieldMeta, crate::expressions::Expr)>);
+    let meta = M::meta();
+    let mut levels: Vec<Level> = Vec::new();
+    let mut at = Some(meta);
+    while let Some(m) = at {
+        levels.push((m, Vec::new()));
+        at = m.parent();
+    }
+    for a in assignments {
+        let owner = levels
+            .iter_mut()
+            .find(|(m, _)| m.field(&a.field).is_some_and(|f| !f.primary_key || std::ptr::eq(*m, meta)));
+        let Some((m, list)) = owner else {
+            return Err(Error::FieldDoesNotExist { model: meta.label(), field: a.field.clone() });
+        };
+        let f = m.field(&a.field).expect("found above");
+        list.push((f, a.value));
+    }
+    let keys: Vec<Value> =
+        qs.clone().order_by(Vec::<crate::expressions::OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
+    let d = ex.dialect();
+    ex.with_connection(|c| {
+        orm_backends::atomic(c, |tx| {
+            let mut count: Option<u64> = None;
+            for (i, (level, list)) in levels.iter().enumerate() {
+                if list.is_empty() {
+                    continue;
+                }
+                let n = if i == 0 {
+                    let stmt = compile_update(level, d, &qs.query, list)?;
+                    tx.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?
+                } else {
+                    let mut n = 0;
+                    for chunk in keys.chunks(d.features().max_query_params.saturating_sub(16).clamp(1, 10_000)) {
+                        let mut q = crate::expressions::query::Query::default();
+                        q.filters.push(Node::Leaf(Leaf {
+                            path: vec!["pk".into()],
+                            lookup: Lookup::In,
+                            operand: Operand::List(chunk.to_vec()),
+                        }));
+                        let stmt = compile_update(level, d, &q, list)?;
+                        n += tx.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
+                    }
+                    n
+                };
+                count.get_or_insert(n);
+            }
+            Ok(count.unwrap_or(0))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ pub(crate) fn decode_selected<M: Model>(
 ) -> Result<M> {
     let mut obj = crate::signals::decode::<M>(init, row)?;
     for node in related {
-        obj.set_related(node.field, row, node.offset, &node.children)?;
+        crate::model::related::set_related_node(&mut obj, node, row)?;
     }
     Ok(obj)
 }
@@ -691,6 +691,10 @@ impl<M: Model> QuerySet<M> {
             return Ok(0);
         }
         let meta = M::meta();
+        let assignments: Vec<Assignment> = assignments.into_iter().collect();
+        if meta.parent().is_some() && assignments.iter().any(|a| meta.field(&a.field).is_none()) {
+            return bulk::update_ancestors(self, assignments, ex);
+        }
         let mut resolved = Vec::new();
         for a in assignments {
             let f = meta

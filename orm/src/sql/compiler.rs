@@ -37,14 +37,45 @@ pub(super) fn select_related(
     next: &mut usize,
 ) -> Result<Vec<crate::model::related::RelatedNode>> {
     let mut out = Vec::new();
+    let child = meta;
     for (name, children) in &tree.0 {
-        let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
-            Error::field_error(format!(
-                "select_related follows ForeignKey and OneToOne fields; `{name}` of {} is not one (use \
-                 prefetch_related for reverse and many-to-many relations)",
-                meta.label()
-            ))
-        })?;
+        // A relation declared on a multi-table ancestor: followed from the ancestor's row
+        // (already joined for its columns), the object cached on the ancestor.
+        let (mut level, mut level_qual, mut inherited) = (child, qual.to_owned(), 0u8);
+        while level.field(name).is_none() && hop(level, name).is_none() {
+            match level.kind {
+                crate::model::meta::ModelKind::MultiTable { parent } => {
+                    level_qual = scope.parent_join(&level_qual, level, parent());
+                    level = parent();
+                    inherited += 1;
+                }
+                _ => break,
+            }
+        }
+        // Not found on any level: the error below is about the model asked for.
+        let found = level.field(name).is_some() || hop(level, name).is_some();
+        let (meta, qual, inherited) = if found { (level, level_qual, inherited) } else { (child, qual.to_owned(), 0) };
+        let qual = qual.as_str();
+        // A forward relation field, or a reverse one-to-one (Django's choices).
+        let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some());
+        let reverse = match (idx, hop(meta, name)) {
+            (None, Some(Hop::Reverse { field, multi: false, .. }))
+                if field.relation.is_some_and(|r| !r.parent_link) =>
+            {
+                Some(crate::model::related::leak_name(name))
+            }
+            _ => None,
+        };
+        if idx.is_none() && reverse.is_none() {
+            let choices = select_related_choices(meta);
+            let choices = if choices.is_empty() { "(none)".to_owned() } else { choices.join(", ") };
+            let kind = if meta.field(name).is_some() { "Non-relational field" } else { "Invalid field name(s)" };
+            // Django's message; for a many-valued relation, where to turn instead.
+            let hint = if hop(meta, name).is_some() { " (use prefetch_related for many-valued relations)" } else { "" };
+            return Err(Error::field_error(format!(
+                "{kind} given in select_related: '{name}'. Choices are: {choices}{hint}"
+            )));
+        }
         let h = hop(meta, name).expect("a relation field is a hop");
         let alias = scope.apply_hop(qual, name, h);
         let target = h.target();
@@ -55,9 +86,43 @@ pub(super) fn select_related(
         let offset = *next;
         *next += target.width();
         let nested = select_related(w, scope, target, &alias, children, next)?;
-        out.push(crate::model::related::RelatedNode { field: idx, offset, children: nested });
+        out.push(crate::model::related::RelatedNode {
+            field: idx.unwrap_or(0),
+            reverse,
+            inherited,
+            offset,
+            children: nested,
+        });
     }
     Ok(out)
+}
+
+/// What `select_related` may follow from `meta`: its forward relation fields (its
+/// ancestors' included), then the one-to-one relations pointing at it (Django's
+/// `_get_field_choices`).
+fn select_related_choices(meta: &'static ModelMeta) -> Vec<String> {
+    let mut out = own_select_related_choices(meta);
+    let mut at = meta.parent();
+    while let Some(p) = at {
+        out.extend(p.fields.iter().filter(|f| f.relation.is_some_and(|r| !r.parent_link)).map(|f| f.name.to_owned()));
+        at = p.parent();
+    }
+    out
+}
+
+fn own_select_related_choices(meta: &'static ModelMeta) -> Vec<String> {
+    let forward = meta.fields.iter().filter(|f| f.relation.is_some_and(|r| !r.parent_link)).map(|f| f.name.to_owned());
+    let reverse = crate::model::registry::reverse_relations(meta).into_iter().filter_map(|r| match r {
+        crate::model::registry::ReverseRelation::ForeignKey { field, .. }
+            if field
+                .relation
+                .is_some_and(|r| r.kind == crate::model::meta::RelationKind::OneToOne && !r.parent_link) =>
+        {
+            Some(r.name())
+        }
+        _ => None,
+    });
+    forward.chain(reverse).collect()
 }
 
 /// The names and expressions a `values()` query selects.

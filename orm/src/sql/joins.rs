@@ -253,6 +253,8 @@ impl<'a> Scope<'a> {
         let mut meta = self.meta;
         let mut qual = self.qual.clone();
         let mut i = 0;
+        // The model a part was first looked up on, once the lookup climbs to its parents.
+        let mut climbed_from: Option<&'static ModelMeta> = None;
         loop {
             let part = path[i].as_ref();
             let rest: Vec<&str> = path[i + 1..].iter().map(AsRef::as_ref).collect();
@@ -282,6 +284,7 @@ impl<'a> Scope<'a> {
                     }
                     _ if field.relation.is_some() => {
                         let h = hop(meta, part).expect("a relation field is a hop");
+                        climbed_from = None;
                         qual = self.apply_hop(&qual, part, h);
                         meta = h.target();
                         i += 1;
@@ -291,7 +294,16 @@ impl<'a> Scope<'a> {
                 }
             }
             match hop(meta, part) {
+                // Django: a parent's reverse parent links (its other children) are not
+                // relations of a child; naming a sibling branch is an unknown field.
+                Some(Hop::Reverse { field, .. })
+                    if climbed_from.is_some() && field.relation.is_some_and(|r| r.parent_link) =>
+                {
+                    let origin = climbed_from.expect("checked");
+                    return Err(field_error_unknown(origin, part, if i == 0 { self.annotations } else { &[] }));
+                }
                 Some(h) => {
+                    climbed_from = None;
                     qual = self.apply_hop(&qual, part, h);
                     meta = h.target();
                     if rest.is_empty() {
@@ -302,6 +314,7 @@ impl<'a> Scope<'a> {
                 None => match meta.kind {
                     // A multi-table child reads its parent's fields through the parent link.
                     crate::model::meta::ModelKind::MultiTable { parent } => {
+                        climbed_from.get_or_insert(meta);
                         qual = self.parent_join(&qual, meta, parent());
                         meta = parent();
                     }
