@@ -309,3 +309,30 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_many_to_many_manager_creates_and_links(t: &TestDb) {
+        // Django's many_to_many tests: create / get_or_create / update_or_create on a related
+        // manager relate what they make; the lookup searches the related objects only.
+        let db = db_of(t);
+        Schema::new().model::<Author>().model::<Tag>().model::<Post>().create_all(&db)?;
+        let ann = Author { id: Auto::unset(), name: "ann".into(), email: None, status: "a".into() }.create(&db)?;
+        let post = Post { id: Auto::unset(), title: "p".into(), author: ForeignKey::to(&ann)?, editor: None, views: 0, tags: ManyToMany::new(), scratch: None }.create(&db)?;
+        let made = post.tags().create(Tag { id: Auto::unset(), name: "made".into() }, &[], &db)?;
+        assert!(made.id.is_set());
+        let (got, created) = post.tags().get_or_create(Tag::name().eq("made"), || unreachable!("related already"), &db)?;
+        assert!(!created);
+        assert_eq!(got.id, made.id);
+        let (fresh, created) = post.tags().get_or_create(Tag::name().eq("fresh"), || Tag { id: Auto::unset(), name: "fresh".into() }, &db)?;
+        assert!(created && fresh.id.is_set());
+        let (renamed, created) = post.tags().update_or_create(Tag::name().eq("fresh"), |t| t.name = "renamed".into(), || unreachable!(), &db)?;
+        assert!(!created);
+        assert_eq!(renamed.id, fresh.id);
+        let (other, created) = post.tags().update_or_create(Tag::name().eq("third"), |_| {}, || Tag { id: Auto::unset(), name: "third".into() }, &db)?;
+        assert!(created && other.id.is_set());
+        let mut names: Vec<String> = post.tags().all().fetch(&db)?.into_iter().map(|t| t.name).collect();
+        names.sort();
+        assert_eq!(names, ["made", "renamed", "third"], "everything created through the manager is related");
+        Ok(())
+    }
+}

@@ -437,6 +437,45 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         })
     }
 
+    /// The related object matching `lookup`, or a new one made by `create`, saved and
+    /// related (Django's `get_or_create()` on a many-to-many manager): the lookup searches the
+    /// related objects only, as Django's does. `(object, created)`.
+    pub fn get_or_create(
+        &self,
+        lookup: Q<T>,
+        create: impl FnOnce() -> T,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<(T, bool)> {
+        self.check_owner()?;
+        crate::signals::atomic_on(ex, |tx| {
+            let (obj, created) = self.all().get_or_create(lookup, create, tx)?;
+            if created {
+                self.add_in(tx, vec![key_of::<T>(&obj.pk_value())?], &[])?;
+            }
+            Ok((obj, created))
+        })
+    }
+
+    /// Updates the related object matching `lookup` with `update`, or creates one with
+    /// `create`, saves and relates it (Django's `update_or_create()` on a many-to-many
+    /// manager). `(object, created)`.
+    pub fn update_or_create(
+        &self,
+        lookup: Q<T>,
+        update: impl FnOnce(&mut T),
+        create: impl FnOnce() -> T,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<(T, bool)> {
+        self.check_owner()?;
+        crate::signals::atomic_on(ex, |tx| {
+            let (obj, created) = self.all().update_or_create(lookup, update, create, tx)?;
+            if created {
+                self.add_in(tx, vec![key_of::<T>(&obj.pk_value())?], &[])?;
+            }
+            Ok((obj, created))
+        })
+    }
+
     /// How many objects are related, read from the link table alone (no join).
     pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
         self.check_owner()?;
