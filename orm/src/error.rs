@@ -126,6 +126,10 @@ pub enum Error {
     /// (Django's `TypeError`s: `delete()` on a sliced QuerySet, …).
     #[error("{0}")]
     TypeError(String),
+    /// A value of the right type but not an accepted one, refused before any SQL runs
+    /// (Django's `ValueError`s: `isnull` given something other than true or false, …).
+    #[error("{0}")]
+    ValueError(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),

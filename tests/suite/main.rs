@@ -13,6 +13,7 @@ mod migrations_keys;
 mod migrations_operations;
 mod migrations_renames;
 mod models;
+mod query_semantics;
 mod queryset;
 mod relations;
 mod schema_ddl;

@@ -176,6 +176,15 @@ impl Expr {
         Expr::Func(Func::Abs, vec![self])
     }
 
+    /// What this aggregate gives over no rows, without asking the database: 0 for a count,
+    /// NULL for the others (Django's `empty_result_set_value`).
+    pub fn empty_result(&self) -> orm_backends::Value {
+        match self {
+            Expr::Aggregate(a) if a.func == AggFunc::Count => orm_backends::Value::Int(0),
+            _ => orm_backends::Value::Null,
+        }
+    }
+
     /// Does this expression contain an aggregate (so it belongs in HAVING)?
     pub fn contains_aggregate(&self) -> bool {
         match self {

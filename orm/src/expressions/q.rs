@@ -179,6 +179,46 @@ pub enum Node {
     Const(bool),
 }
 
+impl Node {
+    /// The condition's truth when it does not depend on any row: `Some(false)` for a
+    /// [`Const(false)`](Node::Const), an `in` list that holds no non-NULL value (Django's
+    /// `EmptyResultSet`), and what AND, OR and NOT make of them; `None` when rows decide.
+    pub fn constant(&self) -> Option<bool> {
+        match self {
+            Node::Const(b) => Some(*b),
+            Node::Leaf(Leaf { lookup: Lookup::In, operand: Operand::List(items), .. })
+                if items.iter().all(Value::is_null) =>
+            {
+                Some(false)
+            }
+            Node::Leaf(_) | Node::Expr(_) => None,
+            Node::Not(inner) => inner.constant().map(|b| !b),
+            Node::And(items) => {
+                let mut all = Some(true);
+                for i in items {
+                    match i.constant() {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Node::Or(items) => {
+                let mut any = Some(false);
+                for i in items {
+                    match i.constant() {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => any = None,
+                    }
+                }
+                any
+            }
+        }
+    }
+}
+
 /// A condition on model `M`, combined with `&`, `|` and `!`.
 ///
 /// ```

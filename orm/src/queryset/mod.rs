@@ -340,8 +340,10 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
+    /// Can this QuerySet match no row whatever the data (`none()`, `pk__in=[]`, an `in` list of
+    /// NULLs)? Then every evaluation answers without a query, as Django's `EmptyResultSet`.
     pub(crate) fn is_none(&self) -> bool {
-        self.query.filters.iter().any(|n| matches!(n, Node::Const(false)))
+        self.query.filters.iter().any(|n| n.constant() == Some(false))
     }
 
     /// The SQL and parameters this QuerySet would run on `dialect`.
@@ -475,6 +477,10 @@ impl<M: Model> QuerySet<M> {
         if !self.prefetch.is_empty() {
             return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
         }
+        if self.is_none() {
+            return Ok(stream::ModelIter::empty(ex.checkout()?));
+        }
+        // The dialect is read before the checkout borrows the connection.
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
         stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
@@ -530,6 +536,16 @@ impl<M: Model> QuerySet<M> {
     {
         let mut q = self.query.clone();
         let aggs: Vec<(String, Expr)> = aggregates.into_iter().map(|(n, a)| (n.into(), Expr::from(a))).collect();
+        let names: Arc<[String]> = aggs.iter().map(|(n, _)| n.clone()).collect();
+        if aggs.is_empty() {
+            // Django: `aggregate()` with nothing to compute is `{}`, without a query.
+            return Ok(OwnedRow::new(names, Vec::new()));
+        }
+        if self.is_none() {
+            // Over no rows: NULL for each aggregate, 0 for a count, without a query.
+            let values = aggs.iter().map(|(_, e)| e.empty_result()).collect();
+            return Ok(OwnedRow::new(names, values));
+        }
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());

@@ -53,6 +53,26 @@ impl<'e, M: Model> ModelIter<'e, M> {
         }
     }
 
+    /// An iterator that yields nothing and ran no query (a QuerySet that matches no row).
+    pub(crate) fn empty(checkout: Checkout<'e>) -> Self {
+        struct NoRows;
+        impl RowStream for NoRows {
+            fn next_row(&mut self) -> orm_backends::Result<Option<&dyn orm_backends::Row>> {
+                Ok(None)
+            }
+        }
+        ModelIter {
+            stream: ManuallyDrop::new(Box::new(NoRows)),
+            checkout: Box::into_raw(Box::new(checkout)),
+            related: std::sync::Arc::from(Vec::new()),
+            chunk: 1,
+            buffer: std::collections::VecDeque::new(),
+            done: true,
+            signals: None,
+            _m: PhantomData,
+        }
+    }
+
     /// Sends the init signals through `hub` for each instance decoded.
     pub(crate) fn with_init_signals(mut self, hub: Option<&'e crate::signals::Signals>) -> Self {
         self.signals = hub;

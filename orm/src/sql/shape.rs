@@ -121,14 +121,10 @@ fn leaf(l: &Leaf, out: &mut Vec<u8>) {
             out.push(1);
             value(v, out);
             if *lookup == Lookup::IsNull {
-                // `isnull` renders `IS NULL` or `IS NOT NULL` from the value itself (across a
-                // multi-valued relation only `true` and `1` count as yes, elsewhere any
-                // non-zero integer does: other integers get a class of their own).
+                // `isnull` renders `IS NULL` or `IS NOT NULL` from the value itself (anything
+                // but a boolean is refused).
                 out.push(match v {
                     Value::Bool(b) => u8::from(*b),
-                    Value::Int(0) => 0,
-                    Value::Int(1) => 1,
-                    Value::Int(_) => 3,
                     _ => 2,
                 });
             }

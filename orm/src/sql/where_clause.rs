@@ -193,8 +193,12 @@ impl Writer {
                 let sub = SubqueryExpr { meta: h.target(), query, select: None };
                 if leaf.lookup == Lookup::IsNull {
                     // `isnull` across a multi-valued relation asks whether any related row exists.
-                    let yes =
-                        matches!(&leaf.operand, Operand::Value(Value::Bool(true)) | Operand::Value(Value::Int(1)));
+                    let Operand::Value(Value::Bool(yes)) = leaf.operand else {
+                        return Err(Error::ValueError(format!(
+                            "The QuerySet value for an isnull lookup must be True or False (`{}__isnull`).",
+                            PathName(&leaf.path)
+                        )));
+                    };
                     let sub = SubqueryExpr {
                         meta: h.target(),
                         query: Query { filters: vec![sub.query.filters[0].clone()], ..Query::default() },
@@ -230,14 +234,56 @@ impl Writer {
         // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
         // column also requires it to be non-null, so NOT(...) is true for NULLs.
         let through_left_join = via_left_join(scope, &qual_of);
-        let guard_null =
-            negated && (field.is_some_and(|f| f.null) || through_left_join) && leaf.lookup != Lookup::IsNull;
+        // `x = NULL` already renders as `x IS NULL`: its negation needs no guard (with one it
+        // became `NOT (x IS NULL AND x IS NOT NULL)`, true for every row). A JSON field's
+        // `None` is JSON `null`, compared like any other value.
+        let is_json = field.is_some_and(|f| f.kind == ColumnKind::Json);
+        let null_operand = matches!(leaf.operand, Operand::Value(Value::Null)) && !is_json;
+        let guard_null = negated
+            && (field.is_some_and(|f| f.null) || through_left_join)
+            && leaf.lookup != Lookup::IsNull
+            && !(leaf.lookup == Lookup::Exact && null_operand);
         if guard_null {
             self.push("(");
         }
         match leaf.lookup {
+            Lookup::Exact if is_json && matches!(leaf.operand, Operand::Value(_)) => {
+                // Django: on a JSON field, `value=None` is the JSON `null` document (SQL NULL
+                // is `value__isnull=True`), and every value compares as a document.
+                let v = match &leaf.operand {
+                    Operand::Value(Value::Null) => Value::Json(serde_json::Value::Null),
+                    Operand::Value(Value::Json(j)) => Value::Json(j.clone()),
+                    Operand::Value(other) => Value::Json(crate::fields::json::value_to_json(other)),
+                    _ => unreachable!("matched a value operand"),
+                };
+                if self.d == Dialect::Mysql {
+                    // MariaDB has no JSON type to cast to: both sides as documents (Django).
+                    self.push("JSON_EXTRACT(");
+                    self.lhs(scope, leaf)?;
+                    self.push(", '$')");
+                } else {
+                    self.lhs(scope, leaf)?;
+                }
+                self.push(" = ");
+                match self.d {
+                    Dialect::Mysql => {
+                        self.push("JSON_EXTRACT(");
+                        self.param(v);
+                        self.push(", '$')");
+                    }
+                    Dialect::Postgres => {
+                        self.param(v);
+                        self.push("::jsonb");
+                    }
+                    Dialect::Sqlite => {
+                        self.push("json(");
+                        self.param(v);
+                        self.push(")");
+                    }
+                }
+            }
             Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte => {
-                if matches!(leaf.operand, Operand::Value(Value::Null)) {
+                if null_operand {
                     if leaf.lookup != Lookup::Exact {
                         return Err(Error::field_error(format!(
                             "cannot compare `{name}` with NULL using `{}`",
@@ -259,11 +305,12 @@ impl Writer {
                 }
             }
             Lookup::IsNull => {
-                let yes = match &leaf.operand {
-                    Operand::Value(Value::Bool(b)) => *b,
-                    Operand::Value(Value::Int(i)) => *i != 0,
-                    _ => return Err(Error::field_error(format!("`{name}__isnull` needs true or false"))),
+                let Operand::Value(Value::Bool(yes)) = &leaf.operand else {
+                    return Err(Error::ValueError(format!(
+                        "The QuerySet value for an isnull lookup must be True or False (`{name}__isnull`)."
+                    )));
                 };
+                let yes = *yes;
                 self.lhs(scope, leaf)?;
                 self.push(if yes { " IS NULL" } else { " IS NOT NULL" });
             }

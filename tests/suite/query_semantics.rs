@@ -1,0 +1,225 @@
+//! Django's query semantics, exactly (issue #15): NULL under negation, empty results without
+//! a query, slices, select_for_update, in_bulk and get, names, ordering, GROUP BY, aggregates
+//! across multi-valued relations. Each behaviour is checked against the real database.
+
+use chrono::NaiveDate;
+use orm::prelude::*;
+use orm::{Error, Value};
+use orm_backends::backend_test;
+use orm_backends::testing::TestDb;
+use orm_tests::*;
+use std::collections::BTreeSet;
+
+fn db_of(t: &TestDb) -> Database {
+    Database::from_pool((**t).clone())
+}
+
+fn schema() -> Schema {
+    Schema::new()
+        .model::<Country>()
+        .model::<Writer>()
+        .model::<Label>()
+        .model::<Article>()
+        .model::<Remark>()
+        .model::<Everything>()
+}
+
+fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
+    Writer {
+        id: Auto::unset(),
+        name: name.into(),
+        country: country.map(ForeignKey::to).transpose()?,
+        articles: Default::default(),
+    }
+    .create(db)
+}
+
+fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<Article> {
+    Article {
+        id: Auto::unset(),
+        title: title.into(),
+        writer: ForeignKey::to(w)?,
+        rating,
+        labels: Default::default(),
+        remarks: Default::default(),
+    }
+    .create(db)
+}
+
+fn label(db: &Database, name: &str) -> orm::Result<Label> {
+    Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
+}
+
+fn set(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn names(qs: QuerySet<Writer>, db: &Database) -> orm::Result<BTreeSet<String>> {
+    Ok(qs.values(["name"]).fetch_flat::<String>(db)?.into_iter().collect())
+}
+
+fn titles(qs: QuerySet<Article>, db: &Database) -> orm::Result<Vec<String>> {
+    qs.values(["title"]).fetch_flat::<String>(db)
+}
+
+/// France ← Ann (a1 rating 5, a2 rating 1); Bob (no country; b1 rating 3); Cy (no country,
+/// no article).
+fn seed(db: &Database) -> orm::Result<(Country, Writer, Writer, Writer)> {
+    schema().create_all(db)?;
+    let fr = Country { id: Auto::unset(), name: "France".into() }.create(db)?;
+    let ann = writer(db, "Ann", Some(&fr))?;
+    let bob = writer(db, "Bob", None)?;
+    let cy = writer(db, "Cy", None)?;
+    article(db, "a1", &ann, 5)?;
+    article(db, "a2", &ann, 1)?;
+    article(db, "b1", &bob, 3)?;
+    Ok((fr, ann, bob, cy))
+}
+
+fn doc(id_day: u32, opt_doc: Option<serde_json::Value>) -> Everything {
+    let day = NaiveDate::from_ymd_opt(2024, 1, id_day).unwrap();
+    Everything {
+        id: Auto::unset(),
+        flag: true,
+        small: 1,
+        medium: 2,
+        big: 3,
+        unsigned: 4,
+        single: 1.5,
+        double: 2.5,
+        short_text: format!("doc {id_day}"),
+        long_text: String::new(),
+        blob: vec![],
+        day,
+        clock: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+        stamp: day.and_hms_opt(10, 0, 0).unwrap(),
+        instant: day.and_hms_opt(10, 0, 0).unwrap().and_utc(),
+        uid: uuid::Uuid::new_v4(),
+        doc: serde_json::json!({}),
+        price: "1.5".parse().unwrap(),
+        cents: Cents(1),
+        opt_flag: None,
+        opt_big: None,
+        opt_double: None,
+        opt_text: None,
+        opt_blob: None,
+        opt_day: None,
+        opt_stamp: None,
+        opt_instant: None,
+        opt_uid: None,
+        opt_doc,
+        opt_price: None,
+        opt_cents: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. NULL in negations and comparisons.
+
+backend_test! {
+    fn exclude_none_keeps_exactly_the_non_null_rows(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        assert_eq!(names(Writer::objects().exclude(Q::path("country", Value::Null)?), &db)?, set(&["Ann"]));
+        assert_eq!(names(Writer::objects().filter(Q::path("country", Value::Null)?), &db)?, set(&["Bob", "Cy"]));
+        assert_eq!(names(Writer::objects().exclude(Q::path("country_id", Value::Null)?), &db)?, set(&["Ann"]));
+        // Across a nullable forward relation.
+        assert_eq!(names(Writer::objects().exclude(Q::path("country__name", Value::Null)?), &db)?, set(&["Ann"]));
+        assert_eq!(names(Writer::objects().filter(Q::path("country__name", Value::Null)?), &db)?, set(&["Bob", "Cy"]));
+        // Across a non-null forward relation, and to the related row's nullable column.
+        let arts = titles(Article::objects().exclude(Q::path("writer__country", Value::Null)?).order_by(["title"]), &db)?;
+        assert_eq!(arts, ["a1", "a2"]);
+        // Negated twice is the filter again.
+        assert_eq!(names(Writer::objects().exclude(!Q::path("country", Value::Null)?), &db)?, set(&["Bob", "Cy"]));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn isnull_takes_only_a_boolean(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        for bad in [Value::Int(1), Value::Int(0), Value::Text("true".into())] {
+            let err = Writer::objects().filter(Q::path("country__isnull", bad.clone())?).count(&db).unwrap_err();
+            assert!(matches!(&err, Error::ValueError(m) if m.contains("must be True or False")), "{err}");
+            let err = Writer::objects().exclude(Q::path("articles__isnull", bad)?).count(&db).unwrap_err();
+            assert!(matches!(err, Error::ValueError(_)), "{err}");
+        }
+        assert!(capture.is_empty(), "refused before any SQL");
+        assert_eq!(names(Writer::objects().filter(Q::path("country__isnull", false)?), &db)?, set(&["Ann"]));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn json_none_is_json_null_and_isnull_is_sql_null(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        doc(1, Some(serde_json::Value::Null)).create(&db)?;
+        doc(2, None).create(&db)?;
+        doc(3, Some(serde_json::json!({"a": 1}))).create(&db)?;
+        let texts = |qs: QuerySet<Everything>| -> orm::Result<Vec<String>> { qs.order_by(["id"]).values(["short_text"]).fetch_flat(&db) };
+        assert_eq!(texts(Everything::objects().filter(Q::path("opt_doc", Value::Null)?))?, ["doc 1"], "None is JSON null");
+        assert_eq!(texts(Everything::objects().filter(Q::path("opt_doc__isnull", true)?))?, ["doc 2"], "isnull is SQL NULL");
+        assert_eq!(texts(Everything::objects().filter(Q::path("opt_doc__isnull", false)?))?, ["doc 1", "doc 3"]);
+        assert_eq!(texts(Everything::objects().filter(Q::path("opt_doc", serde_json::json!({"a": 1}))?))?, ["doc 3"]);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Empty results run no query.
+
+backend_test! {
+    fn empty_querysets_answer_without_a_query(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let empties: Vec<(&str, QuerySet<Writer>)> = vec![
+            ("none()", Writer::objects().none()),
+            ("pk__in=[]", Writer::objects().filter(Q::path("pk__in", serde_json::json!([]))?)),
+            ("typed is_in([])", Writer::objects().filter(Writer::id().is_in(Vec::<i64>::new()))),
+            ("in [NULL]", Writer::objects().filter(Q::path("country__in", serde_json::json!([null]))?)),
+            ("AND with an empty in", Writer::objects().filter(Writer::name().eq("Ann") & Q::path("id__in", serde_json::json!([]))?)),
+            ("OR of two empty ins", Writer::objects().filter(Q::path("id__in", serde_json::json!([]))? | Q::none())),
+        ];
+        for (what, qs) in empties {
+            let capture = db.capture_queries();
+            assert!(qs.fetch(&db)?.is_empty(), "{what}");
+            assert!(qs.fetch_values(&db)?.is_empty(), "{what}");
+            assert!(qs.clone().values(["name"]).fetch_flat::<String>(&db)?.is_empty(), "{what}");
+            assert!(qs.iter(&db)?.next().is_none(), "{what}");
+            assert_eq!(qs.count(&db)?, 0, "{what}");
+            assert!(!qs.exists(&db)?, "{what}");
+            assert_eq!(qs.first(&db)?.map(|w| w.name), None, "{what}");
+            assert!(qs.get(&db).unwrap_err().is_does_not_exist(), "{what}");
+            let agg = qs.aggregate([("n", orm::Count::all()), ("top", orm::Max::of("id")), ("s", orm::Sum::of("id"))], &db)?;
+            assert_eq!(agg.values(), &[Value::Int(0), Value::Null, Value::Null], "{what}");
+            assert_eq!(qs.update([Writer::name().set("Zed")], &db)?, 0, "{what}");
+            assert_eq!(qs.delete(&db)?, 0, "{what}");
+            assert!(capture.is_empty(), "{what} ran {:?}", capture.queries());
+        }
+        assert_eq!(Writer::objects().count(&db)?, 3, "nothing was deleted");
+        // aggregate() with no arguments is an empty result, without a query.
+        let capture = db.capture_queries();
+        let row = Writer::objects().aggregate(Vec::<(String, orm::expressions::Aggregate)>::new(), &db)?;
+        assert!(row.values().is_empty());
+        assert!(capture.is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn in_lists_drop_null_and_negated_empty_ins_match_everything(t: &TestDb) {
+        let db = db_of(t);
+        let (_, ann, _, cy) = seed(&db)?;
+        let ids = serde_json::json!([ann.id.get().unwrap(), null, cy.id.get().unwrap()]);
+        assert_eq!(names(Writer::objects().filter(Q::path("id__in", ids)?), &db)?, set(&["Ann", "Cy"]));
+        assert_eq!(names(Writer::objects().exclude(Q::path("id__in", serde_json::json!([]))?), &db)?, set(&["Ann", "Bob", "Cy"]));
+        assert_eq!(Writer::objects().exclude(Q::none()).count(&db)?, 3);
+        // An empty `in` inside an OR drops only its own branch.
+        let either = Writer::objects().filter(Q::path("id__in", serde_json::json!([]))? | Writer::name().eq("Bob"));
+        assert_eq!(names(either, &db)?, set(&["Bob"]));
+        Ok(())
+    }
+}
