@@ -223,3 +223,125 @@ backend_test! {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. Slices.
+
+/// The seed plus Dee and Eve: five writers, ordered by name.
+fn five(db: &Database) -> orm::Result<()> {
+    seed(db)?;
+    writer(db, "Dee", None)?;
+    writer(db, "Eve", None)?;
+    Ok(())
+}
+
+fn ordered_names(qs: QuerySet<Writer>, db: &Database) -> orm::Result<Vec<String>> {
+    qs.values(["name"]).fetch_flat(db)
+}
+
+backend_test! {
+    fn slices_compose_as_python_slices_do(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let w = || Writer::objects().order_by(["name"]);
+        assert_eq!(ordered_names(w().slice(2..).slice(0..2), &db)?, ["Cy", "Dee"], "qs[2:][0:2] is rows 3-4");
+        assert_eq!(ordered_names(w().slice(1..4).slice(1..10), &db)?, ["Cy", "Dee"], "a slice stays inside the one it is taken from");
+        assert_eq!(ordered_names(w().slice(..3).slice(1..), &db)?, ["Bob", "Cy"]);
+        assert_eq!(ordered_names(w().slice(1..).slice(1..).slice(1..), &db)?, ["Dee", "Eve"]);
+        assert_eq!(ordered_names(w().slice(3..).slice(..=0), &db)?, ["Dee"]);
+        assert_eq!(ordered_names(w().offset(1).limit(2), &db)?, ["Bob", "Cy"]);
+        assert_eq!(ordered_names(w().slice(1..3).slice(5..), &db)?, Vec::<String>::new(), "past the end of the outer slice");
+        assert!(w().slice(1..2).is_sliced() && !w().is_sliced());
+        // count() and exists() on sliced and distinct QuerySets.
+        assert_eq!(w().slice(1..3).count(&db)?, 2);
+        assert_eq!(w().slice(3..).count(&db)?, 2);
+        assert_eq!(w().slice(4..9).count(&db)?, 1);
+        assert!(w().slice(4..).exists(&db)?);
+        assert!(!w().slice(5..).exists(&db)?);
+        let with_articles = Writer::objects().filter(Q::path("articles__rating__gte", 0)?);
+        assert_eq!(with_articles.count(&db)?, 3, "one row per article");
+        assert_eq!(with_articles.clone().distinct().count(&db)?, 2);
+        assert_eq!(with_articles.clone().distinct().slice(1..).count(&db)?, 1);
+        assert!(!with_articles.clone().distinct().slice(2..).exists(&db)?);
+        let writers_of_articles = Article::objects().values(["writer"]).distinct();
+        assert_eq!(writers_of_articles.count(&db)?, 2);
+        assert_eq!(writers_of_articles.clone().order_by(["writer"]).slice(1..).count(&db)?, 1);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn an_empty_slice_runs_no_query(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let capture = db.capture_queries();
+        for qs in [Writer::objects().slice(2..2), Writer::objects().slice(3..1), Writer::objects().limit(0), Writer::objects().slice(1..3).slice(4..)] {
+            assert!(qs.fetch(&db)?.is_empty());
+            assert_eq!(qs.count(&db)?, 0);
+            assert!(!qs.exists(&db)?);
+            assert!(qs.fetch_values(&db)?.is_empty());
+        }
+        assert!(capture.is_empty(), "{:?}", capture.queries());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn changing_a_sliced_queryset_is_refused_before_any_sql(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let sliced = || Writer::objects().order_by(["name"]).slice(1..3);
+        let capture = db.capture_queries();
+        let type_error = |r: orm::Result<()>, message: &str| match r {
+            Err(Error::TypeError(m)) => assert_eq!(m, message),
+            other => panic!("expected TypeError({message}), got {other:?}"),
+        };
+        let filter = "Cannot filter a query once a slice has been taken.";
+        type_error(sliced().filter(Writer::name().eq("Bob")).fetch(&db).map(drop), filter);
+        type_error(sliced().exclude(Writer::name().eq("Bob")).count(&db).map(drop), filter);
+        type_error(sliced().filter_path("name", "Bob").and_then(|q| q.exists(&db)).map(drop), filter);
+        type_error(sliced().order_by(["-name"]).fetch(&db).map(drop), "Cannot reorder a query once a slice has been taken.");
+        type_error(sliced().reverse().fetch_values(&db).map(drop), "Cannot reverse a query once a slice has been taken.");
+        type_error(sliced().distinct().fetch(&db).map(drop), "Cannot create distinct fields once a slice has been taken.");
+        type_error(sliced().delete(&db).map(drop), "Cannot use 'limit' or 'offset' with delete().");
+        type_error(sliced().update([Writer::name().set("x")], &db).map(drop), "Cannot update a query once a slice has been taken.");
+        type_error(sliced().last(&db).map(drop), "Cannot reverse a query once a slice has been taken.");
+        type_error(sliced().first(&db).map(drop), "Cannot reorder a query once a slice has been taken.");
+        type_error(sliced().latest("name", &db).map(drop), "Cannot change a query once a slice has been taken.");
+        type_error(sliced().earliest("name", &db).map(drop), "Cannot change a query once a slice has been taken.");
+        type_error(sliced().filter(Writer::name().eq("Bob")).iter(&db).map(drop), filter);
+        type_error(sliced().filter(Writer::name().eq("Bob")).to_sql(orm::Dialect::Sqlite).map(drop), filter);
+        assert!(capture.is_empty(), "{:?}", capture.queries());
+        // Filtering before the slice is fine, and so is slicing again.
+        assert_eq!(ordered_names(Writer::objects().order_by(["name"]).exclude(Writer::name().eq("Ann")).slice(1..3), &db)?, ["Cy", "Dee"]);
+        assert_eq!(Writer::objects().count(&db)?, 5, "nothing was deleted");
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. in_bulk and get.
+
+backend_test! {
+    fn get_reads_at_most_21_rows_in_one_query(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let w = writer(&db, "W", None)?;
+        for i in 0..25 {
+            article(&db, &format!("t{i:02}"), &w, i % 2)?;
+        }
+        let capture = db.capture_queries();
+        let err = Article::objects().get(&db).unwrap_err();
+        assert_eq!(capture.len(), 1, "one query");
+        let q = &capture.queries()[0];
+        assert!(q.sql.contains("21") || q.params.contains(&Value::Int(21)), "LIMIT 21: {q:?}");
+        assert!(matches!(err, Error::MultipleObjectsReturned { count: 21, .. }));
+        assert_eq!(err.to_string(), "get() returned more than one rel.Article -- it returned more than 20!");
+        let err = Article::objects().filter(Q::path("title__in", serde_json::json!(["t01", "t02", "t03"]))?).get(&db).unwrap_err();
+        assert_eq!(err.to_string(), "get() returned more than one rel.Article -- it returned 3!");
+        // get() on a slice looks inside the slice.
+        let one = Article::objects().order_by(["title"]).slice(3..4).get(&db)?;
+        assert_eq!(one.title, "t03");
+        Ok(())
+    }
+}

@@ -126,6 +126,9 @@ pub struct QuerySet<M> {
     pub(crate) query: Query,
     prefetch: Vec<crate::model::Prefetch>,
     chunk_size: usize,
+    /// A call refused on this QuerySet (Django raises at once; a builder method cannot return
+    /// an error, so evaluation returns it, before any SQL): the message of the `TypeError`.
+    refused: Option<&'static str>,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -135,6 +138,7 @@ impl<M> Clone for QuerySet<M> {
             query: self.query.clone(),
             prefetch: self.prefetch.clone(),
             chunk_size: self.chunk_size,
+            refused: self.refused,
             _m: PhantomData,
         }
     }
@@ -188,7 +192,7 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 1, _m: PhantomData }
+        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 1, refused: None, _m: PhantomData }
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
@@ -225,14 +229,20 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Keeps rows matching `q`.
+    ///
+    /// After a slice this is refused (evaluation returns [`Error::TypeError`], "Cannot filter a
+    /// query once a slice has been taken.", before any SQL), as in Django.
     pub fn filter(mut self, q: Q<M>) -> Self {
+        self.refuse_if_sliced("Cannot filter a query once a slice has been taken.");
         self.query.filters.push(q.node);
         self
     }
 
     /// Drops rows matching `q` (NULL comparisons follow Django: rows where the field is NULL
     /// are kept).
+    /// Refused after a slice, as [`filter`](Self::filter) is.
     pub fn exclude(mut self, q: Q<M>) -> Self {
+        self.refuse_if_sliced("Cannot filter a query once a slice has been taken.");
         self.query.filters.push(Node::Not(Box::new(q.node)));
         self
     }
@@ -253,12 +263,14 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Orders by these terms (`"-published"`, `Post::title().asc()`), replacing the model's
-    /// default ordering. An empty list clears ordering.
+    /// default ordering. An empty list clears ordering. Refused after a slice ("Cannot
+    /// reorder a query once a slice has been taken.").
     pub fn order_by<I, O>(mut self, terms: I) -> Self
     where
         I: IntoIterator<Item = O>,
         O: Into<OrderBy>,
     {
+        self.refuse_if_sliced("Cannot reorder a query once a slice has been taken.");
         self.query.order = Some(terms.into_iter().map(Into::into).collect());
         self
     }
@@ -273,8 +285,9 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Reverses the ordering (the explicit one, else the model's; by primary key when the model
-    /// has none).
+    /// has none). Refused after a slice.
     pub fn reverse(mut self) -> Self {
+        self.refuse_if_sliced("Cannot reverse a query once a slice has been taken.");
         let current: Vec<OrderBy> = match &self.query.order {
             Some(o) => o.clone(),
             None if !M::meta().ordering.is_empty() => M::meta().ordering.iter().map(|s| OrderBy::from(*s)).collect(),
@@ -284,29 +297,85 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
-    /// At most `n` rows.
+    /// At most `n` rows (SQL `LIMIT`; the QuerySet is sliced from then on).
     pub fn limit(mut self, n: u64) -> Self {
         self.query.limit = Some(n);
         self
     }
 
-    /// Skips `n` rows.
+    /// Skips `n` rows (SQL `OFFSET`; the QuerySet is sliced from then on).
     pub fn offset(mut self, n: u64) -> Self {
         self.query.offset = n;
         self
     }
 
-    /// Rows `range.start..range.end` of the result (Python's `qs[a:b]`).
-    pub fn slice(mut self, range: std::ops::Range<u64>) -> Self {
-        self.query.offset = range.start;
-        self.query.limit = Some(range.end.saturating_sub(range.start));
+    /// Rows `range` of the result, as Python's `qs[a:b]`, `qs[a:]` and `qs[:b]`; slices
+    /// compose as Django's do (`slice(2..).slice(0..2)` is rows 3–4, and a slice never
+    /// reaches past the one it is taken from). An empty slice runs no query.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let all = Note::objects().order_by(["id"]).values(["id"]).fetch_flat::<i64>(&db)?;
+    /// let some = Note::objects().order_by(["id"]).slice(1..).slice(0..1).values(["id"]).fetch_flat::<i64>(&db)?;
+    /// assert_eq!(some, &all[1..2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn slice(mut self, range: impl std::ops::RangeBounds<u64>) -> Self {
+        use std::ops::Bound;
+        let low = self.query.offset;
+        let high = self.query.limit.map(|n| low.saturating_add(n));
+        let start = match range.start_bound() {
+            Bound::Included(&a) => a,
+            Bound::Excluded(&a) => a.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&b) => Some(b.saturating_add(1)),
+            Bound::Excluded(&b) => Some(b),
+            Bound::Unbounded => None,
+        };
+        // Django's `set_limits`: both marks relative to the current low mark, clamped to the
+        // current high mark.
+        let new_high = match (end, high) {
+            (Some(e), Some(h)) => Some(h.min(low.saturating_add(e))),
+            (Some(e), None) => Some(low.saturating_add(e)),
+            (None, h) => h,
+        };
+        let new_low = match new_high {
+            Some(h) => h.min(low.saturating_add(start)),
+            None => low.saturating_add(start),
+        };
+        self.query.offset = new_low;
+        self.query.limit = new_high.map(|h| h.saturating_sub(new_low));
         self
     }
 
-    /// `SELECT DISTINCT`.
+    /// Has a slice (`slice`, `limit`, `offset`) been taken?
+    pub fn is_sliced(&self) -> bool {
+        self.query.limit.is_some() || self.query.offset > 0
+    }
+
+    /// `SELECT DISTINCT`. Refused after a slice, as in Django.
     pub fn distinct(mut self) -> Self {
+        self.refuse_if_sliced("Cannot create distinct fields once a slice has been taken.");
         self.query.distinct = true;
         self
+    }
+
+    fn refuse_if_sliced(&mut self, message: &'static str) {
+        if self.is_sliced() && self.refused.is_none() {
+            self.refused = Some(message);
+        }
+    }
+
+    /// The error of a call refused on this QuerySet, if one was (see [`filter`](Self::filter)).
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.refused {
+            Some(message) => Err(Error::TypeError(message.into())),
+            None => Ok(()),
+        }
     }
 
     /// A QuerySet that matches nothing (and sends no query when evaluated).
@@ -343,11 +412,12 @@ impl<M: Model> QuerySet<M> {
     /// Can this QuerySet match no row whatever the data (`none()`, `pk__in=[]`, an `in` list of
     /// NULLs)? Then every evaluation answers without a query, as Django's `EmptyResultSet`.
     pub(crate) fn is_none(&self) -> bool {
-        self.query.filters.iter().any(|n| n.constant() == Some(false))
+        self.query.limit == Some(0) || self.query.filters.iter().any(|n| n.constant() == Some(false))
     }
 
     /// The SQL and parameters this QuerySet would run on `dialect`.
     pub fn to_sql(&self, dialect: Dialect) -> Result<(String, Vec<Value>)> {
+        self.check()?;
         let select = if self.query.values.is_some() { Select::Values } else { Select::Model };
         let s = compile_select(M::meta(), dialect, &self.query, select)?;
         Ok((s.sql.to_string(), s.params))
@@ -355,6 +425,7 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and decodes every row.
     pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        self.check()?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -456,6 +527,7 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and returns each instance with its annotations.
     pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
+        self.check()?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -474,6 +546,7 @@ impl<M: Model> QuerySet<M> {
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
+        self.check()?;
         if !self.prefetch.is_empty() {
             return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
         }
@@ -490,6 +563,7 @@ impl<M: Model> QuerySet<M> {
     /// The rows of a `values()` query (every field and annotation when `values` was not
     /// called), as rows whose columns are named after the fields.
     pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
+        self.check()?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -534,6 +608,7 @@ impl<M: Model> QuerySet<M> {
         I: IntoIterator<Item = (S, Aggregate)>,
         S: Into<String>,
     {
+        self.check()?;
         let mut q = self.query.clone();
         let aggs: Vec<(String, Expr)> = aggregates.into_iter().map(|(n, a)| (n.into(), Expr::from(a))).collect();
         let names: Arc<[String]> = aggs.iter().map(|(n, _)| n.clone()).collect();
@@ -549,7 +624,7 @@ impl<M: Model> QuerySet<M> {
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, _m: PhantomData };
+        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, refused: None, _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
@@ -557,14 +632,17 @@ impl<M: Model> QuerySet<M> {
     /// The one row matching: `DoesNotExist` for none, `MultipleObjectsReturned` (with the
     /// count) for several.
     pub fn get(&self, ex: &(impl Executor + ?Sized)) -> Result<M> {
-        let mut rows = self.clone().limit(21).fetch(ex)?;
+        // One query of at most 21 rows, as Django: the ordering does not matter then (a
+        // sliced QuerySet keeps its own, which decides what the slice holds).
+        let mut qs = self.clone();
+        if !qs.is_sliced() && qs.refused.is_none() {
+            qs = qs.order_by(Vec::<OrderBy>::new());
+        }
+        let mut rows = qs.slice(..21).fetch(ex)?;
         match rows.len() {
             0 => Err(Error::DoesNotExist { model: M::meta().label() }),
             1 => Ok(rows.pop().expect("one row")),
-            n => {
-                let count = if n < 21 { n as u64 } else { self.count(ex)? };
-                Err(Error::MultipleObjectsReturned { model: M::meta().label(), count })
-            }
+            n => Err(Error::MultipleObjectsReturned { model: M::meta().label(), count: n as u64 }),
         }
     }
 
@@ -585,18 +663,34 @@ impl<M: Model> QuerySet<M> {
         qs
     }
 
-    /// The first row in order (by primary key when unordered), or `None`.
+    /// The first row in order (by primary key when unordered), or `None`. Refused on a
+    /// sliced QuerySet.
     pub fn first(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot reorder a query once a slice has been taken.".into()));
+        }
         Ok(self.ordered().limit(1).fetch(ex)?.pop())
     }
 
-    /// The last row in order (by primary key when unordered), or `None`.
+    /// The last row in order (by primary key when unordered), or `None`. Refused on a
+    /// sliced QuerySet ("Cannot reverse a query once a slice has been taken.").
     pub fn last(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot reverse a query once a slice has been taken.".into()));
+        }
         Ok(self.ordered().reverse().limit(1).fetch(ex)?.pop())
+    }
+
+    fn check_change(&self) -> Result<()> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot change a query once a slice has been taken.".into()));
+        }
+        Ok(())
     }
 
     /// The row with the smallest `field` (`DoesNotExist` when empty).
     pub fn earliest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.check_change()?;
         check_name(M::meta(), &self.query.annotations, field)?;
         self.clone()
             .order_by([OrderBy::asc(field)])
@@ -608,6 +702,7 @@ impl<M: Model> QuerySet<M> {
 
     /// The row with the largest `field` (`DoesNotExist` when empty).
     pub fn latest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.check_change()?;
         check_name(M::meta(), &self.query.annotations, field)?;
         self.clone()
             .order_by([OrderBy::desc(field)])
@@ -648,6 +743,7 @@ impl<M: Model> QuerySet<M> {
 
     /// How many rows match (`SELECT COUNT(*)`).
     pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.check()?;
         if self.is_none() {
             return Ok(0);
         }
@@ -661,6 +757,7 @@ impl<M: Model> QuerySet<M> {
 
     /// Does any row match?
     pub fn exists(&self, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        self.check()?;
         if self.is_none() {
             return Ok(false);
         }
@@ -670,6 +767,7 @@ impl<M: Model> QuerySet<M> {
 
     /// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of this query, as text.
     pub fn explain(&self, ex: &(impl Executor + ?Sized)) -> Result<String> {
+        self.check()?;
         let d = ex.dialect();
         let stmt = compile_select(M::meta(), d, &self.query, Select::Model)?;
         let prefix = if d == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " };
@@ -698,9 +796,10 @@ impl<M: Model> QuerySet<M> {
     where
         I: IntoIterator<Item = Assignment>,
     {
-        if self.query.limit.is_some() || self.query.offset > 0 {
+        if self.is_sliced() {
             return Err(Error::TypeError("Cannot update a query once a slice has been taken.".into()));
         }
+        self.check()?;
         if self.is_none() {
             return Ok(0);
         }

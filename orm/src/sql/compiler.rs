@@ -225,7 +225,13 @@ pub(super) fn render_select(
     let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
     let sliced = q.limit.is_some() || q.offset > 0;
     let wrap_count = select == Select::Count && (sliced || q.distinct || has_agg);
-    if wrap_count {
+    // exists() of a distinct or sliced query asks whether the rows it would return exist:
+    // `SELECT 1` with DISTINCT or OFFSET would ask about a single row of `1`s.
+    let wrap_exists = select == Select::One && (sliced || q.distinct);
+    let wrap_count = wrap_count || wrap_exists;
+    if wrap_exists {
+        w.push("SELECT 1 FROM (");
+    } else if wrap_count {
         w.push("SELECT COUNT(*) FROM (");
     }
     w.push("SELECT ");
@@ -238,7 +244,8 @@ pub(super) fn render_select(
     let mut joined = None;
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
-        Select::Count if wrap_count && q.values.is_some() => Select::Values,
+        Select::Count | Select::One if wrap_count && q.values.is_some() => Select::Values,
+        Select::One if wrap_count => Select::Count,
         other => other,
     };
     match columns {
@@ -332,7 +339,7 @@ pub(super) fn render_select(
         w.order_by(&scope, order)?;
     }
     match select {
-        Select::One => w.limit_offset(Some(1), q.offset),
+        Select::One if !wrap_exists => w.limit_offset(Some(1), q.offset),
         _ => w.limit_offset(q.limit, q.offset),
     }
     if let Some(fu) = q.for_update {
@@ -348,6 +355,9 @@ pub(super) fn render_select(
     w.insert_joins(from_end, &scope);
     if wrap_count {
         w.push(") subquery");
+    }
+    if wrap_exists {
+        w.limit_offset(Some(1), 0);
     }
     Ok((related, joined))
 }
