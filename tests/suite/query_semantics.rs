@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use orm::prelude::*;
-use orm::{Error, Value};
+use orm::{Error, ForUpdate, Value};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
@@ -46,6 +46,7 @@ fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<A
     .create(db)
 }
 
+#[allow(dead_code)]
 fn label(db: &Database, name: &str) -> orm::Result<Label> {
     Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
 }
@@ -275,7 +276,9 @@ backend_test! {
         let db = db_of(t);
         five(&db)?;
         let capture = db.capture_queries();
-        for qs in [Writer::objects().slice(2..2), Writer::objects().slice(3..1), Writer::objects().limit(0), Writer::objects().slice(1..3).slice(4..)] {
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = 3..1;
+        for qs in [Writer::objects().slice(2..2), Writer::objects().slice(backwards), Writer::objects().limit(0), Writer::objects().slice(1..3).slice(4..)] {
             assert!(qs.fetch(&db)?.is_empty());
             assert_eq!(qs.count(&db)?, 0);
             assert!(!qs.exists(&db)?);
@@ -342,6 +345,40 @@ backend_test! {
         // get() on a slice looks inside the slice.
         let one = Article::objects().order_by(["title"]).slice(3..4).get(&db)?;
         assert_eq!(one.title, "t03");
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. select_for_update.
+
+backend_test! {
+    fn select_for_update_outside_a_transaction_is_refused_before_any_sql(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let locked = Writer::objects().filter(Writer::name().startswith("A")).select_for_update(ForUpdate::new());
+        let capture = db.capture_queries();
+        for r in [locked.fetch(&db).map(drop), locked.fetch_values(&db).map(drop), locked.get(&db).map(drop), locked.first(&db).map(drop), locked.iter(&db).map(drop)] {
+            match r {
+                Err(Error::TransactionManagementError(e)) => assert_eq!(e.message(), "select_for_update cannot be used outside of a transaction."),
+                other => panic!("expected TransactionManagementError, got {other:?}"),
+            }
+        }
+        assert!(capture.is_empty(), "{:?}", capture.queries());
+        // Inside a transaction it locks (where the backend can) and returns the rows.
+        let got = db.atomic(|tx| {
+            let rows = locked.fetch(tx)?;
+            let skip = Writer::objects().order_by(["name"]).select_for_update(ForUpdate::new().skip_locked()).values(["name"]).fetch_flat::<String>(tx)?;
+            let nowait = Writer::objects().select_for_update(ForUpdate::new().nowait()).count(tx)?;
+            Ok((rows.len(), skip.len(), nowait))
+        })?;
+        assert_eq!(got, (1, 5, 5));
+        // nowait with skip_locked is refused, in or out of a transaction.
+        let both = Writer::objects().select_for_update(ForUpdate::new().nowait().skip_locked());
+        let err = db.atomic(|tx| both.fetch(tx).map(drop)).unwrap_err();
+        assert!(matches!(&err, Error::ValueError(m) if m == "The nowait option cannot be used with skip_locked."), "{err}");
+        let (sql, _) = Writer::objects().select_for_update(ForUpdate::new().skip_locked()).to_sql(orm::Dialect::Postgres)?;
+        assert!(sql.ends_with("FOR UPDATE SKIP LOCKED"), "{sql}");
         Ok(())
     }
 }

@@ -621,11 +621,11 @@ backend_test! {
         assert!(sql.contains("WHERE") && params == [Value::Text("x".into())]);
         // select_for_update inside a transaction.
         db.atomic(|tx| {
-            let locked = Item::objects().filter(Item::qty().gt(5)).select_for_update(false, false).fetch(tx)?;
+            let locked = Item::objects().filter(Item::qty().gt(5)).select_for_update(orm::ForUpdate::new()).fetch(tx)?;
             assert_eq!(locked.len(), 2);
             Ok(())
         })?;
-        let (sql, _) = Item::objects().select_for_update(true, false).to_sql(orm::Dialect::Postgres)?;
+        let (sql, _) = Item::objects().select_for_update(orm::ForUpdate::new().nowait()).to_sql(orm::Dialect::Postgres)?;
         assert!(sql.ends_with("FOR UPDATE NOWAIT"), "{sql}");
         Ok(())
     }

@@ -15,6 +15,8 @@ mod order;
 pub mod q;
 pub(crate) mod query;
 
+pub use query::ForUpdate;
+
 pub use order::{Assignment, OrderBy};
 
 use crate::model::meta::ModelMeta;

@@ -128,8 +128,17 @@ pub struct QuerySet<M> {
     chunk_size: usize,
     /// A call refused on this QuerySet (Django raises at once; a builder method cannot return
     /// an error, so evaluation returns it, before any SQL): the message of the `TypeError`.
-    refused: Option<&'static str>,
+    refused: Option<Refusal>,
     _m: PhantomData<fn() -> M>,
+}
+
+/// A refused call's error (see [`QuerySet::filter`]).
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    /// Django's `TypeError`.
+    Type(&'static str),
+    /// Django's `ValueError`.
+    Value(&'static str),
 }
 
 impl<M> Clone for QuerySet<M> {
@@ -366,14 +375,15 @@ impl<M: Model> QuerySet<M> {
 
     fn refuse_if_sliced(&mut self, message: &'static str) {
         if self.is_sliced() && self.refused.is_none() {
-            self.refused = Some(message);
+            self.refused = Some(Refusal::Type(message));
         }
     }
 
     /// The error of a call refused on this QuerySet, if one was (see [`filter`](Self::filter)).
     pub(crate) fn check(&self) -> Result<()> {
         match self.refused {
-            Some(message) => Err(Error::TypeError(message.into())),
+            Some(Refusal::Type(message)) => Err(Error::TypeError(message.into())),
+            Some(Refusal::Value(message)) => Err(Error::ValueError(message.into())),
             None => Ok(()),
         }
     }
@@ -401,12 +411,47 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Locks the selected rows until the transaction ends (`SELECT … FOR UPDATE`, with
-    /// `NOWAIT` or `SKIP LOCKED`) on PostgreSQL and MySQL. SQLite has no row locks: there the
-    /// clause is left out, and a transaction's writes are serialised by the database lock
-    /// (transactions begin `IMMEDIATE`).
-    pub fn select_for_update(mut self, nowait: bool, skip_locked: bool) -> Self {
-        self.query.for_update = Some(ForUpdate { nowait, skip_locked });
+    /// `NOWAIT` or `SKIP LOCKED` as `options` name them) on PostgreSQL and MySQL. SQLite has
+    /// no row locks: there the clause is left out, and a transaction's writes are serialised
+    /// by the database lock (transactions begin `IMMEDIATE`).
+    ///
+    /// As in Django, evaluating it outside a transaction is a
+    /// [`TransactionManagementError`](Error::TransactionManagementError) before any SQL, on
+    /// every backend (SQLite included, so code that forgot its transaction fails in tests
+    /// too); `nowait` with `skip_locked` is an [`Error::ValueError`].
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::ForUpdate;
+    /// let locked = Note::objects().select_for_update(ForUpdate::new().skip_locked());
+    /// assert!(locked.fetch(&db).is_err(), "not in a transaction");
+    /// let n = db.atomic(|tx| Ok(locked.fetch(tx)?.len()))?;
+    /// assert_eq!(n, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn select_for_update(mut self, options: ForUpdate) -> Self {
+        if options.nowait && options.skip_locked && self.refused.is_none() {
+            self.refused = Some(Refusal::Value("The nowait option cannot be used with skip_locked."));
+        }
+        self.query.for_update = Some(options);
         self
+    }
+
+    /// Django refuses to run a locking query outside a transaction: checked without SQL.
+    fn check_lock(&self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        if self.query.for_update.is_none() || self.is_none() {
+            return Ok(());
+        }
+        let depth = ex.with_connection(|c| Ok::<_, Error>(c.transaction_depth()))?;
+        if depth == 0 {
+            return Err(Error::TransactionManagementError(orm_backends::Error::new(
+                orm_backends::ErrorKind::TransactionManagement,
+                "select_for_update cannot be used outside of a transaction.",
+            )));
+        }
+        Ok(())
     }
 
     /// Can this QuerySet match no row whatever the data (`none()`, `pk__in=[]`, an `in` list of
@@ -426,6 +471,7 @@ impl<M: Model> QuerySet<M> {
     /// Runs the query and decodes every row.
     pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
         self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -504,6 +550,8 @@ impl<M: Model> QuerySet<M> {
                 )))
             }
         }
+        self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -528,6 +576,7 @@ impl<M: Model> QuerySet<M> {
     /// Runs the query and returns each instance with its annotations.
     pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
         self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -547,6 +596,7 @@ impl<M: Model> QuerySet<M> {
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
         self.check()?;
+        self.check_lock(ex)?;
         if !self.prefetch.is_empty() {
             return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
         }
@@ -564,6 +614,7 @@ impl<M: Model> QuerySet<M> {
     /// called), as rows whose columns are named after the fields.
     pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
         self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
