@@ -46,7 +46,6 @@ fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<A
     .create(db)
 }
 
-#[allow(dead_code)]
 fn label(db: &Database, name: &str) -> orm::Result<Label> {
     Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
 }
@@ -379,6 +378,43 @@ backend_test! {
         assert!(matches!(&err, Error::ValueError(m) if m == "The nowait option cannot be used with skip_locked."), "{err}");
         let (sql, _) = Writer::objects().select_for_update(ForUpdate::new().skip_locked()).to_sql(orm::Dialect::Postgres)?;
         assert!(sql.ends_with("FOR UPDATE SKIP LOCKED"), "{sql}");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn in_bulk_by_unique_fields_all_rows_and_its_refusals(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        for name in ["red", "green", "blue"] {
+            label(&db, name)?;
+        }
+        let by_name = Label::objects().in_bulk_by::<String>("name", Some(vec!["red".into(), "blue".into(), "nope".into()]), &db)?;
+        assert_eq!(by_name.keys().cloned().collect::<BTreeSet<_>>(), set(&["blue", "red"]));
+        assert_eq!(by_name["red"].name, "red");
+        let every = Label::objects().in_bulk_by::<String>("name", None, &db)?;
+        assert_eq!(every.len(), 3);
+        let all = Writer::objects().in_bulk_all(&db)?;
+        assert_eq!(all.len(), 5);
+        assert!(all.values().any(|w| w.name == "Eve"));
+        let filtered = Writer::objects().filter(Writer::name().lt("C")).in_bulk_all(&db)?;
+        assert_eq!(filtered.values().map(|w| w.name.clone()).collect::<BTreeSet<_>>(), set(&["Ann", "Bob"]));
+        let ids: Vec<i64> = Writer::objects().order_by(["name"]).values(["id"]).fetch_flat(&db)?;
+        let two = Writer::objects().in_bulk(ids[..2].to_vec(), &db)?;
+        assert_eq!(two[&ids[0]].name, "Ann");
+        let by_pk = Writer::objects().in_bulk_by::<i64>("pk", Some(vec![ids[4].into()]), &db)?;
+        assert_eq!(by_pk[&ids[4]].name, "Eve");
+        let capture = db.capture_queries();
+        assert!(Writer::objects().in_bulk(Vec::<i64>::new(), &db)?.is_empty(), "no ids: no rows, no query");
+        let err = Writer::objects().in_bulk_by::<String>("name", Some(vec!["Ann".into()]), &db).unwrap_err();
+        assert!(matches!(&err, Error::ValueError(m) if m == "in_bulk()'s field_name must be a unique field but 'name' isn't."), "{err}");
+        let err = Writer::objects().in_bulk_by::<String>("nmae", None, &db).unwrap_err();
+        assert!(matches!(err, Error::FieldError { .. }), "{err}");
+        let err = Writer::objects().order_by(["name"]).slice(..2).in_bulk_all(&db).unwrap_err();
+        assert!(matches!(&err, Error::TypeError(m) if m == "Cannot use 'limit' or 'offset' with in_bulk()."), "{err}");
+        let err = Writer::objects().values(["name"]).in_bulk(ids.clone(), &db).unwrap_err();
+        assert!(matches!(&err, Error::TypeError(m) if m == "in_bulk() cannot be used with values() or values_list()."), "{err}");
+        assert!(capture.is_empty(), "{:?}", capture.queries());
         Ok(())
     }
 }

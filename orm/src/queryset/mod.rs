@@ -764,7 +764,9 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// The rows whose keys are in `keys`, by key (one query per batch of keys that fits the
-    /// backend's parameter limit).
+    /// backend's parameter limit; none for no keys). Django's `in_bulk(id_list)`; see
+    /// [`in_bulk_all`](Self::in_bulk_all) for every row and [`in_bulk_by`](Self::in_bulk_by)
+    /// for another unique field. Refused on a sliced QuerySet and after `values()`.
     pub fn in_bulk<K>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -775,19 +777,99 @@ impl<M: Model> QuerySet<M> {
         M::Key: Eq + Hash,
     {
         let keys: Vec<Value> = keys.into_iter().map(|k| k.into().to_value()).collect();
-        let mut out = HashMap::with_capacity(keys.len());
+        self.bulk_by("pk", Some(keys), ex)
+    }
+
+    /// Every row, by primary key (Django's `in_bulk()` with no ids).
+    pub fn in_bulk_all(&self, ex: &(impl Executor + ?Sized)) -> Result<HashMap<M::Key, M>>
+    where
+        M::Key: Eq + Hash,
+    {
+        self.bulk_by("pk", None, ex)
+    }
+
+    /// The rows whose unique field `field_name` holds one of `values`, by that field's value
+    /// (Django's `in_bulk(values, field_name=...)`); every row when `values` is `None`.
+    /// `field_name` must be the primary key or a unique field: anything else is an
+    /// [`Error::ValueError`], as in Django, before any SQL.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let by_id = Note::objects().in_bulk_by::<i64>("id", Some(vec![1.into(), 2.into()]), &db)?;
+    /// assert_eq!(by_id.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn in_bulk_by<K>(
+        &self,
+        field_name: &str,
+        values: Option<Vec<Value>>,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<HashMap<K, M>>
+    where
+        K: orm_backends::FromValue + Eq + Hash,
+    {
+        self.bulk_by(field_name, values, ex)
+    }
+
+    fn bulk_by<K>(
+        &self,
+        field_name: &str,
+        values: Option<Vec<Value>>,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<HashMap<K, M>>
+    where
+        K: orm_backends::FromValue + Eq + Hash,
+    {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot use 'limit' or 'offset' with in_bulk().".into()));
+        }
+        if self.query.values.is_some() {
+            return Err(Error::TypeError("in_bulk() cannot be used with values() or values_list().".into()));
+        }
+        self.check()?;
+        let meta = M::meta();
+        let index = if field_name == "pk" {
+            meta.pk
+        } else {
+            match meta.field_index(field_name) {
+                Some(i) if meta.fields[i].primary_key || meta.fields[i].unique => i,
+                Some(_) => {
+                    return Err(Error::ValueError(format!(
+                        "in_bulk()'s field_name must be a unique field but '{field_name}' isn't."
+                    )))
+                }
+                None => {
+                    let node = Node::Leaf(parse_leaf(&format!("{field_name}__isnull"), Value::Bool(false))?);
+                    check_node(meta, &self.query.annotations, &node)?;
+                    return Err(Error::ValueError(format!(
+                        "in_bulk()'s field_name must be a unique field but '{field_name}' isn't."
+                    )));
+                }
+            }
+        };
+        let name = meta.fields[index].name;
+        let mut out = HashMap::new();
+        let mut add = |objs: Vec<M>| -> Result<()> {
+            for obj in objs {
+                let key = K::from_value_ref(obj.field_value(index).as_ref())?;
+                out.insert(key, obj);
+            }
+            Ok(())
+        };
+        let Some(values) = values else {
+            add(self.fetch(ex)?)?;
+            return Ok(out);
+        };
         let batch = ex.dialect().features().max_query_params.saturating_sub(100).max(1);
-        let pk = M::meta().pk;
-        for chunk in keys.chunks(batch) {
+        for chunk in values.chunks(batch) {
             let leaf = Node::Leaf(crate::expressions::q::Leaf {
-                path: vec!["pk".into()],
+                path: vec![name.into()],
                 lookup: crate::expressions::q::Lookup::In,
                 operand: crate::expressions::q::Operand::List(chunk.to_vec()),
             });
-            for obj in self.clone().filter(Q::from_node(leaf)).fetch(ex)? {
-                let key = <M::Key as orm_backends::FromValue>::from_value_ref(obj.field_value(pk).as_ref())?;
-                out.insert(key, obj);
-            }
+            add(self.clone().filter(Q::from_node(leaf)).fetch(ex)?)?;
         }
         Ok(out)
     }
