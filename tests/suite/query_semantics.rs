@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use orm::prelude::*;
-use orm::{Error, ForUpdate, Value};
+use orm::{Error, ForUpdate, Value, F};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
@@ -415,6 +415,77 @@ backend_test! {
         let err = Writer::objects().values(["name"]).in_bulk(ids.clone(), &db).unwrap_err();
         assert!(matches!(&err, Error::TypeError(m) if m == "in_bulk() cannot be used with values() or values_list()."), "{err}");
         assert!(capture.is_empty(), "{:?}", capture.queries());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Names as Django spells them.
+
+backend_test! {
+    fn values_name_foreign_keys_by_attname(t: &TestDb) {
+        let db = db_of(t);
+        let (fr, ann, _, _) = seed(&db)?;
+        let rows = Writer::objects().filter(Writer::name().eq("Ann")).fetch_values(&db)?;
+        assert_eq!(rows[0].columns().to_vec(), ["id", "name", "country_id"]);
+        assert_eq!(rows[0].get::<i64>(2)?, fr.id.get().unwrap());
+        let lists = Writer::objects().filter(Writer::name().eq("Ann")).fetch_lists(&db)?;
+        assert_eq!(lists[0], [Value::Int(ann.id.get().unwrap()), Value::Text("Ann".into()), Value::Int(fr.id.get().unwrap())]);
+        // values("country") gives the key under `country`, values("country_id") under its attname.
+        let named = Writer::objects().filter(Writer::name().eq("Ann")).values(["name", "country"]).fetch_values(&db)?;
+        assert_eq!(named[0].columns().to_vec(), ["name", "country"]);
+        assert_eq!(named[0].get::<i64>(1)?, fr.id.get().unwrap());
+        let by_attname = Writer::objects().filter_path("country_id", fr.id.get().unwrap())?.values(["country_id"]).fetch_flat::<i64>(&db)?;
+        assert_eq!(by_attname, [fr.id.get().unwrap()]);
+        let titles = titles(Article::objects().filter_path("writer_id", ann.id.get().unwrap())?.order_by(["writer_id", "title"]), &db)?;
+        assert_eq!(titles, ["a1", "a2"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn unknown_names_are_field_errors_listing_the_sorted_choices(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let writer_choices = "articles, country, country_id, id, name";
+        let expect = |r: orm::Result<()>, message: &str| match r {
+            Err(Error::FieldError { message: m }) => assert_eq!(m, message),
+            other => panic!("expected FieldError({message}), got {other:?}"),
+        };
+        let unknown = format!("Cannot resolve keyword 'nmae' into field. Choices are: {writer_choices}");
+        let capture = db.capture_queries();
+        expect(Writer::objects().filter_path("nmae", "x").map(drop), &unknown);
+        expect(Writer::objects().exclude(Q::path("nmae", "x")?).fetch(&db).map(drop), &unknown);
+        expect(Writer::objects().order_by_path(["-nmae"]).map(drop), &unknown);
+        expect(Writer::objects().order_by(["nmae"]).fetch(&db).map(drop), &unknown);
+        expect(Writer::objects().values(["nmae"]).fetch_values(&db).map(drop), &unknown);
+        expect(Writer::objects().annotate("x", F::col("nmae")).fetch_annotated(&db).map(drop), &format!("{unknown}, x"));
+        // Annotations are choices too, and a deeper path lists the related model's names.
+        expect(
+            Writer::objects().annotate("n", orm::Count::of("articles")).filter(Q::path("nmae", 1)?).fetch(&db).map(drop),
+            "Cannot resolve keyword 'nmae' into field. Choices are: articles, country, country_id, id, n, name",
+        );
+        expect(
+            Article::objects().filter(Q::path("writer__nmae", "x")?).fetch(&db).map(drop),
+            &unknown,
+        );
+        expect(
+            Writer::objects().filter(Q::path("articles__nmae", "x")?).fetch(&db).map(drop),
+            "Cannot resolve keyword 'nmae' into field. Choices are: id, labels, rating, remarks, title, writer, writer_id",
+        );
+        expect(
+            Article::objects().select_related(["nmae"]).fetch(&db).map(drop),
+            "Invalid field name(s) given in select_related: 'nmae'. Choices are: writer",
+        );
+        expect(
+            Article::objects().select_related(["title"]).fetch(&db).map(drop),
+            "Non-relational field given in select_related: 'title'. Choices are: writer",
+        );
+        assert!(capture.is_empty(), "{:?}", capture.queries());
+        expect(
+            Writer::objects().prefetch_related(["nmae"]).fetch(&db).map(drop),
+            "Cannot find 'nmae' on Writer object, 'nmae' is an invalid parameter to prefetch_related(). Choices are: articles, country",
+        );
         Ok(())
     }
 }

@@ -45,10 +45,14 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
             }
         }
         if !M::prefetch_field(objs, first, &deeper, own_qs.as_deref(), ex)? {
+            // Django's words, with the choices (a reverse relation is prefetched into a
+            // `Reverse<…>` field named after it).
+            let choices = crate::model::registry::relation_names(M::meta(), false);
             return Err(Error::field_error(format!(
-                "cannot prefetch `{first}` on {}: it is not a relation (declare a `Reverse<…>` field named after \
-                 a reverse relation to prefetch it)",
-                M::meta().label()
+                "Cannot find '{first}' on {} object, '{first}' is an invalid parameter to prefetch_related(). \
+                 Choices are: {}",
+                M::meta().name,
+                choices.join(", ")
             )));
         }
     }

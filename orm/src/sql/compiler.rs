@@ -39,11 +39,16 @@ pub(super) fn select_related(
     let mut out = Vec::new();
     for (name, children) in &tree.0 {
         let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
-            Error::field_error(format!(
-                "select_related follows ForeignKey and OneToOne fields; `{name}` of {} is not one (use \
-                 prefetch_related for reverse and many-to-many relations)",
-                meta.label()
-            ))
+            // Django's words; reverse and many-to-many relations are prefetch_related's.
+            let choices = crate::model::registry::relation_names(meta, true);
+            let choices = if choices.is_empty() { "(none)".to_owned() } else { choices.join(", ") };
+            let kind = if meta.field(name).is_some() { "Non-relational field" } else { "Invalid field name(s)" };
+            let hint = if meta.field(name).is_none() && hop(meta, name).is_some() {
+                " (use prefetch_related for reverse and many-to-many relations)"
+            } else {
+                ""
+            };
+            Error::field_error(format!("{kind} given in select_related: '{name}'. Choices are: {choices}{hint}"))
         })?;
         let h = hop(meta, name).expect("a relation field is a hop");
         let alias = scope.apply_hop(qual, name, h);
@@ -80,8 +85,11 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
             out
         }
         None => {
-            let mut out: Vec<(String, Expr)> =
-                all_fields(meta).into_iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
+            // Django names a foreign key by its attname here (`author_id`).
+            let mut out: Vec<(String, Expr)> = all_fields(meta)
+                .into_iter()
+                .map(|f| (ModelMeta::attname(f).into_owned(), crate::expressions::F::col(f.name)))
+                .collect();
             out.extend(q.annotations.iter().cloned());
             out
         }

@@ -150,15 +150,14 @@ pub(super) fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
     }
 }
 
-pub(super) fn field_error_unknown(meta: &ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
-    let mut choices = meta.field_names();
-    choices.insert(0, "pk");
-    choices.extend(annotations.iter().map(|(n, _)| n.as_str()));
-    Error::field_error(format!(
-        "Cannot resolve keyword `{name}` into field of {}. Choices are: {}",
-        meta.label(),
-        choices.join(", ")
-    ))
+/// Django's "Cannot resolve keyword 'x' into field. Choices are: …", the choices sorted:
+/// fields and attnames, many-to-many and reverse relations, inherited fields, annotations.
+pub(crate) fn field_error_unknown(meta: &'static ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
+    let mut choices = crate::model::registry::query_names(meta);
+    choices.extend(annotations.iter().map(|(n, _)| n.clone()));
+    choices.sort();
+    choices.dedup();
+    Error::field_error(format!("Cannot resolve keyword '{name}' into field. Choices are: {}", choices.join(", ")))
 }
 
 pub(super) fn unsupported_lookup(meta: &ModelMeta, field: &str, rest: &[&str]) -> Error {
@@ -251,6 +250,8 @@ impl<'a> Scope<'a> {
             }
         }
         let mut meta = self.meta;
+        // The model the current part is looked up on (before climbing to multi-table parents).
+        let mut named = meta;
         let mut qual = self.qual.clone();
         let mut i = 0;
         loop {
@@ -284,6 +285,7 @@ impl<'a> Scope<'a> {
                         let h = hop(meta, part).expect("a relation field is a hop");
                         qual = self.apply_hop(&qual, part, h);
                         meta = h.target();
+                        named = meta;
                         i += 1;
                         continue;
                     }
@@ -297,6 +299,7 @@ impl<'a> Scope<'a> {
                     if rest.is_empty() {
                         return Ok(Target::Column { qual, field: meta.pk_field(), transform: None });
                     }
+                    named = meta;
                     i += 1;
                 }
                 None => match meta.kind {
@@ -305,7 +308,7 @@ impl<'a> Scope<'a> {
                         qual = self.parent_join(&qual, meta, parent());
                         meta = parent();
                     }
-                    _ => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+                    _ => return Err(field_error_unknown(named, part, if i == 0 { self.annotations } else { &[] })),
                 },
             }
         }
