@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use orm::prelude::*;
-use orm::{Error, ForUpdate, Value, F};
+use orm::{Error, ForUpdate, OrderBy, Value, F};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
@@ -12,6 +12,44 @@ use std::collections::BTreeSet;
 
 fn db_of(t: &TestDb) -> Database {
     Database::from_pool((**t).clone())
+}
+
+/// Ordered by title.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem", ordering = ["title"])]
+pub struct Book {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub title: String,
+}
+
+/// Ordered by its book (so by the book's title), then by its own title, descending.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem", ordering = ["book", "-title"])]
+pub struct Essay {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub title: String,
+    #[orm(related_name = "essays")]
+    pub book: ForeignKey<Book>,
+}
+
+/// No ordering of its own; ordering it by `essay` goes two relations deep.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Review {
+    pub id: Auto<i64>,
+    #[orm(related_name = "reviews")]
+    pub essay: ForeignKey<Essay>,
+}
+
+/// Ordered by `next`, which is a Ring ordered by `next`: an ordering cycle.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem", ordering = ["next"])]
+pub struct Ring {
+    pub id: Auto<i64>,
+    #[orm(related_name = "prev")]
+    pub next: Option<ForeignKey<Ring>>,
 }
 
 fn schema() -> Schema {
@@ -22,6 +60,10 @@ fn schema() -> Schema {
         .model::<Article>()
         .model::<Remark>()
         .model::<Everything>()
+        .model::<Book>()
+        .model::<Essay>()
+        .model::<Review>()
+        .model::<Ring>()
 }
 
 fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
@@ -265,7 +307,7 @@ backend_test! {
         assert!(!with_articles.clone().distinct().slice(2..).exists(&db)?);
         let writers_of_articles = Article::objects().values(["writer"]).distinct();
         assert_eq!(writers_of_articles.count(&db)?, 2);
-        assert_eq!(writers_of_articles.clone().order_by(["writer"]).slice(1..).count(&db)?, 1);
+        assert_eq!(writers_of_articles.clone().order_by(["writer_id"]).slice(1..).count(&db)?, 1);
         Ok(())
     }
 }
@@ -486,6 +528,111 @@ backend_test! {
             Writer::objects().prefetch_related(["nmae"]).fetch(&db).map(drop),
             "Cannot find 'nmae' on Writer object, 'nmae' is an invalid parameter to prefetch_related(). Choices are: articles, country",
         );
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Ordering.
+
+backend_test! {
+    fn ordering_by_a_relation_uses_the_related_model_s_ordering(t: &TestDb) {
+        let db = db_of(t);
+        let (_, ann, bob, _) = seed(&db)?;
+        // Bob's article "b1" and Ann's "a1", "a2": by writer means by writer name.
+        let zed = writer(&db, "Zed", None)?;
+        article(&db, "a0", &zed, 0)?;
+        let by_writer = titles(Article::objects().order_by(["writer", "title"]), &db)?;
+        assert_eq!(by_writer, ["a1", "a2", "b1", "a0"]);
+        let by_writer_desc = titles(Article::objects().order_by(["-writer", "title"]), &db)?;
+        assert_eq!(by_writer_desc, ["a0", "b1", "a1", "a2"]);
+        // The attname orders by the key column.
+        let by_key = titles(Article::objects().order_by(["writer_id", "title"]), &db)?;
+        let mut expect = [(ann.id.get().unwrap(), "a1"), (ann.id.get().unwrap(), "a2"), (bob.id.get().unwrap(), "b1"), (zed.id.get().unwrap(), "a0")];
+        expect.sort();
+        assert_eq!(by_key, expect.iter().map(|(_, t)| t.to_string()).collect::<Vec<_>>());
+        // Recursively: an Essay is ordered by its book (by title), then -title; a Review by
+        // its essay.
+        let mut books = Vec::new();
+        for title in ["b", "a", "c"] {
+            books.push(Book { id: Auto::unset(), title: title.into() }.create(&db)?);
+        }
+        let (a, b, c) = (&books[1], &books[0], &books[2]);
+        let mut essays = Vec::new();
+        for (title, book) in [("x", c), ("y", a), ("z", a), ("w", b)] {
+            essays.push(Essay { id: Auto::unset(), title: title.into(), book: ForeignKey::to(book)? }.create(&db)?);
+        }
+        let essay_titles = |qs: QuerySet<Essay>| -> orm::Result<Vec<String>> { qs.values(["title"]).fetch_flat(&db) };
+        assert_eq!(essay_titles(Essay::objects())?, ["z", "y", "w", "x"], "default ordering through a relation");
+        assert_eq!(essay_titles(Essay::objects().reverse())?, ["x", "w", "y", "z"]);
+        for e in &essays {
+            Review { id: Auto::unset(), essay: ForeignKey::to(e)? }.create(&db)?;
+        }
+        let review_essays = |qs: QuerySet<Review>| -> orm::Result<Vec<String>> { qs.values(["essay__title"]).fetch_flat(&db) };
+        assert_eq!(review_essays(Review::objects().order_by(["essay"]))?, ["z", "y", "w", "x"]);
+        assert_eq!(review_essays(Review::objects().order_by(["-essay"]))?, ["x", "w", "y", "z"]);
+        assert_eq!(review_essays(Review::objects().order_by([Review::essay().desc()]))?, ["x", "w", "y", "z"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn an_ordering_cycle_is_a_field_error_before_any_sql(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let capture = db.capture_queries();
+        for r in [Ring::objects().fetch(&db).map(drop), Ring::objects().order_by(["-next"]).fetch(&db).map(drop)] {
+            match r {
+                Err(Error::FieldError { message }) => assert_eq!(message, "Infinite loop caused by ordering."),
+                other => panic!("expected the ordering loop error, got {other:?}"),
+            }
+        }
+        assert!(capture.is_empty());
+        // Ordering by the key column is no loop.
+        assert!(Ring::objects().order_by(["next_id"]).fetch(&db)?.is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn nulls_first_and_last_on_every_backend(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let w = |o: OrderBy| ordered_names(Writer::objects().order_by([o, OrderBy::asc("name")]), &db);
+        // Only Ann has a country.
+        assert_eq!(w(OrderBy::asc("country__name").nulls_last())?, ["Ann", "Bob", "Cy", "Dee", "Eve"]);
+        assert_eq!(w(OrderBy::asc("country__name").nulls_first())?, ["Bob", "Cy", "Dee", "Eve", "Ann"]);
+        assert_eq!(w(OrderBy::desc("country__name").nulls_last())?, ["Ann", "Bob", "Cy", "Dee", "Eve"]);
+        assert_eq!(w(OrderBy::desc("country").nulls_first())?, ["Bob", "Cy", "Dee", "Eve", "Ann"]);
+        assert_eq!(w(Writer::country().asc().nulls_first())?, ["Bob", "Cy", "Dee", "Eve", "Ann"]);
+        // Without either, NULLs are the smallest value everywhere.
+        assert_eq!(w(OrderBy::asc("country_id"))?, ["Bob", "Cy", "Dee", "Eve", "Ann"]);
+        assert_eq!(w(OrderBy::desc("country_id"))?, ["Ann", "Bob", "Cy", "Dee", "Eve"]);
+        // reverse() keeps the NULLs placement and flips the direction.
+        let rev = ordered_names(Writer::objects().order_by([OrderBy::asc("country_id").nulls_last(), OrderBy::asc("name")]).reverse(), &db)?;
+        assert_eq!(rev, ["Ann", "Eve", "Dee", "Cy", "Bob"]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn random_ordering_and_first_last_by_pk(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let shuffled: BTreeSet<String> = Writer::objects().order_by(["?"]).values(["name"]).fetch_flat::<String>(&db)?.into_iter().collect();
+        assert_eq!(shuffled, set(&["Ann", "Bob", "Cy", "Dee", "Eve"]));
+        assert_eq!(Writer::objects().order_by([OrderBy::random()]).slice(..2).fetch(&db)?.len(), 2);
+        let (sql, _) = Writer::objects().order_by(["?"]).to_sql(db.dialect())?;
+        assert!(sql.contains("RAND"), "{sql}");
+        // Country has no ordering: first() and last() order by the primary key.
+        let fr = Country::objects().get(&db)?;
+        let de = Country { id: Auto::unset(), name: "Deutschland".into() }.create(&db)?;
+        let be = Country { id: Auto::unset(), name: "Belgique".into() }.create(&db)?;
+        assert_eq!(Country::objects().first(&db)?.map(|c| c.id), Some(fr.id));
+        assert_eq!(Country::objects().last(&db)?.map(|c| c.id), Some(be.id));
+        assert_eq!(Country::objects().order_by(["name"]).first(&db)?.map(|c| c.id), Some(be.id));
+        assert_eq!(Country::objects().order_by(["name"]).last(&db)?.map(|c| c.id), Some(fr.id));
+        assert_eq!(Country::objects().filter(Country::name().startswith("D")).last(&db)?.map(|c| c.id), Some(de.id));
         Ok(())
     }
 }

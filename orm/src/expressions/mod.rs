@@ -17,7 +17,7 @@ pub(crate) mod query;
 
 pub use query::ForUpdate;
 
-pub use order::{Assignment, OrderBy};
+pub use order::{Assignment, Nulls, OrderBy};
 
 use crate::model::meta::ModelMeta;
 use orm_backends::Value;

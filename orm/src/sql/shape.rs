@@ -75,9 +75,10 @@ fn path(out: &mut Vec<u8>, p: &[std::borrow::Cow<'static, str>]) {
 }
 
 fn order_by(t: &OrderBy, out: &mut Vec<u8>) {
-    let OrderBy { path, expr: e, descending } = t;
+    let OrderBy { path, expr: e, descending, nulls } = t;
     text(out, path);
     out.push(u8::from(*descending));
+    out.push(*nulls as u8);
     match e {
         None => out.push(0),
         Some(e) => {

@@ -269,33 +269,74 @@ impl Writer {
         if order.is_empty() {
             return Ok(());
         }
-        self.push(" ORDER BY ");
-        for (i, o) in order.iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            match &o.expr {
-                Some(e) => self.expr(scope, e)?,
-                None => {
-                    let parts: Vec<&str> = o.path.split("__").collect();
-                    match scope.resolve(&parts)? {
-                        Target::Column { qual, field, transform } => {
-                            let qual = qual.to_owned();
-                            self.target_column(&qual, field, transform);
-                        }
-                        Target::Annotation(e) => {
-                            let e = e.clone();
-                            self.expr(scope, &e)?;
-                        }
+        // A term naming a relation stands for the related model's ordering (Django's
+        // `find_ordering_name`).
+        let mut terms: Vec<std::borrow::Cow<'_, OrderBy>> = Vec::with_capacity(order.len());
+        for o in order {
+            if o.expr.is_some() || o.is_random() {
+                terms.push(std::borrow::Cow::Borrowed(o));
+            } else {
+                let mut seen = Vec::new();
+                let mut out = Vec::new();
+                expand_ordering(scope.meta, "", &o.path, o.descending, &mut seen, &mut out)?;
+                match out.as_slice() {
+                    [(p, d)] if *p == o.path && *d == o.descending => terms.push(std::borrow::Cow::Borrowed(o)),
+                    _ => {
+                        terms.extend(out.into_iter().map(|(path, descending)| {
+                            std::borrow::Cow::Owned(OrderBy { path, descending, ..o.clone() })
+                        }))
                     }
                 }
             }
-            // NULLs sort as the smallest value on every backend (SQLite's and MySQL's rule).
-            match (o.descending, self.d) {
-                (false, Dialect::Postgres) => self.push(" ASC NULLS FIRST"),
-                (true, Dialect::Postgres) => self.push(" DESC NULLS LAST"),
-                (false, _) => self.push(" ASC"),
-                (true, _) => self.push(" DESC"),
+        }
+        self.push(" ORDER BY ");
+        for (i, o) in terms.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            if o.is_random() {
+                self.push(if self.d == Dialect::Mysql { "RAND()" } else { "RANDOM()" });
+                continue;
+            }
+            let emulate = o.nulls != Nulls::Smallest && !self.d.features().supports_order_by_nulls_modifier;
+            if emulate {
+                // `(x IS NULL) DESC` puts NULLs first, `ASC` last, then the term itself.
+                self.push("(");
+                self.order_term(scope, o)?;
+                self.push(if o.nulls == Nulls::First { " IS NULL) DESC, " } else { " IS NULL) ASC, " });
+            }
+            self.order_term(scope, o)?;
+            match (o.descending, o.nulls, emulate || self.d != Dialect::Postgres) {
+                (false, Nulls::Smallest, false) => self.push(" ASC NULLS FIRST"),
+                (true, Nulls::Smallest, false) => self.push(" DESC NULLS LAST"),
+                (false, Nulls::Smallest, true) => self.push(" ASC"),
+                (true, Nulls::Smallest, true) => self.push(" DESC"),
+                (d, nulls, _) => {
+                    self.push(if d { " DESC" } else { " ASC" });
+                    if !emulate {
+                        self.push(if nulls == Nulls::First { " NULLS FIRST" } else { " NULLS LAST" });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn order_term(&mut self, scope: &Scope<'_>, o: &OrderBy) -> Result<()> {
+        match &o.expr {
+            Some(e) => self.expr(scope, e)?,
+            None => {
+                let parts: Vec<&str> = o.path.split("__").collect();
+                match scope.resolve(&parts)? {
+                    Target::Column { qual, field, transform } => {
+                        let qual = qual.to_owned();
+                        self.target_column(&qual, field, transform);
+                    }
+                    Target::Annotation(e) => {
+                        let e = e.clone();
+                        self.expr(scope, &e)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -326,4 +367,51 @@ impl Writer {
 pub(crate) fn limit_offset_params(limit: Option<u64>, offset: u64) -> [Option<Value>; 2] {
     let count = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
     [limit.map(count), (offset > 0).then(|| count(offset))]
+}
+
+/// Expands an ordering path that ends on a relation (by its name, not its attname) into the
+/// related model's ordering, recursively and with the direction applied; other paths are
+/// kept. A relation met twice on the way is Django's "Infinite loop caused by ordering.".
+pub(super) fn expand_ordering(
+    meta: &'static ModelMeta,
+    prefix: &str,
+    path: &str,
+    descending: bool,
+    seen: &mut Vec<(usize, &'static str)>,
+    out: &mut Vec<(String, bool)>,
+) -> Result<()> {
+    let full = |p: &str| if prefix.is_empty() { p.to_owned() } else { format!("{prefix}__{p}") };
+    let parts: Vec<&str> = path.split("__").collect();
+    let mut m = meta;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 < parts.len() {
+            match hop(m, part) {
+                Some(h) => m = h.target(),
+                None => break,
+            }
+            continue;
+        }
+        let Some(f) = m.fields.iter().find(|f| f.name == *part && f.relation.is_some()) else { break };
+        let target = (f.relation.expect("a relation field").target)();
+        if target.ordering.is_empty() {
+            break;
+        }
+        let key = (m as *const ModelMeta as usize, f.name);
+        if seen.contains(&key) {
+            return Err(Error::field_error("Infinite loop caused by ordering."));
+        }
+        seen.push(key);
+        let here = full(path);
+        for term in target.ordering {
+            let t = OrderBy::from(*term);
+            if t.is_random() {
+                continue;
+            }
+            expand_ordering(target, &here, &t.path, descending != t.descending, seen, out)?;
+        }
+        seen.pop();
+        return Ok(());
+    }
+    out.push((full(path), descending));
+    Ok(())
 }
