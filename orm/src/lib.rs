@@ -134,7 +134,9 @@ pub use db::{CapturedQuery, Database, QueryCapture};
 pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
 pub use expressions::handle::Field;
 pub use expressions::q::{Lookup, Q};
-pub use expressions::{Assignment, Avg, Count, Exists, Expr, ForUpdate, Max, Min, OrderBy, OuterRef, Subquery, Sum, F};
+pub use expressions::{
+    Assignment, Avg, Count, Exists, Expr, ForUpdate, Max, Min, OrderBy, OuterRef, StdDev, Subquery, Sum, Variance, F,
+};
 pub use fields::{Auto, ColumnKind, FieldType};
 pub use lifecycle::related_manager::RelatedManager;
 pub use lifecycle::{Persist, SaveOptions};

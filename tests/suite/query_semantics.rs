@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use orm::prelude::*;
-use orm::{Error, ForUpdate, OrderBy, Value, F};
+use orm::{Error, ForUpdate, OrderBy, OwnedRow, Value, F};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
@@ -633,6 +633,113 @@ backend_test! {
         assert_eq!(Country::objects().order_by(["name"]).first(&db)?.map(|c| c.id), Some(be.id));
         assert_eq!(Country::objects().order_by(["name"]).last(&db)?.map(|c| c.id), Some(fr.id));
         assert_eq!(Country::objects().filter(Country::name().startswith("D")).last(&db)?.map(|c| c.id), Some(de.id));
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. GROUP BY as Django computes it; aggregate() over subqueries; default, StdDev, Variance.
+
+fn f64_of(row: &OwnedRow, i: usize) -> f64 {
+    match &row.values()[i] {
+        Value::Float(f) => *f,
+        Value::Int(n) => *n as f64,
+        Value::Decimal(d) => d.to_string().parse().unwrap(),
+        Value::Text(t) => t.parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+backend_test! {
+    fn values_annotate_groups_by_the_values_fields_only(t: &TestDb) {
+        let db = db_of(t);
+        let (_, ann, bob, _) = seed(&db)?;
+        let (a, b) = (ann.id.get().unwrap(), bob.id.get().unwrap());
+        let per_writer = Article::objects().values(["writer"]).annotate("n", orm::Count::all()).order_by(["writer"]).fetch_lists(&db)?;
+        let mut expect = vec![vec![Value::Int(a), Value::Int(2)], vec![Value::Int(b), Value::Int(1)]];
+        expect.sort_by_key(|r| match r[0] { Value::Int(i) => i, _ => 0 });
+        assert_eq!(per_writer, expect);
+        // An annotation made before values() and not named there is neither selected nor
+        // grouped by.
+        let masked = Article::objects()
+            .annotate("double", F::col("rating") * 2)
+            .values(["writer"])
+            .annotate("n", orm::Count::all())
+            .order_by(["writer"])
+            .fetch_values(&db)?;
+        assert_eq!(masked.len(), 2);
+        assert_eq!(masked[0].columns().to_vec(), ["writer", "n"]);
+        // Named in values(), it is selected and grouped by.
+        let named = Article::objects().annotate("double", F::col("rating") * 2).values(["double"]).annotate("n", orm::Count::all()).fetch_values(&db)?;
+        assert_eq!(named.len(), 3);
+        // aggregate() after an annotation that is not an aggregate does not group by it.
+        let total = Article::objects().annotate("double", F::col("rating") * 2).aggregate([("s", orm::Sum::of("double"))], &db)?;
+        assert_eq!(total.get::<i64>(0)?, 18);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn aggregate_over_distinct_sliced_and_annotated_querysets_uses_a_subquery(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        // Joining articles gives one row per article; distinct() makes it one per writer.
+        let joined = Writer::objects().filter(Q::path("articles__rating__gte", 0)?);
+        assert_eq!(joined.aggregate([("n", orm::Count::all())], &db)?.get::<i64>(0)?, 3);
+        assert_eq!(joined.clone().distinct().aggregate([("n", orm::Count::all()), ("ids", orm::Count::of("id"))], &db)?.values(), &[Value::Int(2), Value::Int(2)]);
+        // A slice: the aggregate covers the slice's rows only.
+        let first_two = Article::objects().order_by(["title"]).slice(..2);
+        assert_eq!(first_two.aggregate([("s", orm::Sum::of("rating"))], &db)?.get::<i64>(0)?, 6);
+        assert_eq!(Article::objects().order_by(["title"]).slice(1..).aggregate([("n", orm::Count::all()), ("m", orm::Max::of("rating"))], &db)?.values(), &[Value::Int(2), Value::Int(3)]);
+        // Over an aggregate annotation: one value per group.
+        let per_writer = Writer::objects().annotate("n", orm::Count::of("articles"));
+        let row = per_writer.aggregate([("total", orm::Sum::of("n")), ("most", orm::Max::of("n")), ("writers", orm::Count::all())], &db)?;
+        assert_eq!(f64_of(&row, 0), 3.0);
+        assert_eq!(row.values()[1..], [Value::Int(2), Value::Int(3)]);
+        let avg = per_writer.aggregate([("avg", orm::Avg::of("n"))], &db)?;
+        assert!((f64_of(&avg, 0) - 1.0).abs() < 1e-9);
+        let grouped = Article::objects().values(["writer"]).annotate("n", orm::Count::all());
+        assert_eq!(grouped.aggregate([("most", orm::Max::of("n"))], &db)?.values(), &[Value::Int(2)]);
+        // A distinct values() query counts the distinct values.
+        assert_eq!(Article::objects().values(["writer"]).distinct().aggregate([("n", orm::Count::all())], &db)?.values(), &[Value::Int(2)]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn aggregate_default_stddev_and_variance(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        // Ratings 5, 1, 3: mean 3, squared deviations 4 + 4 + 0.
+        let row = Article::objects().aggregate(
+            [
+                ("sd", orm::StdDev::of("rating")),
+                ("sd_s", orm::StdDev::sample("rating")),
+                ("var", orm::Variance::of("rating")),
+                ("var_s", orm::Variance::sample("rating")),
+            ],
+            &db,
+        )?;
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} != {b}");
+        close(f64_of(&row, 0), (8.0f64 / 3.0).sqrt());
+        close(f64_of(&row, 1), 2.0);
+        close(f64_of(&row, 2), 8.0 / 3.0);
+        close(f64_of(&row, 3), 4.0);
+        // Per group, and a sample of one row has no spread (NULL).
+        let per = Writer::objects().annotate("v", orm::Variance::sample("articles__rating")).order_by(["name"]).values(["name", "v"]).fetch_lists(&db)?;
+        assert_eq!(per.len(), 3);
+        assert_eq!(per[1][1], Value::Null, "Bob has one article");
+        assert_eq!(per[2][1], Value::Null, "Cy has none");
+        // default= replaces NULL, in SQL and without a query.
+        let nothing = Article::objects().filter(Article::rating().gt(100));
+        let row = nothing.aggregate([("s", orm::Sum::of("rating").default(0)), ("m", orm::Max::of("rating").default(-1)), ("plain", orm::Sum::of("rating"))], &db)?;
+        assert_eq!((row.get::<i64>(0)?, row.get::<i64>(1)?, &row.values()[2]), (0, -1, &Value::Null));
+        let capture = db.capture_queries();
+        let row = Article::objects().none().aggregate([("s", orm::Sum::of("rating").default(7)), ("n", orm::Count::all())], &db)?;
+        assert_eq!(row.values(), &[Value::Int(7), Value::Int(0)]);
+        assert!(capture.is_empty());
+        let with = Writer::objects().annotate("s", orm::Sum::of("articles__rating").default(0)).order_by(["name"]).values(["s"]).fetch_flat::<i64>(&db)?;
+        assert_eq!(with, [6, 3, 0]);
         Ok(())
     }
 }

@@ -60,6 +60,10 @@ pub(crate) struct Query {
     pub distinct: bool,
     pub annotations: Vec<(String, Expr)>,
     pub values: Option<Vec<String>>,
+    /// How many annotations there were when `values()` was called: those after it are
+    /// selected (and grouped by, when not aggregates); those before only if `values()` named
+    /// them (Django's annotation mask).
+    pub values_from: usize,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
 }

@@ -407,6 +407,7 @@ impl<M: Model> QuerySet<M> {
     /// these fields (Django's `values(...).annotate(...)`).
     pub fn values<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
         self.query.values = Some(fields.into_iter().map(str::to_owned).collect());
+        self.query.values_from = self.query.annotations.len();
         self
     }
 
@@ -661,7 +662,8 @@ impl<M: Model> QuerySet<M> {
     {
         self.check()?;
         let mut q = self.query.clone();
-        let aggs: Vec<(String, Expr)> = aggregates.into_iter().map(|(n, a)| (n.into(), Expr::from(a))).collect();
+        let raw: Vec<(String, Aggregate)> = aggregates.into_iter().map(|(n, a)| (n.into(), a)).collect();
+        let aggs: Vec<(String, Expr)> = raw.iter().map(|(n, a)| (n.clone(), Expr::from(a.clone()))).collect();
         let names: Arc<[String]> = aggs.iter().map(|(n, _)| n.clone()).collect();
         if aggs.is_empty() {
             // Django: `aggregate()` with nothing to compute is `{}`, without a query.
@@ -672,7 +674,14 @@ impl<M: Model> QuerySet<M> {
             let values = aggs.iter().map(|(_, e)| e.empty_result()).collect();
             return Ok(OwnedRow::new(names, values));
         }
+        if crate::sql::aggregate_needs_subquery(&q) {
+            let stmt = crate::sql::compile_aggregate_over_subquery(M::meta(), ex.dialect(), &q, &raw)?;
+            let row = ex.with_connection(|c| c.query_opt(&stmt.sql, &stmt.params))?;
+            let row = row.ok_or_else(|| Error::field_error("an aggregate query returned no row"))?;
+            return Ok(OwnedRow::new(names, row.into_values()));
+        }
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
+        q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
         let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, refused: None, _m: PhantomData };

@@ -76,8 +76,9 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
                     None => (n.clone(), crate::expressions::F::col(n)),
                 })
                 .collect();
-            // Annotations added after values() are selected too.
-            for (n, e) in &q.annotations {
+            // Annotations added after values() are selected too; those before it only when
+            // named (Django's annotation mask), so they do not enter GROUP BY either.
+            for (n, e) in q.annotations.iter().skip(q.values_from) {
                 if !names.contains(n) {
                     out.push((n.clone(), e.clone()));
                 }
@@ -247,6 +248,9 @@ pub(super) fn render_select(
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
+    // Selected columns grouped by their position in the select list (`GROUP BY 1`): an
+    // expression with parameters would not be recognised as the selected one.
+    let mut group_by_positions: Vec<usize> = Vec::new();
     let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
     let mut related = Vec::new();
     let mut joined = None;
@@ -302,9 +306,15 @@ pub(super) fn render_select(
                 w.expr(&scope, e)?;
                 w.push(" AS ");
                 w.ident(name);
-                if has_agg && !e.contains_aggregate() {
+                if has_agg && !refs_aggregate(e, &q.annotations) {
+                    group_by_positions.push(i + 1);
                     group_by.push(e.clone());
                 }
+            }
+            // An aggregate annotated before values() was computed per object (Django keeps
+            // that grouping): group by the model's columns as well.
+            if q.annotations.iter().take(q.values_from).any(|(_, e)| e.contains_aggregate()) {
+                group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
         }
         Select::One => w.push("1"),
@@ -315,7 +325,29 @@ pub(super) fn render_select(
     let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
         q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
     w.conditions(&scope, " WHERE ", &where_nodes)?;
+    let selected_groups = group_by.len();
     if !group_by.is_empty() || !group_by_columns.is_empty() {
+        // Django adds the ordering's columns to GROUP BY (an ordering by a relation may
+        // reach a joined column no group holds otherwise).
+        if matches!(select, Select::Model | Select::Values) {
+            let default: Vec<OrderBy> = match (&q.order, select) {
+                (None, Select::Model) => meta.ordering.iter().map(|s| OrderBy::from(*s)).collect(),
+                _ => Vec::new(),
+            };
+            for o in q.order.iter().flatten().chain(&default) {
+                if o.expr.is_some() || o.is_random() {
+                    continue;
+                }
+                let mut expanded = Vec::new();
+                expand_ordering(meta, "", &o.path, o.descending, &mut Vec::new(), &mut expanded)?;
+                for (path, _) in expanded {
+                    let e = crate::expressions::F::col(&path);
+                    if !refs_aggregate(&e, &q.annotations) && !group_by.contains(&e) {
+                        group_by.push(e);
+                    }
+                }
+            }
+        }
         w.push(" GROUP BY ");
         for (i, (q, f)) in group_by_columns.iter().enumerate() {
             if i > 0 {
@@ -326,6 +358,10 @@ pub(super) fn render_select(
         for (i, e) in group_by.iter().enumerate() {
             if i > 0 || !group_by_columns.is_empty() {
                 w.push(", ");
+            }
+            if let Some(p) = group_by_positions.get(i).filter(|_| i < selected_groups) {
+                w.push(&p.to_string());
+                continue;
             }
             w.expr(&scope, e)?;
         }
@@ -368,6 +404,77 @@ pub(super) fn render_select(
         w.limit_offset(Some(1), 0);
     }
     Ok((related, joined))
+}
+
+/// Does `aggregate()` over `q` need the query as a subquery (Django's `get_aggregation`)? A
+/// slice, `DISTINCT` or an aggregate annotation decides which rows (or groups) there are, so
+/// the aggregates must run over those rows, not over the joined table (no double counting).
+pub(crate) fn aggregate_needs_subquery(q: &Query) -> bool {
+    q.limit.is_some() || q.offset > 0 || q.distinct || q.annotations.iter().any(|(_, e)| e.contains_aggregate())
+}
+
+/// `SELECT AGG(subquery.x) AS name, … FROM (<q>) subquery`: each aggregate's argument is
+/// selected by the inner query (as an annotation `__aggN`) and aggregated outside.
+pub(crate) fn compile_aggregate_over_subquery(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    aggregates: &[(String, crate::expressions::Aggregate)],
+) -> Result<Statement> {
+    let mut inner = q.clone();
+    if inner.limit.is_none() && inner.offset == 0 {
+        // The order of the rows does not change an aggregate.
+        inner.order = Some(Vec::new());
+    }
+    let select = if inner.values.is_some() { Select::Values } else { Select::Model };
+    let mut aliases = Vec::new();
+    for (i, (name, agg)) in aggregates.iter().enumerate() {
+        if agg.filter.is_some() {
+            return Err(Error::field_error(format!(
+                "the aggregate `{name}` has a filter: over a sliced, distinct or aggregated QuerySet, annotate \
+                 the filtered value first and aggregate that"
+            )));
+        }
+        aliases.push(agg.arg.as_ref().map(|arg| {
+            let alias = format!("__agg{i}");
+            inner.annotations.push((alias.clone(), arg.clone()));
+            match select {
+                Select::Values => alias,
+                _ => format!("a{}_{alias}", inner.annotations.len() - 1),
+            }
+        }));
+    }
+    let mut w = Writer::new(d);
+    w.push("SELECT ");
+    for (i, ((name, agg), alias)) in aggregates.iter().zip(&aliases).enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        if agg.default.is_some() {
+            w.push("COALESCE(");
+        }
+        w.push(agg_name(agg.func));
+        w.push("(");
+        if agg.distinct {
+            w.push("DISTINCT ");
+        }
+        match alias {
+            Some(a) => w.column("subquery", a),
+            None => w.push("*"),
+        }
+        w.push(")");
+        if let Some(v) = &agg.default {
+            w.push(", ");
+            w.param(v.clone());
+            w.push(")");
+        }
+        w.push(" AS ");
+        w.ident(name);
+    }
+    w.push(" FROM (");
+    render_select(&mut w, meta, &inner, select, None)?;
+    w.push(") subquery");
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
 }
 
 /// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?

@@ -17,7 +17,8 @@ use orm_backends::Value;
 
 /// Appends the shape of `q` to `out`.
 pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
-    let Query { filters, order, limit, offset, distinct, annotations, values, for_update, select_related } = q;
+    let Query { filters, order, limit, offset, distinct, annotations, values, values_from, for_update, select_related } =
+        q;
     len(out, filters.len());
     for n in filters {
         node(n, out);
@@ -42,6 +43,7 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         None => out.push(0),
         Some(names) => {
             out.push(1);
+            len(out, *values_from);
             len(out, names.len());
             for n in names {
                 text(out, n);
@@ -213,7 +215,7 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
         }
         Expr::Aggregate(agg) => {
             out.push(6);
-            let Aggregate { func, arg, distinct, filter } = &**agg;
+            let Aggregate { func, arg, distinct, filter, default } = &**agg;
             out.push(*func as u8);
             out.push(u8::from(*distinct));
             match arg {
@@ -228,6 +230,13 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
                 Some(f) => {
                     out.push(1);
                     node(f, out);
+                }
+            }
+            match default {
+                None => out.push(0),
+                Some(v) => {
+                    out.push(1);
+                    value(v, out);
                 }
             }
         }
@@ -254,8 +263,18 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
 /// allowed here bind their values unchanged, so what held for the first query of a shape holds
 /// for every query of it.
 pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
-    let Query { filters, order, limit, offset, distinct: _, annotations, values: _, for_update: _, select_related: _ } =
-        q;
+    let Query {
+        filters,
+        order,
+        limit,
+        offset,
+        distinct: _,
+        annotations,
+        values: _,
+        values_from: _,
+        for_update: _,
+        select_related: _,
+    } = q;
     if !annotations.is_empty() || order.as_ref().is_some_and(|o| o.iter().any(|t| t.expr.is_some())) {
         return None;
     }

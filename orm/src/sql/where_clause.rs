@@ -38,6 +38,24 @@ pub(crate) fn escape_like(s: &str) -> String {
     out
 }
 
+/// Does this expression hold an aggregate, directly or through the annotations it names
+/// (`F::col("n")` where `n` is `Count(…)`)?
+pub(super) fn refs_aggregate(e: &Expr, annotations: &[(String, Expr)]) -> bool {
+    fn walk(e: &Expr, annotations: &[(String, Expr)], depth: usize) -> bool {
+        match e {
+            Expr::Aggregate(_) => true,
+            Expr::Binary(a, _, b) => walk(a, annotations, depth) || walk(b, annotations, depth),
+            Expr::Func(_, args) => args.iter().any(|a| walk(a, annotations, depth)),
+            Expr::Field(path) if path.len() == 1 && depth < 8 => annotations
+                .iter()
+                .find(|(n, _)| n.as_str() == path[0].as_ref())
+                .is_some_and(|(_, inner)| walk(inner, annotations, depth + 1)),
+            _ => false,
+        }
+    }
+    walk(e, annotations, 0)
+}
+
 /// Does this condition mention an aggregate (directly or through an annotation)?
 pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) -> bool {
     match node {
@@ -45,10 +63,10 @@ pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) ->
         Node::Not(n) => node_has_aggregate(n, annotations),
         Node::Leaf(l) => {
             (l.path.len() == 1
-                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && e.contains_aggregate()))
-                || matches!(&l.operand, Operand::Expr(e) if e.contains_aggregate())
+                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && refs_aggregate(e, annotations)))
+                || matches!(&l.operand, Operand::Expr(e) if refs_aggregate(e, annotations))
         }
-        Node::Expr(e) => e.contains_aggregate(),
+        Node::Expr(e) => refs_aggregate(e, annotations),
         Node::Const(_) => false,
     }
 }

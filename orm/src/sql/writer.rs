@@ -147,13 +147,11 @@ impl Writer {
                 self.push(")");
             }
             Expr::Aggregate(agg) => {
-                self.push(match agg.func {
-                    AggFunc::Count => "COUNT(",
-                    AggFunc::Sum => "SUM(",
-                    AggFunc::Avg => "AVG(",
-                    AggFunc::Min => "MIN(",
-                    AggFunc::Max => "MAX(",
-                });
+                if agg.default.is_some() {
+                    self.push("COALESCE(");
+                }
+                self.push(agg_name(agg.func));
+                self.push("(");
                 if agg.distinct {
                     self.push("DISTINCT ");
                 }
@@ -172,6 +170,11 @@ impl Writer {
                     (Some(a), None) => self.expr(scope, a)?,
                 }
                 self.push(")");
+                if let Some(v) = &agg.default {
+                    self.push(", ");
+                    self.param(v.clone());
+                    self.push(")");
+                }
             }
             Expr::Subquery(sub) => {
                 self.push("(");
@@ -414,4 +417,20 @@ pub(super) fn expand_ordering(
     }
     out.push((full(path), descending));
     Ok(())
+}
+
+/// The SQL name of an aggregate function (the same on every backend; SQLite's connection
+/// registers the statistical ones).
+pub(super) fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "COUNT",
+        AggFunc::Sum => "SUM",
+        AggFunc::Avg => "AVG",
+        AggFunc::Min => "MIN",
+        AggFunc::Max => "MAX",
+        AggFunc::StdDevPop => "STDDEV_POP",
+        AggFunc::StdDevSamp => "STDDEV_SAMP",
+        AggFunc::VarPop => "VAR_POP",
+        AggFunc::VarSamp => "VAR_SAMP",
+    }
 }
