@@ -743,3 +743,96 @@ backend_test! {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 1. Filters and aggregates across multi-valued relations.
+
+fn counts(rows: Vec<orm::Annotated<Writer>>) -> orm::Result<Vec<(String, i64)>> {
+    rows.into_iter().map(|r| Ok((r.object.name.clone(), r.get::<i64>("n")?))).collect()
+}
+
+fn pairs(v: &[(&str, i64)]) -> Vec<(String, i64)> {
+    v.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
+}
+
+backend_test! {
+    fn a_filter_before_annotate_restricts_the_count_and_after_it_filters_groups(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let high = || Q::path("articles__rating__gte", 3);
+        let before = Writer::objects().filter(high()?).annotate("n", orm::Count::of("articles")).order_by(["name"]).fetch_annotated(&db)?;
+        assert_eq!(counts(before)?, pairs(&[("Ann", 1), ("Bob", 1)]), "only the kept articles are counted");
+        let after = Writer::objects().annotate("n", orm::Count::of("articles")).filter(high()?).order_by(["name"]).fetch_annotated(&db)?;
+        assert_eq!(counts(after)?, pairs(&[("Ann", 2), ("Bob", 1)]), "the groups are filtered, the counts are not");
+        // Both: counted within the first filter, groups kept by the second.
+        let both = Writer::objects()
+            .filter(Q::path("articles__rating__lte", 3)?)
+            .annotate("n", orm::Count::of("articles"))
+            .filter(Q::path("articles__rating__gte", 5)?)
+            .fetch_annotated(&db)?;
+        assert_eq!(counts(both)?, pairs(&[("Ann", 1)]));
+        // aggregate() reuses the filter's join as well.
+        let agg = Writer::objects().filter(high()?).aggregate([("n", orm::Count::of("articles")), ("s", orm::Sum::of("articles__rating"))], &db)?;
+        assert_eq!((agg.get::<i64>(0)?, agg.get::<i64>(1)?), (2, 8));
+        // Many-to-many: the same rules.
+        let (a1, a2) = (Article::objects().filter(Article::title().eq("a1")).get(&db)?, Article::objects().filter(Article::title().eq("a2")).get(&db)?);
+        let (red, blue) = (label(&db, "red")?, label(&db, "blue")?);
+        a1.labels().add([&red, &blue], &db)?;
+        a2.labels().add([&red], &db)?;
+        let per_article = |qs: QuerySet<Article>| -> orm::Result<Vec<(String, i64)>> {
+            qs.order_by(["title"]).fetch_annotated(&db)?.into_iter().map(|r| Ok((r.object.title.clone(), r.get::<i64>("n")?))).collect()
+        };
+        let before = per_article(Article::objects().filter(Q::path("labels__name", "blue")?).annotate("n", orm::Count::of("labels")))?;
+        assert_eq!(before, pairs(&[("a1", 1)]));
+        let after = per_article(Article::objects().annotate("n", orm::Count::of("labels")).filter(Q::path("labels__name", "blue")?))?;
+        assert_eq!(after, pairs(&[("a1", 2)]));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_condition_mixing_an_aggregate_and_a_column_runs_everywhere(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let rows = Writer::objects()
+            .annotate("n", orm::Count::of("articles"))
+            .filter(Q::path("n__gt", 1)? | Q::path("name", "Cy")?)
+            .order_by(["name"])
+            .fetch_annotated(&db)?;
+        assert_eq!(counts(rows)?, pairs(&[("Ann", 2), ("Cy", 0)]));
+        let excluded = Writer::objects().annotate("n", orm::Count::of("articles")).exclude(Q::path("n", 0)? | Q::path("name", "Ann")?).fetch_annotated(&db)?;
+        assert_eq!(counts(excluded)?, pairs(&[("Bob", 1)]));
+        let grouped = Article::objects()
+            .values(["writer"])
+            .annotate("n", orm::Count::all())
+            .filter(Q::path("n__gt", 1)? | Q::path("writer__name", "Bob")?)
+            .fetch_values(&db)?;
+        assert_eq!(grouped.len(), 2);
+        let grouped = Article::objects()
+            .values(["writer"])
+            .annotate("n", orm::Count::all())
+            .filter(Q::path("n__gt", 1)? & Q::path("writer__name", "Bob")?)
+            .fetch_values(&db)?;
+        assert!(grouped.is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn ordering_or_filtering_by_an_aggregate_not_annotated_is_a_field_error(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        let err = Writer::objects().order_by([orm::Expr::from(orm::Count::of("articles")).desc()]).fetch(&db).unwrap_err();
+        assert!(matches!(&err, Error::FieldError { message } if message.starts_with("Using an aggregate in order_by() without also including it in annotate() is not allowed: COUNT(F(articles))")), "{err}");
+        let err = Writer::objects().filter(Q::path_expr("id__lt", orm::Count::of("articles"))?).fetch(&db).unwrap_err();
+        assert!(matches!(err, Error::FieldError { .. }), "{err}");
+        let err = Writer::objects().filter(Q::path("n__gt", 1)?).count(&db).unwrap_err();
+        assert!(matches!(&err, Error::FieldError { message } if message.starts_with("Cannot resolve keyword 'n'")), "{err}");
+        assert!(capture.is_empty(), "{:?}", capture.queries());
+        // Annotated, both work.
+        let top = Writer::objects().annotate("n", orm::Count::of("articles")).order_by([OrderBy::desc("n"), OrderBy::asc("name")]).values(["name"]).fetch_flat::<String>(&db)?;
+        assert_eq!(top, ["Ann", "Bob", "Cy"]);
+        Ok(())
+    }
+}

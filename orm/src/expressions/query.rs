@@ -59,6 +59,11 @@ pub(crate) struct Query {
     pub offset: u64,
     pub distinct: bool,
     pub annotations: Vec<(String, Expr)>,
+    /// How many filters there were when each annotation was added (missing: after every
+    /// filter). An annotation reuses the joins of the filters before it (so a filter on a
+    /// multi-valued relation before `annotate(Count(…))` restricts what is counted), never
+    /// those of later ones (Django's join reuse).
+    pub annotation_at: Vec<usize>,
     pub values: Option<Vec<String>>,
     /// How many annotations there were when `values()` was called: those after it are
     /// selected (and grouped by, when not aggregates); those before only if `values()` named

@@ -396,7 +396,13 @@ impl<M: Model> QuerySet<M> {
 
     /// Adds a computed column `name` (readable through [`fetch_annotated`](Self::fetch_annotated)
     /// and `values()`, usable in filters and ordering; an aggregate groups the rows).
+    ///
+    /// Across a multi-valued relation, an aggregate counts the related rows that the filters
+    /// before it kept, while a filter after it filters the groups without changing what was
+    /// counted (each gets its own join), as in Django.
     pub fn annotate(mut self, name: &str, expr: impl Into<Expr>) -> Self {
+        self.query.annotation_at.resize(self.query.annotations.len(), usize::MAX);
+        self.query.annotation_at.push(self.query.filters.len());
         self.query.annotations.push((name.to_owned(), expr.into()));
         self
     }

@@ -231,7 +231,23 @@ pub(super) fn render_select(
         }
     }
     let scope = Scope::root(meta, &q.annotations);
+    if !q.annotation_at.is_empty() {
+        scope.annotation_at.replace(q.annotation_at.clone());
+    }
+    let (where_nodes, having_nodes) = split_having(&q.filters, &q.annotations);
+    if !q.annotations.is_empty() && !where_nodes.is_empty() {
+        // The filters' joins first (their text is written below), so that an annotation made
+        // after a filter finds that filter's join to reuse (Django's join reuse).
+        let mut joins_only = Writer::params_only(w.d);
+        joins_only.conditions(&scope, " WHERE ", &where_nodes)?;
+    }
     let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
+    if let Some(o) = q.order.iter().flatten().find(|o| o.expr.as_ref().is_some_and(Expr::contains_aggregate)) {
+        return Err(Error::field_error(format!(
+            "Using an aggregate in order_by() without also including it in annotate() is not allowed: {}",
+            describe(o.expr.as_ref().expect("found by its expression"))
+        )));
+    }
     let sliced = q.limit.is_some() || q.offset > 0;
     let wrap_count = select == Select::Count && (sliced || q.distinct || has_agg);
     // exists() of a distinct or sliced query asks whether the rows it would return exist:
@@ -266,7 +282,7 @@ pub(super) fn render_select(
             w.select_list(&scope, meta, &scope.qual.clone());
             for (i, (name, e)) in q.annotations.iter().enumerate() {
                 w.push(", ");
-                w.expr(&scope, e)?;
+                scope.in_annotation(name, || w.expr(&scope, e))?;
                 w.push(" AS ");
                 w.ident(&format!("a{i}_{name}"));
             }
@@ -303,7 +319,7 @@ pub(super) fn render_select(
                 if i > 0 {
                     w.push(", ");
                 }
-                w.expr(&scope, e)?;
+                scope.in_annotation(name, || w.expr(&scope, e))?;
                 w.push(" AS ");
                 w.ident(name);
                 if has_agg && !refs_aggregate(e, &q.annotations) {
@@ -322,13 +338,20 @@ pub(super) fn render_select(
     w.push(" FROM ");
     w.ident(meta.table);
     let from_end = w.sql.len();
-    let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
-        q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
     w.conditions(&scope, " WHERE ", &where_nodes)?;
     let selected_groups = group_by.len();
     if !group_by.is_empty() || !group_by_columns.is_empty() {
         // Django adds the ordering's columns to GROUP BY (an ordering by a relation may
         // reach a joined column no group holds otherwise).
+        // And the plain columns of a HAVING condition (`Q(n__gt=1) | Q(name="x")`): HAVING
+        // may only name grouped columns.
+        for (_, n) in &having_nodes {
+            having_columns(n, &q.annotations, &mut |e| {
+                if !group_by.contains(&e) {
+                    group_by.push(e);
+                }
+            });
+        }
         if matches!(select, Select::Model | Select::Values) {
             let default: Vec<OrderBy> = match (&q.order, select) {
                 (None, Select::Model) => meta.ordering.iter().map(|s| OrderBy::from(*s)).collect(),
@@ -481,7 +504,7 @@ pub(crate) fn compile_aggregate_over_subquery(
 pub(super) fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<bool> {
     let mut w = Writer::new(Dialect::Sqlite);
     let scope = Scope::root(meta, &q.annotations);
-    let nodes: Vec<&Node> = q.filters.iter().collect();
+    let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     w.conditions(&scope, " WHERE ", &nodes)?;
     Ok(!scope.joins().is_empty())
 }
@@ -489,7 +512,7 @@ pub(super) fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<
 /// `WHERE` for a DELETE/UPDATE: the filters directly, or `pk IN (SELECT … JOIN …)` when they
 /// cross relations (the derived table keeps MySQL from refusing a subquery on the same table).
 pub(super) fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Query) -> Result<()> {
-    let nodes: Vec<&Node> = q.filters.iter().collect();
+    let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     if !filters_need_joins(meta, q)? {
         let scope = Scope::root(meta, &q.annotations);
         return w.conditions(&scope, " WHERE ", &nodes);
@@ -560,4 +583,34 @@ pub(crate) fn compile_update(
     }
     write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}
+
+/// The plain (not aggregate) field paths a HAVING condition compares.
+fn having_columns(node: &Node, annotations: &[(String, Expr)], add: &mut impl FnMut(Expr)) {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().for_each(|n| having_columns(n, annotations, add)),
+        Node::Not(n) => having_columns(n, annotations, add),
+        Node::Leaf(l) => {
+            let e = Expr::Field(l.path.clone());
+            if !refs_aggregate(&e, annotations) {
+                add(e);
+            }
+        }
+        Node::Expr(_) | Node::Const(_) => {}
+    }
+}
+
+/// An expression as Django prints one in messages (`Count(F(articles))`).
+fn describe(e: &Expr) -> String {
+    match e {
+        Expr::Field(p) => format!("F({})", p.join("__")),
+        Expr::Aggregate(a) => {
+            let name = agg_name(a.func);
+            let arg = a.arg.as_ref().map_or_else(|| "*".to_owned(), describe);
+            format!("{name}({arg})")
+        }
+        Expr::Value(v) => format!("Value({v:?})"),
+        Expr::Binary(a, op, b) => format!("{} {op:?} {}", describe(a), describe(b)),
+        other => format!("{other:?}"),
+    }
 }

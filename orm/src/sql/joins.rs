@@ -16,6 +16,11 @@ pub(crate) struct Scope<'a> {
     /// The top-level filter being rendered: joins over multi-valued relations are shared
     /// within one `filter()` call and separate between calls (Django's rule).
     pub(super) group: Cell<Option<usize>>,
+    /// How many filters preceded each annotation (`Query::annotation_at`).
+    pub(super) annotation_at: RefCell<Vec<usize>>,
+    /// While an annotation renders: it may reuse the multi-valued joins of the filters
+    /// numbered below this (and its own, ungrouped ones).
+    pub(super) reuse_below: Cell<Option<usize>>,
 }
 
 /// One JOIN: `{LEFT OUTER|INNER} JOIN table alias ON parent.parent_col = alias.col`.
@@ -183,7 +188,29 @@ impl<'a> Scope<'a> {
         parent: Option<&'a Scope<'a>>,
         annotations: &'a [(String, Expr)],
     ) -> Scope<'a> {
-        Scope { meta, qual, parent, annotations, joins: RefCell::new(Vec::new()), group: Cell::new(None) }
+        Scope {
+            meta,
+            qual,
+            parent,
+            annotations,
+            joins: RefCell::new(Vec::new()),
+            group: Cell::new(None),
+            annotation_at: RefCell::new(Vec::new()),
+            reuse_below: Cell::new(None),
+        }
+    }
+
+    /// Runs `f` rendering the annotation `name`: outside any filter's join group, reusing
+    /// the joins of the filters made before the annotation.
+    pub(super) fn in_annotation<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        let index = self.annotations.iter().position(|(n, _)| n == name);
+        let limit = index.and_then(|i| self.annotation_at.borrow().get(i).copied()).unwrap_or(usize::MAX);
+        let group = self.group.replace(None);
+        let reuse = self.reuse_below.replace(Some(limit));
+        let r = f();
+        self.group.set(group);
+        self.reuse_below.set(reuse);
+        r
     }
 
     /// The joins needed so far, in the order they were first needed.
@@ -204,6 +231,15 @@ impl<'a> Scope<'a> {
     ) -> String {
         let group = if multi { self.group.get() } else { None };
         let mut joins = self.joins.borrow_mut();
+        if let (true, None, Some(limit)) = (multi, group, self.reuse_below.get()) {
+            // An annotation: the join of an earlier filter on the same relation, if any.
+            if let Some(j) =
+                joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group.is_some_and(|g| g < limit))
+            {
+                j.left |= left;
+                return j.alias.clone();
+            }
+        }
         if let Some(j) = joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group == group) {
             j.left |= left;
             return j.alias.clone();

@@ -17,8 +17,19 @@ use orm_backends::Value;
 
 /// Appends the shape of `q` to `out`.
 pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
-    let Query { filters, order, limit, offset, distinct, annotations, values, values_from, for_update, select_related } =
-        q;
+    let Query {
+        filters,
+        order,
+        limit,
+        offset,
+        distinct,
+        annotations,
+        annotation_at,
+        values,
+        values_from,
+        for_update,
+        select_related,
+    } = q;
     len(out, filters.len());
     for n in filters {
         node(n, out);
@@ -34,6 +45,10 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         }
     }
     out.push(u8::from(limit.is_some()) | (u8::from(*offset > 0) << 1) | (u8::from(*distinct) << 2));
+    len(out, annotation_at.len());
+    for &at in annotation_at {
+        len(out, at);
+    }
     len(out, annotations.len());
     for (name, e) in annotations {
         text(out, name);
@@ -270,6 +285,7 @@ pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
         offset,
         distinct: _,
         annotations,
+        annotation_at: _,
         values: _,
         values_from: _,
         for_update: _,

@@ -56,6 +56,14 @@ pub(super) fn refs_aggregate(e: &Expr, annotations: &[(String, Expr)]) -> bool {
     walk(e, annotations, 0)
 }
 
+/// Top-level filters, each with its number (its join group).
+pub(super) type Numbered<'q> = Vec<(usize, &'q Node)>;
+
+/// Splits top-level filters into WHERE and HAVING (those that mention an aggregate).
+pub(super) fn split_having<'q>(filters: &'q [Node], annotations: &[(String, Expr)]) -> (Numbered<'q>, Numbered<'q>) {
+    filters.iter().enumerate().partition(|(_, n)| !node_has_aggregate(n, annotations))
+}
+
 /// Does this condition mention an aggregate (directly or through an annotation)?
 pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) -> bool {
     match node {
@@ -72,13 +80,15 @@ pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) ->
 }
 
 impl Writer {
-    pub(super) fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[&Node]) -> Result<()> {
+    /// `keyword` and the conditions `nodes`, ANDed; each is the filter numbered as given (its
+    /// join group).
+    pub(super) fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[(usize, &Node)]) -> Result<()> {
         if nodes.is_empty() {
             return Ok(());
         }
         self.push(keyword);
-        for (i, n) in nodes.iter().enumerate() {
-            if i > 0 {
+        for (k, &(i, n)) in nodes.iter().enumerate() {
+            if k > 0 {
                 self.push(" AND ");
             }
             let previous = scope.group.replace(Some(i));
@@ -131,11 +141,8 @@ impl Writer {
                 [one] => scope.annotations.iter().find(|(n, _)| n == one.as_ref()),
                 _ => None,
             };
-            if let Some((_, e)) = annotation {
-                let previous = scope.group.replace(None);
-                let r = self.expr(scope, e);
-                scope.group.set(previous);
-                r?;
+            if let Some((n, e)) = annotation {
+                scope.in_annotation(n, || self.expr(scope, e))?;
             }
             return Ok((None, None));
         }
@@ -147,10 +154,7 @@ impl Writer {
             }
             Target::Annotation(e) => {
                 let e = e.clone();
-                let previous = scope.group.replace(None);
-                let r = self.expr(scope, &e);
-                scope.group.set(previous);
-                r?;
+                scope.in_annotation(&leaf.path[0], || self.expr(scope, &e))?;
                 Ok((None, None))
             }
         }

@@ -95,10 +95,7 @@ impl Writer {
                 }
                 Target::Annotation(inner) => {
                     let inner = inner.clone();
-                    let previous = scope.group.replace(None);
-                    let r = self.expr(scope, &inner);
-                    scope.group.set(previous);
-                    r?;
+                    scope.in_annotation(&path[0], || self.expr(scope, &inner))?;
                 }
             },
             Expr::OuterRef(path) => {
@@ -204,8 +201,7 @@ impl Writer {
         self.push(" ");
         self.ident(&alias);
         let from_end = self.sql.len();
-        let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
-            sub.query.filters.iter().partition(|n| !node_has_aggregate(n, &sub.query.annotations));
+        let (where_nodes, having_nodes) = split_having(&sub.query.filters, &sub.query.annotations);
         self.conditions(&scope, " WHERE ", &where_nodes)?;
         if !having_nodes.is_empty() {
             return Err(Error::field_error("a subquery cannot filter on aggregates"));
