@@ -75,6 +75,12 @@
 //! | `select_related` / `prefetch_related` / `Prefetch` | the same names on [`QuerySet`]; reverse caches live in [`Reverse`] fields |
 //! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
 //! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
+//! | `qs[2:5]`, `qs[2:]`, `qs[:5]` (composing) | [`QuerySet::slice`]`(2..5)`, `slice(2..)`, `slice(..5)`; [`QuerySet::is_sliced`] |
+//! | `select_for_update(nowait=True)` / `skip_locked=True` | `.select_for_update(`[`ForUpdate`]`::new().nowait())` / `.skip_locked()` |
+//! | `in_bulk()`, `in_bulk(ids)`, `in_bulk(values, field_name="slug")` | [`QuerySet::in_bulk_all`], [`QuerySet::in_bulk`], [`QuerySet::in_bulk_by`] |
+//! | `F("x").asc(nulls_last=True)`, `order_by("?")` | `OrderBy::asc("x").nulls_last()` ([`OrderBy::nulls_first`], [`OrderBy::nulls_last`]), `order_by(["?"])` or [`OrderBy::random`] |
+//! | `Sum("x", default=0)`, `StdDev("x", sample=True)`, `Variance("x")` | `Sum::of("x").default(0)` ([`expressions::Aggregate::default`]), [`StdDev::sample`], [`Variance::of`] |
+//! | `values()` keys `author_id`; `TypeError` / `ValueError` refusals | the same names; [`Error::TypeError`], [`Error::ValueError`] |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
