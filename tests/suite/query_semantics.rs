@@ -52,6 +52,25 @@ pub struct Ring {
     pub next: Option<ForeignKey<Ring>>,
 }
 
+/// Referenced by `Txn` through its unique `number`, not its primary key.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Acct {
+    pub id: Auto<i64>,
+    #[orm(unique)]
+    pub number: i64,
+}
+
+/// Points at an `Acct` by its `number` (`to_field`).
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Txn {
+    pub id: Auto<i64>,
+    #[orm(to_field = "number", related_name = "txns")]
+    pub account: ForeignKey<Acct>,
+    pub amount: i64,
+}
+
 fn schema() -> Schema {
     Schema::new()
         .model::<Country>()
@@ -64,6 +83,8 @@ fn schema() -> Schema {
         .model::<Essay>()
         .model::<Review>()
         .model::<Ring>()
+        .model::<Acct>()
+        .model::<Txn>()
 }
 
 fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
@@ -833,6 +854,131 @@ backend_test! {
         // Annotated, both work.
         let top = Writer::objects().annotate("n", orm::Count::of("articles")).order_by([OrderBy::desc("n"), OrderBy::asc("name")]).values(["name"]).fetch_flat::<String>(&db)?;
         assert_eq!(top, ["Ann", "Bob", "Cy"]);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Lookups Django accepts.
+
+fn stamped(db: &Database, n: u32, stamp: chrono::NaiveDateTime) -> orm::Result<Everything> {
+    let mut e = doc(n, None);
+    e.stamp = stamp;
+    e.day = stamp.date();
+    e.create(db)
+}
+
+backend_test! {
+    fn text_lookups_on_other_fields_cast_as_django_does(t: &TestDb) {
+        let db = db_of(t);
+        let (_, ann, bob, _) = seed(&db)?;
+        let id = ann.id.get().unwrap();
+        assert_eq!(names(Writer::objects().filter_path("id__iexact", id.to_string())?, &db)?, set(&["Ann"]));
+        assert_eq!(names(Writer::objects().filter_path("id__exact", id)?, &db)?, set(&["Ann"]));
+        assert_eq!(names(Writer::objects().filter_path("id__startswith", id)?.filter_path("id__endswith", id.to_string())?, &db)?, set(&["Ann"]));
+        assert_eq!(names(Writer::objects().filter(Q::path("id__in", serde_json::json!([id, bob.id.get().unwrap()]))?).filter_path("id__regex", format!("^{}$", bob.id.get().unwrap()))?, &db)?, set(&["Bob"]));
+        assert_eq!(names(Writer::objects().exclude_path("id__contains", id)?.filter_path("id__lte", id + 1)?, &db)?, set(&["Bob"]));
+        let e = stamped(&db, 1, NaiveDate::from_ymd_opt(2021, 1, 3).unwrap().and_hms_opt(12, 34, 56).unwrap())?;
+        let texts = |qs: QuerySet<Everything>| -> orm::Result<Vec<String>> { qs.values(["short_text"]).fetch_flat(&db) };
+        let only = vec![e.short_text];
+        assert_eq!(texts(Everything::objects().filter_path("day__startswith", "2021-01")?)?, only);
+        assert_eq!(texts(Everything::objects().filter_path("price__contains", "1.5")?)?, only);
+        assert_eq!(texts(Everything::objects().filter_path("big__icontains", 3)?)?, only);
+        assert!(texts(Everything::objects().filter_path("medium__contains", 9)?)?.is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn exact_against_a_subquery_of_several_rows_is_refused_everywhere(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        let many = orm::Subquery::new(Writer::objects().filter(Writer::name().lt("C")), "id");
+        let err = Writer::objects().filter(Q::path_expr("id", many)?).fetch(&db).unwrap_err();
+        assert!(matches!(&err, Error::ValueError(m) if m == "The QuerySet value for an exact lookup must be limited to one result using slicing."), "{err}");
+        assert!(capture.is_empty());
+        let one = orm::Subquery::new(Writer::objects().filter(Writer::name().lt("C")).order_by(["-name"]).slice(..1), "id");
+        assert_eq!(names(Writer::objects().filter(Q::path_expr("id", one)?), &db)?, set(&["Bob"]));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn the_iso_week_quarter_time_and_second_transforms(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        // A Sunday in ISO week 53 of 2020; a Wednesday in week 20 of 2024.
+        let sunday = stamped(&db, 1, NaiveDate::from_ymd_opt(2021, 1, 3).unwrap().and_hms_opt(12, 34, 56).unwrap())?;
+        let wednesday = stamped(&db, 2, NaiveDate::from_ymd_opt(2024, 5, 15).unwrap().and_hms_opt(8, 0, 7).unwrap())?;
+        let (s, w) = (vec![sunday.short_text.clone()], vec![wednesday.short_text.clone()]);
+        let texts = |path: &str, v: Value| -> orm::Result<Vec<String>> { Everything::objects().filter_path(path, v)?.order_by(["id"]).values(["short_text"]).fetch_flat(&db) };
+        for field in ["stamp", "day"] {
+            assert_eq!(texts(&format!("{field}__iso_year"), Value::Int(2020))?, s, "{field}");
+            assert_eq!(texts(&format!("{field}__year"), Value::Int(2021))?, s, "{field}");
+            assert_eq!(texts(&format!("{field}__week"), Value::Int(53))?, s, "{field}");
+            assert_eq!(texts(&format!("{field}__week"), Value::Int(20))?, w, "{field}");
+            assert_eq!(texts(&format!("{field}__iso_week_day"), Value::Int(7))?, s, "{field}");
+            assert_eq!(texts(&format!("{field}__iso_week_day"), Value::Int(3))?, w, "{field}");
+            assert_eq!(texts(&format!("{field}__week_day"), Value::Int(1))?, s, "{field}: Django's week_day has Sunday = 1");
+            assert_eq!(texts(&format!("{field}__quarter"), Value::Int(2))?, w, "{field}");
+            assert_eq!(texts(&format!("{field}__quarter__lt"), Value::Int(2))?, s, "{field}");
+        }
+        assert_eq!(texts("stamp__second", Value::Int(56))?, s);
+        assert_eq!(texts("stamp__second__lt", Value::Int(10))?, w);
+        assert_eq!(texts("stamp__time", Value::Time(chrono::NaiveTime::from_hms_opt(12, 34, 56).unwrap()))?, s);
+        assert_eq!(texts("stamp__time__lt", Value::Time(chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap()))?, w);
+        assert_eq!(texts("clock__hour", Value::Int(10))?, [s[0].clone(), w[0].clone()]);
+        // A time part of a date is refused before any SQL.
+        let capture = db.capture_queries();
+        for t in ["hour", "minute", "second", "time"] {
+            let err = texts(&format!("day__{t}"), Value::Int(1)).unwrap_err();
+            assert!(matches!(&err, Error::ValueError(m) if *m == format!("Cannot extract time component '{t}' from DateField 'day'.")), "{err}");
+        }
+        assert!(capture.is_empty());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn exclude_across_a_to_field_relation_compares_that_column(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        for number in [100, 200, 300] {
+            Acct { id: Auto::unset(), number }.create(&db)?;
+        }
+        for (number, amount) in [(100, 5), (100, 7), (200, 1)] {
+            Txn { id: Auto::unset(), account: ForeignKey::new(number), amount }.create(&db)?;
+        }
+        let numbers = |qs: QuerySet<Acct>| -> orm::Result<Vec<i64>> { qs.order_by(["number"]).values(["number"]).fetch_flat(&db) };
+        assert_eq!(numbers(Acct::objects().exclude(Q::path("txns__amount", 5)?))?, [200, 300]);
+        assert_eq!(numbers(Acct::objects().filter(Q::path("txns__amount", 5)?))?, [100]);
+        assert_eq!(numbers(Acct::objects().exclude(Q::path("txns__amount__gte", 1)?))?, [300]);
+        assert_eq!(numbers(Acct::objects().exclude(Q::path("txns__isnull", true)?))?, [100, 100, 200].iter().copied().collect::<BTreeSet<i64>>().into_iter().collect::<Vec<_>>());
+        let txns: Vec<i64> = Txn::objects().exclude(Q::path("account__number", 100)?).values(["amount"]).fetch_flat(&db)?;
+        assert_eq!(txns, [1]);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn decimal_arithmetic_in_update_is_exact(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let mut e = doc(1, None);
+        e.price = "123456789.125".parse().unwrap();
+        let e = e.create(&db)?;
+        let step: rust_decimal::Decimal = "0.001".parse().unwrap();
+        for _ in 0..3 {
+            Everything::objects().filter(Everything::id().eq(e.id.get().unwrap())).update([Everything::price().set(F::col("price") + Value::Decimal(step))], &db)?;
+        }
+        Everything::objects().update([Everything::price().set(F::col("price") - Value::Decimal("0.002".parse().unwrap()))], &db)?;
+        let back = Everything::objects().get(&db)?;
+        assert_eq!(back.price, "123456789.126".parse::<rust_decimal::Decimal>().unwrap());
+        if db.dialect().features().has_native_decimal {
+            let sum: rust_decimal::Decimal = Everything::objects().annotate("p", F::col("price") + Value::Decimal("0.0001".parse().unwrap())).values(["p"]).fetch_flat(&db)?.remove(0);
+            assert_eq!(sum, "123456789.1261".parse::<rust_decimal::Decimal>().unwrap());
+        }
         Ok(())
     }
 }

@@ -113,19 +113,47 @@ pub enum Transform {
     Minute,
     /// The date part of a datetime.
     Date,
+    /// The ISO 8601 week-numbering year.
+    IsoYear,
+    /// The ISO 8601 week number, 1–53.
+    Week,
+    /// The ISO day of the week, 1 (Monday) to 7 (Sunday).
+    IsoWeekDay,
+    /// The quarter, 1–4.
+    Quarter,
+    /// The time part of a datetime.
+    Time,
+    /// The second, 0–59.
+    Second,
 }
 
 impl Transform {
     /// Every transform with its name.
-    pub const ALL: [(&'static str, Transform); 7] = [
+    pub const ALL: [(&'static str, Transform); 13] = [
         ("year", Transform::Year),
+        ("iso_year", Transform::IsoYear),
+        ("quarter", Transform::Quarter),
         ("month", Transform::Month),
+        ("week", Transform::Week),
         ("day", Transform::Day),
         ("week_day", Transform::WeekDay),
+        ("iso_week_day", Transform::IsoWeekDay),
+        ("date", Transform::Date),
+        ("time", Transform::Time),
         ("hour", Transform::Hour),
         ("minute", Transform::Minute),
-        ("date", Transform::Date),
+        ("second", Transform::Second),
     ];
+
+    /// Does it extract a part of the time of day (so a date has none)?
+    pub fn is_time_part(self) -> bool {
+        matches!(self, Transform::Time | Transform::Hour | Transform::Minute | Transform::Second)
+    }
+
+    /// Its name, as in `published__iso_year`.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("year")
+    }
 
     /// The transform called `name`.
     pub fn from_name(name: &str) -> Option<Transform> {

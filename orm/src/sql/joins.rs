@@ -306,6 +306,20 @@ impl<'a> Scope<'a> {
                                 field.kind
                             )));
                         }
+                        let tr = Transform::from_name(t).expect("checked above");
+                        if field.kind == ColumnKind::Date && tr.is_time_part() {
+                            // Django's words (a ValueError there).
+                            return Err(Error::ValueError(format!(
+                                "Cannot extract time component '{t}' from DateField '{}'.",
+                                field.name
+                            )));
+                        }
+                        if field.kind == ColumnKind::Time && !tr.is_time_part() {
+                            return Err(Error::ValueError(format!(
+                                "Cannot extract component '{t}' from TimeField '{}'.",
+                                field.name
+                            )));
+                        }
                         return Ok(Target::Column { qual, field, transform: Transform::from_name(t) });
                     }
                     [next]

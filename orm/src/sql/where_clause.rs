@@ -160,9 +160,31 @@ impl Writer {
         }
     }
 
+    /// The left-hand side, cast to text when `cast` (Django's `Cast(lhs, CharField())` for the
+    /// text lookups on other fields).
+    pub(super) fn lhs_text(&mut self, scope: &Scope<'_>, leaf: &Leaf, cast: bool) -> Result<()> {
+        if !cast {
+            self.lhs(scope, leaf)?;
+            return Ok(());
+        }
+        self.push("CAST(");
+        self.lhs(scope, leaf)?;
+        self.push(match self.d {
+            Dialect::Mysql => " AS CHAR)",
+            _ => " AS TEXT)",
+        });
+        Ok(())
+    }
+
     pub(super) fn text_value(leaf: &Leaf, name: &PathName<'_>) -> Result<String> {
         match &leaf.operand {
             Operand::Value(Value::Text(s)) => Ok(s.clone()),
+            // Django compares the value's text with the cast column (`id__contains=5`).
+            Operand::Value(Value::Int(i)) => Ok(i.to_string()),
+            Operand::Value(Value::Float(f)) => Ok(f.to_string()),
+            Operand::Value(Value::Decimal(d)) => Ok(d.to_string()),
+            Operand::Value(Value::Uuid(u)) => Ok(u.to_string()),
+            Operand::Value(Value::Date(d)) => Ok(d.to_string()),
             Operand::Value(other) => Err(Error::field_error(format!(
                 "the `{}` lookup on `{name}` needs a text value, got {}",
                 leaf.lookup.name(),
@@ -194,7 +216,12 @@ impl Writer {
                 // Django: excluding across a multi-valued relation excludes the rows where ANY
                 // related row matches, so the condition becomes a correlated EXISTS.
                 let mut outer_path: Vec<std::borrow::Cow<'static, str>> = leaf.path[..k].to_vec();
-                outer_path.push("pk".into());
+                // The related rows point at the key their foreign key names (`to_field`).
+                let target = match h {
+                    Hop::Reverse { field, .. } => field.relation.and_then(|r| r.to_field).unwrap_or("pk"),
+                    _ => "pk",
+                };
+                outer_path.push(target.into());
                 let correlate = Node::Leaf(Leaf {
                     path: vec![back.into()],
                     lookup: Lookup::Exact,
@@ -240,17 +267,14 @@ impl Writer {
             Target::Column { field, transform, qual } => (Some(field), transform, qual),
             Target::Annotation(_) => (None, None, String::new()),
         };
-        if leaf.lookup.is_text() {
-            if let Some(f) = field {
-                if !f.kind.is_text() || transform.is_some() {
-                    return Err(Error::field_error(format!(
-                        "the `{}` lookup needs a text field; `{}` of {} is {:?}",
-                        leaf.lookup.name(),
-                        f.name,
-                        scope.meta.label(),
-                        f.kind
-                    )));
-                }
+        // Django casts a non-text left-hand side to text for the text lookups (`id__iexact="5"`,
+        // `published__startswith="2024"`, `doc__icontains` on the serialised JSON).
+        let cast = leaf.lookup.is_text() && field.is_some_and(|f| !f.kind.is_text() || transform.is_some());
+        if let (Lookup::Exact, Operand::Expr(Expr::Subquery(sub))) = (leaf.lookup, &leaf.operand) {
+            if sub.query.limit != Some(1) {
+                return Err(Error::ValueError(
+                    "The QuerySet value for an exact lookup must be limited to one result using slicing.".into(),
+                ));
             }
         }
         // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
@@ -376,7 +400,7 @@ impl Writer {
             Lookup::IExact => {
                 let s = Self::text_value(leaf, &name)?;
                 self.push("UPPER(");
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 self.push(") = UPPER(");
                 self.param(Value::Text(s));
                 self.push(")");
@@ -388,7 +412,7 @@ impl Writer {
                     Lookup::StartsWith => format!("{s}%"),
                     _ => format!("%{s}"),
                 };
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 match self.d {
                     // MySQL compares with the column's case-insensitive collation unless told.
                     Dialect::Mysql => self.push(" LIKE BINARY "),
@@ -407,7 +431,7 @@ impl Writer {
                     _ => format!("%{s}"),
                 };
                 self.push("UPPER(");
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 self.push(") LIKE UPPER(");
                 self.param(Value::Text(pattern));
                 self.push(")");
@@ -416,7 +440,7 @@ impl Writer {
             Lookup::Regex | Lookup::IRegex => {
                 let s = Self::text_value(leaf, &name)?;
                 let ci = leaf.lookup == Lookup::IRegex;
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 match (self.d, ci) {
                     (Dialect::Postgres, false) => self.push(" ~ "),
                     (Dialect::Postgres, true) => self.push(" ~* "),

@@ -31,9 +31,18 @@ impl Writer {
     }
 
     pub fn param(&mut self, v: Value) {
+        // MySQL receives a bound decimal as text and turns text into a double in arithmetic
+        // (`price + '0.1'`): cast it back so decimal arithmetic stays exact.
+        let decimal = self.d == Dialect::Mysql && matches!(v, Value::Decimal(_));
         self.params.push(v);
         if self.emit {
+            if decimal {
+                self.sql.push_str("CAST(");
+            }
             self.d.write_placeholder(&mut self.sql, self.params.len());
+            if decimal {
+                self.sql.push_str(" AS DECIMAL(65, 30))");
+            }
         }
     }
 
@@ -65,6 +74,14 @@ impl Writer {
             (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
             (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
             (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
+            (Dialect::Sqlite, Transform::IsoYear) => ("CAST(strftime('%G', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Week) => ("CAST(strftime('%V', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::IsoWeekDay) => ("CAST(strftime('%u', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Quarter) => ("((CAST(strftime('%m', ", ") AS INTEGER) + 2) / 3)"),
+            // SQLite keeps datetimes as `YYYY-MM-DD HH:MM:SS.ffffff` and binds times as
+            // `HH:MM:SS.ffffff`: the time is those characters.
+            (Dialect::Sqlite, Transform::Time) => ("substr(", ", 12, 15)"),
+            (Dialect::Sqlite, Transform::Second) => ("CAST(strftime('%S', ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
@@ -72,6 +89,12 @@ impl Writer {
             (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
+            (Dialect::Postgres, Transform::IsoYear) => ("CAST(EXTRACT(ISOYEAR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Week) => ("CAST(EXTRACT(WEEK FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::IsoWeekDay) => ("CAST(EXTRACT(ISODOW FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Quarter) => ("CAST(EXTRACT(QUARTER FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Time) => ("CAST(", " AS TIME)"),
+            (Dialect::Postgres, Transform::Second) => ("CAST(FLOOR(EXTRACT(SECOND FROM ", ")) AS INTEGER)"),
             (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
             (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
             (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
@@ -79,6 +102,12 @@ impl Writer {
             (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
             (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
             (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
+            (Dialect::Mysql, Transform::IsoYear) => ("(YEARWEEK(", ", 3) DIV 100)"),
+            (Dialect::Mysql, Transform::Week) => ("WEEK(", ", 3)"),
+            (Dialect::Mysql, Transform::IsoWeekDay) => ("(WEEKDAY(", ") + 1)"),
+            (Dialect::Mysql, Transform::Quarter) => ("QUARTER(", ")"),
+            (Dialect::Mysql, Transform::Time) => ("TIME(", ")"),
+            (Dialect::Mysql, Transform::Second) => ("SECOND(", ")"),
         };
         self.push(open);
         self.column(qual, field.column);
