@@ -982,3 +982,65 @@ backend_test! {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. select_related.
+
+backend_test! {
+    fn select_related_with_no_names_follows_the_non_null_forward_relations(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let a1 = Article::objects().filter(Article::title().eq("a1")).get(&db)?;
+        Remark { id: Auto::unset(), article: ForeignKey::to(&a1)?, text: "nice".into() }.create(&db)?;
+        let capture = db.capture_queries();
+        let remarks = Remark::objects().select_related_all().fetch(&db)?;
+        assert_eq!(capture.len(), 1, "one query");
+        let article = remarks[0].article.cached().expect("the article is selected");
+        assert_eq!(article.title, "a1");
+        let writer = article.writer.cached().expect("two levels: the writer too");
+        assert_eq!(writer.name, "Ann");
+        assert!(writer.country.as_ref().is_none_or(|c| c.cached().is_none()), "a nullable relation is not followed");
+        assert_eq!(capture.len(), 1);
+        // select_related_none() forgets the paths.
+        let plain = Article::objects().select_related(["writer"]).select_related_none().fetch(&db)?;
+        assert!(plain.iter().all(|a| a.writer.cached().is_none()));
+        let again = Article::objects().select_related_all().order_by(["title"]).fetch(&db)?;
+        assert!(again.iter().all(|a| a.writer.cached().is_some()));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn select_related_after_values_is_refused(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        let err = Article::objects().values(["title"]).select_related(["writer"]).fetch_values(&db).unwrap_err();
+        assert!(matches!(&err, Error::TypeError(m) if m == "Cannot call select_related() after .values() or .values_list()"), "{err}");
+        assert!(capture.is_empty());
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. prefetch_related.
+
+backend_test! {
+    fn prefetching_is_honoured_by_get_and_cleared_by_prefetch_related_none(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        let ann = Writer::objects().prefetch_related(["articles"]).filter(Writer::name().eq("Ann")).get(&db)?;
+        assert_eq!(capture.len(), 2, "the writer, then its articles");
+        let mut titles: Vec<String> = ann.articles.cached().expect("prefetched by get()").iter().map(|a| a.title.clone()).collect();
+        titles.sort();
+        assert_eq!(titles, ["a1", "a2"]);
+        let plain = Writer::objects().prefetch_related(["articles"]).prefetch_related_none().filter(Writer::name().eq("Ann")).get(&db)?;
+        assert!(plain.articles.cached().is_none());
+        assert_eq!(capture.len(), 3);
+        let err = Writer::objects().chunk_size(0).iter(&db).map(drop).unwrap_err();
+        assert!(matches!(&err, Error::ValueError(m) if m == "Chunk size must be strictly positive."), "{err}");
+        assert_eq!(capture.len(), 3, "refused before any SQL");
+        Ok(())
+    }
+}

@@ -206,16 +206,80 @@ impl<M: Model> QuerySet<M> {
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
     /// query with joins, filling each relation's cache so reading it costs no query.
+    ///
+    /// Refused after `values()` (Django's TypeError); an unknown or non-relational name is a
+    /// `FieldError` listing the choices.
     pub fn select_related<I: IntoIterator<Item = P>, P: RelationPath>(mut self, paths: I) -> Self {
-        self.query.select_related.extend(paths.into_iter().map(|p| p.relation_path()));
+        self.refuse_after_values();
+        for p in paths {
+            let p = p.relation_path();
+            if !self.query.select_related.contains(&p) {
+                self.query.select_related.push(p);
+            }
+        }
         self
+    }
+
+    /// Follows every non-null forward `ForeignKey`/`OneToOne`, recursively, five levels deep:
+    /// Django's `select_related()` with no arguments (nullable relations are left out, as
+    /// there).
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let notes = Note::objects().select_related_all().fetch(&db)?;
+    /// assert_eq!(notes.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn select_related_all(self) -> Self {
+        fn walk(meta: &'static crate::ModelMeta, prefix: &str, depth: usize, out: &mut Vec<String>) {
+            for f in meta.fields {
+                let Some(rel) = f.relation.filter(|r| !r.parent_link && !f.null) else { continue };
+                let path = if prefix.is_empty() { f.name.to_owned() } else { format!("{prefix}__{}", f.name) };
+                out.push(path.clone());
+                if depth < 5 {
+                    walk((rel.target)(), &path, depth + 1, out);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk(M::meta(), "", 1, &mut paths);
+        // Only the leaves: a nested path selects the relations on its way.
+        let leaves: Vec<String> =
+            paths.iter().filter(|p| !paths.iter().any(|q| q.starts_with(&format!("{p}__")))).cloned().collect();
+        self.select_related(leaves)
+    }
+
+    /// Forgets every `select_related` path (Django's `select_related(None)`).
+    pub fn select_related_none(mut self) -> Self {
+        self.query.select_related.clear();
+        self
+    }
+
+    /// Forgets every `prefetch_related` lookup (Django's `prefetch_related(None)`).
+    pub fn prefetch_related_none(mut self) -> Self {
+        self.prefetch.clear();
+        self
+    }
+
+    fn refuse_after_values(&mut self) {
+        if self.query.values.is_some() && self.refused.is_none() {
+            self.refused = Some(Refusal::Type("Cannot call select_related() after .values() or .values_list()"));
+        }
     }
 
     /// How many rows [`iter`](Self::iter) decodes at a time (default 1). Rows always arrive
     /// from the server as a stream (SQLite steps the statement, PostgreSQL and MySQL read the
     /// socket with backpressure), so memory is bounded by this many instances either way; a
     /// larger chunk only batches the decoding.
+    ///
+    /// A size of 0 is refused (Django's "Chunk size must be strictly positive.", a
+    /// `ValueError`, returned when the QuerySet is evaluated).
     pub fn chunk_size(mut self, n: usize) -> Self {
+        if n == 0 && self.refused.is_none() {
+            self.refused = Some(Refusal::Value("Chunk size must be strictly positive."));
+        }
         self.chunk_size = n.max(1);
         self
     }
