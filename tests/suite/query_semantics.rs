@@ -1044,3 +1044,62 @@ backend_test! {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Lookups and transforms by field kind.
+
+backend_test! {
+    fn year_against_a_constant_is_a_range_on_the_raw_column(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let old = stamped(&db, 1, NaiveDate::from_ymd_opt(2021, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap())?;
+        let new = stamped(&db, 2, NaiveDate::from_ymd_opt(2021, 12, 31).unwrap().and_hms_micro_opt(23, 59, 59, 999_999).unwrap())?;
+        let later = stamped(&db, 3, NaiveDate::from_ymd_opt(2022, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap())?;
+        let mut tz = later.clone();
+        tz.id = Auto::unset();
+        tz.short_text = "tz".into();
+        tz.instant = NaiveDate::from_ymd_opt(2020, 12, 31).unwrap().and_hms_opt(23, 0, 0).unwrap().and_utc();
+        tz.create(&db)?;
+        let texts = |path: &str, y: i64| -> orm::Result<Vec<String>> { Everything::objects().filter_path(path, y)?.order_by(["id"]).values(["short_text"]).fetch_flat(&db) };
+        let (o, n, l) = (old.short_text.as_str(), new.short_text.as_str(), later.short_text.as_str());
+        for field in ["stamp", "day"] {
+            assert_eq!(texts(&format!("{field}__year"), 2021)?, [o, n], "{field}: both ends of the year");
+            assert_eq!(texts(&format!("{field}__year__gt"), 2021)?, [l, "tz"], "{field}");
+            assert_eq!(texts(&format!("{field}__year__gte"), 2022)?, [l, "tz"], "{field}");
+            assert_eq!(texts(&format!("{field}__year__lt"), 2022)?, [o, n], "{field}");
+            assert_eq!(texts(&format!("{field}__year__lte"), 2021)?, [o, n], "{field}");
+        }
+        assert_eq!(texts("instant__year", 2020)?, ["tz"]);
+        assert_eq!(texts("instant__year__gte", 2021)?, [o, n, l]);
+        // The SQL compares the column itself, with a range.
+        for d in [orm::Dialect::Sqlite, orm::Dialect::Postgres, orm::Dialect::Mysql] {
+            let (sql, params) = Everything::objects().filter_path("stamp__year", 2021)?.to_sql(d)?;
+            assert!(sql.contains("\"stamp\" BETWEEN") || sql.contains("`stamp` BETWEEN"), "{sql}");
+            assert_eq!(params.len(), 2);
+        }
+        // Excluding keeps the other years; other lookups on a year still extract it.
+        assert_eq!(Everything::objects().exclude_path("stamp__year", 2021)?.count(&db)?, 2);
+        assert!(texts("stamp__year__in", 0).is_err(), "in needs a list");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn text_lookups_on_datetimes_and_json_search_their_text(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let mut e = stamped(&db, 1, NaiveDate::from_ymd_opt(2021, 1, 3).unwrap().and_hms_opt(12, 34, 56).unwrap())?;
+        e.opt_doc = Some(serde_json::json!({"Color": "Deep Blue", "n": 5}));
+        e.save(&db)?;
+        stamped(&db, 2, NaiveDate::from_ymd_opt(2024, 5, 15).unwrap().and_hms_opt(8, 0, 7).unwrap())?;
+        let texts = |qs: QuerySet<Everything>| -> orm::Result<Vec<String>> { qs.order_by(["id"]).values(["short_text"]).fetch_flat(&db) };
+        let only = vec![e.short_text.clone()];
+        assert_eq!(texts(Everything::objects().filter_path("stamp__startswith", "2021-01-03")?)?, only);
+        assert_eq!(texts(Everything::objects().filter_path("day__regex", "^2021-")?)?, only);
+        assert_eq!(texts(Everything::objects().filter_path("opt_doc__icontains", "deep blue")?)?, only, "searches the serialised document");
+        assert_eq!(texts(Everything::objects().filter_path("opt_doc__contains", "Color")?)?, only);
+        assert!(texts(Everything::objects().filter_path("opt_doc__contains", "color")?)?.is_empty(), "contains is case-sensitive");
+        assert_eq!(texts(Everything::objects().filter_path("big__regex", "^3$")?)?.len(), 2);
+        Ok(())
+    }
+}

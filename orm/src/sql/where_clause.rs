@@ -270,6 +270,16 @@ impl Writer {
         // Django casts a non-text left-hand side to text for the text lookups (`id__iexact="5"`,
         // `published__startswith="2024"`, `doc__icontains` on the serialised JSON).
         let cast = leaf.lookup.is_text() && field.is_some_and(|f| !f.kind.is_text() || transform.is_some());
+        // Django's YearLookup: `__year` against a constant is a range on the raw column, so an
+        // index on it serves.
+        let year_range = match (field, transform, &leaf.operand) {
+            (Some(f), Some(Transform::Year), Operand::Value(Value::Int(y)))
+                if matches!(leaf.lookup, Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte) =>
+            {
+                year_bounds(f.kind, *y)
+            }
+            _ => None,
+        };
         if let (Lookup::Exact, Operand::Expr(Expr::Subquery(sub))) = (leaf.lookup, &leaf.operand) {
             if sub.query.limit != Some(1) {
                 return Err(Error::ValueError(
@@ -293,6 +303,35 @@ impl Writer {
             self.push("(");
         }
         match leaf.lookup {
+            _ if year_range.is_some() => {
+                let (start, end) = year_range.expect("matched");
+                let f = field.expect("a year range is on a column");
+                self.column(&qual_of, f.column);
+                match leaf.lookup {
+                    Lookup::Exact => {
+                        self.push(" BETWEEN ");
+                        self.param(start);
+                        self.push(" AND ");
+                        self.param(end);
+                    }
+                    Lookup::Gt => {
+                        self.push(" > ");
+                        self.param(end);
+                    }
+                    Lookup::Gte => {
+                        self.push(" >= ");
+                        self.param(start);
+                    }
+                    Lookup::Lt => {
+                        self.push(" < ");
+                        self.param(start);
+                    }
+                    _ => {
+                        self.push(" <= ");
+                        self.param(end);
+                    }
+                }
+            }
             Lookup::Exact if is_json && matches!(leaf.operand, Operand::Value(_)) => {
                 // Django: on a JSON field, `value=None` is the JSON `null` document (SQL NULL
                 // is `value__isnull=True`), and every value compares as a document.
@@ -465,5 +504,21 @@ impl Writer {
         if self.d == Dialect::Sqlite {
             self.push(" ESCAPE '\\'");
         }
+    }
+}
+
+/// The first and the last value of year `y` in a date or datetime column's kind (`None` for
+/// other kinds, or a year chrono cannot hold): Django's `year_lookup_bounds`.
+fn year_bounds(kind: ColumnKind, y: i64) -> Option<(Value, Value)> {
+    let y = i32::try_from(y).ok()?;
+    let first = chrono::NaiveDate::from_ymd_opt(y, 1, 1)?;
+    let last = chrono::NaiveDate::from_ymd_opt(y, 12, 31)?;
+    let start = first.and_hms_opt(0, 0, 0)?;
+    let end = last.and_hms_micro_opt(23, 59, 59, 999_999)?;
+    match kind {
+        ColumnKind::Date => Some((Value::Date(first), Value::Date(last))),
+        ColumnKind::DateTime => Some((Value::DateTime(start), Value::DateTime(end))),
+        ColumnKind::DateTimeTz => Some((Value::DateTimeTz(start.and_utc()), Value::DateTimeTz(end.and_utc()))),
+        _ => None,
     }
 }
