@@ -1103,3 +1103,27 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn abs_and_sums_of_decimals_are_decimals_on_every_backend(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let mut e = doc(1, None);
+        e.price = "-1.250".parse().unwrap();
+        e.create(&db)?;
+        let mut f = doc(2, None);
+        f.price = "2.5".parse().unwrap();
+        f.create(&db)?;
+        let rows = Everything::objects().annotate("a", F::col("price").abs()).order_by(["id"]).values(["price", "a"]).fetch_lists(&db)?;
+        let dec = |s: &str| Value::Decimal(s.parse().unwrap());
+        let normal = |v: &Value| match v {
+            Value::Decimal(d) => Value::Decimal(d.normalize()),
+            other => other.clone(),
+        };
+        assert_eq!(normal(&rows[0][1]), dec("1.25"), "{rows:?}");
+        assert_eq!(normal(&rows[1][1]), dec("2.5"));
+        let total = Everything::objects().values(["flag"]).annotate("s", orm::Sum::of("price")).fetch_lists(&db)?;
+        assert_eq!(normal(&total[0][1]), dec("1.25"), "{total:?}");
+        Ok(())
+    }
+}

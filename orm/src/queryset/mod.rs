@@ -691,8 +691,22 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
+        // SQLite computes decimal expressions as REAL: give them back as decimals, as the
+        // other backends do (Django's output_field).
+        let decimals = if ex.dialect().features().has_native_decimal {
+            Vec::new()
+        } else {
+            crate::sql::decimal_columns(M::meta(), &self.query)
+        };
         collect_rows(ex, &stmt.sql, &stmt.params, |row| {
-            let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+            let mut values: Vec<Value> = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+            for (v, _) in values
+                .iter_mut()
+                .zip(&decimals)
+                .filter(|(v, d)| **d && matches!(v, Value::Float(_) | Value::Int(_) | Value::Text(_)))
+            {
+                *v = Value::Decimal(<rust_decimal::Decimal as orm_backends::FromValue>::from_value_ref(v.as_ref())?);
+            }
             Ok(OwnedRow::new(names.clone(), values))
         })
     }

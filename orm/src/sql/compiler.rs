@@ -614,3 +614,31 @@ fn describe(e: &Expr) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Which `values()` columns hold decimals (a decimal field, or `Abs`, `Sum`, `Min`, `Max`,
+/// `Avg` or arithmetic over one): Django's `output_field`, for backends whose expressions lose
+/// the decimal type (SQLite computes them as REAL).
+pub(crate) fn decimal_columns(meta: &'static ModelMeta, q: &Query) -> Vec<bool> {
+    let scope = Scope::root(meta, &q.annotations);
+    fn decimal(scope: &Scope<'_>, e: &Expr, depth: usize) -> bool {
+        if depth > 8 {
+            return false;
+        }
+        match e {
+            Expr::Field(p) => match scope.resolve(p) {
+                Ok(Target::Column { field, transform: None, .. }) => matches!(field.kind, ColumnKind::Decimal { .. }),
+                Ok(Target::Annotation(inner)) => decimal(scope, inner, depth + 1),
+                _ => false,
+            },
+            Expr::Value(v) => matches!(v, Value::Decimal(_)),
+            Expr::Func(Func::Abs, args) => args.first().is_some_and(|a| decimal(scope, a, depth + 1)),
+            Expr::Aggregate(a) => {
+                matches!(a.func, AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
+                    && a.arg.as_ref().is_some_and(|x| decimal(scope, x, depth + 1))
+            }
+            Expr::Binary(a, _, b) => decimal(scope, a, depth + 1) || decimal(scope, b, depth + 1),
+            _ => false,
+        }
+    }
+    values_columns(meta, q).iter().map(|(_, e)| decimal(&scope, e, 0)).collect()
+}
