@@ -1127,3 +1127,33 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_many_to_many_prefetch_is_one_query_per_level(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let arts: Vec<Article> = Article::objects().order_by(["title"]).fetch(&db)?;
+        let (red, blue, green) = (label(&db, "red")?, label(&db, "blue")?, label(&db, "green")?);
+        arts[0].labels().add([&red, &blue], &db)?;
+        arts[1].labels().add([&red], &db)?;
+        let capture = db.capture_queries();
+        let got = Article::objects().order_by(["title"]).prefetch_related(["labels"]).fetch(&db)?;
+        assert_eq!(capture.len(), 2, "the articles, then their labels joined through the link table: {:?}", capture.queries());
+        let names_of = |a: &Article| -> Vec<String> { a.labels.cached().expect("prefetched").iter().map(|l| l.name.clone()).collect() };
+        assert_eq!(names_of(&got[0]), ["blue", "red"], "in the labels' own ordering");
+        assert_eq!(names_of(&got[1]), ["red"]);
+        assert!(names_of(&got[2]).is_empty());
+        // The reverse side, and two levels.
+        let labels = Label::objects().prefetch_related(["articles__writer"]).fetch(&db)?;
+        assert_eq!(capture.len(), 5, "labels, their articles, the articles' writers");
+        let by_name: std::collections::HashMap<String, Vec<String>> = labels
+            .iter()
+            .map(|l| (l.name.clone(), l.articles.cached().expect("prefetched").iter().map(|a| format!("{} by {}", a.title, a.writer.cached().expect("writer prefetched").name)).collect()))
+            .collect();
+        assert_eq!(by_name["red"], ["a1 by Ann", "a2 by Ann"]);
+        assert_eq!(by_name["blue"], ["a1 by Ann"]);
+        assert!(by_name["green"].is_empty());
+        let _ = green;
+        Ok(())
+    }
+}

@@ -140,8 +140,8 @@ where
 }
 
 /// Prefetches a many-to-many field declared on `M`, or a reverse relation called `name`
-/// (foreign key or many-to-many pointing at `M`): one query (two for many-to-many: the join
-/// rows, then the objects).
+/// (foreign key or many-to-many pointing at `M`): one query (a many-to-many joins through its
+/// link table; two queries only for a custom queryset with filters of its own).
 pub fn many<M, S, E>(
     objs: &mut [M],
     slot: impl Fn(&mut M) -> &mut S,
@@ -176,6 +176,38 @@ where
             assign(objs, owner_keys, owned, |o, list| slot(o).set_owned(list));
         }
         (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
+            // One query per level, as Django: the targets joined through the link table, each
+            // row carrying its owner's key (`filter(back__in=keys).annotate(owner=F(back))`,
+            // the annotation reusing the filter's join). A custom queryset with filters,
+            // slices or prefetches of its own keeps the two-query form below.
+            let back: String = match forward_m2m {
+                Some(mm) => crate::model::registry::m2m_back_name(mm)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| ReverseRelation::ManyToMany { model: meta, field: mm }.name()),
+                None => mm.name.to_owned(),
+            };
+            if base.query.filters.is_empty() && !base.is_sliced() && base.prefetch.is_empty() {
+                let batch = ex.dialect().features().max_query_params.saturating_sub(64).clamp(1, 10_000);
+                let mut owners: Vec<Value> = Vec::new();
+                let mut targets: Vec<S::Target> = Vec::new();
+                for chunk in keys.chunks(batch) {
+                    let qs = base
+                        .clone()
+                        .filter(Q::from_node(in_leaf(&back, chunk.to_vec())))
+                        .annotate("__prefetch_owner", crate::expressions::F::col(&back));
+                    for r in qs.fetch_annotated(ex)? {
+                        owners.push(r.annotations.values().last().cloned().unwrap_or(Value::Null));
+                        targets.push(r.object);
+                    }
+                }
+                prefetch_path(&mut targets, deeper, ex)?;
+                let mut grouped: KeyMap<Vec<Arc<S::Target>>> = key_map(owner_keys.len());
+                for (owner, t) in owners.into_iter().zip(targets) {
+                    grouped.entry(Key::from_value(owner)).or_default().push(Arc::new(t));
+                }
+                assign(objs, owner_keys, grouped, |o, list| slot(o).set(list));
+                return Ok(());
+            }
             let (table, source_col, target_col) = crate::sql::m2m_columns(mm);
             let (near, far) = if forward_m2m.is_some() { (source_col, target_col) } else { (target_col, source_col) };
             let d = ex.dialect();
