@@ -1157,3 +1157,19 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_prefetch_through_a_select_related_relation_reuses_its_objects(t: &TestDb) {
+        let db = db_of(t);
+        seed(&db)?;
+        let capture = db.capture_queries();
+        let arts = Article::objects().select_related(["writer"]).prefetch_related(["writer"]).order_by(["title"]).fetch(&db)?;
+        assert_eq!(capture.len(), 1, "no query for the writers: {:?}", capture.queries());
+        assert_eq!(arts.iter().map(|a| a.writer.cached().expect("loaded").name.clone()).collect::<Vec<_>>(), ["Ann", "Ann", "Bob"]);
+        // Without select_related the prefetch reads them, once.
+        let arts = Article::objects().prefetch_related(["writer"]).fetch(&db)?;
+        assert_eq!(capture.len(), 3);
+        assert!(arts.iter().all(|a| a.writer.cached().is_some()));
+        Ok(())
+    }
+}

@@ -122,6 +122,9 @@ macro_rules! single_relation {
             fn set(&mut self, target: Arc<T>) {
                 self.cached = Some(target);
             }
+            fn is_loaded(&self) -> bool {
+                self.cached.is_some()
+            }
             fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
                 if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
                     return Ok(());
@@ -469,6 +472,11 @@ pub trait ForwardSlot {
     fn set(&mut self, target: Arc<Self::Target>);
     /// Decodes the related object from a joined row and caches it (`select_related`).
     fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
+    /// Is the related object already cached (by `select_related`, or an earlier load)? A
+    /// prefetch of the relation then reuses it. The default says no.
+    fn is_loaded(&self) -> bool {
+        false
+    }
 }
 
 impl<S: ForwardSlot> ForwardSlot for Option<S> {
@@ -486,6 +494,9 @@ impl<S: ForwardSlot> ForwardSlot for Option<S> {
             Some(s) => s.fill_from_row(row, offset, children),
             None => Ok(()),
         }
+    }
+    fn is_loaded(&self) -> bool {
+        self.as_ref().is_some_and(S::is_loaded)
     }
 }
 

@@ -123,7 +123,16 @@ where
     S::Target: DefaultManager,
     E: Executor + ?Sized,
 {
-    let keys = distinct_keys(objs.iter_mut().map(|o| slot(o).key_value()));
+    // Django reuses what select_related already loaded: with the default queryset and nothing
+    // deeper to prefetch on them, only the objects not loaded yet are read (often none).
+    let reuse = custom.is_none() && deeper.is_empty();
+    let keys = distinct_keys(objs.iter_mut().filter_map(|o| {
+        let s = slot(o);
+        (!(reuse && s.is_loaded())).then(|| s.key_value())
+    }));
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut targets: Vec<S::Target> = load_in(&base_queryset(custom)?, to_field, keys, ex)?;
     prefetch_path(&mut targets, deeper, ex)?;
     let tmeta = S::Target::meta();
