@@ -80,6 +80,8 @@
 //! | `in_bulk()`, `in_bulk(ids)`, `in_bulk(values, field_name="slug")` | [`QuerySet::in_bulk_all`], [`QuerySet::in_bulk`], [`QuerySet::in_bulk_by`] |
 //! | `F("x").asc(nulls_last=True)`, `order_by("?")` | `OrderBy::asc("x").nulls_last()` ([`OrderBy::nulls_first`], [`OrderBy::nulls_last`]), `order_by(["?"])` or [`OrderBy::random`] |
 //! | `Sum("x", default=0)`, `StdDev("x", sample=True)`, `Variance("x")` | `Sum::of("x").default(0)` ([`expressions::Aggregate::default`]), [`StdDev::sample`], [`Variance::of`] |
+//! | `select_related()`, `select_related(None)`, `prefetch_related(None)` | [`QuerySet::select_related_all`], [`QuerySet::select_related_none`], [`QuerySet::prefetch_related_none`] |
+//! | `Prefetch("essays", queryset=qs, to_attr="picked")` | `Prefetch::with("essays", qs).to_attr("picked")` ([`Prefetch::to_attr`]; `picked` is a declared `Reverse<T>` field) |
 //! | `values()` keys `author_id`; `TypeError` / `ValueError` refusals | the same names; [`Error::TypeError`], [`Error::ValueError`] |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |

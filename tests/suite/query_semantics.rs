@@ -21,6 +21,10 @@ pub struct Book {
     pub id: Auto<i64>,
     #[orm(max_length = 40)]
     pub title: String,
+    /// The reverse relation's cache.
+    pub essays: orm::Reverse<Essay>,
+    /// Where `Prefetch::new("essays").to_attr("picked")` puts its objects.
+    pub picked: orm::Reverse<Essay>,
 }
 
 /// Ordered by its book (so by the book's title), then by its own title, descending.
@@ -576,7 +580,7 @@ backend_test! {
         // its essay.
         let mut books = Vec::new();
         for title in ["b", "a", "c"] {
-            books.push(Book { id: Auto::unset(), title: title.into() }.create(&db)?);
+            books.push(Book { id: Auto::unset(), title: title.into(), essays: Default::default(), picked: Default::default() }.create(&db)?);
         }
         let (a, b, c) = (&books[1], &books[0], &books[2]);
         let mut essays = Vec::new();
@@ -1170,6 +1174,31 @@ backend_test! {
         let arts = Article::objects().prefetch_related(["writer"]).fetch(&db)?;
         assert_eq!(capture.len(), 3);
         assert!(arts.iter().all(|a| a.writer.cached().is_some()));
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn prefetch_to_attr_fills_another_field(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let book = Book { id: Auto::unset(), title: "b".into(), essays: Default::default(), picked: Default::default() }.create(&db)?;
+        for title in ["x", "y", "z"] {
+            Essay { id: Auto::unset(), title: title.into(), book: ForeignKey::to(&book)? }.create(&db)?;
+        }
+        let capture = db.capture_queries();
+        let books = Book::objects()
+            .prefetch_related([orm::Prefetch::with("essays", Essay::objects().filter(Essay::title().gt("x"))).to_attr("picked"), orm::Prefetch::new("essays")])
+            .fetch(&db)?;
+        assert_eq!(capture.len(), 3, "the books, the picked essays, all essays");
+        let titles = |r: &orm::Reverse<Essay>| -> Vec<String> { r.cached().expect("prefetched").iter().map(|e| e.title.clone()).collect() };
+        assert_eq!(titles(&books[0].picked), ["z", "y"], "the custom queryset, in Essay's ordering");
+        assert_eq!(titles(&books[0].essays), ["z", "y", "x"], "the relation's own cache is the full set");
+        let only = Book::objects().prefetch_related([orm::Prefetch::new("essays").to_attr("picked")]).fetch(&db)?;
+        assert!(only[0].essays.cached().is_none(), "to_attr leaves the relation's cache alone");
+        assert_eq!(titles(&only[0].picked).len(), 3);
+        let err = Book::objects().prefetch_related([orm::Prefetch::new("essays").to_attr("title")]).fetch(&db).unwrap_err();
+        assert!(matches!(err, Error::FieldError { .. }), "{err}");
         Ok(())
     }
 }

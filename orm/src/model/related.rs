@@ -520,23 +520,45 @@ pub struct Prefetch {
     pub(crate) path: String,
     /// The `QuerySet<T>` of the last step, type-erased (see `Prefetch::with`).
     pub(crate) queryset: Option<Arc<dyn Any + Send + Sync>>,
+    /// The field the last step's objects go into instead of the relation's own.
+    pub(crate) to_attr: Option<String>,
 }
 
 impl std::fmt::Debug for Prefetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })
+        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })?;
+        match &self.to_attr {
+            Some(a) => write!(f, " to_attr={a:?}"),
+            None => Ok(()),
+        }
     }
 }
 
 impl Prefetch {
     /// Prefetch `path` (`"posts"`, `"posts__comments"`).
     pub fn new(path: &str) -> Self {
-        Prefetch { path: path.to_owned(), queryset: None }
+        Prefetch { path: path.to_owned(), queryset: None, to_attr: None }
+    }
+
+    /// Puts the last step's objects into the `ManyToMany`/`Reverse` field `attr` of the
+    /// objects one step before it, leaving the relation's own cache alone (Django's
+    /// `to_attr`): a filtered set beside the full one. `attr` must be declared on the model
+    /// (a `Reverse<T>` field named as you like).
+    pub fn to_attr(mut self, attr: &str) -> Self {
+        self.to_attr = Some(attr.to_owned());
+        self
     }
 
     pub(crate) fn split(&self) -> (&str, Option<Prefetch>) {
         match self.path.split_once("__") {
-            Some((first, rest)) => (first, Some(Prefetch { path: rest.to_owned(), queryset: self.queryset.clone() })),
+            Some((first, rest)) => (
+                first,
+                Some(Prefetch {
+                    path: rest.to_owned(),
+                    queryset: self.queryset.clone(),
+                    to_attr: self.to_attr.clone(),
+                }),
+            ),
             None => (&self.path, None),
         }
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 impl Prefetch {
     /// Prefetch `path`, loading its last step with `queryset`.
     pub fn with<T: Model>(path: &str, queryset: QuerySet<T>) -> Self {
-        Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)) }
+        Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)), to_attr: None }
     }
 }
 
@@ -24,8 +24,19 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     if objs.is_empty() {
         return Ok(());
     }
-    let mut firsts: Vec<&str> = Vec::new();
+    // `to_attr` lookups at their last step: into the named field, apart from the others.
     for s in specs {
+        if let (Some(attr), (first, None)) = (&s.to_attr, s.split()) {
+            if !M::prefetch_field_as(objs, attr, first, s.queryset.as_deref(), ex)? {
+                return Err(Error::field_error(format!(
+                    "to_attr `{attr}` of prefetch_related(`{first}`) is not a ManyToMany or Reverse field of {}",
+                    M::meta().label()
+                )));
+            }
+        }
+    }
+    let mut firsts: Vec<&str> = Vec::new();
+    for s in specs.iter().filter(|s| s.to_attr.is_none() || s.split().1.is_some()) {
         let (first, _) = s.split();
         if !firsts.contains(&first) {
             firsts.push(first);
@@ -34,7 +45,7 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     for first in firsts {
         let mut deeper = Vec::new();
         let mut own_qs = None;
-        for s in specs {
+        for s in specs.iter().filter(|s| s.to_attr.is_none() || s.split().1.is_some()) {
             let (f, rest) = s.split();
             if f != first {
                 continue;
