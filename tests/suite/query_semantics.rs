@@ -1202,3 +1202,23 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn iter_with_a_chunk_size_prefetches_each_chunk(t: &TestDb) {
+        let db = db_of(t);
+        five(&db)?;
+        let capture = db.capture_queries();
+        let err = Writer::objects().prefetch_related(["articles"]).iter(&db).map(drop).unwrap_err();
+        assert!(matches!(&err, Error::ValueError(m) if m == "chunk_size must be provided when using QuerySet.iterator() after prefetch_related()."), "{err}");
+        assert!(capture.is_empty());
+        let mut seen = Vec::new();
+        for w in Writer::objects().order_by(["name"]).prefetch_related(["articles"]).chunk_size(2).iter(&db)? {
+            let w = w?;
+            let n = w.articles.cached().expect("prefetched with its chunk").len();
+            seen.push((w.name.clone(), n as i64));
+        }
+        assert_eq!(seen, pairs(&[("Ann", 2), ("Bob", 1), ("Cy", 0), ("Dee", 0), ("Eve", 0)]));
+        assert_eq!(capture.len(), 4, "the writers, then one prefetch per chunk of two: {:?}", capture.queries());
+        Ok(())
+    }
+}

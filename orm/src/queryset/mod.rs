@@ -201,7 +201,7 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 1, refused: None, _m: PhantomData }
+        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData }
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
@@ -272,7 +272,8 @@ impl<M: Model> QuerySet<M> {
     /// How many rows [`iter`](Self::iter) decodes at a time (default 1). Rows always arrive
     /// from the server as a stream (SQLite steps the statement, PostgreSQL and MySQL read the
     /// socket with backpressure), so memory is bounded by this many instances either way; a
-    /// larger chunk only batches the decoding.
+    /// larger chunk only batches the decoding. With `prefetch_related`, each chunk's relations
+    /// are prefetched before it is handed out (Django 4.1+), and a chunk size must be given.
     ///
     /// A size of 0 is refused (Django's "Chunk size must be strictly positive.", a
     /// `ValueError`, returned when the QuerySet is evaluated).
@@ -668,8 +669,10 @@ impl<M: Model> QuerySet<M> {
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
         self.check()?;
         self.check_lock(ex)?;
-        if !self.prefetch.is_empty() {
-            return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
+        if !self.prefetch.is_empty() && self.chunk_size == 0 {
+            return Err(Error::ValueError(
+                "chunk_size must be provided when using QuerySet.iterator() after prefetch_related().".into(),
+            ));
         }
         if self.is_none() {
             return Ok(stream::ModelIter::empty(ex.checkout()?));
@@ -677,8 +680,16 @@ impl<M: Model> QuerySet<M> {
         // The dialect is read before the checkout borrows the connection.
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
-            .map(|it| it.with_init_signals(crate::signals::init_hub::<M, _>(ex)))
+        let it = stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size.max(1))?
+            .with_init_signals(crate::signals::init_hub::<M, _>(ex));
+        if self.prefetch.is_empty() {
+            return Ok(it);
+        }
+        // Each chunk's prefetch queries run on another connection of the pool while the
+        // stream holds this one (inside a transaction, whose one connection the stream holds,
+        // they are a Busy error: fetch() there).
+        let specs = self.prefetch.clone();
+        Ok(it.with_prefetch(Box::new(move |objs: &mut [M]| prefetch::prefetch_path(objs, &specs, ex))))
     }
 
     /// The rows of a `values()` query (every field and annotation when `values` was not
@@ -768,7 +779,7 @@ impl<M: Model> QuerySet<M> {
         q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, refused: None, _m: PhantomData };
+        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
