@@ -75,6 +75,35 @@ pub struct Txn {
     pub amount: i64,
 }
 
+/// A town venues are in.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Town {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+}
+
+/// A multi-table parent declaring a relation.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Venue {
+    pub id: Auto<i64>,
+    #[orm(max_length = 40)]
+    pub name: String,
+    #[orm(related_name = "venues")]
+    pub town: ForeignKey<Town>,
+}
+
+/// A multi-table child of Venue: `town` is its parent's relation.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "qsem")]
+pub struct Bar {
+    #[orm(parent)]
+    pub venue: Venue,
+    pub beers: i32,
+}
+
 fn schema() -> Schema {
     Schema::new()
         .model::<Country>()
@@ -89,6 +118,9 @@ fn schema() -> Schema {
         .model::<Ring>()
         .model::<Acct>()
         .model::<Txn>()
+        .model::<Town>()
+        .model::<Venue>()
+        .model::<Bar>()
 }
 
 fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
@@ -1219,6 +1251,27 @@ backend_test! {
         }
         assert_eq!(seen, pairs(&[("Ann", 2), ("Bob", 1), ("Cy", 0), ("Dee", 0), ("Eve", 0)]));
         assert_eq!(capture.len(), 4, "the writers, then one prefetch per chunk of two: {:?}", capture.queries());
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn select_related_follows_relations_declared_on_a_multi_table_parent(t: &TestDb) {
+        let db = db_of(t);
+        schema().create_all(&db)?;
+        let town = Town { id: Auto::unset(), name: "Lyon".into() }.create(&db)?;
+        for (name, beers) in [("Ours", 12), ("Theirs", 3)] {
+            Bar { venue: Venue { id: Auto::unset(), name: name.into(), town: ForeignKey::to(&town)? }, beers }.create(&db)?;
+        }
+        let capture = db.capture_queries();
+        let bars = Bar::objects().select_related(["town"]).order_by(["name"]).fetch(&db)?;
+        assert_eq!(capture.len(), 1);
+        assert_eq!(bars.iter().map(|b| (b.name.clone(), b.town.cached().map(|t| t.name.clone()))).collect::<Vec<_>>(), [("Ours".to_owned(), Some("Lyon".to_owned())), ("Theirs".to_owned(), Some("Lyon".to_owned()))]);
+        let all = Bar::objects().select_related_all().fetch(&db)?;
+        assert!(all.iter().all(|b| b.town.cached().is_some()));
+        assert_eq!(capture.len(), 2);
+        let err = Bar::objects().select_related(["nmae"]).fetch(&db).unwrap_err();
+        assert!(matches!(&err, Error::FieldError { message } if message.ends_with("Choices are: town")), "{err}");
         Ok(())
     }
 }

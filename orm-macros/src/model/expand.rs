@@ -795,6 +795,20 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
             fn delete_parent<E: ::orm::Executor + ?::core::marker::Sized>(&mut self, ex: &E) -> ::orm::Result<()> {
                 <#pty as ::orm::Persist>::delete(&mut self.#pid, ex).map(|_| ())
             }
+            fn set_parent_related(
+                &mut self,
+                up: usize,
+                field: usize,
+                row: &dyn ::orm::Row,
+                offset: usize,
+                children: &[::orm::model::RelatedNode],
+            ) -> ::orm::Result<()> {
+                if up <= 1 {
+                    <#pty as ::orm::Model>::set_related(&mut self.#pid, field, row, offset, children)
+                } else {
+                    <#pty as ::orm::Model>::set_parent_related(&mut self.#pid, up - 1, field, row, offset, children)
+                }
+            }
         }
     };
     let downcast = if proxy {

@@ -131,7 +131,7 @@ macro_rules! single_relation {
                 }
                 let mut obj = T::from_row(row, offset)?;
                 for c in children {
-                    obj.set_related(c.field, row, c.offset, &c.children)?;
+                    crate::model::related::fill_related(&mut obj, c, row)?;
                 }
                 self.cached = Some(Arc::new(obj));
                 Ok(())
@@ -453,12 +453,24 @@ impl<T: Model> PartialEq for ManyToMany<T> {
 /// Where a `select_related` object's columns start in the row, and its own nested ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelatedNode {
-    /// The relation field's index in the parent's `meta().fields`.
+    /// How many multi-table parents up the relation is declared (0: on the model itself).
+    pub up: usize,
+    /// The relation field's index in the `meta().fields` of the model declaring it.
     pub field: usize,
     /// The first column of the related object.
     pub offset: usize,
     /// Relations selected through this one.
     pub children: Vec<RelatedNode>,
+}
+
+/// Decodes the `select_related` object `node` describes into `obj` (or into the multi-table
+/// parent declaring the relation).
+pub fn fill_related<M: Model>(obj: &mut M, node: &RelatedNode, row: &dyn Row) -> Result<()> {
+    if node.up == 0 {
+        obj.set_related(node.field, row, node.offset, &node.children)
+    } else {
+        obj.set_parent_related(node.up, node.field, row, node.offset, &node.children)
+    }
 }
 
 /// A forward relation value (`ForeignKey<T>`, `OneToOne<T>`, or an `Option` of one) that can

@@ -105,7 +105,7 @@ pub(crate) fn decode_selected<M: Model>(
 ) -> Result<M> {
     let mut obj = crate::signals::decode::<M>(init, row)?;
     for node in related {
-        obj.set_related(node.field, row, node.offset, &node.children)?;
+        crate::model::related::fill_related(&mut obj, node, row)?;
     }
     Ok(obj)
 }
@@ -222,7 +222,7 @@ impl<M: Model> QuerySet<M> {
 
     /// Follows every non-null forward `ForeignKey`/`OneToOne`, recursively, five levels deep:
     /// Django's `select_related()` with no arguments (nullable relations are left out, as
-    /// there).
+    /// there), those declared on multi-table parents included.
     ///
     /// ```
     /// # include!("../../doctest_setup.rs");
@@ -234,7 +234,12 @@ impl<M: Model> QuerySet<M> {
     /// ```
     pub fn select_related_all(self) -> Self {
         fn walk(meta: &'static crate::ModelMeta, prefix: &str, depth: usize, out: &mut Vec<String>) {
-            for f in meta.fields {
+            // The model's own fields, then those its multi-table parents declare.
+            let mut metas = vec![meta.concrete()];
+            while let Some(p) = metas.last().and_then(|m| m.parent()) {
+                metas.push(p);
+            }
+            for f in metas.iter().flat_map(|m| m.fields.iter()) {
                 let Some(rel) = f.relation.filter(|r| !r.parent_link && !f.null) else { continue };
                 let path = if prefix.is_empty() { f.name.to_owned() } else { format!("{prefix}__{}", f.name) };
                 out.push(path.clone());

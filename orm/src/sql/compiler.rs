@@ -38,6 +38,22 @@ pub(super) fn select_related(
 ) -> Result<Vec<crate::model::related::RelatedNode>> {
     let mut out = Vec::new();
     for (name, children) in &tree.0 {
+        // A relation declared on a multi-table parent: through the parent's row.
+        let (mut owner, mut owner_qual, mut up) = (meta, qual.to_owned(), 0);
+        while owner.field_index(name).is_none() {
+            match owner.kind {
+                crate::model::meta::ModelKind::MultiTable { parent } => {
+                    owner_qual = scope.parent_join(&owner_qual, owner, parent());
+                    owner = parent();
+                    up += 1;
+                }
+                _ => break,
+            }
+        }
+        if owner.field_index(name).is_none() {
+            (owner, owner_qual, up) = (meta, qual.to_owned(), 0);
+        }
+        let (meta, qual) = (owner, owner_qual.as_str());
         let idx = meta.field_index(name).filter(|&i| meta.fields[i].relation.is_some()).ok_or_else(|| {
             // Django's words; reverse and many-to-many relations are prefetch_related's.
             let choices = crate::model::registry::relation_names(meta, true);
@@ -60,7 +76,7 @@ pub(super) fn select_related(
         let offset = *next;
         *next += target.width();
         let nested = select_related(w, scope, target, &alias, children, next)?;
-        out.push(crate::model::related::RelatedNode { field: idx, offset, children: nested });
+        out.push(crate::model::related::RelatedNode { up, field: idx, offset, children: nested });
     }
     Ok(out)
 }
