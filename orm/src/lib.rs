@@ -114,6 +114,13 @@
 //!   metadata to QuerySets, the collector and signals, which is the cycle the layers above
 //!   remove. All three are in the prelude, so `use orm::prelude::*` reads as before; code
 //!   that imported only `orm::Model` adds `DefaultManager` or `Persist`.
+//! - **Refused calls surface at evaluation.** Django raises at once when a sliced QuerySet is
+//!   filtered or reordered (`TypeError`) or `nowait` meets `skip_locked` (`ValueError`); a
+//!   chainable builder method here returns `Self`, so the refusal is recorded on the QuerySet
+//!   and returned by whatever evaluates it, still before any SQL, with Django's message.
+//! - **`select_for_update` outside a transaction fails on SQLite too.** Django skips the
+//!   check where the backend has no row locks; here it is made everywhere, so code that
+//!   forgot its transaction fails in SQLite tests as it would on a server.
 //! - **The query tree is plain data beside the expressions** (`expressions::query`): a
 //!   subquery is an expression that holds one, and the compiler reads it; neither needs the
 //!   other's code.
