@@ -36,6 +36,9 @@ pub struct Features {
     pub has_native_decimal: bool,
     /// Does a datetime column keep the time zone (as an instant)?
     pub supports_timezones: bool,
+    /// Does `ORDER BY` take `NULLS FIRST` / `NULLS LAST` (Django's
+    /// `supports_order_by_nulls_modifier`)? Without it they are emulated with `x IS NULL`.
+    pub supports_order_by_nulls_modifier: bool,
     /// Does the backend compare text case-sensitively by default (`=` and `LIKE`)?
     pub has_case_sensitive_like: bool,
     /// Is there `ILIKE`?

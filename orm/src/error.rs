@@ -63,11 +63,12 @@ pub enum Error {
         model: String,
     },
     /// `get` found more than one row.
-    #[error("get() returned more than one {model} -- it returned {count}")]
+    #[error("get() returned more than one {model} -- it returned {}!", more_than(*.count))]
     MultipleObjectsReturned {
         /// The model's label.
         model: String,
-        /// How many rows matched.
+        /// How many rows matched, up to 21: `get` reads at most 21 rows (one query, as
+        /// Django), so 21 means "more than 20".
         count: u64,
     },
     /// A model has no field of that name.
@@ -145,13 +146,23 @@ pub enum Error {
     /// (Django's `TypeError`s: `delete()` on a sliced QuerySet, …).
     #[error("{0}")]
     TypeError(String),
-    /// An argument that cannot be used, refused before any SQL runs (Django's
-    /// `ValueError`s: a `batch_size` of 0, `bulk_create` of a multi-table child, …).
+    /// An argument that cannot be used, refused before any SQL runs (Django's `ValueError`s:
+    /// `isnull` given something other than true or false, a `batch_size` of 0, `bulk_create`
+    /// of a multi-table child, …).
     #[error("{0}")]
     ValueError(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),
+}
+
+/// Django's wording of a `get()` count: "more than 20" past 20.
+fn more_than(count: u64) -> String {
+    if count > 20 {
+        "more than 20".to_owned()
+    } else {
+        count.to_string()
+    }
 }
 
 impl From<orm_backends::Error> for Error {

@@ -77,6 +77,14 @@
 //! | `obj.delete()` → `(total, {label: n})` | [`Persist::delete`] / [`QuerySet::delete`] → [`Deleted`] |
 //! | `author.post_set` / `post.tags.add()` | generated `author.posts()` (a QuerySet) / `post.tags().add(...)` ([`RelatedManager`]) |
 //! | `transaction.atomic`, `on_commit` | [`Database::atomic`], `tx.atomic`, `tx.on_commit` |
+//! | `qs[2:5]`, `qs[2:]`, `qs[:5]` (composing) | [`QuerySet::slice`]`(2..5)`, `slice(2..)`, `slice(..5)`; [`QuerySet::is_sliced`] |
+//! | `select_for_update(nowait=True)` / `skip_locked=True` | `.select_for_update(`[`ForUpdate`]`::new().nowait())` / `.skip_locked()` |
+//! | `in_bulk()`, `in_bulk(ids)`, `in_bulk(values, field_name="slug")` | [`QuerySet::in_bulk_all`], [`QuerySet::in_bulk`], [`QuerySet::in_bulk_by`] |
+//! | `F("x").asc(nulls_last=True)`, `order_by("?")` | `OrderBy::asc("x").nulls_last()` ([`OrderBy::nulls_first`], [`OrderBy::nulls_last`]), `order_by(["?"])` or [`OrderBy::random`] |
+//! | `Sum("x", default=0)`, `StdDev("x", sample=True)`, `Variance("x")` | `Sum::of("x").default(0)` ([`expressions::Aggregate::default`]), [`StdDev::sample`], [`Variance::of`] |
+//! | `select_related()`, `select_related(None)`, `prefetch_related(None)` | [`QuerySet::select_related_all`], [`QuerySet::select_related_none`], [`QuerySet::prefetch_related_none`] |
+//! | `Prefetch("essays", queryset=qs, to_attr="picked")` | `Prefetch::with("essays", qs).to_attr("picked")` ([`Prefetch::to_attr`]; `picked` is a declared `Reverse<T>` field) |
+//! | `values()` keys `author_id`; `TypeError` / `ValueError` refusals | the same names; [`Error::TypeError`], [`Error::ValueError`] |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
@@ -112,6 +120,13 @@
 //!   metadata to QuerySets, the collector and signals, which is the cycle the layers above
 //!   remove. All three are in the prelude, so `use orm::prelude::*` reads as before; code
 //!   that imported only `orm::Model` adds `DefaultManager` or `Persist`.
+//! - **Refused calls surface at evaluation.** Django raises at once when a sliced QuerySet is
+//!   filtered or reordered (`TypeError`) or `nowait` meets `skip_locked` (`ValueError`); a
+//!   chainable builder method here returns `Self`, so the refusal is recorded on the QuerySet
+//!   and returned by whatever evaluates it, still before any SQL, with Django's message.
+//! - **`select_for_update` outside a transaction fails on SQLite too.** Django skips the
+//!   check where the backend has no row locks; here it is made everywhere, so code that
+//!   forgot its transaction fails in SQLite tests as it would on a server.
 //! - **The query tree is plain data beside the expressions** (`expressions::query`): a
 //!   subquery is an expression that holds one, and the compiler reads it; neither needs the
 //!   other's code.
@@ -170,7 +185,9 @@ pub use db::{CapturedQuery, Database, QueryCapture};
 pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
 pub use expressions::handle::Field;
 pub use expressions::q::{Lookup, Q};
-pub use expressions::{Assignment, Avg, Count, Exists, Expr, Max, Min, OrderBy, OuterRef, Subquery, Sum, F};
+pub use expressions::{
+    Assignment, Avg, Count, Exists, Expr, ForUpdate, Max, Min, OrderBy, OuterRef, StdDev, Subquery, Sum, Variance, F,
+};
 pub use fields::{Auto, ColumnKind, FieldType};
 pub use lifecycle::related_manager::RelatedManager;
 pub use lifecycle::{DeleteOptions, Deleted, Persist, SaveOptions};

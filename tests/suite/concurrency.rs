@@ -22,7 +22,7 @@ fn cases(default: usize) -> usize {
 
 /// `qs` with its rows locked until the transaction ends.
 fn locked(qs: QuerySet<Tally>) -> QuerySet<Tally> {
-    qs.select_for_update(false, false)
+    qs.select_for_update(orm::ForUpdate::new())
 }
 
 /// A tiny deterministic generator, per thread.

@@ -21,6 +21,7 @@ mod migrations_operations;
 mod migrations_renames;
 mod models;
 mod pool;
+mod query_semantics;
 mod queryset;
 mod related_managers;
 mod relations;

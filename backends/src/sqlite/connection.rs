@@ -139,21 +139,85 @@ impl SqliteConnection {
 /// `regex` crate's syntax; compiled patterns are cached per statement).
 fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     use rusqlite::functions::FunctionFlags;
-    conn.create_scalar_function("regexp", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
-        let re = ctx.get_or_create_aux(0, |vr| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
-            Ok(regex::Regex::new(vr.as_str()?)?)
-        })?;
-        let text = match ctx.get_raw(1) {
-            rusqlite::types::ValueRef::Null => return Ok(None),
-            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-            other => match other {
-                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
-                rusqlite::types::ValueRef::Real(f) => f.to_string(),
-                _ => return Ok(Some(false)),
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re =
+                ctx.get_or_create_aux(0, |vr| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
+                    Ok(regex::Regex::new(vr.as_str()?)?)
+                })?;
+            let text = match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Null => return Ok(None),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => match other {
+                    rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                    _ => return Ok(Some(false)),
+                },
+            };
+            Ok(Some(re.is_match(&text)))
+        },
+    )?;
+    // PostgreSQL's and MySQL's STDDEV_POP, STDDEV_SAMP, VAR_POP and VAR_SAMP, which SQLite
+    // lacks (Django registers the same on SQLite).
+    for (name, sample, root) in
+        [("STDDEV_POP", false, true), ("STDDEV_SAMP", true, true), ("VAR_POP", false, false), ("VAR_SAMP", true, false)]
+    {
+        conn.create_aggregate_function(
+            name,
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            Spread { sample, root },
+        )?;
+    }
+    Ok(())
+}
+
+/// Variance or standard deviation, population or sample, by Welford's method: (count, mean,
+/// sum of squared differences).
+struct Spread {
+    sample: bool,
+    root: bool,
+}
+
+impl rusqlite::functions::Aggregate<(u64, f64, f64), Option<f64>> for Spread {
+    fn init(&self, _: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<(u64, f64, f64)> {
+        Ok((0, 0.0, 0.0))
+    }
+
+    fn step(&self, ctx: &mut rusqlite::functions::Context<'_>, acc: &mut (u64, f64, f64)) -> rusqlite::Result<()> {
+        let x = match ctx.get_raw(0) {
+            rusqlite::types::ValueRef::Integer(i) => i as f64,
+            rusqlite::types::ValueRef::Real(f) => f,
+            rusqlite::types::ValueRef::Text(t) => match std::str::from_utf8(t).ok().and_then(|s| s.parse().ok()) {
+                Some(f) => f,
+                None => return Ok(()),
             },
+            _ => return Ok(()),
         };
-        Ok(Some(re.is_match(&text)))
-    })
+        let (n, mean, m2) = acc;
+        *n += 1;
+        let delta = x - *mean;
+        *mean += delta / *n as f64;
+        *m2 += delta * (x - *mean);
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut rusqlite::functions::Context<'_>,
+        acc: Option<(u64, f64, f64)>,
+    ) -> rusqlite::Result<Option<f64>> {
+        let Some((n, _, m2)) = acc else { return Ok(None) };
+        let divisor = if self.sample { n.saturating_sub(1) } else { n };
+        if divisor == 0 {
+            return Ok(None);
+        }
+        let v = m2 / divisor as f64;
+        Ok(Some(if self.root { v.sqrt() } else { v }))
+    }
 }
 
 fn check_count(stmt: &rusqlite::Statement<'_>, given: usize, sql: &str) -> Result<()> {

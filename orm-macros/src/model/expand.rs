@@ -390,6 +390,29 @@ fn reverse_one_arms(def: &ModelDef) -> TokenStream {
         .collect()
 }
 
+/// `prefetch_field_as`: loads relation `relation` into the many-valued field `attr`
+/// (Django's `Prefetch(…, to_attr=…)`).
+fn prefetch_as_body(def: &ModelDef) -> TokenStream {
+    let mut arms = TokenStream::new();
+    for f in &def.fields {
+        let id = &f.ident;
+        let name = &f.name;
+        if let FieldKind::ManyToMany { .. } | FieldKind::Reverse = &f.kind {
+            arms.extend(quote! {
+                #name => ::orm::prefetch::many(objs, |o: &mut Self| &mut o.#id, relation, &[], custom, ex)?,
+            });
+        }
+    }
+    quote! {
+        let _ = (&objs, &relation, &custom, &ex);
+        match attr {
+            #arms
+            _ => return ::core::result::Result::Ok(false),
+        }
+        ::core::result::Result::Ok(true)
+    }
+}
+
 /// Accessors generated on the other side of each relation (`author.posts()`,
 /// `tag.posts()`) and the many-to-many managers on this side (`post.tags()`).
 fn relation_accessors(def: &ModelDef) -> TokenStream {
@@ -685,6 +708,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let validate = validate_body(def);
     let prefetch = prefetch_body(def);
     let reverse_one = reverse_one_arms(def);
+    let prefetch_as = prefetch_as_body(def);
     let accessors = relation_accessors(def);
     let handles = handles(def);
     let manager = match &def.attrs.manager {
@@ -922,6 +946,14 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     }
                     <#pty as ::orm::Model>::reverse_one(&self.#pid, accessor)
                 }
+                #[allow(unreachable_code)]
+                fn prefetch_field_as<E: ::orm::Executor + ?::core::marker::Sized>(
+                    objs: &mut [Self],
+                    attr: &str,
+                    relation: &str,
+                    custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
+                    ex: &E,
+                ) -> ::orm::Result<bool> { #prefetch_as }
                 #parent_ops
             }
             #[automatically_derived]
@@ -1160,6 +1192,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let set_related = set_related_body(def, &label_hint);
     let prefetch = prefetch_body(def);
     let reverse_one = reverse_one_arms(def);
+    let prefetch_as = prefetch_as_body(def);
     let accessors = relation_accessors(def);
     let manager = match &def.attrs.manager {
         Some(path) => quote! {
@@ -1247,6 +1280,14 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                         _ => ::core::option::Option::None,
                     }
                 }
+                #[allow(unreachable_code)]
+                fn prefetch_field_as<E: ::orm::Executor + ?::core::marker::Sized>(
+                    objs: &mut [Self],
+                    attr: &str,
+                    relation: &str,
+                    custom: ::core::option::Option<&(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync)>,
+                    ex: &E,
+                ) -> ::orm::Result<bool> { #prefetch_as }
             }
             #[automatically_derived]
             impl ::orm::DefaultManager for #ident {

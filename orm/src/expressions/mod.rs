@@ -15,7 +15,9 @@ mod order;
 pub mod q;
 pub(crate) mod query;
 
-pub use order::{Assignment, OrderBy};
+pub use query::ForUpdate;
+
+pub use order::{Assignment, Nulls, OrderBy};
 
 use crate::model::meta::ModelMeta;
 use orm_backends::Value;
@@ -66,6 +68,14 @@ pub enum AggFunc {
     Min,
     /// `MAX`
     Max,
+    /// `STDDEV_POP`: standard deviation of the population.
+    StdDevPop,
+    /// `STDDEV_SAMP`: standard deviation of a sample.
+    StdDevSamp,
+    /// `VAR_POP`: variance of the population.
+    VarPop,
+    /// `VAR_SAMP`: variance of a sample.
+    VarSamp,
 }
 
 /// An aggregate: function, argument (`None` = `*`), `DISTINCT`, and a `filter` condition.
@@ -79,6 +89,8 @@ pub struct Aggregate {
     pub distinct: bool,
     /// Only rows matching this condition are aggregated.
     pub filter: Option<Node>,
+    /// What it gives over no rows instead of NULL (Django's `default=`; `COALESCE`).
+    pub default: Option<Value>,
 }
 
 /// A subquery: a query over another (or the same) model selecting one expression.
@@ -176,6 +188,16 @@ impl Expr {
         Expr::Func(Func::Abs, vec![self])
     }
 
+    /// What this aggregate gives over no rows, without asking the database: 0 for a count,
+    /// NULL for the others (Django's `empty_result_set_value`).
+    pub fn empty_result(&self) -> orm_backends::Value {
+        match self {
+            Expr::Aggregate(a) if a.default.is_some() => a.default.clone().unwrap_or(orm_backends::Value::Null),
+            Expr::Aggregate(a) if a.func == AggFunc::Count => orm_backends::Value::Int(0),
+            _ => orm_backends::Value::Null,
+        }
+    }
+
     /// Does this expression contain an aggregate (so it belongs in HAVING)?
     pub fn contains_aggregate(&self) -> bool {
         match self {
@@ -238,7 +260,7 @@ impl Neg for Expr {
 
 impl Aggregate {
     fn new(func: AggFunc, arg: Option<Expr>) -> Self {
-        Aggregate { func, arg, distinct: false, filter: None }
+        Aggregate { func, arg, distinct: false, filter: None, default: None }
     }
 }
 
@@ -249,6 +271,23 @@ impl From<Aggregate> for Expr {
 }
 
 impl Aggregate {
+    /// The value over no rows (or only NULLs) instead of NULL: Django's `default=`,
+    /// rendered `COALESCE(SUM(x), default)`.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::expressions::Sum;
+    /// let row = Note::objects().none().aggregate([("s", Sum::of("id").default(0))], &db)?;
+    /// assert_eq!(row.get::<i64>(0)?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn default(mut self, value: impl Into<Value>) -> Self {
+        self.default = Some(value.into());
+        self
+    }
+
     /// Aggregates distinct values only.
     pub fn distinct(mut self) -> Self {
         self.distinct = true;
@@ -303,6 +342,40 @@ aggregate_fn!(
     /// `MAX(field)`.
     Max, Max
 );
+
+/// Standard deviation (Django's `StdDev`): [`StdDev::of`] of the population,
+/// [`StdDev::sample`] of a sample.
+#[derive(Debug, Clone, Copy)]
+pub struct StdDev;
+
+impl StdDev {
+    /// `STDDEV_POP(field)` (Django's default, `sample=False`).
+    pub fn of(path: &str) -> Aggregate {
+        Aggregate::new(AggFunc::StdDevPop, Some(F::col(path)))
+    }
+
+    /// `STDDEV_SAMP(field)` (Django's `sample=True`).
+    pub fn sample(path: &str) -> Aggregate {
+        Aggregate::new(AggFunc::StdDevSamp, Some(F::col(path)))
+    }
+}
+
+/// Variance (Django's `Variance`): [`Variance::of`] of the population, [`Variance::sample`]
+/// of a sample.
+#[derive(Debug, Clone, Copy)]
+pub struct Variance;
+
+impl Variance {
+    /// `VAR_POP(field)` (Django's default, `sample=False`).
+    pub fn of(path: &str) -> Aggregate {
+        Aggregate::new(AggFunc::VarPop, Some(F::col(path)))
+    }
+
+    /// `VAR_SAMP(field)` (Django's `sample=True`).
+    pub fn sample(path: &str) -> Aggregate {
+        Aggregate::new(AggFunc::VarSamp, Some(F::col(path)))
+    }
+}
 
 impl Count {
     /// `COUNT(*)`.

@@ -113,19 +113,47 @@ pub enum Transform {
     Minute,
     /// The date part of a datetime.
     Date,
+    /// The ISO 8601 week-numbering year.
+    IsoYear,
+    /// The ISO 8601 week number, 1–53.
+    Week,
+    /// The ISO day of the week, 1 (Monday) to 7 (Sunday).
+    IsoWeekDay,
+    /// The quarter, 1–4.
+    Quarter,
+    /// The time part of a datetime.
+    Time,
+    /// The second, 0–59.
+    Second,
 }
 
 impl Transform {
     /// Every transform with its name.
-    pub const ALL: [(&'static str, Transform); 7] = [
+    pub const ALL: [(&'static str, Transform); 13] = [
         ("year", Transform::Year),
+        ("iso_year", Transform::IsoYear),
+        ("quarter", Transform::Quarter),
         ("month", Transform::Month),
+        ("week", Transform::Week),
         ("day", Transform::Day),
         ("week_day", Transform::WeekDay),
+        ("iso_week_day", Transform::IsoWeekDay),
+        ("date", Transform::Date),
+        ("time", Transform::Time),
         ("hour", Transform::Hour),
         ("minute", Transform::Minute),
-        ("date", Transform::Date),
+        ("second", Transform::Second),
     ];
+
+    /// Does it extract a part of the time of day (so a date has none)?
+    pub fn is_time_part(self) -> bool {
+        matches!(self, Transform::Time | Transform::Hour | Transform::Minute | Transform::Second)
+    }
+
+    /// Its name, as in `published__iso_year`.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("year")
+    }
 
     /// The transform called `name`.
     pub fn from_name(name: &str) -> Option<Transform> {
@@ -177,6 +205,46 @@ pub enum Node {
     Expr(crate::expressions::Expr),
     /// Always true or always false.
     Const(bool),
+}
+
+impl Node {
+    /// The condition's truth when it does not depend on any row: `Some(false)` for a
+    /// [`Const(false)`](Node::Const), an `in` list that holds no non-NULL value (Django's
+    /// `EmptyResultSet`), and what AND, OR and NOT make of them; `None` when rows decide.
+    pub fn constant(&self) -> Option<bool> {
+        match self {
+            Node::Const(b) => Some(*b),
+            Node::Leaf(Leaf { lookup: Lookup::In, operand: Operand::List(items), .. })
+                if items.iter().all(Value::is_null) =>
+            {
+                Some(false)
+            }
+            Node::Leaf(_) | Node::Expr(_) => None,
+            Node::Not(inner) => inner.constant().map(|b| !b),
+            Node::And(items) => {
+                let mut all = Some(true);
+                for i in items {
+                    match i.constant() {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Node::Or(items) => {
+                let mut any = Some(false);
+                for i in items {
+                    match i.constant() {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => any = None,
+                    }
+                }
+                any
+            }
+        }
+    }
 }
 
 /// A condition on model `M`, combined with `&`, `|` and `!`.

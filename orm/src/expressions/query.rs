@@ -5,11 +5,49 @@
 use super::q::Node;
 use super::{Expr, OrderBy};
 
-/// Row locking for `select_for_update`.
+/// The options of [`QuerySet::select_for_update`](crate::QuerySet::select_for_update),
+/// named (Django's keyword arguments): `ForUpdate::new()` waits for locked rows,
+/// `.nowait()` fails at once instead, `.skip_locked()` leaves them out. The two together are
+/// refused (Django's "The nowait option cannot be used with skip_locked.").
+///
+/// ```
+/// use orm::ForUpdate;
+/// let opts = ForUpdate::new().skip_locked();
+/// assert!(opts.is_skip_locked() && !opts.is_nowait());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ForUpdate {
-    pub nowait: bool,
-    pub skip_locked: bool,
+pub struct ForUpdate {
+    pub(crate) nowait: bool,
+    pub(crate) skip_locked: bool,
+}
+
+impl ForUpdate {
+    /// Lock the rows, waiting for rows another transaction holds (`FOR UPDATE`).
+    pub fn new() -> Self {
+        ForUpdate::default()
+    }
+
+    /// Fail at once on a row another transaction holds (`FOR UPDATE NOWAIT`).
+    pub fn nowait(mut self) -> Self {
+        self.nowait = true;
+        self
+    }
+
+    /// Leave out the rows another transaction holds (`FOR UPDATE SKIP LOCKED`).
+    pub fn skip_locked(mut self) -> Self {
+        self.skip_locked = true;
+        self
+    }
+
+    /// Is `nowait` set?
+    pub fn is_nowait(&self) -> bool {
+        self.nowait
+    }
+
+    /// Is `skip_locked` set?
+    pub fn is_skip_locked(&self) -> bool {
+        self.skip_locked
+    }
 }
 
 /// The parts of a SELECT that a QuerySet holds.
@@ -21,7 +59,16 @@ pub(crate) struct Query {
     pub offset: u64,
     pub distinct: bool,
     pub annotations: Vec<(String, Expr)>,
+    /// How many filters there were when each annotation was added (missing: after every
+    /// filter). An annotation reuses the joins of the filters before it (so a filter on a
+    /// multi-valued relation before `annotate(Count(…))` restricts what is counted), never
+    /// those of later ones (Django's join reuse).
+    pub annotation_at: Vec<usize>,
     pub values: Option<Vec<String>>,
+    /// How many annotations there were when `values()` was called: those after it are
+    /// selected (and grouped by, when not aggregates); those before only if `values()` named
+    /// them (Django's annotation mask).
+    pub values_from: usize,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
 }

@@ -751,6 +751,6 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
         if self.query.values.is_some() {
             return Err(Error::TypeError("Cannot call delete() after .values() or .values_list()".into()));
         }
-        Ok(())
+        self.check()
     }
 }

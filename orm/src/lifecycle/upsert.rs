@@ -56,7 +56,7 @@ impl<M: Model> QuerySet<M> {
         let qs = self.clone().filter(lookup.clone());
         let mut update = Some(update);
         let found = atomic_on(ex, |tx| -> Result<Option<M>> {
-            match qs.clone().select_for_update(false, false).get(tx) {
+            match qs.clone().select_for_update(crate::ForUpdate::new()).get(tx) {
                 Ok(mut o) => {
                     if let Some(u) = update.take() {
                         save_changes(&mut o, u, tx)?;

@@ -349,15 +349,31 @@ impl ModelMeta {
         &self.fields[self.pk]
     }
 
-    /// The field called `name` (the Rust name, or the column name of a relation such as
-    /// `author_id`).
+    /// The field called `name` (the Rust name, the column name, or a relation's attname
+    /// such as `author_id`).
     pub fn field(&self, name: &str) -> Option<&'static FieldMeta> {
-        self.fields.iter().find(|f| f.name == name).or_else(|| self.fields.iter().find(|f| f.column == name))
+        self.field_index(name).map(|i| &self.fields[i])
     }
 
     /// The position of the field called `name` in `fields`.
     pub fn field_index(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name == name).or_else(|| self.fields.iter().position(|f| f.column == name))
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .or_else(|| self.fields.iter().position(|f| f.column == name))
+            .or_else(|| {
+                let base = name.strip_suffix("_id")?;
+                self.fields.iter().position(|f| f.name == base && f.relation.is_some())
+            })
+    }
+
+    /// What a relation field is called in `values()` and on the row: Django's attname,
+    /// `{name}_id`; a plain field's name.
+    pub fn attname(field: &FieldMeta) -> std::borrow::Cow<'static, str> {
+        match field.relation {
+            Some(_) => format!("{}_id", field.name).into(),
+            None => field.name.into(),
+        }
     }
 
     /// The names of every field, for "choices are …" messages.

@@ -86,6 +86,59 @@ impl ReverseRelation {
     }
 }
 
+/// Every name a query on `meta` can start a path with, sorted as Django lists them in "Choices
+/// are: …": fields (a relation also by its attname, `author_id`), many-to-many fields,
+/// reverse relations, and a multi-table child's inherited fields.
+pub fn query_names(meta: &'static ModelMeta) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut m = Some(meta.concrete());
+    let mut own = true;
+    while let Some(meta) = m {
+        for f in meta.fields {
+            out.push(f.name.to_owned());
+            if f.relation.is_some() {
+                out.push(ModelMeta::attname(f).into_owned());
+            }
+        }
+        out.extend(meta.many_to_many.iter().map(|mm| mm.name.to_owned()));
+        out.extend(reverse_relations(meta).iter().filter(|r| own || !is_parent_link(r)).map(ReverseRelation::name));
+        m = meta.parent();
+        own = false;
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Is `r` a multi-table child's link to its parent? Seen from a child, the parent's links to
+/// its children (the child's own and its siblings') are no names of the child (Django).
+fn is_parent_link(r: &ReverseRelation) -> bool {
+    matches!(r, ReverseRelation::ForeignKey { field, .. } if field.relation.is_some_and(|rel| rel.parent_link))
+}
+
+/// The relation names of `meta` (forward keys, one-to-ones, many-to-many fields, reverse
+/// relations, inherited ones too), sorted: the choices of `select_related` (`forward_only`)
+/// and `prefetch_related`.
+pub fn relation_names(meta: &'static ModelMeta, forward_only: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut m = Some(meta.concrete());
+    let mut own = true;
+    while let Some(meta) = m {
+        out.extend(
+            meta.fields.iter().filter(|f| f.relation.is_some_and(|r| !r.parent_link)).map(|f| f.name.to_owned()),
+        );
+        if !forward_only {
+            out.extend(meta.many_to_many.iter().map(|mm| mm.name.to_owned()));
+            out.extend(reverse_relations(meta).iter().filter(|r| own || !is_parent_link(r)).map(ReverseRelation::name));
+        }
+        m = meta.parent();
+        own = false;
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Every relation pointing at `target` from the registered models.
 pub fn reverse_relations(target: &'static ModelMeta) -> Vec<ReverseRelation> {
     reverse_index(target).iter().map(|(_, r)| *r).collect()

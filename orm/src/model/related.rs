@@ -126,6 +126,9 @@ macro_rules! single_relation {
             fn set(&mut self, target: Arc<T>) {
                 self.cached = Some(target);
             }
+            fn is_loaded(&self) -> bool {
+                self.cached.is_some()
+            }
             fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
                 if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
                     return Ok(());
@@ -612,6 +615,11 @@ pub trait ForwardSlot {
     fn set(&mut self, target: Arc<Self::Target>);
     /// Decodes the related object from a joined row and caches it (`select_related`).
     fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()>;
+    /// Is the related object already cached (by `select_related`, or an earlier load)? A
+    /// prefetch of the relation then reuses it. The default says no.
+    fn is_loaded(&self) -> bool {
+        false
+    }
 }
 
 impl<S: ForwardSlot> ForwardSlot for Option<S> {
@@ -629,6 +637,9 @@ impl<S: ForwardSlot> ForwardSlot for Option<S> {
             Some(s) => s.fill_from_row(row, offset, children),
             None => Ok(()),
         }
+    }
+    fn is_loaded(&self) -> bool {
+        self.as_ref().is_some_and(S::is_loaded)
     }
 }
 
@@ -652,23 +663,45 @@ pub struct Prefetch {
     pub(crate) path: String,
     /// The `QuerySet<T>` of the last step, type-erased (see `Prefetch::with`).
     pub(crate) queryset: Option<Arc<dyn Any + Send + Sync>>,
+    /// The field the last step's objects go into instead of the relation's own.
+    pub(crate) to_attr: Option<String>,
 }
 
 impl std::fmt::Debug for Prefetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })
+        write!(f, "Prefetch({:?}{})", self.path, if self.queryset.is_some() { ", queryset" } else { "" })?;
+        match &self.to_attr {
+            Some(a) => write!(f, " to_attr={a:?}"),
+            None => Ok(()),
+        }
     }
 }
 
 impl Prefetch {
     /// Prefetch `path` (`"posts"`, `"posts__comments"`).
     pub fn new(path: &str) -> Self {
-        Prefetch { path: path.to_owned(), queryset: None }
+        Prefetch { path: path.to_owned(), queryset: None, to_attr: None }
+    }
+
+    /// Puts the last step's objects into the `ManyToMany`/`Reverse` field `attr` of the
+    /// objects one step before it, leaving the relation's own cache alone (Django's
+    /// `to_attr`): a filtered set beside the full one. `attr` must be declared on the model
+    /// (a `Reverse<T>` field named as you like).
+    pub fn to_attr(mut self, attr: &str) -> Self {
+        self.to_attr = Some(attr.to_owned());
+        self
     }
 
     pub(crate) fn split(&self) -> (&str, Option<Prefetch>) {
         match self.path.split_once("__") {
-            Some((first, rest)) => (first, Some(Prefetch { path: rest.to_owned(), queryset: self.queryset.clone() })),
+            Some((first, rest)) => (
+                first,
+                Some(Prefetch {
+                    path: rest.to_owned(),
+                    queryset: self.queryset.clone(),
+                    to_attr: self.to_attr.clone(),
+                }),
+            ),
             None => (&self.path, None),
         }
     }

@@ -558,6 +558,7 @@ impl<M: Model> QuerySet<M> {
             query: parent.query,
             prefetch: parent.prefetch,
             chunk_size: parent.chunk_size,
+            refused: parent.refused,
             _m: std::marker::PhantomData,
         }
     }

@@ -126,9 +126,21 @@ pub(crate) fn decode_selected<M: Model>(
 /// ```
 pub struct QuerySet<M> {
     pub(crate) query: Query,
-    prefetch: Vec<crate::model::Prefetch>,
-    chunk_size: usize,
+    pub(crate) prefetch: Vec<crate::model::Prefetch>,
+    pub(crate) chunk_size: usize,
+    /// A call refused on this QuerySet (Django raises at once; a builder method cannot return
+    /// an error, so evaluation returns it, before any SQL): the message of the `TypeError`.
+    pub(crate) refused: Option<Refusal>,
     _m: PhantomData<fn() -> M>,
+}
+
+/// A refused call's error (see [`QuerySet::filter`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Refusal {
+    /// Django's `TypeError`.
+    Type(&'static str),
+    /// Django's `ValueError`.
+    Value(&'static str),
 }
 
 impl<M> Clone for QuerySet<M> {
@@ -137,6 +149,7 @@ impl<M> Clone for QuerySet<M> {
             query: self.query.clone(),
             prefetch: self.prefetch.clone(),
             chunk_size: self.chunk_size,
+            refused: self.refused,
             _m: PhantomData,
         }
     }
@@ -190,21 +203,91 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 1, _m: PhantomData }
+        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData }
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
     /// query with joins, filling each relation's cache so reading it costs no query.
+    ///
+    /// Refused after `values()` (Django's TypeError); an unknown or non-relational name is a
+    /// `FieldError` listing the choices.
     pub fn select_related<I: IntoIterator<Item = P>, P: RelationPath>(mut self, paths: I) -> Self {
-        self.query.select_related.extend(paths.into_iter().map(|p| p.relation_path()));
+        self.refuse_after_values();
+        for p in paths {
+            let p = p.relation_path();
+            if !self.query.select_related.contains(&p) {
+                self.query.select_related.push(p);
+            }
+        }
         self
+    }
+
+    /// Follows every non-null forward `ForeignKey`/`OneToOne`, recursively, five levels deep:
+    /// Django's `select_related()` with no arguments (nullable relations are left out, as
+    /// there), those declared on multi-table parents included.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let notes = Note::objects().select_related_all().fetch(&db)?;
+    /// assert_eq!(notes.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn select_related_all(self) -> Self {
+        fn walk(meta: &'static crate::ModelMeta, prefix: &str, depth: usize, out: &mut Vec<String>) {
+            // The model's own fields, then those its multi-table parents declare.
+            let mut metas = vec![meta.concrete()];
+            while let Some(p) = metas.last().and_then(|m| m.parent()) {
+                metas.push(p);
+            }
+            for f in metas.iter().flat_map(|m| m.fields.iter()) {
+                let Some(rel) = f.relation.filter(|r| !r.parent_link && !f.null) else { continue };
+                let path = if prefix.is_empty() { f.name.to_owned() } else { format!("{prefix}__{}", f.name) };
+                out.push(path.clone());
+                if depth < 5 {
+                    walk((rel.target)(), &path, depth + 1, out);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk(M::meta(), "", 1, &mut paths);
+        // Only the leaves: a nested path selects the relations on its way.
+        let leaves: Vec<String> =
+            paths.iter().filter(|p| !paths.iter().any(|q| q.starts_with(&format!("{p}__")))).cloned().collect();
+        self.select_related(leaves)
+    }
+
+    /// Forgets every `select_related` path (Django's `select_related(None)`).
+    pub fn select_related_none(mut self) -> Self {
+        self.query.select_related.clear();
+        self
+    }
+
+    /// Forgets every `prefetch_related` lookup (Django's `prefetch_related(None)`).
+    pub fn prefetch_related_none(mut self) -> Self {
+        self.prefetch.clear();
+        self
+    }
+
+    fn refuse_after_values(&mut self) {
+        if self.query.values.is_some() && self.refused.is_none() {
+            self.refused = Some(Refusal::Type("Cannot call select_related() after .values() or .values_list()"));
+        }
     }
 
     /// How many rows [`iter`](Self::iter) decodes at a time (default 1). Rows always arrive
     /// from the server as a stream (SQLite steps the statement, PostgreSQL and MySQL read the
     /// socket with backpressure), so memory is bounded by this many instances either way; a
-    /// larger chunk only batches the decoding.
+    /// larger chunk only batches the decoding. With `prefetch_related`, each chunk's relations
+    /// are prefetched before it is handed out (Django 4.1+), and a chunk size must be given.
+    ///
+    /// A size of 0 is refused (Django's "Chunk size must be strictly positive.", a
+    /// `ValueError`, returned when the QuerySet is evaluated).
     pub fn chunk_size(mut self, n: usize) -> Self {
+        if n == 0 && self.refused.is_none() {
+            self.refused = Some(Refusal::Value("Chunk size must be strictly positive."));
+        }
         self.chunk_size = n.max(1);
         self
     }
@@ -227,14 +310,20 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Keeps rows matching `q`.
+    ///
+    /// After a slice this is refused (evaluation returns [`Error::TypeError`], "Cannot filter a
+    /// query once a slice has been taken.", before any SQL), as in Django.
     pub fn filter(mut self, q: Q<M>) -> Self {
+        self.refuse_if_sliced("Cannot filter a query once a slice has been taken.");
         self.query.filters.push(q.node);
         self
     }
 
     /// Drops rows matching `q` (NULL comparisons follow Django: rows where the field is NULL
     /// are kept).
+    /// Refused after a slice, as [`filter`](Self::filter) is.
     pub fn exclude(mut self, q: Q<M>) -> Self {
+        self.refuse_if_sliced("Cannot filter a query once a slice has been taken.");
         self.query.filters.push(Node::Not(Box::new(q.node)));
         self
     }
@@ -255,12 +344,14 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Orders by these terms (`"-published"`, `Post::title().asc()`), replacing the model's
-    /// default ordering. An empty list clears ordering.
+    /// default ordering. An empty list clears ordering. Refused after a slice ("Cannot
+    /// reorder a query once a slice has been taken.").
     pub fn order_by<I, O>(mut self, terms: I) -> Self
     where
         I: IntoIterator<Item = O>,
         O: Into<OrderBy>,
     {
+        self.refuse_if_sliced("Cannot reorder a query once a slice has been taken.");
         self.query.order = Some(terms.into_iter().map(Into::into).collect());
         self
     }
@@ -275,8 +366,9 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// Reverses the ordering (the explicit one, else the model's; by primary key when the model
-    /// has none).
+    /// has none). Refused after a slice.
     pub fn reverse(mut self) -> Self {
+        self.refuse_if_sliced("Cannot reverse a query once a slice has been taken.");
         let current: Vec<OrderBy> = match &self.query.order {
             Some(o) => o.clone(),
             None if !M::meta().ordering.is_empty() => M::meta().ordering.iter().map(|s| OrderBy::from(*s)).collect(),
@@ -286,29 +378,86 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
-    /// At most `n` rows.
+    /// At most `n` rows (SQL `LIMIT`; the QuerySet is sliced from then on).
     pub fn limit(mut self, n: u64) -> Self {
         self.query.limit = Some(n);
         self
     }
 
-    /// Skips `n` rows.
+    /// Skips `n` rows (SQL `OFFSET`; the QuerySet is sliced from then on).
     pub fn offset(mut self, n: u64) -> Self {
         self.query.offset = n;
         self
     }
 
-    /// Rows `range.start..range.end` of the result (Python's `qs[a:b]`).
-    pub fn slice(mut self, range: std::ops::Range<u64>) -> Self {
-        self.query.offset = range.start;
-        self.query.limit = Some(range.end.saturating_sub(range.start));
+    /// Rows `range` of the result, as Python's `qs[a:b]`, `qs[a:]` and `qs[:b]`; slices
+    /// compose as Django's do (`slice(2..).slice(0..2)` is rows 3–4, and a slice never
+    /// reaches past the one it is taken from). An empty slice runs no query.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let all = Note::objects().order_by(["id"]).values(["id"]).fetch_flat::<i64>(&db)?;
+    /// let some = Note::objects().order_by(["id"]).slice(1..).slice(0..1).values(["id"]).fetch_flat::<i64>(&db)?;
+    /// assert_eq!(some, &all[1..2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn slice(mut self, range: impl std::ops::RangeBounds<u64>) -> Self {
+        use std::ops::Bound;
+        let low = self.query.offset;
+        let high = self.query.limit.map(|n| low.saturating_add(n));
+        let start = match range.start_bound() {
+            Bound::Included(&a) => a,
+            Bound::Excluded(&a) => a.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&b) => Some(b.saturating_add(1)),
+            Bound::Excluded(&b) => Some(b),
+            Bound::Unbounded => None,
+        };
+        // Django's `set_limits`: both marks relative to the current low mark, clamped to the
+        // current high mark.
+        let new_high = match (end, high) {
+            (Some(e), Some(h)) => Some(h.min(low.saturating_add(e))),
+            (Some(e), None) => Some(low.saturating_add(e)),
+            (None, h) => h,
+        };
+        let new_low = match new_high {
+            Some(h) => h.min(low.saturating_add(start)),
+            None => low.saturating_add(start),
+        };
+        self.query.offset = new_low;
+        self.query.limit = new_high.map(|h| h.saturating_sub(new_low));
         self
     }
 
-    /// `SELECT DISTINCT`.
+    /// Has a slice (`slice`, `limit`, `offset`) been taken?
+    pub fn is_sliced(&self) -> bool {
+        self.query.limit.is_some() || self.query.offset > 0
+    }
+
+    /// `SELECT DISTINCT`. Refused after a slice, as in Django.
     pub fn distinct(mut self) -> Self {
+        self.refuse_if_sliced("Cannot create distinct fields once a slice has been taken.");
         self.query.distinct = true;
         self
+    }
+
+    fn refuse_if_sliced(&mut self, message: &'static str) {
+        if self.is_sliced() && self.refused.is_none() {
+            self.refused = Some(Refusal::Type(message));
+        }
+    }
+
+    /// The error of a call refused on this QuerySet, if one was (see [`filter`](Self::filter)).
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.refused {
+            Some(Refusal::Type(message)) => Err(Error::TypeError(message.into())),
+            Some(Refusal::Value(message)) => Err(Error::ValueError(message.into())),
+            None => Ok(()),
+        }
     }
 
     /// A QuerySet that matches nothing (and sends no query when evaluated).
@@ -319,7 +468,13 @@ impl<M: Model> QuerySet<M> {
 
     /// Adds a computed column `name` (readable through [`fetch_annotated`](Self::fetch_annotated)
     /// and `values()`, usable in filters and ordering; an aggregate groups the rows).
+    ///
+    /// Across a multi-valued relation, an aggregate counts the related rows that the filters
+    /// before it kept, while a filter after it filters the groups without changing what was
+    /// counted (each gets its own join), as in Django.
     pub fn annotate(mut self, name: &str, expr: impl Into<Expr>) -> Self {
+        self.query.annotation_at.resize(self.query.annotations.len(), usize::MAX);
+        self.query.annotation_at.push(self.query.filters.len());
         self.query.annotations.push((name.to_owned(), expr.into()));
         self
     }
@@ -330,24 +485,63 @@ impl<M: Model> QuerySet<M> {
     /// these fields (Django's `values(...).annotate(...)`).
     pub fn values<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
         self.query.values = Some(fields.into_iter().map(str::to_owned).collect());
+        self.query.values_from = self.query.annotations.len();
         self
     }
 
     /// Locks the selected rows until the transaction ends (`SELECT … FOR UPDATE`, with
-    /// `NOWAIT` or `SKIP LOCKED`) on PostgreSQL and MySQL. SQLite has no row locks: there the
-    /// clause is left out, and a transaction's writes are serialised by the database lock
-    /// (transactions begin `IMMEDIATE`).
-    pub fn select_for_update(mut self, nowait: bool, skip_locked: bool) -> Self {
-        self.query.for_update = Some(ForUpdate { nowait, skip_locked });
+    /// `NOWAIT` or `SKIP LOCKED` as `options` name them) on PostgreSQL and MySQL. SQLite has
+    /// no row locks: there the clause is left out, and a transaction's writes are serialised
+    /// by the database lock (transactions begin `IMMEDIATE`).
+    ///
+    /// As in Django, evaluating it outside a transaction is a
+    /// [`TransactionManagementError`](Error::TransactionManagementError) before any SQL, on
+    /// every backend (SQLite included, so code that forgot its transaction fails in tests
+    /// too); `nowait` with `skip_locked` is an [`Error::ValueError`].
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::ForUpdate;
+    /// let locked = Note::objects().select_for_update(ForUpdate::new().skip_locked());
+    /// assert!(locked.fetch(&db).is_err(), "not in a transaction");
+    /// let n = db.atomic(|tx| Ok(locked.fetch(tx)?.len()))?;
+    /// assert_eq!(n, 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn select_for_update(mut self, options: ForUpdate) -> Self {
+        if options.nowait && options.skip_locked && self.refused.is_none() {
+            self.refused = Some(Refusal::Value("The nowait option cannot be used with skip_locked."));
+        }
+        self.query.for_update = Some(options);
         self
     }
 
+    /// Django refuses to run a locking query outside a transaction: checked without SQL.
+    fn check_lock(&self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        if self.query.for_update.is_none() || self.is_none() {
+            return Ok(());
+        }
+        let depth = ex.with_connection(|c| Ok::<_, Error>(c.transaction_depth()))?;
+        if depth == 0 {
+            return Err(Error::TransactionManagementError(orm_backends::Error::new(
+                orm_backends::ErrorKind::TransactionManagement,
+                "select_for_update cannot be used outside of a transaction.",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Can this QuerySet match no row whatever the data (`none()`, `pk__in=[]`, an `in` list of
+    /// NULLs)? Then every evaluation answers without a query, as Django's `EmptyResultSet`.
     pub(crate) fn is_none(&self) -> bool {
-        self.query.filters.iter().any(|n| matches!(n, Node::Const(false)))
+        self.query.limit == Some(0) || self.query.filters.iter().any(|n| n.constant() == Some(false))
     }
 
     /// The SQL and parameters this QuerySet would run on `dialect`.
     pub fn to_sql(&self, dialect: Dialect) -> Result<(String, Vec<Value>)> {
+        self.check()?;
         let select = if self.query.values.is_some() { Select::Values } else { Select::Model };
         let s = compile_select(M::meta(), dialect, &self.query, select)?;
         Ok((s.sql.to_string(), s.params))
@@ -355,6 +549,8 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and decodes every row.
     pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -433,6 +629,8 @@ impl<M: Model> QuerySet<M> {
                 )))
             }
         }
+        self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -456,6 +654,8 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and returns each instance with its annotations.
     pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
+        self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
@@ -474,25 +674,57 @@ impl<M: Model> QuerySet<M> {
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
-        if !self.prefetch.is_empty() {
-            return Err(Error::field_error("prefetch_related needs all rows at once: use fetch(), not iter()"));
+        self.check()?;
+        self.check_lock(ex)?;
+        if !self.prefetch.is_empty() && self.chunk_size == 0 {
+            return Err(Error::ValueError(
+                "chunk_size must be provided when using QuerySet.iterator() after prefetch_related().".into(),
+            ));
         }
+        if self.is_none() {
+            return Ok(stream::ModelIter::empty(ex.checkout()?));
+        }
+        // The dialect is read before the checkout borrows the connection.
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size)
-            .map(|it| it.with_init_signals(crate::signals::init_hub::<M, _>(ex)))
+        let it = stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size.max(1))?
+            .with_init_signals(crate::signals::init_hub::<M, _>(ex));
+        if self.prefetch.is_empty() {
+            return Ok(it);
+        }
+        // Each chunk's prefetch queries run on another connection of the pool while the
+        // stream holds this one (inside a transaction, whose one connection the stream holds,
+        // they are a Busy error: fetch() there).
+        let specs = self.prefetch.clone();
+        Ok(it.with_prefetch(Box::new(move |objs: &mut [M]| prefetch::prefetch_path(objs, &specs, ex))))
     }
 
     /// The rows of a `values()` query (every field and annotation when `values` was not
     /// called), as rows whose columns are named after the fields.
     pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
+        self.check()?;
+        self.check_lock(ex)?;
         if self.is_none() {
             return Ok(Vec::new());
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
+        // SQLite computes decimal expressions as REAL: give them back as decimals, as the
+        // other backends do (Django's output_field).
+        let decimals = if ex.dialect().features().has_native_decimal {
+            Vec::new()
+        } else {
+            crate::sql::decimal_columns(M::meta(), &self.query)
+        };
         collect_rows(ex, &stmt.sql, &stmt.params, |row| {
-            let values = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+            let mut values: Vec<Value> = (0..names.len()).map(|i| row.value(i)).collect::<orm_backends::Result<_>>()?;
+            for (v, _) in values
+                .iter_mut()
+                .zip(&decimals)
+                .filter(|(v, d)| **d && matches!(v, Value::Float(_) | Value::Int(_) | Value::Text(_)))
+            {
+                *v = Value::Decimal(<rust_decimal::Decimal as orm_backends::FromValue>::from_value_ref(v.as_ref())?);
+            }
             Ok(OwnedRow::new(names.clone(), values))
         })
     }
@@ -530,12 +762,31 @@ impl<M: Model> QuerySet<M> {
         I: IntoIterator<Item = (S, Aggregate)>,
         S: Into<String>,
     {
+        self.check()?;
         let mut q = self.query.clone();
-        let aggs: Vec<(String, Expr)> = aggregates.into_iter().map(|(n, a)| (n.into(), Expr::from(a))).collect();
+        let raw: Vec<(String, Aggregate)> = aggregates.into_iter().map(|(n, a)| (n.into(), a)).collect();
+        let aggs: Vec<(String, Expr)> = raw.iter().map(|(n, a)| (n.clone(), Expr::from(a.clone()))).collect();
+        let names: Arc<[String]> = aggs.iter().map(|(n, _)| n.clone()).collect();
+        if aggs.is_empty() {
+            // Django: `aggregate()` with nothing to compute is `{}`, without a query.
+            return Ok(OwnedRow::new(names, Vec::new()));
+        }
+        if self.is_none() {
+            // Over no rows: NULL for each aggregate, 0 for a count, without a query.
+            let values = aggs.iter().map(|(_, e)| e.empty_result()).collect();
+            return Ok(OwnedRow::new(names, values));
+        }
+        if crate::sql::aggregate_needs_subquery(&q) {
+            let stmt = crate::sql::compile_aggregate_over_subquery(M::meta(), ex.dialect(), &q, &raw)?;
+            let row = ex.with_connection(|c| c.query_opt(&stmt.sql, &stmt.params))?;
+            let row = row.ok_or_else(|| Error::field_error("an aggregate query returned no row"))?;
+            return Ok(OwnedRow::new(names, row.into_values()));
+        }
         q.values = Some(aggs.iter().map(|(n, _)| n.clone()).collect());
+        q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 1, _m: PhantomData };
+        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
@@ -543,14 +794,17 @@ impl<M: Model> QuerySet<M> {
     /// The one row matching: `DoesNotExist` for none, `MultipleObjectsReturned` (with the
     /// count) for several.
     pub fn get(&self, ex: &(impl Executor + ?Sized)) -> Result<M> {
-        let mut rows = self.clone().limit(21).fetch(ex)?;
+        // One query of at most 21 rows, as Django: the ordering does not matter then (a
+        // sliced QuerySet keeps its own, which decides what the slice holds).
+        let mut qs = self.clone();
+        if !qs.is_sliced() && qs.refused.is_none() {
+            qs = qs.order_by(Vec::<OrderBy>::new());
+        }
+        let mut rows = qs.slice(..21).fetch(ex)?;
         match rows.len() {
             0 => Err(Error::DoesNotExist { model: M::meta().label() }),
             1 => Ok(rows.pop().expect("one row")),
-            n => {
-                let count = if n < 21 { n as u64 } else { self.count(ex)? };
-                Err(Error::MultipleObjectsReturned { model: M::meta().label(), count })
-            }
+            n => Err(Error::MultipleObjectsReturned { model: M::meta().label(), count: n as u64 }),
         }
     }
 
@@ -571,18 +825,34 @@ impl<M: Model> QuerySet<M> {
         qs
     }
 
-    /// The first row in order (by primary key when unordered), or `None`.
+    /// The first row in order (by primary key when unordered), or `None`. Refused on a
+    /// sliced QuerySet.
     pub fn first(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot reorder a query once a slice has been taken.".into()));
+        }
         Ok(self.ordered().limit(1).fetch(ex)?.pop())
     }
 
-    /// The last row in order (by primary key when unordered), or `None`.
+    /// The last row in order (by primary key when unordered), or `None`. Refused on a
+    /// sliced QuerySet ("Cannot reverse a query once a slice has been taken.").
     pub fn last(&self, ex: &(impl Executor + ?Sized)) -> Result<Option<M>> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot reverse a query once a slice has been taken.".into()));
+        }
         Ok(self.ordered().reverse().limit(1).fetch(ex)?.pop())
+    }
+
+    fn check_change(&self) -> Result<()> {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot change a query once a slice has been taken.".into()));
+        }
+        Ok(())
     }
 
     /// The row with the smallest `field` (`DoesNotExist` when empty).
     pub fn earliest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.check_change()?;
         check_name(M::meta(), &self.query.annotations, field)?;
         self.clone()
             .order_by([OrderBy::asc(field)])
@@ -594,6 +864,7 @@ impl<M: Model> QuerySet<M> {
 
     /// The row with the largest `field` (`DoesNotExist` when empty).
     pub fn latest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.check_change()?;
         check_name(M::meta(), &self.query.annotations, field)?;
         self.clone()
             .order_by([OrderBy::desc(field)])
@@ -604,7 +875,9 @@ impl<M: Model> QuerySet<M> {
     }
 
     /// The rows whose keys are in `keys`, by key (one query per batch of keys that fits the
-    /// backend's parameter limit).
+    /// backend's parameter limit; none for no keys). Django's `in_bulk(id_list)`; see
+    /// [`in_bulk_all`](Self::in_bulk_all) for every row and [`in_bulk_by`](Self::in_bulk_by)
+    /// for another unique field. Refused on a sliced QuerySet and after `values()`.
     pub fn in_bulk<K>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -615,25 +888,106 @@ impl<M: Model> QuerySet<M> {
         M::Key: Eq + Hash,
     {
         let keys: Vec<Value> = keys.into_iter().map(|k| k.into().to_value()).collect();
-        let mut out = HashMap::with_capacity(keys.len());
+        self.bulk_by("pk", Some(keys), ex)
+    }
+
+    /// Every row, by primary key (Django's `in_bulk()` with no ids).
+    pub fn in_bulk_all(&self, ex: &(impl Executor + ?Sized)) -> Result<HashMap<M::Key, M>>
+    where
+        M::Key: Eq + Hash,
+    {
+        self.bulk_by("pk", None, ex)
+    }
+
+    /// The rows whose unique field `field_name` holds one of `values`, by that field's value
+    /// (Django's `in_bulk(values, field_name=...)`); every row when `values` is `None`.
+    /// `field_name` must be the primary key or a unique field: anything else is an
+    /// [`Error::ValueError`], as in Django, before any SQL.
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// let by_id = Note::objects().in_bulk_by::<i64>("id", Some(vec![1.into(), 2.into()]), &db)?;
+    /// assert_eq!(by_id.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn in_bulk_by<K>(
+        &self,
+        field_name: &str,
+        values: Option<Vec<Value>>,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<HashMap<K, M>>
+    where
+        K: orm_backends::FromValue + Eq + Hash,
+    {
+        self.bulk_by(field_name, values, ex)
+    }
+
+    fn bulk_by<K>(
+        &self,
+        field_name: &str,
+        values: Option<Vec<Value>>,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<HashMap<K, M>>
+    where
+        K: orm_backends::FromValue + Eq + Hash,
+    {
+        if self.is_sliced() {
+            return Err(Error::TypeError("Cannot use 'limit' or 'offset' with in_bulk().".into()));
+        }
+        if self.query.values.is_some() {
+            return Err(Error::TypeError("in_bulk() cannot be used with values() or values_list().".into()));
+        }
+        self.check()?;
+        let meta = M::meta();
+        let index = if field_name == "pk" {
+            meta.pk
+        } else {
+            match meta.field_index(field_name) {
+                Some(i) if meta.fields[i].primary_key || meta.fields[i].unique => i,
+                Some(_) => {
+                    return Err(Error::ValueError(format!(
+                        "in_bulk()'s field_name must be a unique field but '{field_name}' isn't."
+                    )))
+                }
+                None => {
+                    let node = Node::Leaf(parse_leaf(&format!("{field_name}__isnull"), Value::Bool(false))?);
+                    check_node(meta, &self.query.annotations, &node)?;
+                    return Err(Error::ValueError(format!(
+                        "in_bulk()'s field_name must be a unique field but '{field_name}' isn't."
+                    )));
+                }
+            }
+        };
+        let name = meta.fields[index].name;
+        let mut out = HashMap::new();
+        let mut add = |objs: Vec<M>| -> Result<()> {
+            for obj in objs {
+                let key = K::from_value_ref(obj.field_value(index).as_ref())?;
+                out.insert(key, obj);
+            }
+            Ok(())
+        };
+        let Some(values) = values else {
+            add(self.fetch(ex)?)?;
+            return Ok(out);
+        };
         let batch = ex.dialect().features().max_query_params.saturating_sub(100).max(1);
-        let pk = M::meta().pk;
-        for chunk in keys.chunks(batch) {
+        for chunk in values.chunks(batch) {
             let leaf = Node::Leaf(crate::expressions::q::Leaf {
-                path: vec!["pk".into()],
+                path: vec![name.into()],
                 lookup: crate::expressions::q::Lookup::In,
                 operand: crate::expressions::q::Operand::List(chunk.to_vec()),
             });
-            for obj in self.clone().filter(Q::from_node(leaf)).fetch(ex)? {
-                let key = <M::Key as orm_backends::FromValue>::from_value_ref(obj.field_value(pk).as_ref())?;
-                out.insert(key, obj);
-            }
+            add(self.clone().filter(Q::from_node(leaf)).fetch(ex)?)?;
         }
         Ok(out)
     }
 
     /// How many rows match (`SELECT COUNT(*)`).
     pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        self.check()?;
         if self.is_none() {
             return Ok(0);
         }
@@ -647,6 +1001,7 @@ impl<M: Model> QuerySet<M> {
 
     /// Does any row match?
     pub fn exists(&self, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        self.check()?;
         if self.is_none() {
             return Ok(false);
         }
@@ -656,6 +1011,7 @@ impl<M: Model> QuerySet<M> {
 
     /// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of this query, as text.
     pub fn explain(&self, ex: &(impl Executor + ?Sized)) -> Result<String> {
+        self.check()?;
         let d = ex.dialect();
         let stmt = compile_select(M::meta(), d, &self.query, Select::Model)?;
         let prefix = if d == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " };
@@ -684,9 +1040,10 @@ impl<M: Model> QuerySet<M> {
     where
         I: IntoIterator<Item = Assignment>,
     {
-        if self.query.limit.is_some() || self.query.offset > 0 {
+        if self.is_sliced() {
             return Err(Error::TypeError("Cannot update a query once a slice has been taken.".into()));
         }
+        self.check()?;
         if self.is_none() {
             return Ok(0);
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 impl Prefetch {
     /// Prefetch `path`, loading its last step with `queryset`.
     pub fn with<T: Model>(path: &str, queryset: QuerySet<T>) -> Self {
-        Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)) }
+        Prefetch { path: path.to_owned(), queryset: Some(Arc::new(queryset)), to_attr: None }
     }
 }
 
@@ -24,8 +24,19 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     if objs.is_empty() {
         return Ok(());
     }
-    let mut firsts: Vec<&str> = Vec::new();
+    // `to_attr` lookups at their last step: into the named field, apart from the others.
     for s in specs {
+        if let (Some(attr), (first, None)) = (&s.to_attr, s.split()) {
+            if !M::prefetch_field_as(objs, attr, first, s.queryset.as_deref(), ex)? {
+                return Err(Error::field_error(format!(
+                    "to_attr `{attr}` of prefetch_related(`{first}`) is not a ManyToMany or Reverse field of {}",
+                    M::meta().label()
+                )));
+            }
+        }
+    }
+    let mut firsts: Vec<&str> = Vec::new();
+    for s in specs.iter().filter(|s| s.to_attr.is_none() || s.split().1.is_some()) {
         let (first, _) = s.split();
         if !firsts.contains(&first) {
             firsts.push(first);
@@ -34,7 +45,7 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
     for first in firsts {
         let mut deeper = Vec::new();
         let mut own_qs = None;
-        for s in specs {
+        for s in specs.iter().filter(|s| s.to_attr.is_none() || s.split().1.is_some()) {
             let (f, rest) = s.split();
             if f != first {
                 continue;
@@ -45,10 +56,14 @@ pub fn prefetch_path<M: Model, E: Executor + ?Sized>(objs: &mut [M], specs: &[Pr
             }
         }
         if !M::prefetch_field(objs, first, &deeper, own_qs.as_deref(), ex)? {
+            // Django's words, with the choices (a reverse relation is prefetched into a
+            // `Reverse<…>` field named after it).
+            let choices = crate::model::registry::relation_names(M::meta(), false);
             return Err(Error::field_error(format!(
-                "cannot prefetch `{first}` on {}: it is not a relation (declare a `Reverse<…>` field named after \
-                 a reverse relation to prefetch it)",
-                M::meta().label()
+                "Cannot find '{first}' on {} object, '{first}' is an invalid parameter to prefetch_related(). \
+                 Choices are: {}",
+                M::meta().name,
+                choices.join(", ")
             )));
         }
     }
@@ -119,7 +134,16 @@ where
     S::Target: DefaultManager,
     E: Executor + ?Sized,
 {
-    let keys = distinct_keys(objs.iter_mut().map(|o| slot(o).key_value()));
+    // Django reuses what select_related already loaded: with the default queryset and nothing
+    // deeper to prefetch on them, only the objects not loaded yet are read (often none).
+    let reuse = custom.is_none() && deeper.is_empty();
+    let keys = distinct_keys(objs.iter_mut().filter_map(|o| {
+        let s = slot(o);
+        (!(reuse && s.is_loaded())).then(|| s.key_value())
+    }));
+    if keys.is_empty() {
+        return Ok(());
+    }
     let mut targets: Vec<S::Target> = load_in(&base_queryset(custom)?, to_field, keys, ex)?;
     prefetch_path(&mut targets, deeper, ex)?;
     let tmeta = S::Target::meta();
@@ -136,8 +160,8 @@ where
 }
 
 /// Prefetches a many-to-many field declared on `M`, or a reverse relation called `name`
-/// (foreign key or many-to-many pointing at `M`): one query (two for many-to-many: the join
-/// rows, then the objects).
+/// (foreign key or many-to-many pointing at `M`): one query (a many-to-many joins through its
+/// link table; two queries only for a custom queryset with filters of its own).
 pub fn many<M, S, E>(
     objs: &mut [M],
     slot: impl Fn(&mut M) -> &mut S,
@@ -172,6 +196,38 @@ where
             assign(objs, owner_keys, owned, |o, list| slot(o).set_owned(list));
         }
         (Some(mm), _) | (None, Some(ReverseRelation::ManyToMany { field: mm, .. })) => {
+            // One query per level, as Django: the targets joined through the link table, each
+            // row carrying its owner's key (`filter(back__in=keys).annotate(owner=F(back))`,
+            // the annotation reusing the filter's join). A custom queryset with filters,
+            // slices or prefetches of its own keeps the two-query form below.
+            let back: String = match forward_m2m {
+                Some(mm) => crate::model::registry::m2m_back_name(mm)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| ReverseRelation::ManyToMany { model: meta, field: mm }.name()),
+                None => mm.name.to_owned(),
+            };
+            if base.query.filters.is_empty() && !base.is_sliced() && base.prefetch.is_empty() {
+                let batch = ex.dialect().features().max_query_params.saturating_sub(64).clamp(1, 10_000);
+                let mut owners: Vec<Value> = Vec::new();
+                let mut targets: Vec<S::Target> = Vec::new();
+                for chunk in keys.chunks(batch) {
+                    let qs = base
+                        .clone()
+                        .filter(Q::from_node(in_leaf(&back, chunk.to_vec())))
+                        .annotate("__prefetch_owner", crate::expressions::F::col(&back));
+                    for r in qs.fetch_annotated(ex)? {
+                        owners.push(r.annotations.values().last().cloned().unwrap_or(Value::Null));
+                        targets.push(r.object);
+                    }
+                }
+                prefetch_path(&mut targets, deeper, ex)?;
+                let mut grouped: KeyMap<Vec<Arc<S::Target>>> = key_map(owner_keys.len());
+                for (owner, t) in owners.into_iter().zip(targets) {
+                    grouped.entry(Key::from_value(owner)).or_default().push(Arc::new(t));
+                }
+                assign(objs, owner_keys, grouped, |o, list| slot(o).set(list));
+                return Ok(());
+            }
             let (table, source_col, target_col) = crate::sql::m2m_columns(mm);
             let (near, far) = if forward_m2m.is_some() { (source_col, target_col) } else { (target_col, source_col) };
             let d = ex.dialect();

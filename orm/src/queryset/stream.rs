@@ -18,8 +18,13 @@ pub struct ModelIter<'e, M> {
     buffer: std::collections::VecDeque<Result<M>>,
     done: bool,
     signals: Option<&'e crate::signals::Signals>,
+    /// Runs `prefetch_related` on each chunk before it is handed out.
+    prefetch: Option<Prefetcher<'e, M>>,
     _m: PhantomData<fn() -> M>,
 }
+
+/// The prefetching of one chunk of instances.
+pub(crate) type Prefetcher<'e, M> = Box<dyn FnMut(&mut [M]) -> Result<()> + 'e>;
 
 impl<'e, M: Model> ModelIter<'e, M> {
     pub(crate) fn new(
@@ -43,6 +48,7 @@ impl<'e, M: Model> ModelIter<'e, M> {
                 buffer: std::collections::VecDeque::new(),
                 done: false,
                 signals: None,
+                prefetch: None,
                 _m: PhantomData,
             }),
             Err(e) => {
@@ -51,6 +57,33 @@ impl<'e, M: Model> ModelIter<'e, M> {
                 Err(e.into())
             }
         }
+    }
+
+    /// An iterator that yields nothing and ran no query (a QuerySet that matches no row).
+    pub(crate) fn empty(checkout: Checkout<'e>) -> Self {
+        struct NoRows;
+        impl RowStream for NoRows {
+            fn next_row(&mut self) -> orm_backends::Result<Option<&dyn orm_backends::Row>> {
+                Ok(None)
+            }
+        }
+        ModelIter {
+            stream: ManuallyDrop::new(Box::new(NoRows)),
+            checkout: Box::into_raw(Box::new(checkout)),
+            related: std::sync::Arc::from(Vec::new()),
+            chunk: 1,
+            buffer: std::collections::VecDeque::new(),
+            done: true,
+            signals: None,
+            prefetch: None,
+            _m: PhantomData,
+        }
+    }
+
+    /// Prefetches each chunk with `prefetch` before handing it out.
+    pub(crate) fn with_prefetch(mut self, prefetch: Prefetcher<'e, M>) -> Self {
+        self.prefetch = Some(prefetch);
+        self
     }
 
     /// Sends the init signals through `hub` for each instance decoded.
@@ -102,6 +135,18 @@ impl<M: Model> Iterator for ModelIter<'_, M> {
                 match self.read_one() {
                     Some(item) => self.buffer.push_back(item),
                     None => break,
+                }
+            }
+            if let Some(prefetch) = self.prefetch.as_mut() {
+                if !self.buffer.is_empty() && self.buffer.iter().all(|r| r.is_ok()) {
+                    let mut objs: Vec<M> = self.buffer.drain(..).filter_map(|r| r.ok()).collect();
+                    match prefetch(&mut objs) {
+                        Ok(()) => self.buffer.extend(objs.into_iter().map(Ok)),
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
                 }
             }
         }

@@ -136,8 +136,9 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
                     None => (n.clone(), crate::expressions::F::col(n)),
                 })
                 .collect();
-            // Annotations added after values() are selected too.
-            for (n, e) in &q.annotations {
+            // Annotations added after values() are selected too; those before it only when
+            // named (Django's annotation mask), so they do not enter GROUP BY either.
+            for (n, e) in q.annotations.iter().skip(q.values_from) {
                 if !names.contains(n) {
                     out.push((n.clone(), e.clone()));
                 }
@@ -145,8 +146,11 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
             out
         }
         None => {
-            let mut out: Vec<(String, Expr)> =
-                all_fields(meta).into_iter().map(|f| (f.name.to_owned(), crate::expressions::F::col(f.name))).collect();
+            // Django names a foreign key by its attname here (`author_id`).
+            let mut out: Vec<(String, Expr)> = all_fields(meta)
+                .into_iter()
+                .map(|f| (ModelMeta::attname(f).into_owned(), crate::expressions::F::col(f.name)))
+                .collect();
             out.extend(q.annotations.iter().cloned());
             out
         }
@@ -287,10 +291,32 @@ pub(super) fn render_select(
         }
     }
     let scope = Scope::root(meta, &q.annotations);
+    if !q.annotation_at.is_empty() {
+        scope.annotation_at.replace(q.annotation_at.clone());
+    }
+    let (where_nodes, having_nodes) = split_having(&q.filters, &q.annotations);
+    if !q.annotations.is_empty() && !where_nodes.is_empty() {
+        // The filters' joins first (their text is written below), so that an annotation made
+        // after a filter finds that filter's join to reuse (Django's join reuse).
+        let mut joins_only = Writer::params_only(w.d);
+        joins_only.conditions(&scope, " WHERE ", &where_nodes)?;
+    }
     let has_agg = q.annotations.iter().any(|(_, e)| e.contains_aggregate());
+    if let Some(o) = q.order.iter().flatten().find(|o| o.expr.as_ref().is_some_and(Expr::contains_aggregate)) {
+        return Err(Error::field_error(format!(
+            "Using an aggregate in order_by() without also including it in annotate() is not allowed: {}",
+            describe(o.expr.as_ref().expect("found by its expression"))
+        )));
+    }
     let sliced = q.limit.is_some() || q.offset > 0;
     let wrap_count = select == Select::Count && (sliced || q.distinct || has_agg);
-    if wrap_count {
+    // exists() of a distinct or sliced query asks whether the rows it would return exist:
+    // `SELECT 1` with DISTINCT or OFFSET would ask about a single row of `1`s.
+    let wrap_exists = select == Select::One && (sliced || q.distinct);
+    let wrap_count = wrap_count || wrap_exists;
+    if wrap_exists {
+        w.push("SELECT 1 FROM (");
+    } else if wrap_count {
         w.push("SELECT COUNT(*) FROM (");
     }
     w.push("SELECT ");
@@ -298,12 +324,16 @@ pub(super) fn render_select(
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
+    // Selected columns grouped by their position in the select list (`GROUP BY 1`): an
+    // expression with parameters would not be recognised as the selected one.
+    let mut group_by_positions: Vec<usize> = Vec::new();
     let mut group_by_columns: Vec<(String, &'static FieldMeta)> = Vec::new();
     let mut related = Vec::new();
     let mut joined = None;
     // A wrapped count selects what the query would select, then counts it.
     let columns = match select {
-        Select::Count if wrap_count && q.values.is_some() => Select::Values,
+        Select::Count | Select::One if wrap_count && q.values.is_some() => Select::Values,
+        Select::One if wrap_count => Select::Count,
         other => other,
     };
     match columns {
@@ -312,7 +342,7 @@ pub(super) fn render_select(
             w.select_list(&scope, meta, &scope.qual.clone());
             for (i, (name, e)) in q.annotations.iter().enumerate() {
                 w.push(", ");
-                w.expr(&scope, e)?;
+                scope.in_annotation(name, || w.expr(&scope, e))?;
                 w.push(" AS ");
                 w.ident(&format!("a{i}_{name}"));
             }
@@ -349,12 +379,18 @@ pub(super) fn render_select(
                 if i > 0 {
                     w.push(", ");
                 }
-                w.expr(&scope, e)?;
+                scope.in_annotation(name, || w.expr(&scope, e))?;
                 w.push(" AS ");
                 w.ident(name);
-                if has_agg && !e.contains_aggregate() {
+                if has_agg && !refs_aggregate(e, &q.annotations) {
+                    group_by_positions.push(i + 1);
                     group_by.push(e.clone());
                 }
+            }
+            // An aggregate annotated before values() was computed per object (Django keeps
+            // that grouping): group by the model's columns as well.
+            if q.annotations.iter().take(q.values_from).any(|(_, e)| e.contains_aggregate()) {
+                group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
         }
         Select::One => w.push("1"),
@@ -362,10 +398,39 @@ pub(super) fn render_select(
     w.push(" FROM ");
     w.ident(meta.table);
     let from_end = w.sql.len();
-    let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
-        q.filters.iter().partition(|n| !node_has_aggregate(n, &q.annotations));
     w.conditions(&scope, " WHERE ", &where_nodes)?;
+    let selected_groups = group_by.len();
     if !group_by.is_empty() || !group_by_columns.is_empty() {
+        // Django adds the ordering's columns to GROUP BY (an ordering by a relation may
+        // reach a joined column no group holds otherwise).
+        // And the plain columns of a HAVING condition (`Q(n__gt=1) | Q(name="x")`): HAVING
+        // may only name grouped columns.
+        for (_, n) in &having_nodes {
+            having_columns(n, &q.annotations, &mut |e| {
+                if !group_by.contains(&e) {
+                    group_by.push(e);
+                }
+            });
+        }
+        if matches!(select, Select::Model | Select::Values) {
+            let default: Vec<OrderBy> = match (&q.order, select) {
+                (None, Select::Model) => meta.ordering.iter().map(|s| OrderBy::from(*s)).collect(),
+                _ => Vec::new(),
+            };
+            for o in q.order.iter().flatten().chain(&default) {
+                if o.expr.is_some() || o.is_random() {
+                    continue;
+                }
+                let mut expanded = Vec::new();
+                expand_ordering(meta, "", &o.path, o.descending, &mut Vec::new(), &mut expanded)?;
+                for (path, _) in expanded {
+                    let e = crate::expressions::F::col(&path);
+                    if !refs_aggregate(&e, &q.annotations) && !group_by.contains(&e) {
+                        group_by.push(e);
+                    }
+                }
+            }
+        }
         w.push(" GROUP BY ");
         for (i, (q, f)) in group_by_columns.iter().enumerate() {
             if i > 0 {
@@ -376,6 +441,10 @@ pub(super) fn render_select(
         for (i, e) in group_by.iter().enumerate() {
             if i > 0 || !group_by_columns.is_empty() {
                 w.push(", ");
+            }
+            if let Some(p) = group_by_positions.get(i).filter(|_| i < selected_groups) {
+                w.push(&p.to_string());
+                continue;
             }
             w.expr(&scope, e)?;
         }
@@ -397,7 +466,7 @@ pub(super) fn render_select(
         w.order_by(&scope, order)?;
     }
     match select {
-        Select::One => w.limit_offset(Some(1), q.offset),
+        Select::One if !wrap_exists => w.limit_offset(Some(1), q.offset),
         _ => w.limit_offset(q.limit, q.offset),
     }
     if let Some(fu) = q.for_update {
@@ -414,14 +483,88 @@ pub(super) fn render_select(
     if wrap_count {
         w.push(") subquery");
     }
+    if wrap_exists {
+        w.limit_offset(Some(1), 0);
+    }
     Ok((related, joined))
+}
+
+/// Does `aggregate()` over `q` need the query as a subquery (Django's `get_aggregation`)? A
+/// slice, `DISTINCT` or an aggregate annotation decides which rows (or groups) there are, so
+/// the aggregates must run over those rows, not over the joined table (no double counting).
+pub(crate) fn aggregate_needs_subquery(q: &Query) -> bool {
+    q.limit.is_some() || q.offset > 0 || q.distinct || q.annotations.iter().any(|(_, e)| e.contains_aggregate())
+}
+
+/// `SELECT AGG(subquery.x) AS name, … FROM (<q>) subquery`: each aggregate's argument is
+/// selected by the inner query (as an annotation `__aggN`) and aggregated outside.
+pub(crate) fn compile_aggregate_over_subquery(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+    aggregates: &[(String, crate::expressions::Aggregate)],
+) -> Result<Statement> {
+    let mut inner = q.clone();
+    if inner.limit.is_none() && inner.offset == 0 {
+        // The order of the rows does not change an aggregate.
+        inner.order = Some(Vec::new());
+    }
+    let select = if inner.values.is_some() { Select::Values } else { Select::Model };
+    let mut aliases = Vec::new();
+    for (i, (name, agg)) in aggregates.iter().enumerate() {
+        if agg.filter.is_some() {
+            return Err(Error::field_error(format!(
+                "the aggregate `{name}` has a filter: over a sliced, distinct or aggregated QuerySet, annotate \
+                 the filtered value first and aggregate that"
+            )));
+        }
+        aliases.push(agg.arg.as_ref().map(|arg| {
+            let alias = format!("__agg{i}");
+            inner.annotations.push((alias.clone(), arg.clone()));
+            match select {
+                Select::Values => alias,
+                _ => format!("a{}_{alias}", inner.annotations.len() - 1),
+            }
+        }));
+    }
+    let mut w = Writer::new(d);
+    w.push("SELECT ");
+    for (i, ((name, agg), alias)) in aggregates.iter().zip(&aliases).enumerate() {
+        if i > 0 {
+            w.push(", ");
+        }
+        if agg.default.is_some() {
+            w.push("COALESCE(");
+        }
+        w.push(agg_name(agg.func));
+        w.push("(");
+        if agg.distinct {
+            w.push("DISTINCT ");
+        }
+        match alias {
+            Some(a) => w.column("subquery", a),
+            None => w.push("*"),
+        }
+        w.push(")");
+        if let Some(v) = &agg.default {
+            w.push(", ");
+            w.param(v.clone());
+            w.push(")");
+        }
+        w.push(" AS ");
+        w.ident(name);
+    }
+    w.push(" FROM (");
+    render_select(&mut w, meta, &inner, select, None)?;
+    w.push(") subquery");
+    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
 }
 
 /// Do these filters need joins (so a DELETE/UPDATE must select its keys in a subquery)?
 pub(super) fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<bool> {
     let mut w = Writer::new(Dialect::Sqlite);
     let scope = Scope::root(meta, &q.annotations);
-    let nodes: Vec<&Node> = q.filters.iter().collect();
+    let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     w.conditions(&scope, " WHERE ", &nodes)?;
     Ok(!scope.joins().is_empty())
 }
@@ -429,7 +572,7 @@ pub(super) fn filters_need_joins(meta: &'static ModelMeta, q: &Query) -> Result<
 /// `WHERE` for a DELETE/UPDATE: the filters directly, or `pk IN (SELECT … JOIN …)` when they
 /// cross relations (the derived table keeps MySQL from refusing a subquery on the same table).
 pub(super) fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Query) -> Result<()> {
-    let nodes: Vec<&Node> = q.filters.iter().collect();
+    let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     if !filters_need_joins(meta, q)? {
         let scope = Scope::root(meta, &q.annotations);
         return w.conditions(&scope, " WHERE ", &nodes);
@@ -500,4 +643,62 @@ pub(crate) fn compile_update(
     }
     write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}
+
+/// The plain (not aggregate) field paths a HAVING condition compares.
+fn having_columns(node: &Node, annotations: &[(String, Expr)], add: &mut impl FnMut(Expr)) {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().for_each(|n| having_columns(n, annotations, add)),
+        Node::Not(n) => having_columns(n, annotations, add),
+        Node::Leaf(l) => {
+            let e = Expr::Field(l.path.clone());
+            if !refs_aggregate(&e, annotations) {
+                add(e);
+            }
+        }
+        Node::Expr(_) | Node::Const(_) => {}
+    }
+}
+
+/// An expression as Django prints one in messages (`Count(F(articles))`).
+fn describe(e: &Expr) -> String {
+    match e {
+        Expr::Field(p) => format!("F({})", p.join("__")),
+        Expr::Aggregate(a) => {
+            let name = agg_name(a.func);
+            let arg = a.arg.as_ref().map_or_else(|| "*".to_owned(), describe);
+            format!("{name}({arg})")
+        }
+        Expr::Value(v) => format!("Value({v:?})"),
+        Expr::Binary(a, op, b) => format!("{} {op:?} {}", describe(a), describe(b)),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Which `values()` columns hold decimals (a decimal field, or `Abs`, `Sum`, `Min`, `Max`,
+/// `Avg` or arithmetic over one): Django's `output_field`, for backends whose expressions lose
+/// the decimal type (SQLite computes them as REAL).
+pub(crate) fn decimal_columns(meta: &'static ModelMeta, q: &Query) -> Vec<bool> {
+    let scope = Scope::root(meta, &q.annotations);
+    fn decimal(scope: &Scope<'_>, e: &Expr, depth: usize) -> bool {
+        if depth > 8 {
+            return false;
+        }
+        match e {
+            Expr::Field(p) => match scope.resolve(p) {
+                Ok(Target::Column { field, transform: None, .. }) => matches!(field.kind, ColumnKind::Decimal { .. }),
+                Ok(Target::Annotation(inner)) => decimal(scope, inner, depth + 1),
+                _ => false,
+            },
+            Expr::Value(v) => matches!(v, Value::Decimal(_)),
+            Expr::Func(Func::Abs, args) => args.first().is_some_and(|a| decimal(scope, a, depth + 1)),
+            Expr::Aggregate(a) => {
+                matches!(a.func, AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
+                    && a.arg.as_ref().is_some_and(|x| decimal(scope, x, depth + 1))
+            }
+            Expr::Binary(a, _, b) => decimal(scope, a, depth + 1) || decimal(scope, b, depth + 1),
+            _ => false,
+        }
+    }
+    values_columns(meta, q).iter().map(|(_, e)| decimal(&scope, e, 0)).collect()
 }

@@ -16,6 +16,11 @@ pub(crate) struct Scope<'a> {
     /// The top-level filter being rendered: joins over multi-valued relations are shared
     /// within one `filter()` call and separate between calls (Django's rule).
     pub(super) group: Cell<Option<usize>>,
+    /// How many filters preceded each annotation (`Query::annotation_at`).
+    pub(super) annotation_at: RefCell<Vec<usize>>,
+    /// While an annotation renders: it may reuse the multi-valued joins of the filters
+    /// numbered below this (and its own, ungrouped ones).
+    pub(super) reuse_below: Cell<Option<usize>>,
 }
 
 /// One JOIN: `{LEFT OUTER|INNER} JOIN table alias ON parent.parent_col = alias.col`.
@@ -150,15 +155,14 @@ pub(super) fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
     }
 }
 
-pub(super) fn field_error_unknown(meta: &ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
-    let mut choices = meta.field_names();
-    choices.insert(0, "pk");
-    choices.extend(annotations.iter().map(|(n, _)| n.as_str()));
-    Error::field_error(format!(
-        "Cannot resolve keyword `{name}` into field of {}. Choices are: {}",
-        meta.label(),
-        choices.join(", ")
-    ))
+/// Django's "Cannot resolve keyword 'x' into field. Choices are: …", the choices sorted:
+/// fields and attnames, many-to-many and reverse relations, inherited fields, annotations.
+pub(crate) fn field_error_unknown(meta: &'static ModelMeta, name: &str, annotations: &[(String, Expr)]) -> Error {
+    let mut choices = crate::model::registry::query_names(meta);
+    choices.extend(annotations.iter().map(|(n, _)| n.clone()));
+    choices.sort();
+    choices.dedup();
+    Error::field_error(format!("Cannot resolve keyword '{name}' into field. Choices are: {}", choices.join(", ")))
 }
 
 pub(super) fn unsupported_lookup(meta: &ModelMeta, field: &str, rest: &[&str]) -> Error {
@@ -184,7 +188,29 @@ impl<'a> Scope<'a> {
         parent: Option<&'a Scope<'a>>,
         annotations: &'a [(String, Expr)],
     ) -> Scope<'a> {
-        Scope { meta, qual, parent, annotations, joins: RefCell::new(Vec::new()), group: Cell::new(None) }
+        Scope {
+            meta,
+            qual,
+            parent,
+            annotations,
+            joins: RefCell::new(Vec::new()),
+            group: Cell::new(None),
+            annotation_at: RefCell::new(Vec::new()),
+            reuse_below: Cell::new(None),
+        }
+    }
+
+    /// Runs `f` rendering the annotation `name`: outside any filter's join group, reusing
+    /// the joins of the filters made before the annotation.
+    pub(super) fn in_annotation<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        let index = self.annotations.iter().position(|(n, _)| n == name);
+        let limit = index.and_then(|i| self.annotation_at.borrow().get(i).copied()).unwrap_or(usize::MAX);
+        let group = self.group.replace(None);
+        let reuse = self.reuse_below.replace(Some(limit));
+        let r = f();
+        self.group.set(group);
+        self.reuse_below.set(reuse);
+        r
     }
 
     /// The joins needed so far, in the order they were first needed.
@@ -205,6 +231,15 @@ impl<'a> Scope<'a> {
     ) -> String {
         let group = if multi { self.group.get() } else { None };
         let mut joins = self.joins.borrow_mut();
+        if let (true, None, Some(limit)) = (multi, group, self.reuse_below.get()) {
+            // An annotation: the join of an earlier filter on the same relation, if any.
+            if let Some(j) =
+                joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group.is_some_and(|g| g < limit))
+            {
+                j.left |= left;
+                return j.alias.clone();
+            }
+        }
         if let Some(j) = joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group == group) {
             j.left |= left;
             return j.alias.clone();
@@ -251,6 +286,8 @@ impl<'a> Scope<'a> {
             }
         }
         let mut meta = self.meta;
+        // The model the current part is looked up on (before climbing to multi-table parents).
+        let mut named = meta;
         let mut qual = self.qual.clone();
         let mut i = 0;
         // The model a part was first looked up on, once the lookup climbs to its parents.
@@ -271,6 +308,20 @@ impl<'a> Scope<'a> {
                                 field.kind
                             )));
                         }
+                        let tr = Transform::from_name(t).expect("checked above");
+                        if field.kind == ColumnKind::Date && tr.is_time_part() {
+                            // Django's words (a ValueError there).
+                            return Err(Error::ValueError(format!(
+                                "Cannot extract time component '{t}' from DateField '{}'.",
+                                field.name
+                            )));
+                        }
+                        if field.kind == ColumnKind::Time && !tr.is_time_part() {
+                            return Err(Error::ValueError(format!(
+                                "Cannot extract component '{t}' from TimeField '{}'.",
+                                field.name
+                            )));
+                        }
                         return Ok(Target::Column { qual, field, transform: Transform::from_name(t) });
                     }
                     [next]
@@ -287,6 +338,7 @@ impl<'a> Scope<'a> {
                         climbed_from = None;
                         qual = self.apply_hop(&qual, part, h);
                         meta = h.target();
+                        named = meta;
                         i += 1;
                         continue;
                     }
@@ -309,6 +361,7 @@ impl<'a> Scope<'a> {
                     if rest.is_empty() {
                         return Ok(Target::Column { qual, field: meta.pk_field(), transform: None });
                     }
+                    named = meta;
                     i += 1;
                 }
                 None => match meta.kind {
@@ -318,7 +371,7 @@ impl<'a> Scope<'a> {
                         qual = self.parent_join(&qual, meta, parent());
                         meta = parent();
                     }
-                    _ => return Err(field_error_unknown(meta, part, if i == 0 { self.annotations } else { &[] })),
+                    _ => return Err(field_error_unknown(named, part, if i == 0 { self.annotations } else { &[] })),
                 },
             }
         }

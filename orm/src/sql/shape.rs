@@ -17,7 +17,19 @@ use orm_backends::Value;
 
 /// Appends the shape of `q` to `out`.
 pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
-    let Query { filters, order, limit, offset, distinct, annotations, values, for_update, select_related } = q;
+    let Query {
+        filters,
+        order,
+        limit,
+        offset,
+        distinct,
+        annotations,
+        annotation_at,
+        values,
+        values_from,
+        for_update,
+        select_related,
+    } = q;
     len(out, filters.len());
     for n in filters {
         node(n, out);
@@ -33,6 +45,10 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         }
     }
     out.push(u8::from(limit.is_some()) | (u8::from(*offset > 0) << 1) | (u8::from(*distinct) << 2));
+    len(out, annotation_at.len());
+    for &at in annotation_at {
+        len(out, at);
+    }
     len(out, annotations.len());
     for (name, e) in annotations {
         text(out, name);
@@ -42,6 +58,7 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         None => out.push(0),
         Some(names) => {
             out.push(1);
+            len(out, *values_from);
             len(out, names.len());
             for n in names {
                 text(out, n);
@@ -75,9 +92,10 @@ fn path(out: &mut Vec<u8>, p: &[std::borrow::Cow<'static, str>]) {
 }
 
 fn order_by(t: &OrderBy, out: &mut Vec<u8>) {
-    let OrderBy { path, expr: e, descending } = t;
+    let OrderBy { path, expr: e, descending, nulls } = t;
     text(out, path);
     out.push(u8::from(*descending));
+    out.push(*nulls as u8);
     match e {
         None => out.push(0),
         Some(e) => {
@@ -121,14 +139,10 @@ fn leaf(l: &Leaf, out: &mut Vec<u8>) {
             out.push(1);
             value(v, out);
             if *lookup == Lookup::IsNull {
-                // `isnull` renders `IS NULL` or `IS NOT NULL` from the value itself (across a
-                // multi-valued relation only `true` and `1` count as yes, elsewhere any
-                // non-zero integer does: other integers get a class of their own).
+                // `isnull` renders `IS NULL` or `IS NOT NULL` from the value itself (anything
+                // but a boolean is refused).
                 out.push(match v {
                     Value::Bool(b) => u8::from(*b),
-                    Value::Int(0) => 0,
-                    Value::Int(1) => 1,
-                    Value::Int(_) => 3,
                     _ => 2,
                 });
             }
@@ -216,7 +230,7 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
         }
         Expr::Aggregate(agg) => {
             out.push(6);
-            let Aggregate { func, arg, distinct, filter } = &**agg;
+            let Aggregate { func, arg, distinct, filter, default } = &**agg;
             out.push(*func as u8);
             out.push(u8::from(*distinct));
             match arg {
@@ -231,6 +245,13 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
                 Some(f) => {
                     out.push(1);
                     node(f, out);
+                }
+            }
+            match default {
+                None => out.push(0),
+                Some(v) => {
+                    out.push(1);
+                    value(v, out);
                 }
             }
         }
@@ -257,8 +278,19 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
 /// allowed here bind their values unchanged, so what held for the first query of a shape holds
 /// for every query of it.
 pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
-    let Query { filters, order, limit, offset, distinct: _, annotations, values: _, for_update: _, select_related: _ } =
-        q;
+    let Query {
+        filters,
+        order,
+        limit,
+        offset,
+        distinct: _,
+        annotations,
+        annotation_at: _,
+        values: _,
+        values_from: _,
+        for_update: _,
+        select_related: _,
+    } = q;
     if !annotations.is_empty() || order.as_ref().is_some_and(|o| o.iter().any(|t| t.expr.is_some())) {
         return None;
     }

@@ -38,6 +38,32 @@ pub(crate) fn escape_like(s: &str) -> String {
     out
 }
 
+/// Does this expression hold an aggregate, directly or through the annotations it names
+/// (`F::col("n")` where `n` is `Count(…)`)?
+pub(super) fn refs_aggregate(e: &Expr, annotations: &[(String, Expr)]) -> bool {
+    fn walk(e: &Expr, annotations: &[(String, Expr)], depth: usize) -> bool {
+        match e {
+            Expr::Aggregate(_) => true,
+            Expr::Binary(a, _, b) => walk(a, annotations, depth) || walk(b, annotations, depth),
+            Expr::Func(_, args) => args.iter().any(|a| walk(a, annotations, depth)),
+            Expr::Field(path) if path.len() == 1 && depth < 8 => annotations
+                .iter()
+                .find(|(n, _)| n.as_str() == path[0].as_ref())
+                .is_some_and(|(_, inner)| walk(inner, annotations, depth + 1)),
+            _ => false,
+        }
+    }
+    walk(e, annotations, 0)
+}
+
+/// Top-level filters, each with its number (its join group).
+pub(super) type Numbered<'q> = Vec<(usize, &'q Node)>;
+
+/// Splits top-level filters into WHERE and HAVING (those that mention an aggregate).
+pub(super) fn split_having<'q>(filters: &'q [Node], annotations: &[(String, Expr)]) -> (Numbered<'q>, Numbered<'q>) {
+    filters.iter().enumerate().partition(|(_, n)| !node_has_aggregate(n, annotations))
+}
+
 /// Does this condition mention an aggregate (directly or through an annotation)?
 pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) -> bool {
     match node {
@@ -45,22 +71,24 @@ pub(super) fn node_has_aggregate(node: &Node, annotations: &[(String, Expr)]) ->
         Node::Not(n) => node_has_aggregate(n, annotations),
         Node::Leaf(l) => {
             (l.path.len() == 1
-                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && e.contains_aggregate()))
-                || matches!(&l.operand, Operand::Expr(e) if e.contains_aggregate())
+                && annotations.iter().any(|(n, e)| n.as_str() == l.path[0].as_ref() && refs_aggregate(e, annotations)))
+                || matches!(&l.operand, Operand::Expr(e) if refs_aggregate(e, annotations))
         }
-        Node::Expr(e) => e.contains_aggregate(),
+        Node::Expr(e) => refs_aggregate(e, annotations),
         Node::Const(_) => false,
     }
 }
 
 impl Writer {
-    pub(super) fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[&Node]) -> Result<()> {
+    /// `keyword` and the conditions `nodes`, ANDed; each is the filter numbered as given (its
+    /// join group).
+    pub(super) fn conditions(&mut self, scope: &Scope<'_>, keyword: &str, nodes: &[(usize, &Node)]) -> Result<()> {
         if nodes.is_empty() {
             return Ok(());
         }
         self.push(keyword);
-        for (i, n) in nodes.iter().enumerate() {
-            if i > 0 {
+        for (k, &(i, n)) in nodes.iter().enumerate() {
+            if k > 0 {
                 self.push(" AND ");
             }
             let previous = scope.group.replace(Some(i));
@@ -113,11 +141,8 @@ impl Writer {
                 [one] => scope.annotations.iter().find(|(n, _)| n == one.as_ref()),
                 _ => None,
             };
-            if let Some((_, e)) = annotation {
-                let previous = scope.group.replace(None);
-                let r = self.expr(scope, e);
-                scope.group.set(previous);
-                r?;
+            if let Some((n, e)) = annotation {
+                scope.in_annotation(n, || self.expr(scope, e))?;
             }
             return Ok((None, None));
         }
@@ -129,18 +154,37 @@ impl Writer {
             }
             Target::Annotation(e) => {
                 let e = e.clone();
-                let previous = scope.group.replace(None);
-                let r = self.expr(scope, &e);
-                scope.group.set(previous);
-                r?;
+                scope.in_annotation(&leaf.path[0], || self.expr(scope, &e))?;
                 Ok((None, None))
             }
         }
     }
 
+    /// The left-hand side, cast to text when `cast` (Django's `Cast(lhs, CharField())` for the
+    /// text lookups on other fields).
+    pub(super) fn lhs_text(&mut self, scope: &Scope<'_>, leaf: &Leaf, cast: bool) -> Result<()> {
+        if !cast {
+            self.lhs(scope, leaf)?;
+            return Ok(());
+        }
+        self.push("CAST(");
+        self.lhs(scope, leaf)?;
+        self.push(match self.d {
+            Dialect::Mysql => " AS CHAR)",
+            _ => " AS TEXT)",
+        });
+        Ok(())
+    }
+
     pub(super) fn text_value(leaf: &Leaf, name: &PathName<'_>) -> Result<String> {
         match &leaf.operand {
             Operand::Value(Value::Text(s)) => Ok(s.clone()),
+            // Django compares the value's text with the cast column (`id__contains=5`).
+            Operand::Value(Value::Int(i)) => Ok(i.to_string()),
+            Operand::Value(Value::Float(f)) => Ok(f.to_string()),
+            Operand::Value(Value::Decimal(d)) => Ok(d.to_string()),
+            Operand::Value(Value::Uuid(u)) => Ok(u.to_string()),
+            Operand::Value(Value::Date(d)) => Ok(d.to_string()),
             Operand::Value(other) => Err(Error::field_error(format!(
                 "the `{}` lookup on `{name}` needs a text value, got {}",
                 leaf.lookup.name(),
@@ -172,7 +216,12 @@ impl Writer {
                 // Django: excluding across a multi-valued relation excludes the rows where ANY
                 // related row matches, so the condition becomes a correlated EXISTS.
                 let mut outer_path: Vec<std::borrow::Cow<'static, str>> = leaf.path[..k].to_vec();
-                outer_path.push("pk".into());
+                // The related rows point at the key their foreign key names (`to_field`).
+                let target = match h {
+                    Hop::Reverse { field, .. } => field.relation.and_then(|r| r.to_field).unwrap_or("pk"),
+                    _ => "pk",
+                };
+                outer_path.push(target.into());
                 let correlate = Node::Leaf(Leaf {
                     path: vec![back.into()],
                     lookup: Lookup::Exact,
@@ -193,8 +242,12 @@ impl Writer {
                 let sub = SubqueryExpr { meta: h.target(), query, select: None };
                 if leaf.lookup == Lookup::IsNull {
                     // `isnull` across a multi-valued relation asks whether any related row exists.
-                    let yes =
-                        matches!(&leaf.operand, Operand::Value(Value::Bool(true)) | Operand::Value(Value::Int(1)));
+                    let Operand::Value(Value::Bool(yes)) = leaf.operand else {
+                        return Err(Error::ValueError(format!(
+                            "The QuerySet value for an isnull lookup must be True or False (`{}__isnull`).",
+                            PathName(&leaf.path)
+                        )));
+                    };
                     let sub = SubqueryExpr {
                         meta: h.target(),
                         query: Query { filters: vec![sub.query.filters[0].clone()], ..Query::default() },
@@ -214,30 +267,108 @@ impl Writer {
             Target::Column { field, transform, qual } => (Some(field), transform, qual),
             Target::Annotation(_) => (None, None, String::new()),
         };
-        if leaf.lookup.is_text() {
-            if let Some(f) = field {
-                if !f.kind.is_text() || transform.is_some() {
-                    return Err(Error::field_error(format!(
-                        "the `{}` lookup needs a text field; `{}` of {} is {:?}",
-                        leaf.lookup.name(),
-                        f.name,
-                        scope.meta.label(),
-                        f.kind
-                    )));
-                }
+        // Django casts a non-text left-hand side to text for the text lookups (`id__iexact="5"`,
+        // `published__startswith="2024"`, `doc__icontains` on the serialised JSON).
+        let cast = leaf.lookup.is_text() && field.is_some_and(|f| !f.kind.is_text() || transform.is_some());
+        // Django's YearLookup: `__year` against a constant is a range on the raw column, so an
+        // index on it serves.
+        let year_range = match (field, transform, &leaf.operand) {
+            (Some(f), Some(Transform::Year), Operand::Value(Value::Int(y)))
+                if matches!(leaf.lookup, Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte) =>
+            {
+                year_bounds(f.kind, *y)
+            }
+            _ => None,
+        };
+        if let (Lookup::Exact, Operand::Expr(Expr::Subquery(sub))) = (leaf.lookup, &leaf.operand) {
+            if sub.query.limit != Some(1) {
+                return Err(Error::ValueError(
+                    "The QuerySet value for an exact lookup must be limited to one result using slicing.".into(),
+                ));
             }
         }
         // Django's exclude() keeps NULL rows: under negation, a comparison on a nullable
         // column also requires it to be non-null, so NOT(...) is true for NULLs.
         let through_left_join = via_left_join(scope, &qual_of);
-        let guard_null =
-            negated && (field.is_some_and(|f| f.null) || through_left_join) && leaf.lookup != Lookup::IsNull;
+        // `x = NULL` already renders as `x IS NULL`: its negation needs no guard (with one it
+        // became `NOT (x IS NULL AND x IS NOT NULL)`, true for every row). A JSON field's
+        // `None` is JSON `null`, compared like any other value.
+        let is_json = field.is_some_and(|f| f.kind == ColumnKind::Json);
+        let null_operand = matches!(leaf.operand, Operand::Value(Value::Null)) && !is_json;
+        let guard_null = negated
+            && (field.is_some_and(|f| f.null) || through_left_join)
+            && leaf.lookup != Lookup::IsNull
+            && !(leaf.lookup == Lookup::Exact && null_operand);
         if guard_null {
             self.push("(");
         }
         match leaf.lookup {
+            _ if year_range.is_some() => {
+                let (start, end) = year_range.expect("matched");
+                let f = field.expect("a year range is on a column");
+                self.column(&qual_of, f.column);
+                match leaf.lookup {
+                    Lookup::Exact => {
+                        self.push(" BETWEEN ");
+                        self.param(start);
+                        self.push(" AND ");
+                        self.param(end);
+                    }
+                    Lookup::Gt => {
+                        self.push(" > ");
+                        self.param(end);
+                    }
+                    Lookup::Gte => {
+                        self.push(" >= ");
+                        self.param(start);
+                    }
+                    Lookup::Lt => {
+                        self.push(" < ");
+                        self.param(start);
+                    }
+                    _ => {
+                        self.push(" <= ");
+                        self.param(end);
+                    }
+                }
+            }
+            Lookup::Exact if is_json && matches!(leaf.operand, Operand::Value(_)) => {
+                // Django: on a JSON field, `value=None` is the JSON `null` document (SQL NULL
+                // is `value__isnull=True`), and every value compares as a document.
+                let v = match &leaf.operand {
+                    Operand::Value(Value::Null) => Value::Json(serde_json::Value::Null),
+                    Operand::Value(Value::Json(j)) => Value::Json(j.clone()),
+                    Operand::Value(other) => Value::Json(crate::fields::json::value_to_json(other)),
+                    _ => unreachable!("matched a value operand"),
+                };
+                if self.d == Dialect::Mysql {
+                    // MariaDB has no JSON type to cast to: both sides as documents (Django).
+                    self.push("JSON_EXTRACT(");
+                    self.lhs(scope, leaf)?;
+                    self.push(", '$')");
+                } else {
+                    self.lhs(scope, leaf)?;
+                }
+                self.push(" = ");
+                match self.d {
+                    Dialect::Mysql => {
+                        self.push("JSON_EXTRACT(");
+                        self.param(v);
+                        self.push(", '$')");
+                    }
+                    Dialect::Postgres => {
+                        self.param(v);
+                        self.push("::jsonb");
+                    }
+                    Dialect::Sqlite => {
+                        self.push("json(");
+                        self.param(v);
+                        self.push(")");
+                    }
+                }
+            }
             Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte => {
-                if matches!(leaf.operand, Operand::Value(Value::Null)) {
+                if null_operand {
                     if leaf.lookup != Lookup::Exact {
                         return Err(Error::field_error(format!(
                             "cannot compare `{name}` with NULL using `{}`",
@@ -259,11 +390,12 @@ impl Writer {
                 }
             }
             Lookup::IsNull => {
-                let yes = match &leaf.operand {
-                    Operand::Value(Value::Bool(b)) => *b,
-                    Operand::Value(Value::Int(i)) => *i != 0,
-                    _ => return Err(Error::field_error(format!("`{name}__isnull` needs true or false"))),
+                let Operand::Value(Value::Bool(yes)) = &leaf.operand else {
+                    return Err(Error::ValueError(format!(
+                        "The QuerySet value for an isnull lookup must be True or False (`{name}__isnull`)."
+                    )));
                 };
+                let yes = *yes;
                 self.lhs(scope, leaf)?;
                 self.push(if yes { " IS NULL" } else { " IS NOT NULL" });
             }
@@ -307,7 +439,7 @@ impl Writer {
             Lookup::IExact => {
                 let s = Self::text_value(leaf, &name)?;
                 self.push("UPPER(");
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 self.push(") = UPPER(");
                 self.param(Value::Text(s));
                 self.push(")");
@@ -319,7 +451,7 @@ impl Writer {
                     Lookup::StartsWith => format!("{s}%"),
                     _ => format!("%{s}"),
                 };
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 match self.d {
                     // MySQL compares with the column's case-insensitive collation unless told.
                     Dialect::Mysql => self.push(" LIKE BINARY "),
@@ -338,7 +470,7 @@ impl Writer {
                     _ => format!("%{s}"),
                 };
                 self.push("UPPER(");
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 self.push(") LIKE UPPER(");
                 self.param(Value::Text(pattern));
                 self.push(")");
@@ -347,7 +479,7 @@ impl Writer {
             Lookup::Regex | Lookup::IRegex => {
                 let s = Self::text_value(leaf, &name)?;
                 let ci = leaf.lookup == Lookup::IRegex;
-                self.lhs(scope, leaf)?;
+                self.lhs_text(scope, leaf, cast)?;
                 match (self.d, ci) {
                     (Dialect::Postgres, false) => self.push(" ~ "),
                     (Dialect::Postgres, true) => self.push(" ~* "),
@@ -372,5 +504,21 @@ impl Writer {
         if self.d == Dialect::Sqlite {
             self.push(" ESCAPE '\\'");
         }
+    }
+}
+
+/// The first and the last value of year `y` in a date or datetime column's kind (`None` for
+/// other kinds, or a year chrono cannot hold): Django's `year_lookup_bounds`.
+fn year_bounds(kind: ColumnKind, y: i64) -> Option<(Value, Value)> {
+    let y = i32::try_from(y).ok()?;
+    let first = chrono::NaiveDate::from_ymd_opt(y, 1, 1)?;
+    let last = chrono::NaiveDate::from_ymd_opt(y, 12, 31)?;
+    let start = first.and_hms_opt(0, 0, 0)?;
+    let end = last.and_hms_micro_opt(23, 59, 59, 999_999)?;
+    match kind {
+        ColumnKind::Date => Some((Value::Date(first), Value::Date(last))),
+        ColumnKind::DateTime => Some((Value::DateTime(start), Value::DateTime(end))),
+        ColumnKind::DateTimeTz => Some((Value::DateTimeTz(start.and_utc()), Value::DateTimeTz(end.and_utc()))),
+        _ => None,
     }
 }

@@ -31,9 +31,18 @@ impl Writer {
     }
 
     pub fn param(&mut self, v: Value) {
+        // MySQL receives a bound decimal as text and turns text into a double in arithmetic
+        // (`price + '0.1'`): cast it back so decimal arithmetic stays exact.
+        let decimal = self.d == Dialect::Mysql && matches!(v, Value::Decimal(_));
         self.params.push(v);
         if self.emit {
+            if decimal {
+                self.sql.push_str("CAST(");
+            }
             self.d.write_placeholder(&mut self.sql, self.params.len());
+            if decimal {
+                self.sql.push_str(" AS DECIMAL(65, 30))");
+            }
         }
     }
 
@@ -65,6 +74,14 @@ impl Writer {
             (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
             (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
             (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
+            (Dialect::Sqlite, Transform::IsoYear) => ("CAST(strftime('%G', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Week) => ("CAST(strftime('%V', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::IsoWeekDay) => ("CAST(strftime('%u', ", ") AS INTEGER)"),
+            (Dialect::Sqlite, Transform::Quarter) => ("((CAST(strftime('%m', ", ") AS INTEGER) + 2) / 3)"),
+            // SQLite keeps datetimes as `YYYY-MM-DD HH:MM:SS.ffffff` and binds times as
+            // `HH:MM:SS.ffffff`: the time is those characters.
+            (Dialect::Sqlite, Transform::Time) => ("substr(", ", 12, 15)"),
+            (Dialect::Sqlite, Transform::Second) => ("CAST(strftime('%S', ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
@@ -72,6 +89,12 @@ impl Writer {
             (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
             (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
+            (Dialect::Postgres, Transform::IsoYear) => ("CAST(EXTRACT(ISOYEAR FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Week) => ("CAST(EXTRACT(WEEK FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::IsoWeekDay) => ("CAST(EXTRACT(ISODOW FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Quarter) => ("CAST(EXTRACT(QUARTER FROM ", ") AS INTEGER)"),
+            (Dialect::Postgres, Transform::Time) => ("CAST(", " AS TIME)"),
+            (Dialect::Postgres, Transform::Second) => ("CAST(FLOOR(EXTRACT(SECOND FROM ", ")) AS INTEGER)"),
             (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
             (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
             (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
@@ -79,6 +102,12 @@ impl Writer {
             (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
             (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
             (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
+            (Dialect::Mysql, Transform::IsoYear) => ("(YEARWEEK(", ", 3) DIV 100)"),
+            (Dialect::Mysql, Transform::Week) => ("WEEK(", ", 3)"),
+            (Dialect::Mysql, Transform::IsoWeekDay) => ("(WEEKDAY(", ") + 1)"),
+            (Dialect::Mysql, Transform::Quarter) => ("QUARTER(", ")"),
+            (Dialect::Mysql, Transform::Time) => ("TIME(", ")"),
+            (Dialect::Mysql, Transform::Second) => ("SECOND(", ")"),
         };
         self.push(open);
         self.column(qual, field.column);
@@ -95,10 +124,7 @@ impl Writer {
                 }
                 Target::Annotation(inner) => {
                     let inner = inner.clone();
-                    let previous = scope.group.replace(None);
-                    let r = self.expr(scope, &inner);
-                    scope.group.set(previous);
-                    r?;
+                    scope.in_annotation(&path[0], || self.expr(scope, &inner))?;
                 }
             },
             Expr::OuterRef(path) => {
@@ -147,13 +173,11 @@ impl Writer {
                 self.push(")");
             }
             Expr::Aggregate(agg) => {
-                self.push(match agg.func {
-                    AggFunc::Count => "COUNT(",
-                    AggFunc::Sum => "SUM(",
-                    AggFunc::Avg => "AVG(",
-                    AggFunc::Min => "MIN(",
-                    AggFunc::Max => "MAX(",
-                });
+                if agg.default.is_some() {
+                    self.push("COALESCE(");
+                }
+                self.push(agg_name(agg.func));
+                self.push("(");
                 if agg.distinct {
                     self.push("DISTINCT ");
                 }
@@ -172,6 +196,11 @@ impl Writer {
                     (Some(a), None) => self.expr(scope, a)?,
                 }
                 self.push(")");
+                if let Some(v) = &agg.default {
+                    self.push(", ");
+                    self.param(v.clone());
+                    self.push(")");
+                }
             }
             Expr::Subquery(sub) => {
                 self.push("(");
@@ -201,8 +230,7 @@ impl Writer {
         self.push(" ");
         self.ident(&alias);
         let from_end = self.sql.len();
-        let (where_nodes, having_nodes): (Vec<&Node>, Vec<&Node>) =
-            sub.query.filters.iter().partition(|n| !node_has_aggregate(n, &sub.query.annotations));
+        let (where_nodes, having_nodes) = split_having(&sub.query.filters, &sub.query.annotations);
         self.conditions(&scope, " WHERE ", &where_nodes)?;
         if !having_nodes.is_empty() {
             return Err(Error::field_error("a subquery cannot filter on aggregates"));
@@ -269,33 +297,74 @@ impl Writer {
         if order.is_empty() {
             return Ok(());
         }
-        self.push(" ORDER BY ");
-        for (i, o) in order.iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            match &o.expr {
-                Some(e) => self.expr(scope, e)?,
-                None => {
-                    let parts: Vec<&str> = o.path.split("__").collect();
-                    match scope.resolve(&parts)? {
-                        Target::Column { qual, field, transform } => {
-                            let qual = qual.to_owned();
-                            self.target_column(&qual, field, transform);
-                        }
-                        Target::Annotation(e) => {
-                            let e = e.clone();
-                            self.expr(scope, &e)?;
-                        }
+        // A term naming a relation stands for the related model's ordering (Django's
+        // `find_ordering_name`).
+        let mut terms: Vec<std::borrow::Cow<'_, OrderBy>> = Vec::with_capacity(order.len());
+        for o in order {
+            if o.expr.is_some() || o.is_random() {
+                terms.push(std::borrow::Cow::Borrowed(o));
+            } else {
+                let mut seen = Vec::new();
+                let mut out = Vec::new();
+                expand_ordering(scope.meta, "", &o.path, o.descending, &mut seen, &mut out)?;
+                match out.as_slice() {
+                    [(p, d)] if *p == o.path && *d == o.descending => terms.push(std::borrow::Cow::Borrowed(o)),
+                    _ => {
+                        terms.extend(out.into_iter().map(|(path, descending)| {
+                            std::borrow::Cow::Owned(OrderBy { path, descending, ..o.clone() })
+                        }))
                     }
                 }
             }
-            // NULLs sort as the smallest value on every backend (SQLite's and MySQL's rule).
-            match (o.descending, self.d) {
-                (false, Dialect::Postgres) => self.push(" ASC NULLS FIRST"),
-                (true, Dialect::Postgres) => self.push(" DESC NULLS LAST"),
-                (false, _) => self.push(" ASC"),
-                (true, _) => self.push(" DESC"),
+        }
+        self.push(" ORDER BY ");
+        for (i, o) in terms.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            if o.is_random() {
+                self.push(if self.d == Dialect::Mysql { "RAND()" } else { "RANDOM()" });
+                continue;
+            }
+            let emulate = o.nulls != Nulls::Smallest && !self.d.features().supports_order_by_nulls_modifier;
+            if emulate {
+                // `(x IS NULL) DESC` puts NULLs first, `ASC` last, then the term itself.
+                self.push("(");
+                self.order_term(scope, o)?;
+                self.push(if o.nulls == Nulls::First { " IS NULL) DESC, " } else { " IS NULL) ASC, " });
+            }
+            self.order_term(scope, o)?;
+            match (o.descending, o.nulls, emulate || self.d != Dialect::Postgres) {
+                (false, Nulls::Smallest, false) => self.push(" ASC NULLS FIRST"),
+                (true, Nulls::Smallest, false) => self.push(" DESC NULLS LAST"),
+                (false, Nulls::Smallest, true) => self.push(" ASC"),
+                (true, Nulls::Smallest, true) => self.push(" DESC"),
+                (d, nulls, _) => {
+                    self.push(if d { " DESC" } else { " ASC" });
+                    if !emulate {
+                        self.push(if nulls == Nulls::First { " NULLS FIRST" } else { " NULLS LAST" });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn order_term(&mut self, scope: &Scope<'_>, o: &OrderBy) -> Result<()> {
+        match &o.expr {
+            Some(e) => self.expr(scope, e)?,
+            None => {
+                let parts: Vec<&str> = o.path.split("__").collect();
+                match scope.resolve(&parts)? {
+                    Target::Column { qual, field, transform } => {
+                        let qual = qual.to_owned();
+                        self.target_column(&qual, field, transform);
+                    }
+                    Target::Annotation(e) => {
+                        let e = e.clone();
+                        self.expr(scope, &e)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -326,4 +395,67 @@ impl Writer {
 pub(crate) fn limit_offset_params(limit: Option<u64>, offset: u64) -> [Option<Value>; 2] {
     let count = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
     [limit.map(count), (offset > 0).then(|| count(offset))]
+}
+
+/// Expands an ordering path that ends on a relation (by its name, not its attname) into the
+/// related model's ordering, recursively and with the direction applied; other paths are
+/// kept. A relation met twice on the way is Django's "Infinite loop caused by ordering.".
+pub(super) fn expand_ordering(
+    meta: &'static ModelMeta,
+    prefix: &str,
+    path: &str,
+    descending: bool,
+    seen: &mut Vec<(usize, &'static str)>,
+    out: &mut Vec<(String, bool)>,
+) -> Result<()> {
+    let full = |p: &str| if prefix.is_empty() { p.to_owned() } else { format!("{prefix}__{p}") };
+    let parts: Vec<&str> = path.split("__").collect();
+    let mut m = meta;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 < parts.len() {
+            match hop(m, part) {
+                Some(h) => m = h.target(),
+                None => break,
+            }
+            continue;
+        }
+        let Some(f) = m.fields.iter().find(|f| f.name == *part && f.relation.is_some()) else { break };
+        let target = (f.relation.expect("a relation field").target)();
+        if target.ordering.is_empty() {
+            break;
+        }
+        let key = (m as *const ModelMeta as usize, f.name);
+        if seen.contains(&key) {
+            return Err(Error::field_error("Infinite loop caused by ordering."));
+        }
+        seen.push(key);
+        let here = full(path);
+        for term in target.ordering {
+            let t = OrderBy::from(*term);
+            if t.is_random() {
+                continue;
+            }
+            expand_ordering(target, &here, &t.path, descending != t.descending, seen, out)?;
+        }
+        seen.pop();
+        return Ok(());
+    }
+    out.push((full(path), descending));
+    Ok(())
+}
+
+/// The SQL name of an aggregate function (the same on every backend; SQLite's connection
+/// registers the statistical ones).
+pub(super) fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "COUNT",
+        AggFunc::Sum => "SUM",
+        AggFunc::Avg => "AVG",
+        AggFunc::Min => "MIN",
+        AggFunc::Max => "MAX",
+        AggFunc::StdDevPop => "STDDEV_POP",
+        AggFunc::StdDevSamp => "STDDEV_SAMP",
+        AggFunc::VarPop => "VAR_POP",
+        AggFunc::VarSamp => "VAR_SAMP",
+    }
 }
