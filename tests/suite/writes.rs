@@ -336,3 +336,26 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_reverse_relation_creates_with_its_key_set(t: &TestDb) {
+        // Django's related manager on the one side: author.post_set.create(...) sets author.
+        let db = db_of(t);
+        Schema::new().model::<Author>().model::<Tag>().model::<Post>().create_all(&db)?;
+        let ann = Author { id: Auto::unset(), name: "ann".into(), email: None, status: "a".into() }.create(&db)?;
+        let bob = Author { id: Auto::unset(), name: "bob".into(), email: None, status: "a".into() }.create(&db)?;
+        let draft = |title: &str| Post { id: Auto::unset(), title: title.into(), author: ForeignKey::to(&bob).unwrap(), editor: None, views: 0, tags: ManyToMany::new(), scratch: None };
+        let made = ann.posts().create(draft("one"), &db)?;
+        assert_eq!(made.author.key(), ann.id.get().as_ref().unwrap(), "the relation's key replaced the one given");
+        let (got, created) = ann.posts().get_or_create(Post::title().eq("two"), || draft("two"), &db)?;
+        assert!(created);
+        assert_eq!(got.author.key(), ann.id.get().as_ref().unwrap());
+        let (again, created) = ann.posts().get_or_create(Post::title().eq("two"), || unreachable!(), &db)?;
+        assert!(!created && again.id == got.id);
+        let (_, created) = ann.posts().update_or_create(Post::title().eq("three"), |p| p.views = 9, || draft("three"), &db)?;
+        assert!(created);
+        assert_eq!(ann.posts().count(&db)?, 3);
+        assert_eq!(bob.posts().count(&db)?, 0);
+        Ok(())
+    }
+}

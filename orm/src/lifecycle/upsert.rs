@@ -10,6 +10,26 @@ use crate::signals::atomic_on;
 use orm_backends::Executor;
 
 impl<M: Model> QuerySet<M> {
+    /// Inserts `obj` (Django's `QuerySet.create()`) and returns it with its key set. Reached
+    /// through a reverse relation (`author.posts().create(post, &db)`), the object gets the
+    /// relation's key first, as Django's related manager sets it.
+    pub fn create(&self, mut obj: M, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.link(&mut obj)?;
+        obj.create(ex)
+    }
+
+    /// Sets the key of the relation this QuerySet was reached through on `obj`.
+    fn link(&self, obj: &mut M) -> Result<()> {
+        if let Some((field, key)) = &self.core {
+            let meta = M::meta();
+            let i = meta
+                .field_index(field)
+                .ok_or_else(|| Error::FieldDoesNotExist { model: meta.label(), field: (*field).to_owned() })?;
+            obj.set_field_value(i, key)?;
+        }
+        Ok(())
+    }
+
     /// The row matching `lookup`, or a new one made by `create` and inserted: `(object,
     /// created)`. Atomic: the insert runs in a savepoint, and when a concurrent insert of the
     /// same unique values wins the race, the resulting integrity error is caught and the
@@ -27,6 +47,7 @@ impl<M: Model> QuerySet<M> {
             Err(e) => return Err(e),
         }
         let mut obj = create();
+        self.link(&mut obj)?;
         // `atomic_on` keeps the database's signal hub on the transaction: the save sends signals.
         let inserted = atomic_on(ex, |tx| obj.save_with(tx, &SaveOptions { force_insert: true, ..Default::default() }));
         match inserted {

@@ -559,6 +559,7 @@ impl<M: Model> QuerySet<M> {
             prefetch: parent.prefetch,
             chunk_size: parent.chunk_size,
             refused: parent.refused,
+            core: parent.core,
             _m: std::marker::PhantomData,
         }
     }

@@ -131,6 +131,10 @@ pub struct QuerySet<M> {
     /// A call refused on this QuerySet (Django raises at once; a builder method cannot return
     /// an error, so evaluation returns it, before any SQL): the message of the `TypeError`.
     pub(crate) refused: Option<Refusal>,
+    /// The relation this QuerySet was reached through (`author.posts()`: Post's `author`
+    /// field and Ann's key). Objects made through it get that key (Django's related
+    /// manager `create`, `get_or_create`, `update_or_create`).
+    pub(crate) core: Option<(&'static str, Value)>,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -150,6 +154,7 @@ impl<M> Clone for QuerySet<M> {
             prefetch: self.prefetch.clone(),
             chunk_size: self.chunk_size,
             refused: self.refused,
+            core: self.core.clone(),
             _m: PhantomData,
         }
     }
@@ -203,7 +208,14 @@ fn check_name(meta: &'static crate::ModelMeta, annotations: &[(String, Expr)], n
 impl<M: Model> QuerySet<M> {
     /// All rows of the model, in its default ordering.
     pub fn new() -> Self {
-        QuerySet { query: Query::default(), prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData }
+        QuerySet {
+            query: Query::default(),
+            prefetch: Vec::new(),
+            chunk_size: 0,
+            refused: None,
+            core: None,
+            _m: PhantomData,
+        }
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
@@ -786,7 +798,8 @@ impl<M: Model> QuerySet<M> {
         q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 0, refused: None, _m: PhantomData };
+        let sub =
+            QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 0, refused: None, core: None, _m: PhantomData };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
