@@ -86,6 +86,17 @@
 //! | `Prefetch("essays", queryset=qs, to_attr="picked")` | `Prefetch::with("essays", qs).to_attr("picked")` ([`Prefetch::to_attr`]; `picked` is a declared `Reverse<T>` field) |
 //! | `values()` keys `author_id`; `TypeError` / `ValueError` refusals | the same names; [`Error::TypeError`], [`Error::ValueError`] |
 //! | `CaptureQueriesContext` | [`Database::capture_queries`] |
+//! | `atomic(durable=True)`, `atomic(savepoint=False)` | [`Database::atomic_with`]`(`[`AtomicOptions`]`::new().durable())`, `tx.atomic_with(AtomicOptions::new().without_savepoint(), …)` |
+//! | `get_rollback()`, `set_rollback(True)`, `savepoint()`, `savepoint_rollback(sid)` | `tx.get_rollback()`, `tx.set_rollback(true)`, `tx.savepoint()`, `tx.savepoint_rollback(sid)` / `savepoint_commit(sid)` |
+//! | a query in a block whose statement failed → `TransactionManagementError` | the same, on every backend ([`Error::TransactionManagementError`]); the block rolls back |
+//! | retrying a serialization failure or deadlock | [`Database::atomic_with_retry`], [`Error::is_retryable`] |
+//! | `bulk_create(objs, batch_size=…, ignore_conflicts=True)`, `update_conflicts=True, unique_fields=…, update_fields=…` | [`QuerySet::bulk_create_with`]`(objs, &`[`BulkCreate`]`::new().batch_size(n).ignore_conflicts(), db)`, `.update_conflicts(unique, update)` |
+//! | `save(force_update=True)`, `Meta.select_on_save` | [`SaveOptions`]`{ force_update: true, .. }` ("Forced update did not affect any rows."), `#[orm(select_on_save)]` |
+//! | `update_or_create(defaults=…, create_defaults=…)` | [`QuerySet::update_or_create`]`(lookup, update, create, db)`: the UPDATE writes what `update` changed plus `auto_now` fields |
+//! | `author.post_set.create(...)`, `post.tags.get_or_create(...)` | `author.posts().create(post, db)`, `post.tags().get_or_create(q, make, db)` ([`QuerySet::create`], [`RelatedManager::get_or_create`]) |
+//! | `full_clean(exclude=[…])`, `Model.clean()`, `EmailField`/`URLField`/`SlugField` | [`Persist::full_clean_excluding`], `#[orm(clean = my_fn)]`, `validators = [orm::validation::validate_email]` (`validate_url`, `validate_slug`) |
+//! | `serializers.serialize("json", qs, fields=…, use_natural_foreign_keys=True)` | [`serializers::dump_queryset_with`]`(qs, db, &`[`serializers::DumpOptions`]`::new().fields([…]).natural_foreign_keys())`, `#[orm(natural_key = ["name"])]` |
+//! | `serializers.deserialize(…)`, `obj.save()` | [`serializers::deserialize`], [`serializers::DeserializedObject::save`] |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
 //! ## Departures from the design notes, and why
