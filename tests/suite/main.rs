@@ -11,6 +11,7 @@ mod inheritance;
 mod inheritance_relations;
 mod inheritance_writes;
 mod integrity;
+mod metamorphic;
 mod migrations_cli;
 mod migrations_corpus;
 mod migrations_data;
