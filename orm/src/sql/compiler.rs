@@ -392,6 +392,34 @@ pub(super) fn render_select(
             if q.annotations.iter().take(q.values_from).any(|(_, e)| e.contains_aggregate()) {
                 group_by_columns = scope.model_columns(meta, &scope.qual.clone());
             }
+            // DISTINCT with an ordering on columns not selected: PostgreSQL (and MySQL in
+            // ONLY_FULL_GROUP_BY) refuse it, so the ordering's columns are selected too, after
+            // the values (Django's extra select; they take part in DISTINCT, as in Django,
+            // and the rows are read without them).
+            // (A wrapped count or exists of an unsliced query orders nothing: Django clears
+            // the ordering there.)
+            if q.distinct && !has_agg && (select == Select::Values || (wrap_count && sliced)) {
+                let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+                let mut extra = 0;
+                let default: Vec<OrderBy>;
+                let order = match &q.order {
+                    Some(o) => o.as_slice(),
+                    None => {
+                        default = meta.ordering.iter().map(|s| OrderBy::from(*s)).collect();
+                        &default
+                    }
+                };
+                for o in order {
+                    let plain = o.expr.is_none() && !o.is_random() && !o.path.is_empty();
+                    if plain && !names.contains(&o.path.as_str()) && !q.annotations.iter().any(|(a, _)| *a == o.path) {
+                        extra += 1;
+                        w.push(", ");
+                        w.expr(&scope, &crate::expressions::F::col(&o.path))?;
+                        w.push(" AS ");
+                        w.ident(&format!("__orderbycol{extra}"));
+                    }
+                }
+            }
         }
         Select::One => w.push("1"),
     }
