@@ -353,3 +353,25 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn ordering_a_manager_by_a_through_field_reuses_its_join(t: &TestDb) {
+        // Django's m2m_through test_order_by_relational_field_through_model: the manager's
+        // join through Membership serves the ordering too (one join, one row per member).
+        let db = db_of(t);
+        m2m_schema(&db)?;
+        let club = Club { id: Auto::unset(), name: "c".into(), members: Default::default() }.create(&db)?;
+        let other = Club { id: Auto::unset(), name: "o".into(), members: Default::default() }.create(&db)?;
+        let ann = Person { id: Auto::unset(), name: "ann".into() }.create(&db)?;
+        let bob = Person { id: Auto::unset(), name: "bob".into() }.create(&db)?;
+        club.members().add_with([&ann], &[("role", "z-treasurer".into())], &db)?;
+        club.members().add_with([&bob], &[("role", "a-chair".into())], &db)?;
+        other.members().add_with([&ann], &[("role", "a-first".into())], &db)?;
+        let qs = club.members().all().order_by(["memberships__role"]);
+        let (sql, _) = qs.to_sql(db.dialect())?;
+        assert_eq!(sql.matches("JOIN").count(), 2, "the through table joined once: {sql}");
+        let names: Vec<String> = qs.fetch(&db)?.into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["bob", "ann"], "ordered by this club's roles, one row each");
+        Ok(())
+    }
+}

@@ -77,7 +77,7 @@ pub(super) fn select_related(
             )));
         }
         let h = hop(meta, name).expect("a relation field is a hop");
-        let alias = scope.apply_hop(qual, name, h);
+        let alias = scope.apply_hop(qual, h);
         let target = h.target();
         for (q, f) in scope.model_columns(target, &alias) {
             w.push(", ");
@@ -365,7 +365,7 @@ pub(super) fn render_select(
                 })?;
                 // Forward keys join as the field's nullability says (a NOT NULL key always has
                 // its row); reverse and many-to-many steps join LEFT.
-                let alias = scope.apply_hop(&scope.qual.clone(), name, h);
+                let alias = scope.apply_hop(&scope.qual.clone(), h);
                 for (q, f) in scope.model_columns(h.target(), &alias) {
                     w.push(", ");
                     w.column(&q, f.column);

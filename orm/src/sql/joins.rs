@@ -27,7 +27,6 @@ pub(crate) struct Scope<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct Join {
     pub(super) parent: String,
-    pub(super) key: String,
     pub(super) group: Option<usize>,
     pub alias: String,
     pub(super) table: &'static str,
@@ -222,7 +221,6 @@ impl<'a> Scope<'a> {
     pub(super) fn join(
         &self,
         parent: &str,
-        key: &str,
         multi: bool,
         table: &'static str,
         left: bool,
@@ -231,16 +229,30 @@ impl<'a> Scope<'a> {
     ) -> String {
         let group = if multi { self.group.get() } else { None };
         let mut joins = self.joins.borrow_mut();
-        if let (true, None, Some(limit)) = (multi, group, self.reuse_below.get()) {
-            // An annotation: the join of an earlier filter on the same relation, if any.
-            if let Some(j) =
-                joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group.is_some_and(|g| g < limit))
-            {
-                j.left |= left;
-                return j.alias.clone();
+        // A join is the same join when it joins the same table on the same columns to the
+        // same alias (Django's Join equality), whatever relation name reached it: a
+        // many-to-many's hop through its `through` table and the reverse key to that table
+        // share one join.
+        let same = |j: &Join| j.parent == parent && j.table == table && j.parent_col == parent_col && j.col == col;
+        match (multi, group, self.reuse_below.get()) {
+            (true, None, Some(limit)) => {
+                // An annotation: the join of an earlier filter on the same relation, if any.
+                if let Some(j) = joins.iter_mut().find(|j| same(j) && j.group.is_some_and(|g| g < limit)) {
+                    j.left |= left;
+                    return j.alias.clone();
+                }
             }
+            (true, None, None) => {
+                // Ordering and selected columns reuse any join of the relation, a filter's
+                // included (Django's setup_joins with can_reuse=None).
+                if let Some(j) = joins.iter_mut().find(|j| same(j)) {
+                    j.left |= left;
+                    return j.alias.clone();
+                }
+            }
+            _ => {}
         }
-        if let Some(j) = joins.iter_mut().find(|j| j.parent == parent && j.key == key && j.group == group) {
+        if let Some(j) = joins.iter_mut().find(|j| same(j) && j.group == group) {
             j.left |= left;
             return j.alias.clone();
         }
@@ -249,7 +261,6 @@ impl<'a> Scope<'a> {
         let alias = format!("{}_j{}", self.qual, joins.len() + 1);
         joins.push(Join {
             parent: parent.to_owned(),
-            key: key.to_owned(),
             group,
             alias: alias.clone(),
             table,
@@ -261,17 +272,17 @@ impl<'a> Scope<'a> {
     }
 
     /// Adds the joins of one relation step from `qual`; returns the new qualifier.
-    pub(super) fn apply_hop(&self, qual: &str, part: &str, h: Hop) -> String {
+    pub(super) fn apply_hop(&self, qual: &str, h: Hop) -> String {
         match h {
             Hop::Forward { field, target, target_col } => {
-                self.join(qual, part, false, target.table, field.null, field.column, target_col)
+                self.join(qual, false, target.table, field.null, field.column, target_col)
             }
             Hop::Reverse { model, field, local_col, multi } => {
-                self.join(qual, part, multi, model.table, true, local_col, field.column)
+                self.join(qual, multi, model.table, true, local_col, field.column)
             }
             Hop::ManyToMany { table, near_pk, near_col, far_col, target, .. } => {
-                let through = self.join(qual, &format!("{part}+"), true, table, true, near_pk, near_col);
-                self.join(&through, part, true, target.table, true, far_col, target.pk_field().column)
+                let through = self.join(qual, true, table, true, near_pk, near_col);
+                self.join(&through, true, target.table, true, far_col, target.pk_field().column)
             }
         }
     }
@@ -336,7 +347,7 @@ impl<'a> Scope<'a> {
                     _ if field.relation.is_some() => {
                         let h = hop(meta, part).expect("a relation field is a hop");
                         climbed_from = None;
-                        qual = self.apply_hop(&qual, part, h);
+                        qual = self.apply_hop(&qual, h);
                         meta = h.target();
                         named = meta;
                         i += 1;
@@ -356,7 +367,7 @@ impl<'a> Scope<'a> {
                 }
                 Some(h) => {
                     climbed_from = None;
-                    qual = self.apply_hop(&qual, part, h);
+                    qual = self.apply_hop(&qual, h);
                     meta = h.target();
                     if rest.is_empty() {
                         return Ok(Target::Column { qual, field: meta.pk_field(), transform: None });
@@ -380,7 +391,7 @@ impl<'a> Scope<'a> {
     /// Joins a multi-table child at `qual` to its parent's row; returns the parent's qualifier.
     pub(super) fn parent_join(&self, qual: &str, child: &'static ModelMeta, parent: &'static ModelMeta) -> String {
         let ptr = child.pk_field().column;
-        self.join(qual, &format!("{}+parent", child.table), false, parent.table, false, ptr, parent.pk_field().column)
+        self.join(qual, false, parent.table, false, ptr, parent.pk_field().column)
     }
 
     /// Every column a query for `meta` at `qual` selects, parents first (see `ModelMeta::width`).
