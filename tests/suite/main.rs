@@ -11,6 +11,7 @@ mod faults;
 mod inheritance;
 mod inheritance_relations;
 mod inheritance_writes;
+mod injection;
 mod integrity;
 mod metamorphic;
 mod migrations_cli;

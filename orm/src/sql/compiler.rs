@@ -283,6 +283,13 @@ pub(super) fn render_select(
 ) -> Result<(Vec<crate::model::related::RelatedNode>, Option<usize>)> {
     let d = w.d;
     for (name, _) in &q.annotations {
+        // An alias becomes a quoted identifier: a NUL would cut the statement on SQLite and
+        // break the protocol on PostgreSQL, and control characters are no one's column name.
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::field_error(format!(
+                "the annotation alias {name:?} is not a valid name: it is empty or holds control characters"
+            )));
+        }
         if name == "pk" || meta.field(name).is_some() || meta.many_to_many.iter().any(|m| m.name == name) {
             return Err(Error::field_error(format!(
                 "the annotation `{name}` conflicts with a field on {}",
