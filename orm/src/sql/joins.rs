@@ -99,10 +99,6 @@ pub(crate) fn m2m_columns(mm: &crate::model::meta::ManyToManyMeta) -> (&'static 
     }
 }
 
-pub(super) fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
 /// The relation step called `part` from `meta`, if it is one.
 pub(super) fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
     if let Some(field) = meta.field(part) {
@@ -119,7 +115,11 @@ pub(super) fn hop(meta: &'static ModelMeta, part: &str) -> Option<Hop> {
         let target = (mm.target)();
         let back = match crate::model::registry::m2m_back_name(mm) {
             Some(n) => n,
-            None => leak(crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name()),
+            // Interned: a name the reverse-relation index does not list (a many-to-many to a
+            // proxy) is leaked once, not once per query as it was.
+            None => crate::model::related::leak_name(
+                &crate::model::registry::ReverseRelation::ManyToMany { model: meta, field: mm }.name(),
+            ),
         };
         return Some(Hop::ManyToMany {
             table,
