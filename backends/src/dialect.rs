@@ -149,6 +149,7 @@ static SQLITE_FEATURES: Features = Features {
     supports_check_constraints: true,
     supports_index_on_text: true,
     max_name_length: 1024,
+    supports_on_delete_set_default: true,
 };
 
 static POSTGRES_FEATURES: Features = Features {
@@ -172,6 +173,7 @@ static POSTGRES_FEATURES: Features = Features {
     supports_check_constraints: true,
     supports_index_on_text: true,
     max_name_length: 63,
+    supports_on_delete_set_default: true,
 };
 
 static MYSQL_FEATURES: Features = MYSQL;
@@ -202,4 +204,5 @@ const MYSQL: Features = Features {
     supports_check_constraints: true,
     supports_index_on_text: false,
     max_name_length: 64,
+    supports_on_delete_set_default: false,
 };

@@ -49,4 +49,8 @@ pub struct Features {
     pub supports_index_on_text: bool,
     /// Maximum length of an identifier (table, column, constraint name).
     pub max_name_length: usize,
+    /// Can a foreign key set the referencing column to its default when the referenced row
+    /// goes (`ON DELETE SET DEFAULT`)? MySQL and MariaDB's InnoDB accept the words and drop
+    /// the action, so the ORM refuses it there.
+    pub supports_on_delete_set_default: bool,
 }

@@ -171,6 +171,7 @@ impl<'c> SchemaEditor<'c> {
 
     /// Creates a table with its indexes.
     pub fn create_table(&mut self, t: &TableDef) -> Result<()> {
+        t.check_dialect(self.dialect)?;
         for s in t.create_sql(self.dialect) {
             self.execute(s)?;
         }

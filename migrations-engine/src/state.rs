@@ -244,6 +244,12 @@ pub enum OnDeleteState {
     SetDefault,
     /// `DoNothing`.
     DoNothing,
+    /// `DbCascade`: `ON DELETE CASCADE` in the database.
+    DbCascade,
+    /// `DbSetNull`: `ON DELETE SET NULL` in the database.
+    DbSetNull,
+    /// `DbSetDefault`: `ON DELETE SET DEFAULT` in the database.
+    DbSetDefault,
 }
 
 impl OnDeleteState {
@@ -256,6 +262,9 @@ impl OnDeleteState {
             OnDelete::SetNull => OnDeleteState::SetNull,
             OnDelete::SetDefault => OnDeleteState::SetDefault,
             OnDelete::DoNothing => OnDeleteState::DoNothing,
+            OnDelete::DbCascade => OnDeleteState::DbCascade,
+            OnDelete::DbSetNull => OnDeleteState::DbSetNull,
+            OnDelete::DbSetDefault => OnDeleteState::DbSetDefault,
         }
     }
 
@@ -268,6 +277,9 @@ impl OnDeleteState {
             OnDeleteState::SetNull => OnDelete::SetNull,
             OnDeleteState::SetDefault => OnDelete::SetDefault,
             OnDeleteState::DoNothing => OnDelete::DoNothing,
+            OnDeleteState::DbCascade => OnDelete::DbCascade,
+            OnDeleteState::DbSetNull => OnDelete::DbSetNull,
+            OnDeleteState::DbSetDefault => OnDelete::DbSetDefault,
         }
     }
 

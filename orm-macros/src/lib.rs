@@ -24,7 +24,7 @@ use proc_macro::TokenStream;
 /// Field options: `column = "…"`, `primary_key`, `unique`, `index`, `default = <literal or path>`,
 /// `max_length = N`, `max_digits = N`, `decimal_places = N`, `choices = [...]`, `db_type = "…"`,
 /// `help_text = "…"`, `verbose_name = "…"`, `blank`, `skip`, `auto_now`, `auto_now_add`,
-/// `on_delete = Cascade|Protect|Restrict|SetNull|SetDefault|DoNothing`, `related_name = "…"`,
+/// `on_delete = Cascade|Protect|Restrict|SetNull|SetDefault|DoNothing|DbCascade|DbSetNull|DbSetDefault`, `related_name = "…"`,
 /// `to_field = "…"`, `through = Model`, `validators = [path, ...]`, `base`, `renamed_from = "…"`
 /// (on a column field or a `ManyToMany`), and `index = false` on a relation whose column needs
 /// no index of its own (Django's `db_index=False`).

@@ -238,6 +238,9 @@ impl Schema {
     pub fn create_all(&self, ex: &(impl Executor + ?Sized)) -> Result<()> {
         let d = ex.dialect();
         let tables = self.tables()?;
+        for t in &tables {
+            t.check_dialect(d)?;
+        }
         ex.with_connection(|c| {
             for t in &tables {
                 for stmt in t.create_sql(d) {

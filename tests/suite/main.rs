@@ -5,6 +5,7 @@ mod abstract_bases;
 mod concurrency;
 mod connect;
 mod deletion;
+mod deletion_db;
 mod deletion_order;
 mod differential;
 mod faults;

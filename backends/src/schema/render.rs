@@ -445,7 +445,34 @@ impl IndexDef {
     }
 }
 
+impl ForeignKeyDef {
+    /// Refuses an action `dialect` cannot carry out: `ON DELETE SET DEFAULT` on MySQL and
+    /// MariaDB, whose InnoDB accepts the words and drops the action (deletes would then fail
+    /// on the constraint instead).
+    pub fn check_dialect(&self, table: &str, dialect: Dialect) -> Result<()> {
+        let set_default =
+            self.on_delete == ReferentialAction::SetDefault || self.on_update == ReferentialAction::SetDefault;
+        if set_default && !dialect.features().supports_on_delete_set_default {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} cannot set a foreign key to its default (`{}` of table `{table}`: ON DELETE SET DEFAULT): \
+                     InnoDB ignores the action; use DbSetNull, DbCascade or the ORM's SetDefault",
+                    dialect.name(),
+                    self.columns.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl TableDef {
+    /// Refuses what `dialect` cannot create as written (see [`ForeignKeyDef::check_dialect`]).
+    pub fn check_dialect(&self, dialect: Dialect) -> Result<()> {
+        self.foreign_keys.iter().try_for_each(|fk| fk.check_dialect(&self.name, dialect))
+    }
+
     /// The statements that create this table: `CREATE TABLE` with its columns, primary key,
     /// unique, check and foreign-key constraints, then one `CREATE INDEX` per index.
     ///
@@ -704,6 +731,7 @@ impl<'a> AlterTable<'a> {
     /// `ADD CONSTRAINT "name" FOREIGN KEY …` (PostgreSQL, MySQL).
     pub fn add_foreign_key(&self, fk: &ForeignKeyDef) -> Result<String> {
         self.only(&[Dialect::Postgres, Dialect::Mysql], "add a foreign key")?;
+        fk.check_dialect(self.table, self.dialect)?;
         Ok(build(&fk.sea_foreign_key(self.table, self.dialect), self.dialect))
     }
 

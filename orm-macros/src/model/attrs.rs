@@ -343,7 +343,17 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 flag(&mut out.auto_now_add, &meta)?;
             } else if p.is_ident("on_delete") {
                 let id: syn::Ident = meta.value()?.parse()?;
-                const MODES: [&str; 6] = ["Cascade", "Protect", "Restrict", "SetNull", "SetDefault", "DoNothing"];
+                const MODES: [&str; 9] = [
+                    "Cascade",
+                    "Protect",
+                    "Restrict",
+                    "SetNull",
+                    "SetDefault",
+                    "DoNothing",
+                    "DbCascade",
+                    "DbSetNull",
+                    "DbSetDefault",
+                ];
                 if !MODES.contains(&id.to_string().as_str()) {
                     return Err(syn::Error::new(
                         id.span(),

@@ -297,10 +297,13 @@ fn validate_columns(def: &ModelDef, errors: &mut Option<syn::Error>) {
             }
         }
         if let (FieldKind::Column { relation: Some(_), nullable: false }, Some(od)) = (&f.kind, &a.on_delete) {
-            if od == "SetNull" {
+            if od == "SetNull" || od == "DbSetNull" {
                 push(
                     errors,
-                    syn::Error::new(od.span(), "on_delete = SetNull needs a nullable relation: Option<ForeignKey<…>>"),
+                    syn::Error::new(
+                        od.span(),
+                        format!("on_delete = {od} needs a nullable relation: Option<ForeignKey<…>>"),
+                    ),
                 );
             }
         }

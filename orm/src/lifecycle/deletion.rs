@@ -357,7 +357,7 @@ impl<'c> Collector<'c> {
             match rel {
                 ReverseRelation::ForeignKey { model, field } => {
                     let Some(r) = field.relation else { continue };
-                    if r.on_delete == OnDelete::DoNothing {
+                    if r.on_delete.left_to_database() {
                         continue;
                     }
                     // The referenced values: the keys, or the `to_field` column of those rows.
@@ -404,7 +404,7 @@ impl<'c> Collector<'c> {
                             let v = field.default.map(|d| d.value()).unwrap_or(Value::Null);
                             self.updates.push((model, field, v, pointing));
                         }
-                        OnDelete::DoNothing => {}
+                        OnDelete::DoNothing | OnDelete::DbCascade | OnDelete::DbSetNull | OnDelete::DbSetDefault => {}
                     }
                 }
                 ReverseRelation::ManyToMany { model, field } => {
@@ -682,7 +682,7 @@ pub(crate) fn needs_collector(meta: &'static ModelMeta) -> bool {
         || meta.many_to_many.iter().any(|m| m.through.is_none())
         || reverse_relations(meta).iter().any(|r| match r {
             ReverseRelation::ForeignKey { field, .. } => {
-                field.relation.is_some_and(|r| r.on_delete != OnDelete::DoNothing)
+                field.relation.is_some_and(|r| !r.on_delete.left_to_database())
             }
             ReverseRelation::ManyToMany { field, .. } => field.through.is_none(),
         })

@@ -43,6 +43,17 @@ pub enum OnDelete {
     SetDefault,
     /// Do nothing in the ORM; the database's own constraint decides.
     DoNothing,
+    /// The database deletes the referencing rows itself (`ON DELETE CASCADE`; Django's
+    /// `DB_CASCADE`): the collector does not visit them, so no signal is sent for them and
+    /// the delete counts leave them out, and one DELETE of the target does all the work.
+    DbCascade,
+    /// The database sets the reference to NULL (`ON DELETE SET NULL`; Django's
+    /// `DB_SET_NULL`), without the collector.
+    DbSetNull,
+    /// The database sets the reference to the column's default (`ON DELETE SET DEFAULT`;
+    /// Django's `DB_SET_DEFAULT`), without the collector. MySQL and MariaDB's InnoDB refuse
+    /// this action: creating such a table there is an error.
+    DbSetDefault,
 }
 
 impl OnDelete {
@@ -51,10 +62,17 @@ impl OnDelete {
     /// can do the same thing cheaply.
     pub fn referential_action(self) -> ReferentialAction {
         match self {
-            OnDelete::Cascade => ReferentialAction::Cascade,
-            OnDelete::SetNull => ReferentialAction::SetNull,
+            OnDelete::Cascade | OnDelete::DbCascade => ReferentialAction::Cascade,
+            OnDelete::SetNull | OnDelete::DbSetNull => ReferentialAction::SetNull,
+            OnDelete::DbSetDefault => ReferentialAction::SetDefault,
             _ => ReferentialAction::NoAction,
         }
+    }
+
+    /// Is what happens to the referencing rows left to the database (`DoNothing` and the
+    /// `Db*` modes), so the deletion collector does not visit them?
+    pub fn left_to_database(self) -> bool {
+        matches!(self, OnDelete::DoNothing | OnDelete::DbCascade | OnDelete::DbSetNull | OnDelete::DbSetDefault)
     }
 
     /// The name, as written in the attribute.
@@ -66,6 +84,9 @@ impl OnDelete {
             OnDelete::SetNull => "SetNull",
             OnDelete::SetDefault => "SetDefault",
             OnDelete::DoNothing => "DoNothing",
+            OnDelete::DbCascade => "DbCascade",
+            OnDelete::DbSetNull => "DbSetNull",
+            OnDelete::DbSetDefault => "DbSetDefault",
         }
     }
 }
