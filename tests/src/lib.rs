@@ -492,3 +492,35 @@ pub struct Contact {
     #[orm(max_length = 50, validators = [orm::validation::validate_slug])]
     pub slug: String,
 }
+
+/// Seeded randomness and case counts for the reliability tests (`differential`,
+/// `metamorphic`, `injection`, `concurrency`).
+pub mod fuzz {
+    /// How many cases a randomised test runs: `ORM_FUZZ_CASES`, else `default` (the CI size).
+    pub fn cases(default: usize) -> usize {
+        std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
+    /// A small xorshift generator: the same seed gives the same cases on every run.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// The next 64 random bits.
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// A number below `n`.
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+
+        /// One of `xs`.
+        pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+            &xs[self.below(xs.len())]
+        }
+    }
+}

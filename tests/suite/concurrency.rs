@@ -16,10 +16,6 @@ fn db_of(t: &TestDb) -> Database {
     Database::from_pool((**t).clone())
 }
 
-fn cases(default: usize) -> usize {
-    std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 /// `qs` with its rows locked until the transaction ends.
 fn locked(qs: QuerySet<Tally>) -> QuerySet<Tally> {
     qs.select_for_update(orm::ForUpdate::new())
@@ -41,7 +37,7 @@ backend_test! {
         let mut rows: Vec<Tally> = (0..accounts).map(|i| Tally { id: Auto::unset(), name: format!("acct{i}"), hits: 1_000 }).collect();
         Tally::objects().bulk_create(&mut rows, &db)?;
         let ids: Arc<Vec<i64>> = Arc::new(Tally::objects().order_by(["id"]).values(["id"]).fetch_flat(&db)?);
-        let (threads, per_thread) = (8, cases(500));
+        let (threads, per_thread) = (8, orm_tests::fuzz::cases(500));
         let tries = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -90,7 +86,7 @@ backend_test! {
     fn a_naive_counter_loses_updates_and_the_safe_ones_do_not(t: &TestDb) {
         let db = db_of(t);
         Schema::new().model::<Tally>().create_all(&db)?;
-        let (threads, per_thread) = (8, cases(500).min(60));
+        let (threads, per_thread) = (8, orm_tests::fuzz::cases(500).min(60));
         for name in ["naive", "f", "locked"] {
             Tally { id: Auto::unset(), name: name.into(), hits: 0 }.create(&db)?;
         }

@@ -13,28 +13,8 @@ use orm::expressions::{Count, Max, Min, Sum};
 use orm::prelude::*;
 use orm_backends::testing::TestDb;
 use orm_backends::Backend;
+use orm_tests::fuzz::Rng;
 use orm_tests::*;
-
-fn cases() -> usize {
-    std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
 
 const NAMES: [&str; 6] = ["apple", "banana", "cherry", "日本", "x%_y", "o'brien"];
 const KINDS: [&str; 3] = ["a", "b", "c"];
@@ -194,7 +174,7 @@ fn random_querysets_answer_the_same_on_every_backend() -> Result<(), Box<dyn std
         Item::objects().bulk_create(&mut mine, db)?;
     }
     let mut r = Rng(0xBADC_0FFE_E0DD_F00D);
-    for case in 0..cases() {
+    for case in 0..orm_tests::fuzz::cases(200) {
         let (what, qs) = queryset(&mut r)?;
         let mut first: Option<(Backend, Answers)> = None;
         for (b, db) in &handles {

@@ -10,6 +10,7 @@ use orm::prelude::*;
 use orm::F;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::fuzz::Rng;
 use orm_tests::*;
 
 fn db_of(t: &TestDb) -> Database {
@@ -52,27 +53,16 @@ const PIECES: [&str; 28] = [
     "key') OR 1=1 OR ('",
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn payloads() -> Vec<String> {
-    let n = std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let n = orm_tests::fuzz::cases(200);
     let mut r = Rng(0x1A7E_C7ED_0BAD_F00D);
     let mut out: Vec<String> = PIECES.iter().map(|p| format!("{MARK}{p}")).collect();
     out.push(format!("{MARK}{}", "x".repeat(300))); // overlong identifier
     for _ in 0..n {
         let mut s = String::from(MARK);
-        for _ in 0..(r.next() % 5 + 1) {
-            s.push_str(PIECES[(r.next() % PIECES.len() as u64) as usize]);
-            s.push_str(["a", "name", "__", " ", "pk", ""][(r.next() % 6) as usize]);
+        for _ in 0..(r.next_u64() % 5 + 1) {
+            s.push_str(PIECES[(r.next_u64() % PIECES.len() as u64) as usize]);
+            s.push_str(["a", "name", "__", " ", "pk", ""][(r.next_u64() % 6) as usize]);
         }
         out.push(s);
     }

@@ -9,32 +9,12 @@ use orm::expressions::{Max, Min, Sum};
 use orm::prelude::*;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::fuzz::Rng;
 use orm_tests::*;
 use std::collections::BTreeSet;
 
 fn db_of(t: &TestDb) -> Database {
     Database::from_pool((**t).clone())
-}
-
-fn cases() -> usize {
-    std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
 }
 
 const NAMES: [&str; 6] = ["apple", "Äpfel", "banana", "日本", "x%_y", "O'Brien"];
@@ -96,7 +76,7 @@ backend_test! {
             .collect();
         Item::objects().bulk_create(&mut rows, &db)?;
         let mut r = Rng(0xC0FF_EE00_1234_5678);
-        for case in 0..cases() {
+        for case in 0..orm_tests::fuzz::cases(200) {
             let (bp, base) = predicate(&mut r)?;
             let q = if r.below(3) == 0 { Item::objects() } else { Item::objects().filter(base) };
             let (pp, p) = predicate(&mut r)?;
