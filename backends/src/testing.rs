@@ -185,6 +185,9 @@ pub fn run(backend: Backend, path: &str, body: fn(&TestDb) -> TestResult) {
 /// Defines one test body run on every backend, as a module with tests `sqlite`, `postgres`
 /// and `mysql`.
 ///
+/// Not run as a doctest: the macro expands to `#[test]` functions, which a doctest compiles
+/// but never calls; the integration suite under `tests/suite` is its real test.
+///
 /// ```ignore
 /// backend_test! {
 ///     fn counts_rows(db: &TestDb) {

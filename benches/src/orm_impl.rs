@@ -179,7 +179,7 @@ mod tests {
     /// Prints the statements the ORM sends for one iteration of each workload (SQLite in
     /// memory): `cargo test -p orm-benches orm_statements -- --ignored --nocapture`.
     #[test]
-    #[ignore]
+    #[ignore = "a diagnostic that prints statements; it asserts nothing"]
     fn orm_statements() {
         let target = Target::SqliteMemory;
         let orm = OrmBench::open(&target).unwrap();

@@ -19,6 +19,9 @@ pub struct Embedded(pub &'static [(&'static str, &'static str, &'static str)]);
 /// Compiles the migration files of a directory (relative to the crate's `Cargo.toml`) into the
 /// binary, through the `embed.rs` manifest `makemigrations` writes there.
 ///
+/// Not run as a doctest: the macro reads a directory of migration files at compile time,
+/// which a doctest does not have; `examples/blog` (run by `.ci/run`) embeds a real one.
+///
 /// ```ignore
 /// static MIGRATIONS: orm_migrations::loader::Embedded = orm_migrations::embed_migrations!("migrations");
 /// ```
