@@ -151,14 +151,10 @@
 //!   parent** names the parent as `instance_model`: the accessor is the parent's (reached
 //!   through `Deref`), and a derive cannot add methods for fields another derive declares.
 //!   A many-to-many declared on the child itself names the child.
-//! - **Ordering a related manager by a through model's field** (`club.members().all()
-//!   .order_by(["memberships__role"])`) joins the through table a second time instead of
-//!   reusing the manager's join: joins are identified by path, which keeps separate
-//!   `filter()` calls on multi-valued relations apart as Django requires.
 //! - **Many-to-many fields on abstract bases** are not supported (an abstract base pushes
-//!   columns only); declare them on each concrete model. `related_query_name` is not an
-//!   option: `related_name` (with `%(class)s` / `%(app_label)s`) names the reverse path,
-//!   and no accessor method is generated for a placeholder name.
+//!   columns only); declare them on each concrete model. No accessor method is generated
+//!   for a placeholder `related_name`; lookups through it and `related_query_name` (both
+//!   with `%(class)s` / `%(app_label)s` expanded per concrete child) work as in Django.
 //! - **A child redeclaring a field of a concrete ancestor** is refused when its table is
 //!   built ([`schema::check_inherited_clash`]), not at compile time: a derive cannot see
 //!   another model's fields, and const evaluation cannot walk an ancestor chain.
@@ -329,16 +325,23 @@ pub mod __private {
         true
     }
 
-    /// Expands Django's placeholders in the related names of `fields` (relations declared on
+    /// Expands Django's placeholders in the related (query) names of `fields` (relations declared on
     /// an abstract base): `%(class)s` is the concrete model's name in lower case,
     /// `%(app_label)s` its app label in lower case. Each distinct result is leaked once.
     pub fn expand_related_names(fields: &mut [crate::meta::FieldMeta], app: &str, model: &str) {
-        for f in fields.iter_mut() {
-            let Some(rel) = f.relation.as_mut() else { continue };
-            let Some(name) = rel.related_name.filter(|n| n.contains("%(")) else { continue };
+        let expand = |name: &str| {
             let expanded =
                 name.replace("%(class)s", &model.to_lowercase()).replace("%(app_label)s", &app.to_lowercase());
-            rel.related_name = Some(crate::model::related::leak_name(&expanded));
+            crate::model::related::leak_name(&expanded)
+        };
+        for f in fields.iter_mut() {
+            let Some(rel) = f.relation.as_mut() else { continue };
+            if let Some(name) = rel.related_name.filter(|n| n.contains("%(")) {
+                rel.related_name = Some(expand(name));
+            }
+            if let Some(name) = rel.related_query_name.filter(|n| n.contains("%(")) {
+                rel.related_query_name = Some(expand(name));
+            }
         }
     }
 

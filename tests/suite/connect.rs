@@ -119,6 +119,12 @@ fn a_server_that_accepts_and_never_answers_times_out_and_leaves_nothing_behind()
             }
         }
         assert!(eof, "{url}: the client's socket was left open");
+        // Other tests' connects run their own short-lived threads of this name, so wait (up to
+        // 3 s) for a moment with none: a thread left waiting on the silent server never goes.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while threads_named(prefix) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(threads_named(prefix), 0, "{url}: no connect thread left waiting");
     }
 }

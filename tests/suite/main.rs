@@ -28,6 +28,7 @@ mod pool;
 mod query_semantics;
 mod queryset;
 mod related_managers;
+mod related_query_names;
 mod relations;
 mod schema_ddl;
 mod serializers;

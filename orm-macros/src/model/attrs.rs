@@ -73,6 +73,8 @@ pub(crate) struct FieldAttrs {
     pub auto_now_add: Option<Span>,
     pub on_delete: Option<syn::Ident>,
     pub related_name: Option<LitStr>,
+    /// `related_query_name = "…"`: the name lookups use from the target.
+    pub related_query_name: Option<LitStr>,
     pub to_field: Option<LitStr>,
     pub through: Option<Path>,
     /// `symmetrical = true|false` on a many-to-many to the same model (Django's default: true).
@@ -363,6 +365,8 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 out.on_delete = Some(id);
             } else if p.is_ident("related_name") {
                 out.related_name = Some(lit_str(&meta)?);
+            } else if p.is_ident("related_query_name") {
+                out.related_query_name = Some(lit_str(&meta)?);
             } else if p.is_ident("to_field") {
                 out.to_field = Some(lit_str(&meta)?);
             } else if p.is_ident("through") {
@@ -393,7 +397,7 @@ pub(crate) fn parse_field(attrs: &[Attribute]) -> Result<FieldAttrs> {
                 return Err(meta.error(
                     "unknown field option; expected one of: column, primary_key, unique, index, index = false, default, max_length, \
                      max_digits, decimal_places, choices, db_type, help_text, verbose_name, blank, skip, auto_now, \
-                     auto_now_add, on_delete, related_name, to_field, through, symmetrical, validators, base, renamed_from",
+                     auto_now_add, on_delete, related_name, related_query_name, to_field, through, symmetrical, validators, base, renamed_from",
                 ));
             }
             Ok(())

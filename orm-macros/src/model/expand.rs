@@ -125,6 +125,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
             let on_delete = a.on_delete.clone().unwrap_or_else(|| format_ident!("Cascade"));
             let to_field = opt_str(a.to_field.as_ref().map(|s| s.value()));
             let related = opt_str(a.related_name.as_ref().map(|s| s.value()));
+            let related_query = opt_str(a.related_query_name.as_ref().map(|s| s.value()));
             let db_index = a.no_index.is_none();
             quote!(::core::option::Option::Some(::orm::meta::RelationMeta {
                 kind: ::orm::meta::RelationKind::#kind,
@@ -132,6 +133,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
                 to_field: #to_field,
                 on_delete: ::orm::OnDelete::#on_delete,
                 related_name: #related,
+                related_query_name: #related_query,
                 parent_link: false,
                 db_index: #db_index,
             }))
@@ -780,6 +782,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                         to_field: ::core::option::Option::None,
                         on_delete: ::orm::OnDelete::Cascade,
                         related_name: ::core::option::Option::None,
+                        related_query_name: ::core::option::Option::None,
                         parent_link: true,
                         db_index: true,
                     }),
@@ -1000,6 +1003,7 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                     (format!("{}_id", def.snake), format!("{target_snake}_id"))
                 };
                 let related = opt_str(f.attrs.related_name.as_ref().map(|s| s.value()));
+                let related_query = opt_str(f.attrs.related_query_name.as_ref().map(|s| s.value()));
                 let m2m_renamed = opt_str(f.attrs.renamed_from.as_ref().map(|s| s.value()));
                 let (through, join_table) = match &f.attrs.through {
                     Some(t) => (
@@ -1025,6 +1029,7 @@ fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
                         source_column: #src,
                         target_column: #dst,
                         related_name: #related,
+                        related_query_name: #related_query,
                         renamed_from: #m2m_renamed,
                     }
                 })

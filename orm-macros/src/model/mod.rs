@@ -290,6 +290,9 @@ fn validate_columns(def: &ModelDef, errors: &mut Option<syn::Error>) {
             if let Some(rn) = &a.related_name {
                 push(errors, syn::Error::new(rn.span(), "related_name applies only to relation fields"));
             }
+            if let Some(rn) = &a.related_query_name {
+                push(errors, syn::Error::new(rn.span(), "related_query_name applies only to relation fields"));
+            }
         }
         if !is_m2m {
             if let Some(t) = &a.through {

@@ -113,6 +113,9 @@ pub struct RelationMeta {
     pub on_delete: OnDelete,
     /// The name of the reverse accessor on the target; `None` means `<model>_set`.
     pub related_name: Option<&'static str>,
+    /// The name lookups use from the target (Django's `related_query_name`); `None` means
+    /// `related_name`, else the model's name in lower case.
+    pub related_query_name: Option<&'static str>,
     /// Is this the link of a multi-table child to its parent (`<parent>_ptr`)?
     pub parent_link: bool,
     /// Does the column get an index of its own (`<table>_<column>_idx`)? Django's `db_index`;
@@ -269,6 +272,9 @@ pub struct ManyToManyMeta {
     pub target_column: &'static str,
     /// The name of the reverse accessor on the target.
     pub related_name: Option<&'static str>,
+    /// The name lookups use from the target (Django's `related_query_name`); `None` means
+    /// `related_name`, else the model's name in lower case.
+    pub related_query_name: Option<&'static str>,
     /// The previous name, for the migration autodetector (`renamed_from = "…"`): the join
     /// table is renamed, not dropped and re-created.
     pub renamed_from: Option<&'static str>,

@@ -62,15 +62,32 @@ pub enum ReverseRelation {
 }
 
 impl ReverseRelation {
-    /// The name used in lookups and accessors: `related_name`, else the model's name in
-    /// lower case (Django's default query name; its default accessor adds `_set`).
+    /// The name used in lookups (Django's query name): `related_query_name`, else
+    /// `related_name`, else the model's name in lower case.
     pub fn name(&self) -> String {
+        let (model, related) = match self {
+            ReverseRelation::ForeignKey { model, field } => {
+                (model, field.relation.and_then(|r| r.related_query_name.or(r.related_name)))
+            }
+            ReverseRelation::ManyToMany { model, field } => (model, field.related_query_name.or(field.related_name)),
+        };
+        match related {
+            Some(n) => n.to_owned(),
+            None => model.name.to_ascii_lowercase(),
+        }
+    }
+
+    /// The accessor's name (what `prefetch_related` and a `Reverse` field are called):
+    /// `related_name`, else the model's name in lower case followed by `_set` (a reverse
+    /// one-to-one's accessor has no `_set`, as in Django).
+    pub fn accessor_name(&self) -> String {
         let (model, related) = match self {
             ReverseRelation::ForeignKey { model, field } => (model, field.relation.and_then(|r| r.related_name)),
             ReverseRelation::ManyToMany { model, field } => (model, field.related_name),
         };
         match related {
             Some(n) => n.to_owned(),
+            None if self.is_multi() => format!("{}_set", model.name.to_ascii_lowercase()),
             None => model.name.to_ascii_lowercase(),
         }
     }
@@ -154,6 +171,16 @@ pub fn reverse_relation(target: &'static ModelMeta, name: &str) -> Option<Revers
                 || name.strip_suffix("_set").is_some_and(|base| base == n.as_str())
         })
         .map(|(_, r)| *r)
+}
+
+/// The reverse relation of `target` whose accessor is called `name` (what `prefetch_related`
+/// names), else the one whose query name it is.
+pub fn reverse_relation_by_accessor(target: &'static ModelMeta, name: &str) -> Option<ReverseRelation> {
+    reverse_index(target)
+        .iter()
+        .find(|(_, r)| r.accessor_name() == name)
+        .map(|(_, r)| *r)
+        .or_else(|| reverse_relation(target, name))
 }
 
 /// The relations pointing at `target`, with their names, found once per model: the set of

@@ -162,7 +162,9 @@ single_relation! {
     /// A many-to-one relation: the `<field>_id` column holds the target's key.
     ///
     /// `Option<ForeignKey<T>>` is a nullable relation. Options: `on_delete` (default
-    /// `Cascade`), `related_name`, `to_field`.
+    /// `Cascade`), `related_name` (the accessor, what `prefetch_related` names),
+    /// `related_query_name` (what lookups from the target name; default `related_name`,
+    /// else the model's name in lower case), `to_field`.
     ForeignKey
 }
 

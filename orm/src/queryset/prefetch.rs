@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::expressions::q::{Leaf, Lookup, Node, Operand, Q};
 use crate::model::key::{key_map, FastSet, Key, KeyMap};
-use crate::model::registry::{reverse_relation, ReverseRelation};
+use crate::model::registry::{reverse_relation_by_accessor, ReverseRelation};
 use crate::model::related::{ForwardSlot, ManySlot};
 use crate::model::{Model, Prefetch};
 use crate::queryset::{DefaultManager, QuerySet};
@@ -181,7 +181,7 @@ where
     let keys = distinct_keys(owner_keys.iter().cloned());
     let base = base_queryset::<S::Target>(custom)?;
     let forward_m2m = meta.many_to_many.iter().find(|m| m.name == name);
-    let reverse = if forward_m2m.is_none() { reverse_relation(meta, name) } else { None };
+    let reverse = if forward_m2m.is_none() { reverse_relation_by_accessor(meta, name) } else { None };
     match (forward_m2m, reverse) {
         (None, Some(ReverseRelation::ForeignKey { field, .. })) => {
             // Reverse foreign key: the related rows carry the owner's key, and each belongs
