@@ -91,6 +91,9 @@ pub struct Transaction<'a> {
     hooks: &'a RefCell<Vec<(usize, Hook)>>,
     level: usize,
     extension: Option<&'a (dyn Any + Send + Sync)>,
+    /// The connection's dialect, read when the block opens: [`Connection::dialect`] must
+    /// answer while the connection is checked out (a streaming read holds it).
+    dialect: Dialect,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -130,7 +133,8 @@ impl<'a> Transaction<'a> {
             conn.begin()?;
             conn.transaction_depth()
         };
-        let child = Transaction { conn: self.conn, hooks: self.hooks, level, extension: self.extension };
+        let child =
+            Transaction { conn: self.conn, hooks: self.hooks, level, extension: self.extension, dialect: self.dialect };
         run_level(&child, f)
     }
 
@@ -286,10 +290,7 @@ impl Executor for Transaction<'_> {
     }
 
     fn dialect(&self) -> Dialect {
-        match self.conn.try_borrow() {
-            Ok(c) => c.dialect(),
-            Err(_) => Dialect::Sqlite,
-        }
+        self.dialect
     }
 
     /// The extension of the handle that opened the transaction (see
@@ -449,9 +450,10 @@ where
     if !merged {
         conn.begin()?;
     }
+    let dialect = conn.dialect();
     let cell = RefCell::new(Guarded { conn, broken: None });
     let hooks = RefCell::new(Vec::new());
-    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + usize::from(!merged), extension };
+    let tx = Transaction { conn: &cell, hooks: &hooks, level: base + usize::from(!merged), extension, dialect };
     let out = if merged {
         // Django's savepoint=False inside a transaction this call does not own: run in it.
         f(&tx)

@@ -387,3 +387,26 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_transaction_names_its_dialect_while_its_connection_is_checked_out(db: &TestDb) {
+        // A streaming read holds the connection; code that asks the dialect meanwhile (to
+        // quote a name, pick a placeholder) must get the server's, not a guess.
+        let expected = db.dialect();
+        db.atomic(|tx| {
+            let held = tx.checkout()?;
+            assert_eq!(tx.dialect(), expected, "while checked out");
+            drop(held);
+            tx.atomic(|inner| {
+                let held = inner.checkout()?;
+                assert_eq!(inner.dialect(), expected, "in a savepoint while checked out");
+                assert_eq!(tx.dialect(), expected, "the outer block while the savepoint's is out");
+                drop(held);
+                Ok::<_, Error>(())
+            })?;
+            assert_eq!(tx.dialect(), expected);
+            Ok::<_, Error>(())
+        })?;
+        Ok(())
+    }
+}
