@@ -496,6 +496,8 @@ pub struct Contact {
 /// Seeded randomness and case counts for the reliability tests (`differential`,
 /// `metamorphic`, `injection`, `concurrency`).
 pub mod fuzz {
+    use super::Item;
+
     /// How many cases a randomised test runs: `ORM_FUZZ_CASES`, else `default` (the CI size).
     pub fn cases(default: usize) -> usize {
         std::env::var("ORM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -522,5 +524,64 @@ pub mod fuzz {
         pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
             &xs[self.below(xs.len())]
         }
+    }
+
+    /// `n` random `Item` rows (names from `names`, about a third of notes and a quarter of
+    /// prices NULL, one timestamp), for the differential and metamorphic tests.
+    pub fn items(rng: &mut Rng, n: usize, names: &[&str], kinds: &[&str]) -> orm::Result<Vec<Item>> {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .map_err(|e| orm::Error::TypeError(e.to_string()))?
+            .with_timezone(&chrono::Utc);
+        Ok((0..n)
+            .map(|i| Item {
+                id: orm::Auto::unset(),
+                name: format!("{}{i}", rng.pick(names)),
+                note: (rng.below(3) > 0).then(|| rng.pick(names).to_string()),
+                qty: rng.below(10) as i64,
+                price: (rng.below(4) > 0).then(|| rng.below(20) as f64 / 4.0),
+                kind: rng.pick(kinds).to_string(),
+                at,
+            })
+            .collect())
+    }
+}
+
+/// The ORM's handle on a test database (every suite body starts with it).
+pub fn db_of(t: &orm_backends::testing::TestDb) -> Database {
+    Database::from_pool((**t).clone())
+}
+
+/// Row builders shared by the query and relation tests.
+pub mod fixtures {
+    use super::{Article, Country, Label, Writer};
+    use orm::prelude::*;
+
+    /// Creates a writer (of `country`, if any).
+    pub fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
+        Writer {
+            id: Auto::unset(),
+            name: name.into(),
+            country: country.map(ForeignKey::to).transpose()?,
+            articles: Default::default(),
+        }
+        .create(db)
+    }
+
+    /// Creates an article by `w`.
+    pub fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<Article> {
+        Article {
+            id: Auto::unset(),
+            title: title.into(),
+            writer: ForeignKey::to(w)?,
+            rating,
+            labels: Default::default(),
+            remarks: Default::default(),
+        }
+        .create(db)
+    }
+
+    /// Creates a label.
+    pub fn label(db: &Database, name: &str) -> orm::Result<Label> {
+        Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
     }
 }

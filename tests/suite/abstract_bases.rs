@@ -5,10 +5,7 @@
 use orm::prelude::*;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
+use orm_tests::db_of;
 
 /// Django's `Attachment` (abstract, `related_name="attached_%(class)s_set"`) with `Comment`
 /// and `Link` children, pointing at `Post`.

@@ -12,10 +12,6 @@ use orm_tests::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 /// `qs` with its rows locked until the transaction ends.
 fn locked(qs: QuerySet<Tally>) -> QuerySet<Tally> {
     qs.select_for_update(orm::ForUpdate::new())

@@ -7,10 +7,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::*;
 use std::sync::{Arc, Mutex};
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 struct World {
     org: Org,
     team_a: Team,

@@ -5,12 +5,9 @@
 use orm::prelude::*;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::db_of;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
 
 #[derive(Model, Debug, Clone, PartialEq)]
 #[orm(app = "dbdel")]

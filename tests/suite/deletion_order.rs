@@ -12,10 +12,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::*;
 use std::sync::{Arc, Mutex};
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 // Django's tests/delete models, where the names matter for the messages.
 
 /// `P` ← `R.p` (cascade, nullable) ← `A.protect` / `B.protect` (Protect),

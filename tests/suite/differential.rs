@@ -154,19 +154,7 @@ fn random_querysets_answer_the_same_on_every_backend() -> Result<(), Box<dyn std
         eprintln!("skipped: fewer than two backends configured (set ORM_TEST_POSTGRES and ORM_TEST_MYSQL)");
         return Ok(());
     }
-    let at = orm::chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")?.with_timezone(&orm::chrono::Utc);
-    let mut seed = Rng(0xD1FF_0000_5EED_0001);
-    let rows: Vec<Item> = (0..80)
-        .map(|i| Item {
-            id: Auto::unset(),
-            name: format!("{}{i}", seed.pick(&NAMES)),
-            note: (seed.below(3) > 0).then(|| seed.pick(&NAMES).to_string()),
-            qty: seed.below(10) as i64,
-            price: (seed.below(4) > 0).then(|| seed.below(20) as f64 / 4.0),
-            kind: seed.pick(&KINDS).to_string(),
-            at,
-        })
-        .collect();
+    let rows = orm_tests::fuzz::items(&mut Rng(0xD1FF_0000_5EED_0001), 80, &NAMES, &KINDS)?;
     let handles: Vec<(Backend, Database)> = dbs.iter().map(|(b, t)| (*b, Database::from_pool((**t).clone()))).collect();
     for (_, db) in &handles {
         Schema::new().model::<Item>().create_all(db)?;

@@ -12,10 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 /// Counts the statements it sees and, at statement `at`, has the server kill the connection
 /// through another one (PostgreSQL `pg_terminate_backend`, MySQL `KILL`).
 struct Killer {

@@ -6,10 +6,6 @@ use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn schema() -> Schema {
     Schema::new()
         .model::<Place>()

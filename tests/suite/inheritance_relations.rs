@@ -6,10 +6,7 @@
 use orm::prelude::*;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
+use orm_tests::db_of;
 
 /// `Site` ← `Shop`, `Depot` (siblings, multi-table).
 #[derive(Model, Debug, Clone, PartialEq)]

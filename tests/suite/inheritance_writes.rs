@@ -7,11 +7,8 @@ use orm::prelude::*;
 use orm::Assignment;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::db_of;
 use orm_tests::{Pizzeria, Place, Restaurant};
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
 
 /// A parent and a child with no field of its own (Django's `ParkingLot4`-like models).
 #[derive(Model, Debug, Clone, PartialEq)]

@@ -13,10 +13,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::fuzz::Rng;
 use orm_tests::*;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 /// Every payload carries this marker: it must never appear in a statement's text.
 const MARK: &str = "zq9x";
 

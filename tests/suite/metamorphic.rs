@@ -13,10 +13,6 @@ use orm_tests::fuzz::Rng;
 use orm_tests::*;
 use std::collections::BTreeSet;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 const NAMES: [&str; 6] = ["apple", "Äpfel", "banana", "日本", "x%_y", "O'Brien"];
 const KINDS: [&str; 3] = ["a", "b", "c"];
 
@@ -61,19 +57,7 @@ backend_test! {
     fn filter_and_exclude_split_every_queryset_exactly(t: &TestDb) {
         let db = db_of(t);
         Schema::new().model::<Item>().create_all(&db)?;
-        let mut seed = Rng(0x5EED_1234_ABCD_0001);
-        let at = orm::chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap().with_timezone(&orm::chrono::Utc);
-        let mut rows: Vec<Item> = (0..60)
-            .map(|i| Item {
-                id: Auto::unset(),
-                name: format!("{}{i}", seed.pick(&NAMES)),
-                note: (seed.below(3) > 0).then(|| seed.pick(&NAMES).to_string()),
-                qty: seed.below(10) as i64,
-                price: (seed.below(4) > 0).then(|| seed.below(20) as f64 / 4.0),
-                kind: seed.pick(&KINDS).to_string(),
-                at,
-            })
-            .collect();
+        let mut rows = orm_tests::fuzz::items(&mut Rng(0x5EED_1234_ABCD_0001), 60, &NAMES, &KINDS)?;
         Item::objects().bulk_create(&mut rows, &db)?;
         let mut r = Rng(0xC0FF_EE00_1234_5678);
         for case in 0..orm_tests::fuzz::cases(200) {

@@ -9,10 +9,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::*;
 use rust_decimal::Decimal;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn schema() -> Schema {
     Schema::new()
         .model::<Everything>()

@@ -7,12 +7,9 @@ use orm::prelude::*;
 use orm::{Error, ForUpdate, OrderBy, OwnedRow, Value, F};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::fixtures::{article, label, writer};
 use orm_tests::*;
 use std::collections::BTreeSet;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
 
 /// Ordered by title.
 #[derive(Model, Debug, Clone)]
@@ -121,32 +118,6 @@ fn schema() -> Schema {
         .model::<Town>()
         .model::<Venue>()
         .model::<Bar>()
-}
-
-fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
-    Writer {
-        id: Auto::unset(),
-        name: name.into(),
-        country: country.map(ForeignKey::to).transpose()?,
-        articles: Default::default(),
-    }
-    .create(db)
-}
-
-fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<Article> {
-    Article {
-        id: Auto::unset(),
-        title: title.into(),
-        writer: ForeignKey::to(w)?,
-        rating,
-        labels: Default::default(),
-        remarks: Default::default(),
-    }
-    .create(db)
-}
-
-fn label(db: &Database, name: &str) -> orm::Result<Label> {
-    Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
 }
 
 fn set(v: &[&str]) -> BTreeSet<String> {

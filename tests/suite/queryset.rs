@@ -10,10 +10,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::*;
 use std::collections::BTreeSet;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, 30, 0).unwrap()
 }

@@ -7,10 +7,7 @@ use orm::prelude::*;
 use orm::ReverseOne;
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
+use orm_tests::db_of;
 
 /// Django's one_to_one models: `Place` ← `Restaurant.place` (one-to-one) and
 /// `UndergroundBar.place` (nullable one-to-one); `Place` caches both reverse sides.

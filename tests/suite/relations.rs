@@ -8,12 +8,9 @@ use orm::prelude::*;
 use orm::{Value, F};
 use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
+use orm_tests::fixtures::{article, label, writer};
 use orm_tests::*;
 use std::collections::BTreeSet;
-
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
 
 fn schema() -> Schema {
     Schema::new()
@@ -26,32 +23,6 @@ fn schema() -> Schema {
         .model::<Club>()
         .model::<Membership>()
         .model::<Category>()
-}
-
-fn writer(db: &Database, name: &str, country: Option<&Country>) -> orm::Result<Writer> {
-    Writer {
-        id: Auto::unset(),
-        name: name.into(),
-        country: country.map(ForeignKey::to).transpose()?,
-        articles: Default::default(),
-    }
-    .create(db)
-}
-
-fn article(db: &Database, title: &str, w: &Writer, rating: i64) -> orm::Result<Article> {
-    Article {
-        id: Auto::unset(),
-        title: title.into(),
-        writer: ForeignKey::to(w)?,
-        rating,
-        labels: Default::default(),
-        remarks: Default::default(),
-    }
-    .create(db)
-}
-
-fn label(db: &Database, name: &str) -> orm::Result<Label> {
-    Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
 }
 
 fn titles(v: &[Article]) -> BTreeSet<String> {

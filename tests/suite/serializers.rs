@@ -9,10 +9,6 @@ use orm_backends::testing::TestDb;
 use orm_tests::*;
 use serde_json::json;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn author(name: &str) -> Author {
     Author { id: Auto::unset(), name: name.into(), email: None, status: "a".into() }
 }

@@ -13,10 +13,6 @@ use orm_tests::*;
 use std::any::Any;
 use std::sync::{Arc, Mutex};
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn schema() -> Schema {
     Schema::new()
         .model::<Item>()

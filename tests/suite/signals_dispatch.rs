@@ -10,10 +10,6 @@ use orm_tests::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 thread_local! {
     /// Per test thread (the three backends run in parallel; receivers run on the caller's).
     static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };

@@ -8,10 +8,6 @@ use orm_backends::backend_test;
 use orm_backends::testing::TestDb;
 use orm_tests::*;
 
-fn db_of(t: &TestDb) -> Database {
-    Database::from_pool((**t).clone())
-}
-
 fn setup(db: &Database) -> orm::Result<()> {
     // Part refers to Careful: deleting Careful rows cascades through its table.
     Schema::new().model::<OnlyKey>().model::<Careful>().model::<Part>().model::<Tally>().create_all(db)

@@ -865,22 +865,20 @@ impl<M: Model> QuerySet<M> {
 
     /// The row with the smallest `field` (`DoesNotExist` when empty).
     pub fn earliest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
-        self.check_change()?;
-        check_name(M::meta(), &self.query.annotations, field)?;
-        self.clone()
-            .order_by([OrderBy::asc(field)])
-            .limit(1)
-            .fetch(ex)?
-            .pop()
-            .ok_or_else(|| Error::DoesNotExist { model: M::meta().label() })
+        self.first_by(field, OrderBy::asc(field), ex)
     }
 
     /// The row with the largest `field` (`DoesNotExist` when empty).
     pub fn latest(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        self.first_by(field, OrderBy::desc(field), ex)
+    }
+
+    /// The first row in `order` (over `field`, checked first): `earliest` and `latest`.
+    fn first_by(&self, field: &str, order: OrderBy, ex: &(impl Executor + ?Sized)) -> Result<M> {
         self.check_change()?;
         check_name(M::meta(), &self.query.annotations, field)?;
         self.clone()
-            .order_by([OrderBy::desc(field)])
+            .order_by([order])
             .limit(1)
             .fetch(ex)?
             .pop()
