@@ -8,6 +8,7 @@ mod deletion;
 mod deletion_db;
 mod deletion_order;
 mod differential;
+mod expressions_case;
 mod faults;
 mod inheritance;
 mod inheritance_relations;

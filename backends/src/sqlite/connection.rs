@@ -160,6 +160,7 @@ fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
             Ok(Some(re.is_match(&text)))
         },
     )?;
+    super::functions::register(conn)?;
     // PostgreSQL's and MySQL's STDDEV_POP, STDDEV_SAMP, VAR_POP and VAR_SAMP, which SQLite
     // lacks (Django registers the same on SQLite).
     for (name, sample, root) in

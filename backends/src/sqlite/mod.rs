@@ -2,6 +2,7 @@
 
 mod connection;
 mod error;
+mod functions;
 mod stmt;
 mod types;
 

@@ -10,14 +10,21 @@
 //! # let _ = (bumped, total, n);
 //! ```
 
+mod conditional;
+pub mod functions;
 pub mod handle;
 mod order;
 pub mod q;
 pub(crate) mod query;
+mod window;
 
 pub use query::ForUpdate;
 
+pub use conditional::{Case, CaseExpr, When};
+pub use functions::{CastTo, TruncTo};
 pub use order::{Assignment, Nulls, OrderBy};
+pub use q::Transform;
+pub use window::{Frame, FrameBound, FrameKind, Window, WindowExpr};
 
 use crate::model::meta::ModelMeta;
 use orm_backends::Value;
@@ -39,7 +46,9 @@ pub enum ArithOp {
     Div,
 }
 
-/// A database function.
+/// A database function: what [`functions`] builds (Django's `django.db.models.functions`).
+/// Each renders per dialect; where a backend lacks one, the SQLite connection registers it
+/// (as Django's SQLite backend does) or the compiler emulates it with standard SQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Func {
@@ -53,6 +62,108 @@ pub enum Func {
     Coalesce,
     /// Absolute value.
     Abs,
+    /// `CAST(x AS type)`.
+    Cast(CastTo),
+    /// The largest argument.
+    Greatest,
+    /// The smallest argument.
+    Least,
+    /// `NULLIF(a, b)`.
+    NullIf,
+    /// Text concatenation, NULLs as empty text (Django's `Concat`/`ConcatPair`).
+    Concat,
+    /// The first `n` characters.
+    Left,
+    /// The last `n` characters.
+    Right,
+    /// `SUBSTR(x, pos[, len])`, 1-based.
+    Substr,
+    /// The 1-based position of a substring, 0 when absent.
+    StrIndex,
+    /// Spaces removed at both ends.
+    Trim,
+    /// Spaces removed at the start.
+    LTrim,
+    /// Spaces removed at the end.
+    RTrim,
+    /// Every occurrence of a text replaced.
+    Replace,
+    /// The characters in reverse order.
+    Reverse,
+    /// The text repeated `n` times.
+    Repeat,
+    /// Padded on the left to a length.
+    LPad,
+    /// Padded on the right to a length.
+    RPad,
+    /// The MD5 digest of text, as 32 hexadecimal digits.
+    Md5,
+    /// The SHA-1 digest of text, as 40 hexadecimal digits.
+    Sha1,
+    /// The SHA-256 digest of text, as 64 hexadecimal digits.
+    Sha256,
+    /// The smallest integer not below.
+    Ceil,
+    /// The largest integer not above.
+    Floor,
+    /// Rounded half away from zero, to a number of decimal places (0 when one argument).
+    Round,
+    /// The remainder of a division.
+    Mod,
+    /// `a` to the power `b`.
+    Power,
+    /// The square root.
+    Sqrt,
+    /// -1, 0 or 1.
+    Sign,
+    /// The current date and time (the statement's, in UTC).
+    Now,
+    /// A part of a date or datetime (Django's `Extract`).
+    Extract(Transform),
+    /// A date or datetime truncated to a unit (Django's `Trunc`).
+    Trunc(TruncTo),
+    /// `ROW_NUMBER()` (windows only).
+    RowNumber,
+    /// `RANK()` (windows only).
+    Rank,
+    /// `DENSE_RANK()` (windows only).
+    DenseRank,
+    /// `PERCENT_RANK()` (windows only).
+    PercentRank,
+    /// `CUME_DIST()` (windows only).
+    CumeDist,
+    /// `NTILE(n)` (windows only).
+    Ntile(u32),
+    /// `LAG(x, offset[, default])` (windows only).
+    Lag(u32),
+    /// `LEAD(x, offset[, default])` (windows only).
+    Lead(u32),
+    /// `FIRST_VALUE(x)` (windows only).
+    FirstValue,
+    /// `LAST_VALUE(x)` (windows only).
+    LastValue,
+    /// `NTH_VALUE(x, n)` (windows only).
+    NthValue(u32),
+}
+
+impl Func {
+    /// Is this a window function (valid only inside [`Window`])?
+    pub fn is_window_only(self) -> bool {
+        matches!(
+            self,
+            Func::RowNumber
+                | Func::Rank
+                | Func::DenseRank
+                | Func::PercentRank
+                | Func::CumeDist
+                | Func::Ntile(_)
+                | Func::Lag(_)
+                | Func::Lead(_)
+                | Func::FirstValue
+                | Func::LastValue
+                | Func::NthValue(_)
+        )
+    }
 }
 
 /// An aggregate function.
@@ -123,6 +234,21 @@ pub enum Expr {
     Subquery(Box<SubqueryExpr>),
     /// `EXISTS (subquery)`.
     Exists(Box<SubqueryExpr>),
+    /// `CASE WHEN … THEN … ELSE … END` (Django's `Case`).
+    Case(Box<CaseExpr>),
+    /// `f(…) OVER (PARTITION BY … ORDER BY … frame)` (Django's `Window`).
+    Window(Box<WindowExpr>),
+}
+
+/// Does a condition compare with an aggregate (`When(n__gt=Count(…))`)?
+fn node_has_aggregate(n: &Node) -> bool {
+    match n {
+        Node::And(v) | Node::Or(v) => v.iter().any(node_has_aggregate),
+        Node::Not(inner) => node_has_aggregate(inner),
+        Node::Expr(e) => e.contains_aggregate(),
+        Node::Leaf(l) => matches!(&l.operand, q::Operand::Expr(e) if e.contains_aggregate()),
+        Node::Const(_) => false,
+    }
 }
 
 fn path_of(path: &str) -> Path {
@@ -204,6 +330,10 @@ impl Expr {
             Expr::Aggregate(_) => true,
             Expr::Binary(a, _, b) => a.contains_aggregate() || b.contains_aggregate(),
             Expr::Func(_, args) => args.iter().any(Expr::contains_aggregate),
+            Expr::Case(c) => {
+                c.exprs().any(Expr::contains_aggregate) || c.whens.iter().any(|w| node_has_aggregate(&w.condition))
+            }
+            // A window's aggregate is computed per row, after grouping: no GROUP BY.
             _ => false,
         }
     }
@@ -228,7 +358,31 @@ macro_rules! into_expr {
         }
     )*};
 }
-into_expr!(i32, i64, f64, bool, &str, String);
+into_expr!(
+    i32,
+    i64,
+    f64,
+    bool,
+    &str,
+    String,
+    rust_decimal::Decimal,
+    chrono::NaiveDate,
+    chrono::NaiveDateTime,
+    chrono::NaiveTime
+);
+
+impl<M, T: orm_backends::ToValue> From<handle::Field<M, T>> for Expr {
+    /// A typed field handle as an expression (`Lower::new(Item::name())`).
+    fn from(f: handle::Field<M, T>) -> Expr {
+        f.expr()
+    }
+}
+
+impl<M, T: orm_backends::ToValue> From<&handle::Field<M, T>> for Expr {
+    fn from(f: &handle::Field<M, T>) -> Expr {
+        f.expr()
+    }
+}
 
 impl From<Value> for Expr {
     fn from(v: Value) -> Expr {

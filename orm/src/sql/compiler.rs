@@ -674,7 +674,7 @@ pub(crate) fn compile_update(
         w.expr(&scope, e)?;
     }
     if !scope.joins().is_empty() {
-        return Err(Error::field_error("an update() value cannot reach across relations; use a Subquery"));
+        return Err(Error::field_error("Joined field references are not permitted in this query: an update() value cannot reach across relations; use a Subquery"));
     }
     write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
@@ -726,7 +726,26 @@ pub(crate) fn decimal_columns(meta: &'static ModelMeta, q: &Query) -> Vec<bool> 
                 _ => false,
             },
             Expr::Value(v) => matches!(v, Value::Decimal(_)),
-            Expr::Func(Func::Abs, args) => args.first().is_some_and(|a| decimal(scope, a, depth + 1)),
+            Expr::Func(Func::Cast(to), _) => matches!(to, crate::expressions::CastTo::Decimal { .. }),
+            Expr::Func(
+                Func::Abs
+                | Func::Ceil
+                | Func::Floor
+                | Func::Round
+                | Func::Mod
+                | Func::Coalesce
+                | Func::Greatest
+                | Func::Least
+                | Func::NullIf
+                | Func::Lag(_)
+                | Func::Lead(_)
+                | Func::FirstValue
+                | Func::LastValue
+                | Func::NthValue(_),
+                args,
+            ) => args.first().is_some_and(|a| decimal(scope, a, depth + 1)),
+            Expr::Case(c) => c.exprs().any(|e| decimal(scope, e, depth + 1)),
+            Expr::Window(w) => decimal(scope, &w.expression, depth + 1),
             Expr::Aggregate(a) => {
                 matches!(a.func, AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::Avg)
                     && a.arg.as_ref().is_some_and(|x| decimal(scope, x, depth + 1))

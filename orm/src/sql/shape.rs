@@ -12,8 +12,9 @@
 use super::Query;
 use crate::expressions::q::{Leaf, Lookup, Node, Operand};
 use crate::expressions::OrderBy;
-use crate::expressions::{Aggregate, Expr, SubqueryExpr};
+use crate::expressions::{Aggregate, CaseExpr, Expr, SubqueryExpr, When, WindowExpr};
 use orm_backends::Value;
+use std::io::Write;
 
 /// Appends the shape of `q` to `out`.
 pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
@@ -222,7 +223,9 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
         }
         Expr::Func(f, args) => {
             out.push(5);
-            out.push(*f as u8);
+            // The function with its parameters (a cast's type, `NTILE`'s count): all of it
+            // shapes the text.
+            let _ = write!(out, "{f:?};");
             len(out, args.len());
             for a in args {
                 expr(a, out);
@@ -262,6 +265,36 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
         Expr::Exists(s) => {
             out.push(8);
             subquery(s, out);
+        }
+        Expr::Case(c) => {
+            out.push(9);
+            let CaseExpr { whens, default } = &**c;
+            len(out, whens.len());
+            for When { condition, then } in whens {
+                node(condition, out);
+                expr(then, out);
+            }
+            match default {
+                None => out.push(0),
+                Some(d) => {
+                    out.push(1);
+                    expr(d, out);
+                }
+            }
+        }
+        Expr::Window(w) => {
+            out.push(10);
+            let WindowExpr { expression, partition_by, order_by: terms, frame } = &**w;
+            expr(expression, out);
+            len(out, partition_by.len());
+            for e in partition_by {
+                expr(e, out);
+            }
+            len(out, terms.len());
+            for t in terms {
+                order_by(t, out);
+            }
+            let _ = write!(out, "{frame:?};");
         }
     }
 }

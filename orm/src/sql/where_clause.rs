@@ -46,6 +46,10 @@ pub(super) fn refs_aggregate(e: &Expr, annotations: &[(String, Expr)]) -> bool {
             Expr::Aggregate(_) => true,
             Expr::Binary(a, _, b) => walk(a, annotations, depth) || walk(b, annotations, depth),
             Expr::Func(_, args) => args.iter().any(|a| walk(a, annotations, depth)),
+            Expr::Case(c) => {
+                c.exprs().any(|e| walk(e, annotations, depth))
+                    || c.whens.iter().any(|w| node_has_aggregate(&w.condition, annotations))
+            }
             Expr::Field(path) if path.len() == 1 && depth < 8 => annotations
                 .iter()
                 .find(|(n, _)| n.as_str() == path[0].as_ref())

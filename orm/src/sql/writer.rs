@@ -66,49 +66,7 @@ impl Writer {
             self.column(qual, field.column);
             return;
         };
-        let (open, close): (&str, &str) = match (self.d, t) {
-            (Dialect::Sqlite, Transform::Year) => ("CAST(strftime('%Y', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Month) => ("CAST(strftime('%m', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Day) => ("CAST(strftime('%d', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::WeekDay) => ("(CAST(strftime('%w', ", ") AS INTEGER) + 1)"),
-            (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
-            (Dialect::Sqlite, Transform::IsoYear) => ("CAST(strftime('%G', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Week) => ("CAST(strftime('%V', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::IsoWeekDay) => ("CAST(strftime('%u', ", ") AS INTEGER)"),
-            (Dialect::Sqlite, Transform::Quarter) => ("((CAST(strftime('%m', ", ") AS INTEGER) + 2) / 3)"),
-            // SQLite keeps datetimes as `YYYY-MM-DD HH:MM:SS.ffffff` and binds times as
-            // `HH:MM:SS.ffffff`: the time is those characters.
-            (Dialect::Sqlite, Transform::Time) => ("substr(", ", 12, 15)"),
-            (Dialect::Sqlite, Transform::Second) => ("CAST(strftime('%S', ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::WeekDay) => ("(CAST(EXTRACT(DOW FROM ", ") AS INTEGER) + 1)"),
-            (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
-            (Dialect::Postgres, Transform::IsoYear) => ("CAST(EXTRACT(ISOYEAR FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Week) => ("CAST(EXTRACT(WEEK FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::IsoWeekDay) => ("CAST(EXTRACT(ISODOW FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Quarter) => ("CAST(EXTRACT(QUARTER FROM ", ") AS INTEGER)"),
-            (Dialect::Postgres, Transform::Time) => ("CAST(", " AS TIME)"),
-            (Dialect::Postgres, Transform::Second) => ("CAST(FLOOR(EXTRACT(SECOND FROM ", ")) AS INTEGER)"),
-            (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
-            (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
-            (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
-            (Dialect::Mysql, Transform::WeekDay) => ("DAYOFWEEK(", ")"),
-            (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
-            (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
-            (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
-            (Dialect::Mysql, Transform::IsoYear) => ("(YEARWEEK(", ", 3) DIV 100)"),
-            (Dialect::Mysql, Transform::Week) => ("WEEK(", ", 3)"),
-            (Dialect::Mysql, Transform::IsoWeekDay) => ("(WEEKDAY(", ") + 1)"),
-            (Dialect::Mysql, Transform::Quarter) => ("QUARTER(", ")"),
-            (Dialect::Mysql, Transform::Time) => ("TIME(", ")"),
-            (Dialect::Mysql, Transform::Second) => ("SECOND(", ")"),
-        };
+        let (open, close) = transform_sql(self.d, t);
         self.push(open);
         self.column(qual, field.column);
         self.push(close);
@@ -153,25 +111,9 @@ impl Writer {
                 self.expr(scope, b)?;
                 self.push(")");
             }
-            Expr::Func(f, args) => {
-                let name = match (f, self.d) {
-                    (Func::Lower, _) => "LOWER",
-                    (Func::Upper, _) => "UPPER",
-                    (Func::Length, Dialect::Mysql) => "CHAR_LENGTH",
-                    (Func::Length, _) => "LENGTH",
-                    (Func::Coalesce, _) => "COALESCE",
-                    (Func::Abs, _) => "ABS",
-                };
-                self.push(name);
-                self.push("(");
-                for (i, a) in args.iter().enumerate() {
-                    if i > 0 {
-                        self.push(", ");
-                    }
-                    self.expr(scope, a)?;
-                }
-                self.push(")");
-            }
+            Expr::Func(f, args) => self.func(scope, *f, args)?,
+            Expr::Case(c) => self.case(scope, c)?,
+            Expr::Window(w) => self.window(scope, w)?,
             Expr::Aggregate(agg) => {
                 if agg.default.is_some() {
                     self.push("COALESCE(");
@@ -297,27 +239,13 @@ impl Writer {
         if order.is_empty() {
             return Ok(());
         }
-        // A term naming a relation stands for the related model's ordering (Django's
-        // `find_ordering_name`).
-        let mut terms: Vec<std::borrow::Cow<'_, OrderBy>> = Vec::with_capacity(order.len());
-        for o in order {
-            if o.expr.is_some() || o.is_random() {
-                terms.push(std::borrow::Cow::Borrowed(o));
-            } else {
-                let mut seen = Vec::new();
-                let mut out = Vec::new();
-                expand_ordering(scope.meta, "", &o.path, o.descending, &mut seen, &mut out)?;
-                match out.as_slice() {
-                    [(p, d)] if *p == o.path && *d == o.descending => terms.push(std::borrow::Cow::Borrowed(o)),
-                    _ => {
-                        terms.extend(out.into_iter().map(|(path, descending)| {
-                            std::borrow::Cow::Owned(OrderBy { path, descending, ..o.clone() })
-                        }))
-                    }
-                }
-            }
-        }
+        let terms = expand_terms(scope.meta, order)?;
         self.push(" ORDER BY ");
+        self.order_terms(scope, &terms)
+    }
+
+    /// The terms of an ORDER BY, already expanded (relations into their model's ordering).
+    pub(super) fn order_terms(&mut self, scope: &Scope<'_>, terms: &[std::borrow::Cow<'_, OrderBy>]) -> Result<()> {
         for (i, o) in terms.iter().enumerate() {
             if i > 0 {
                 self.push(", ");
@@ -390,11 +318,85 @@ impl Writer {
     }
 }
 
+/// The SQL around a value for a transform (`published__year`, `Extract`): text before and
+/// after it.
+pub(super) fn transform_sql(d: Dialect, t: Transform) -> (&'static str, &'static str) {
+    match (d, t) {
+        (Dialect::Sqlite, Transform::Year) => ("CAST(strftime('%Y', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Month) => ("CAST(strftime('%m', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Day) => ("CAST(strftime('%d', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::WeekDay) => ("(CAST(strftime('%w', ", ") AS INTEGER) + 1)"),
+        (Dialect::Sqlite, Transform::Hour) => ("CAST(strftime('%H', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Minute) => ("CAST(strftime('%M', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Date) => ("date(", ")"),
+        (Dialect::Sqlite, Transform::IsoYear) => ("CAST(strftime('%G', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Week) => ("CAST(strftime('%V', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::IsoWeekDay) => ("CAST(strftime('%u', ", ") AS INTEGER)"),
+        (Dialect::Sqlite, Transform::Quarter) => ("((CAST(strftime('%m', ", ") AS INTEGER) + 2) / 3)"),
+        // SQLite keeps datetimes as `YYYY-MM-DD HH:MM:SS.ffffff` and binds times as
+        // `HH:MM:SS.ffffff`: the time is those characters.
+        (Dialect::Sqlite, Transform::Time) => ("substr(", ", 12, 15)"),
+        (Dialect::Sqlite, Transform::Second) => ("CAST(strftime('%S', ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Year) => ("CAST(EXTRACT(YEAR FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Month) => ("CAST(EXTRACT(MONTH FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Day) => ("CAST(EXTRACT(DAY FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::WeekDay) => ("(CAST(EXTRACT(DOW FROM ", ") AS INTEGER) + 1)"),
+        (Dialect::Postgres, Transform::Hour) => ("CAST(EXTRACT(HOUR FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Minute) => ("CAST(EXTRACT(MINUTE FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Date) => ("CAST(", " AS DATE)"),
+        (Dialect::Postgres, Transform::IsoYear) => ("CAST(EXTRACT(ISOYEAR FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Week) => ("CAST(EXTRACT(WEEK FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::IsoWeekDay) => ("CAST(EXTRACT(ISODOW FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Quarter) => ("CAST(EXTRACT(QUARTER FROM ", ") AS INTEGER)"),
+        (Dialect::Postgres, Transform::Time) => ("CAST(", " AS TIME)"),
+        (Dialect::Postgres, Transform::Second) => ("CAST(FLOOR(EXTRACT(SECOND FROM ", ")) AS INTEGER)"),
+        (Dialect::Mysql, Transform::Year) => ("YEAR(", ")"),
+        (Dialect::Mysql, Transform::Month) => ("MONTH(", ")"),
+        (Dialect::Mysql, Transform::Day) => ("DAYOFMONTH(", ")"),
+        (Dialect::Mysql, Transform::WeekDay) => ("DAYOFWEEK(", ")"),
+        (Dialect::Mysql, Transform::Hour) => ("HOUR(", ")"),
+        (Dialect::Mysql, Transform::Minute) => ("MINUTE(", ")"),
+        (Dialect::Mysql, Transform::Date) => ("DATE(", ")"),
+        (Dialect::Mysql, Transform::IsoYear) => ("(YEARWEEK(", ", 3) DIV 100)"),
+        (Dialect::Mysql, Transform::Week) => ("WEEK(", ", 3)"),
+        (Dialect::Mysql, Transform::IsoWeekDay) => ("(WEEKDAY(", ") + 1)"),
+        (Dialect::Mysql, Transform::Quarter) => ("QUARTER(", ")"),
+        (Dialect::Mysql, Transform::Time) => ("TIME(", ")"),
+        (Dialect::Mysql, Transform::Second) => ("SECOND(", ")"),
+    }
+}
+
 /// The parameters of a slice, in the order they are bound: the limit, if any, then the offset,
 /// if not zero (counts beyond `i64::MAX` are clamped to it).
 pub(crate) fn limit_offset_params(limit: Option<u64>, offset: u64) -> [Option<Value>; 2] {
     let count = |n: u64| Value::Int(n.min(i64::MAX as u64) as i64);
     [limit.map(count), (offset > 0).then(|| count(offset))]
+}
+
+/// Ordering terms with those naming a relation expanded into the related model's ordering
+/// (Django's `find_ordering_name`).
+pub(super) fn expand_terms<'o>(
+    meta: &'static ModelMeta,
+    order: &'o [OrderBy],
+) -> Result<Vec<std::borrow::Cow<'o, OrderBy>>> {
+    let mut terms: Vec<std::borrow::Cow<'_, OrderBy>> = Vec::with_capacity(order.len());
+    for o in order {
+        if o.expr.is_some() || o.is_random() {
+            terms.push(std::borrow::Cow::Borrowed(o));
+        } else {
+            let mut seen = Vec::new();
+            let mut out = Vec::new();
+            expand_ordering(meta, "", &o.path, o.descending, &mut seen, &mut out)?;
+            match out.as_slice() {
+                [(p, d)] if *p == o.path && *d == o.descending => terms.push(std::borrow::Cow::Borrowed(o)),
+                _ => terms.extend(
+                    out.into_iter()
+                        .map(|(path, descending)| std::borrow::Cow::Owned(OrderBy { path, descending, ..o.clone() })),
+                ),
+            }
+        }
+    }
+    Ok(terms)
 }
 
 /// Expands an ordering path that ends on a relation (by its name, not its attname) into the
