@@ -397,6 +397,9 @@ fn int_from_other(v: ValueRef<'_>, expected: &'static str) -> Result<i64, Conver
         ValueRef::Decimal(d) if d.fract().is_zero() => {
             i64::try_from(d).map_err(|e| ConversionError::new(expected, "decimal", Some(e.to_string())))
         }
+        // A whole float, as a function over integers gives on some servers (PostgreSQL's
+        // `SIGN(bigint)` is `SIGN(double precision)`); Django's integer output converts it too.
+        ValueRef::Float(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
         ValueRef::Text(s) => {
             s.trim().parse::<i64>().map_err(|e| ConversionError::new(expected, "text", Some(e.to_string())))
         }

@@ -4,6 +4,7 @@
 mod abstract_bases;
 mod concurrency;
 mod connect;
+mod db_functions;
 mod deletion;
 mod deletion_db;
 mod deletion_order;

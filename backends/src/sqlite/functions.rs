@@ -137,9 +137,17 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
         // The remainder with the dividend's sign (fmod), NULL for a zero divisor as MySQL.
         Ok(match (num(ctx, 0), num(ctx, 1)) {
             (Some(Num::Int(a)), Some(Num::Int(b))) => a.checked_rem(b).map_or(SqlValue::Null, SqlValue::Integer),
+            // Decimals reach SQLite as reals: the remainder of their shortest decimal forms
+            // (-12.9 mod 0.6 is -0.3, where fmod of the binary values gives -0.3000000000000008).
             (Some(_), Some(_)) => match (real(ctx, 0), real(ctx, 1)) {
                 (Some(_), Some(b)) if b == 0.0 => SqlValue::Null,
-                (Some(a), Some(b)) => SqlValue::Real(a % b),
+                (Some(a), Some(b)) => {
+                    use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+                    match (rust_decimal::Decimal::from_f64(a), rust_decimal::Decimal::from_f64(b)) {
+                        (Some(x), Some(y)) => (x % y).to_f64().map_or(SqlValue::Real(a % b), SqlValue::Real),
+                        _ => SqlValue::Real(a % b),
+                    }
+                }
                 _ => SqlValue::Null,
             },
             _ => SqlValue::Null,

@@ -47,15 +47,36 @@ impl Writer {
 
     /// `name(a, b, …)` with typed arguments.
     fn call(&mut self, scope: &Scope<'_>, name: &str, args: &[Expr]) -> Result<()> {
+        self.call_ints(scope, name, args, &[])
+    }
+
+    /// `name(a, b, …)` with typed arguments, those at `ints` as SQL integers: PostgreSQL has
+    /// `LEFT(text, integer)`, not `LEFT(text, bigint)`, and picks no cast by itself.
+    fn call_ints(&mut self, scope: &Scope<'_>, name: &str, args: &[Expr], ints: &[usize]) -> Result<()> {
         self.push(name);
         self.push("(");
         for (i, a) in args.iter().enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            self.typed(scope, a)?;
+            if ints.contains(&i) {
+                self.int_arg(scope, a)?;
+            } else {
+                self.typed(scope, a)?;
+            }
         }
         self.push(")");
+        Ok(())
+    }
+
+    /// An integer argument (a count, a position): `CAST(x AS INTEGER)` on PostgreSQL.
+    fn int_arg(&mut self, scope: &Scope<'_>, e: &Expr) -> Result<()> {
+        if self.d != Dialect::Postgres {
+            return self.expr(scope, e);
+        }
+        self.push("CAST(");
+        self.expr(scope, e)?;
+        self.push(" AS INTEGER)");
         Ok(())
     }
 
@@ -87,7 +108,7 @@ impl Writer {
                 self.push("SUBSTR(");
                 self.typed(scope, a0()?)?;
                 self.push(", 1, ");
-                self.typed(scope, Self::arg(f, args, 1)?)?;
+                self.int_arg(scope, Self::arg(f, args, 1)?)?;
                 self.push(")");
                 Ok(())
             }
@@ -99,13 +120,13 @@ impl Writer {
                 self.push(", MAX(LENGTH(");
                 self.typed(scope, x)?;
                 self.push(") - ");
-                self.typed(scope, n)?;
+                self.int_arg(scope, n)?;
                 self.push(" + 1, 1))");
                 Ok(())
             }
-            Func::Left => self.call(scope, "LEFT", args),
-            Func::Right => self.call(scope, "RIGHT", args),
-            Func::Substr => self.call(scope, "SUBSTR", args),
+            Func::Left => self.call_ints(scope, "LEFT", args, &[1]),
+            Func::Right => self.call_ints(scope, "RIGHT", args, &[1]),
+            Func::Substr => self.call_ints(scope, "SUBSTR", args, &[1, 2]),
             Func::StrIndex if d == Dialect::Postgres => self.call(scope, "STRPOS", args),
             Func::StrIndex => self.call(scope, "INSTR", args),
             Func::Trim => self.call(scope, "TRIM", args),
@@ -113,9 +134,9 @@ impl Writer {
             Func::RTrim => self.call(scope, "RTRIM", args),
             Func::Replace => self.call(scope, "REPLACE", args),
             Func::Reverse => self.call(scope, "REVERSE", args),
-            Func::Repeat => self.call(scope, "REPEAT", args),
-            Func::LPad => self.call(scope, "LPAD", args),
-            Func::RPad => self.call(scope, "RPAD", args),
+            Func::Repeat => self.call_ints(scope, "REPEAT", args, &[1]),
+            Func::LPad => self.call_ints(scope, "LPAD", args, &[1]),
+            Func::RPad => self.call_ints(scope, "RPAD", args, &[1]),
             Func::Md5 => self.call(scope, "MD5", args),
             Func::Sha1 if d == Dialect::Postgres => {
                 self.push("ENCODE(DIGEST(");
@@ -144,11 +165,11 @@ impl Writer {
                 self.push("ROUND(CAST(");
                 self.typed(scope, a0()?)?;
                 self.push(" AS NUMERIC), ");
-                self.typed(scope, &args[1])?;
+                self.int_arg(scope, &args[1])?;
                 self.push(")");
                 Ok(())
             }
-            Func::Round => self.call(scope, "ROUND", args),
+            Func::Round => self.call_ints(scope, "ROUND", args, &[1]),
             Func::Mod => self.call(scope, "MOD", args),
             Func::Power => self.call(scope, "POWER", args),
             Func::Sqrt => self.call(scope, "SQRT", args),
