@@ -10,6 +10,7 @@ mod deletion_db;
 mod deletion_order;
 mod differential;
 mod expressions_case;
+mod expressions_window;
 mod faults;
 mod inheritance;
 mod inheritance_relations;

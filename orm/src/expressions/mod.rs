@@ -338,6 +338,18 @@ impl Expr {
         }
     }
 
+    /// Does this expression hold a window (which only a SELECT list may)?
+    pub fn contains_window(&self) -> bool {
+        match self {
+            Expr::Window(_) => true,
+            Expr::Binary(a, _, b) => a.contains_window() || b.contains_window(),
+            Expr::Func(_, args) => args.iter().any(Expr::contains_window),
+            Expr::Case(c) => c.exprs().any(Expr::contains_window),
+            Expr::Aggregate(a) => a.arg.as_ref().is_some_and(Expr::contains_window),
+            _ => false,
+        }
+    }
+
     /// Ascending order on this expression.
     pub fn asc(self) -> OrderBy {
         OrderBy::expr(self, false)

@@ -660,6 +660,12 @@ pub(crate) fn compile_update(
     if assignments.is_empty() {
         return Err(Error::field_error("update() needs at least one assignment"));
     }
+    if let Some((f, _)) = assignments.iter().find(|(_, e)| e.contains_window()) {
+        return Err(Error::field_error(format!(
+            "Window expressions are not allowed in this query ({}=<Window>).",
+            f.name
+        )));
+    }
     let mut w = Writer::new(d);
     let scope = Scope::root(meta, &q.annotations);
     w.push("UPDATE ");

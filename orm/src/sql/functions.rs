@@ -453,6 +453,22 @@ impl Writer {
     /// `f(…) OVER (PARTITION BY … ORDER BY … frame)`; an aggregate's `default` wraps the
     /// whole window (`COALESCE(SUM(x) OVER (…), 0)`).
     pub(super) fn window(&mut self, scope: &Scope<'_>, w: &WindowExpr) -> Result<()> {
+        if let (Dialect::Mysql, Expr::Func(f @ (Func::Lag(n) | Func::Lead(n)), args)) = (self.d, &w.expression) {
+            if let [x, default] = args.as_slice() {
+                // MariaDB's LAG and LEAD take no default: the default where the row `n` away
+                // does not exist (a one-row frame on it counts 0), the value otherwise.
+                let at = if matches!(f, Func::Lag(_)) { FrameBound::Preceding(*n) } else { FrameBound::Following(*n) };
+                self.push("CASE WHEN COUNT(*)");
+                self.over(scope, w, Some(crate::expressions::Frame::rows(at, at)))?;
+                self.push(" = 0 THEN ");
+                self.typed(scope, default)?;
+                self.push(" ELSE ");
+                self.window_func(scope, *f, std::slice::from_ref(x))?;
+                self.over(scope, w, None)?;
+                self.push(" END");
+                return Ok(());
+            }
+        }
         let default = match &w.expression {
             Expr::Aggregate(a) => a.default.clone(),
             _ => None,
@@ -473,6 +489,17 @@ impl Writer {
                 )))
             }
         }
+        self.over(scope, w, w.frame)?;
+        if let Some(v) = default {
+            self.push(", ");
+            self.typed_value(&v);
+            self.push(")");
+        }
+        Ok(())
+    }
+
+    /// ` OVER (PARTITION BY … ORDER BY … frame)` of `w`, with `frame`.
+    fn over(&mut self, scope: &Scope<'_>, w: &WindowExpr, frame: Option<crate::expressions::Frame>) -> Result<()> {
         self.push(" OVER (");
         let mut space = false;
         if !w.partition_by.is_empty() {
@@ -494,7 +521,7 @@ impl Writer {
             self.order_terms(scope, &terms)?;
             space = true;
         }
-        if let Some(frame) = w.frame {
+        if let Some(frame) = frame {
             if space {
                 self.push(" ");
             }
@@ -507,11 +534,6 @@ impl Writer {
             self.frame_bound(frame.end);
         }
         self.push(")");
-        if let Some(v) = default {
-            self.push(", ");
-            self.typed_value(&v);
-            self.push(")");
-        }
         Ok(())
     }
 
