@@ -151,6 +151,11 @@ pub enum Error {
     /// of a multi-table child, …).
     #[error("{0}")]
     ValueError(String),
+    /// A feature this query cannot have, refused before any SQL runs (Django's
+    /// `NotSupportedError`: `filter()` after `union()`, a window filter reaching across a
+    /// relation, …).
+    #[error("{0}")]
+    NotSupportedError(String),
     /// Any other database error (the server's message is kept).
     #[error(transparent)]
     Database(orm_backends::Error),

@@ -341,3 +341,59 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn filtering_on_windows_wraps_the_query(t: &TestDb) {
+        let db = db_of(t);
+        setup(&db)?;
+        // Django's test_filter.
+        let qs = || {
+            Employee::objects()
+                .annotate(
+                    "department_salary_rank",
+                    Window::new(Rank::new()).partition_by([F::col("department")]).order_by(["-salary"]),
+                )
+                .annotate(
+                    "department_avg_age_diff",
+                    Window::new(Avg::of("age")).partition_by([F::col("department")]) - F::col("age"),
+                )
+                .order_by(["department", "name"])
+        };
+        let names = |qs: orm::QuerySet<Employee>| -> orm::Result<Vec<String>> {
+            Ok(qs.fetch(&db)?.into_iter().map(|e| e.name).collect())
+        };
+        let rank1 = || Q::<Employee>::path("department_salary_rank", 1).unwrap();
+        let older = || Q::<Employee>::path("department_avg_age_diff__gt", 0).unwrap();
+        assert_eq!(names(qs().filter(rank1()))?, ["Adams", "Wilkinson", "Miller", "Johnson", "Smith"]);
+        assert_eq!(names(qs().filter(older()))?, ["Jenson", "Jones", "Williams", "Miller", "Smith"]);
+        assert_eq!(names(qs().filter(rank1()).filter(older()))?, ["Miller"]);
+        assert_eq!(
+            names(qs().filter(rank1() | older()))?,
+            ["Adams", "Jenson", "Jones", "Williams", "Wilkinson", "Miller", "Johnson", "Smith", "Smith"]
+        );
+        // The window sees the rows the plain filters leave (WHERE before the window), the
+        // window filter applies after it, then the slice.
+        let got = names(qs().filter(Employee::age().lt(50)).filter(rank1()))?;
+        assert_eq!(got, ["Jenson", "Jones", "Wilkinson", "Miller", "Johnson", "Smith"]);
+        assert_eq!(names(qs().filter(rank1()).slice(1..3))?, ["Wilkinson", "Miller"]);
+        // count(), exists(), values() and the annotation's value.
+        assert_eq!(qs().filter(rank1()).count(&db)?, 5);
+        assert!(qs().filter(rank1()).exists(&db)?);
+        assert!(!qs().filter(Q::path("department_salary_rank__gt", 4)?).exists(&db)?);
+        let rows = qs().filter(rank1()).values(["name", "department_salary_rank"]).fetch_values(&db)?;
+        let got: Vec<(String, i64)> = rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect::<orm::Result<_>>()?;
+        assert_eq!(got[0], ("Adams".to_owned(), 1));
+        assert_eq!(got.len(), 5);
+        let got: Vec<f64> = qs()
+            .filter(rank1())
+            .fetch_annotated(&db)?
+            .iter()
+            .map(|a| a.get::<f64>("department_avg_age_diff"))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(got, [-22.5, 0.0, 5.0, -5.0, 0.0]);
+        // Across a relation too: Django's NotSupportedError, not a wrong answer.
+        let err = qs().filter(rank1()).select_related(["nothing"]).fetch(&db).unwrap_err();
+        assert!(matches!(err, orm::Error::NotSupportedError(_) | orm::Error::FieldError { .. }), "{err:?}");
+        Ok(())
+    }
+}

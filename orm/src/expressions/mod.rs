@@ -238,6 +238,10 @@ pub enum Expr {
     Case(Box<CaseExpr>),
     /// `f(…) OVER (PARTITION BY … ORDER BY … frame)` (Django's `Window`).
     Window(Box<WindowExpr>),
+    /// A column of the derived table the compiler wraps a query in (to filter on a window);
+    /// made by the compiler only.
+    #[doc(hidden)]
+    Selected(String),
 }
 
 /// Does a condition compare with an aggregate (`When(n__gt=Count(…))`)?
@@ -338,6 +342,24 @@ impl Expr {
         }
     }
 
+    /// Does this expression hold a window, directly or through the annotations it names?
+    pub(crate) fn refs_window(&self, annotations: &[(String, Expr)]) -> bool {
+        fn walk(e: &Expr, annotations: &[(String, Expr)], depth: usize) -> bool {
+            match e {
+                Expr::Window(_) => true,
+                Expr::Binary(a, _, b) => walk(a, annotations, depth) || walk(b, annotations, depth),
+                Expr::Func(_, args) => args.iter().any(|a| walk(a, annotations, depth)),
+                Expr::Case(c) => c.exprs().any(|x| walk(x, annotations, depth)),
+                Expr::Field(path) if path.len() == 1 && depth < 8 => annotations
+                    .iter()
+                    .find(|(n, _)| n.as_str() == path[0].as_ref())
+                    .is_some_and(|(_, inner)| walk(inner, annotations, depth + 1)),
+                _ => false,
+            }
+        }
+        walk(self, annotations, 0)
+    }
+
     /// Does this expression hold a window (which only a SELECT list may)?
     pub fn contains_window(&self) -> bool {
         match self {
@@ -416,6 +438,38 @@ arith!(Add, add, Add);
 arith!(Sub, sub, Sub);
 arith!(Mul, mul, Mul);
 arith!(Div, div, Div);
+
+/// Arithmetic on the expression builders that are not yet an [`Expr`] (an aggregate, a
+/// window, a `Case`): `Window::new(Avg::of("age")).partition_by(…) - F::col("age")`.
+macro_rules! builder_arith {
+    ($($ty:ty),*) => {$(
+        impl<T: Into<Expr>> Add<T> for $ty {
+            type Output = Expr;
+            fn add(self, rhs: T) -> Expr {
+                Expr::from(self) + rhs
+            }
+        }
+        impl<T: Into<Expr>> Sub<T> for $ty {
+            type Output = Expr;
+            fn sub(self, rhs: T) -> Expr {
+                Expr::from(self) - rhs
+            }
+        }
+        impl<T: Into<Expr>> Mul<T> for $ty {
+            type Output = Expr;
+            fn mul(self, rhs: T) -> Expr {
+                Expr::from(self) * rhs
+            }
+        }
+        impl<T: Into<Expr>> Div<T> for $ty {
+            type Output = Expr;
+            fn div(self, rhs: T) -> Expr {
+                Expr::from(self) / rhs
+            }
+        }
+    )*};
+}
+builder_arith!(Aggregate, WindowExpr, CaseExpr);
 
 impl Neg for Expr {
     type Output = Expr;

@@ -297,6 +297,9 @@ pub(super) fn render_select(
             )));
         }
     }
+    if q.filters.iter().any(|n| node_has_window(n, &q.annotations)) {
+        return render_qualified(w, meta, q, select, left_join);
+    }
     let scope = Scope::root(meta, &q.annotations);
     if !q.annotation_at.is_empty() {
         scope.annotation_at.replace(q.annotation_at.clone());
@@ -684,6 +687,120 @@ pub(crate) fn compile_update(
     }
     write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}
+
+/// Does a condition compare a window (directly or through an annotation)? Those are evaluated
+/// after the window, in an outer query (see [`render_qualified`]).
+fn node_has_window(node: &Node, annotations: &[(String, Expr)]) -> bool {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().any(|n| node_has_window(n, annotations)),
+        Node::Not(n) => node_has_window(n, annotations),
+        Node::Expr(e) => e.refs_window(annotations),
+        Node::Leaf(l) => {
+            Expr::Field(l.path.clone()).refs_window(annotations)
+                || matches!(&l.operand, Operand::Expr(e) if e.refs_window(annotations))
+        }
+        Node::Const(_) => false,
+    }
+}
+
+/// A query filtering on a window annotation, as Django 4.2+ compiles it (its `QUALIFY`
+/// emulation): the query without those filters, ordering and slice, as a derived table
+/// `qualify`, then the window filters, the ordering and the slice outside it, reading the
+/// annotations as the derived table's columns.
+fn render_qualified(
+    w: &mut Writer,
+    meta: &'static ModelMeta,
+    q: &Query,
+    select: Select,
+    left_join: Option<&str>,
+) -> Result<(Vec<crate::model::related::RelatedNode>, Option<usize>)> {
+    if left_join.is_some() || !q.select_related.is_empty() || q.for_update.is_some() {
+        return Err(Error::NotSupportedError(
+            "filtering on a window function together with select_related, a left join or select_for_update".into(),
+        ));
+    }
+    let (outer_filters, inner_filters): (Vec<(usize, &Node)>, Vec<(usize, &Node)>) =
+        q.filters.iter().enumerate().partition(|(_, n)| node_has_window(n, &q.annotations));
+    let kept = |before: usize| inner_filters.iter().filter(|(i, _)| *i < before).count();
+    let mut inner = Query {
+        filters: inner_filters.iter().map(|(_, n)| (*n).clone()).collect(),
+        order: Some(Vec::new()),
+        limit: None,
+        offset: 0,
+        distinct: false,
+        annotation_at: q.annotation_at.iter().map(|&at| kept(at)).collect(),
+        ..q.clone()
+    };
+    let values = select == Select::Values || (q.values.is_some() && matches!(select, Select::Count | Select::One));
+    let wanted = if values { values_names(meta, q) } else { Vec::new() };
+    // values() ordered by fields it does not select: the derived table selects them too, and
+    // the outer query selects the wanted columns only.
+    let mut extra = false;
+    if let (Select::Values, Some(list), Some(order)) = (select, &mut inner.values, &q.order) {
+        for o in order {
+            let plain = o.expr.is_none() && !o.is_random() && !o.path.contains("__");
+            if plain && !wanted.contains(&o.path) && !q.annotations.iter().any(|(a, _)| *a == o.path) {
+                list.push(o.path.clone());
+                extra = true;
+            }
+        }
+    }
+    // The annotations, read off the derived table: `a{i}_{name}` after a model's columns, the
+    // name itself after values() (only the selected ones are columns there).
+    let names = if values { values_names(meta, &inner) } else { Vec::new() };
+    let selected: Vec<(String, Expr)> = q
+        .annotations
+        .iter()
+        .enumerate()
+        .filter(|(_, (n, _))| !values || names.contains(n))
+        .map(|(i, (n, _))| (n.clone(), Expr::Selected(if values { n.clone() } else { format!("a{i}_{n}") })))
+        .collect();
+    match select {
+        Select::Count => w.push("SELECT COUNT(*) FROM ("),
+        Select::One => w.push("SELECT 1 FROM ("),
+        _ => {
+            w.push(if q.distinct { "SELECT DISTINCT " } else { "SELECT " });
+            if extra {
+                for (i, n) in wanted.iter().enumerate() {
+                    if i > 0 {
+                        w.push(", ");
+                    }
+                    w.column("qualify", n);
+                }
+                w.push(" FROM (");
+            } else {
+                w.push("* FROM (");
+            }
+        }
+    }
+    render_select(w, meta, &inner, if values { Select::Values } else { Select::Model }, None)?;
+    w.push(") ");
+    w.ident("qualify");
+    let outer = Scope::new(meta, "qualify".to_owned(), None, &selected);
+    w.conditions(&outer, " WHERE ", &outer_filters)?;
+    match select {
+        Select::Model | Select::Values => {
+            let default: Vec<OrderBy>;
+            let order = match &q.order {
+                Some(o) => o.as_slice(),
+                None => {
+                    default = meta.ordering.iter().map(|s| OrderBy::from(*s)).collect();
+                    &default
+                }
+            };
+            w.order_by(&outer, order)?;
+            w.limit_offset(q.limit, q.offset);
+        }
+        Select::One => w.limit_offset(Some(1), 0),
+        Select::Count => {}
+    }
+    if !outer.joins().is_empty() {
+        return Err(Error::NotSupportedError(
+            "a filter or ordering on a window function cannot also reach across a relation".into(),
+        ));
+    }
+    Ok((Vec::new(), None))
 }
 
 /// The plain (not aggregate) field paths a HAVING condition compares.

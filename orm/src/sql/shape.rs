@@ -296,6 +296,10 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
             }
             let _ = write!(out, "{frame:?};");
         }
+        Expr::Selected(name) => {
+            out.push(11);
+            text(out, name);
+        }
     }
 }
 

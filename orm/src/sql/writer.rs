@@ -114,6 +114,10 @@ impl Writer {
             Expr::Func(f, args) => self.func(scope, *f, args)?,
             Expr::Case(c) => self.case(scope, c)?,
             Expr::Window(w) => self.window(scope, w)?,
+            Expr::Selected(name) => {
+                let qual = scope.qual.clone();
+                self.column(&qual, name);
+            }
             Expr::Aggregate(agg) => {
                 if agg.default.is_some() {
                     self.push("COALESCE(");
