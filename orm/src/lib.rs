@@ -97,6 +97,10 @@
 //! | `full_clean(exclude=[…])`, `Model.clean()`, `EmailField`/`URLField`/`SlugField` | [`Persist::full_clean_excluding`], `#[orm(clean = my_fn)]`, `validators = [orm::validation::validate_email]` (`validate_url`, `validate_slug`) |
 //! | `serializers.serialize("json", qs, fields=…, use_natural_foreign_keys=True)` | [`serializers::dump_queryset_with`]`(qs, db, &`[`serializers::DumpOptions`]`::new().fields([…]).natural_foreign_keys())`, `#[orm(natural_key = ["name"])]` |
 //! | `serializers.deserialize(…)`, `obj.save()` | [`serializers::deserialize`], [`serializers::DeserializedObject::save`] |
+//! | `Case(When(x=1, then=Value("a")), default=…)` | `Case::new([When::new(Q::path("x", 1)?, "a")]).default(…)` ([`expressions::Case`]; `then` text is a value, fields are `F::col`) |
+//! | `Window(Rank(), partition_by=…, order_by=…, frame=RowRange(…))`, filtering on it | `Window::new(Rank::new()).partition_by([…]).order_by([…]).frame(Frame::rows(…))` ([`expressions::Window`]); filters on it wrap the query as Django 4.2+ |
+//! | `Concat`, `Left`, `Extract`, `Trunc`, `Cast`, `Round`, … (`django.db.models.functions`) | the same names in [`expressions::functions`] (`Reverse` is `functions::Reverse`; the prelude's `Reverse` is the relation field) |
+//! | `qs1.union(qs2, all=True)`, `intersection`, `difference` | [`QuerySet::union`], [`QuerySet::union_all`], [`QuerySet::intersection`], [`QuerySet::difference`] → [`CombinedQuerySet`], whose methods are the ones Django allows after them |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
 //! ## Departures from the design notes, and why
@@ -204,7 +208,7 @@ pub use model::{
     Reverse, ReverseOne,
 };
 pub use queryset::stream::ModelIter;
-pub use queryset::{Annotated, BulkCreate, DefaultManager, QuerySet};
+pub use queryset::{Annotated, BulkCreate, Combinable, CombinedQuerySet, DefaultManager, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
 

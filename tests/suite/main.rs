@@ -28,6 +28,7 @@ mod migrations_operations;
 mod migrations_renames;
 mod models;
 mod pool;
+mod qs_combinators;
 mod query_semantics;
 mod queryset;
 mod related_managers;

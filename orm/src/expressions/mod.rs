@@ -18,7 +18,7 @@ pub mod q;
 pub(crate) mod query;
 mod window;
 
-pub use query::ForUpdate;
+pub use query::{Combinator, ForUpdate};
 
 pub use conditional::{Case, CaseExpr, When};
 pub use functions::{CastTo, TruncTo};

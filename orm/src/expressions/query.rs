@@ -72,3 +72,37 @@ pub(crate) struct Query {
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
 }
+
+/// A set operation (Django's `union`, `intersection`, `difference`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Combinator {
+    /// `UNION`: rows of either, duplicates removed.
+    Union,
+    /// `UNION ALL`: rows of either, duplicates kept.
+    UnionAll,
+    /// `INTERSECT`: rows of both.
+    Intersection,
+    /// `EXCEPT`: rows of the first not in the others.
+    Difference,
+}
+
+/// One side of a set operation: a query, or another set operation (kept apart, so
+/// `a.union(b).intersection(c)` means `(a ∪ b) ∩ c` on every backend, whatever its operator
+/// precedence).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Arm {
+    Query(Box<Query>),
+    Compound(Box<Compound>),
+}
+
+/// A set operation over queries of one model, with what may follow it: ordering by selected
+/// columns, a slice and the selected columns (Django's rule: nothing else).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Compound {
+    pub op: Combinator,
+    pub arms: Vec<Arm>,
+    pub order: Vec<OrderBy>,
+    pub limit: Option<u64>,
+    pub offset: u64,
+    pub values: Option<Vec<String>>,
+}

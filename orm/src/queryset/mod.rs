@@ -3,8 +3,10 @@
 //! run exactly one statement (`get_or_create` and friends say when they run more).
 
 mod bulk;
+mod combined;
 
 pub use bulk::BulkCreate;
+pub use combined::{Combinable, CombinedQuerySet};
 pub(crate) mod by_key;
 pub mod prefetch;
 pub mod stream;

@@ -12,11 +12,13 @@
 //! | `joins.rs` | `sql/query.py` (`setup_joins`), `datastructures.py` | resolves paths, records and promotes joins |
 //! | `where_clause.rs` | `sql/where.py`, `lookups.py` | condition trees, lookups, NULL rules, EXISTS |
 //! | `functions.rs` | `functions/*.py`, `expressions.py` (`Case`, `Window`) | database functions, `CASE` and windows per dialect |
+//! | `compound.rs` | `compiler.py` (`get_combinator_sql`) | `UNION`, `INTERSECT`, `EXCEPT` |
 //! | `writer.rs` | `compiler.py` (`compile`, `as_sql`) | SQL text and parameters, expressions, ORDER BY, LIMIT |
 //! | `compiler.rs` | `compiler.py` (`as_sql`, `SQLUpdateCompiler`, `SQLDeleteCompiler`) | SELECT, UPDATE, DELETE |
 //! | `shape.rs` | — | the cache key of a query's shape, and its parameters on a hit |
 
 mod compiler;
+mod compound;
 mod functions;
 mod joins;
 mod shape;
@@ -34,6 +36,7 @@ use orm_backends::{Dialect, Value};
 use std::cell::{Cell, RefCell};
 
 pub(crate) use compiler::*;
+pub(crate) use compound::compile_compound;
 pub(crate) use joins::*;
 pub(crate) use where_clause::*;
 pub(crate) use writer::*;
