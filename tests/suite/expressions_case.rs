@@ -378,20 +378,20 @@ backend_test! {
         let o = CaseTest { id: Auto::unset(), integer: 1, integer2: 1, string: "1".into(), decimal: Default::default() }
             .create(&db)?;
         let pk = o.id.get().unwrap();
-        let foo = Case::new([When::new(q("fk_rel__pk", 1), 2)]).default(3);
+        let first = Case::new([When::new(q("fk_rel__pk", 1), 2)]).default(3);
         let got: Vec<i64> = CaseTest::objects()
             .filter(CaseTest::id().eq(pk))
-            .annotate("foo", foo)
+            .annotate("foo", first)
             .fetch_annotated(&db)?
             .iter()
             .map(|a| a.get::<i64>("foo"))
             .collect::<Result<_, _>>()?;
         assert_eq!(got, [3]);
-        let foo = Case::new([When::new(q("fk_rel__isnull", true), 2)]).default(3);
+        let first = Case::new([When::new(q("fk_rel__isnull", true), 2)]).default(3);
         let bar = Case::new([When::new(q("fk_rel__isnull", true), 4)]).default(5);
         let got: Vec<(i64, i64)> = CaseTest::objects()
             .filter(CaseTest::id().eq(pk))
-            .annotate("foo", foo)
+            .annotate("foo", first)
             .annotate("bar", bar)
             .fetch_annotated(&db)?
             .iter()

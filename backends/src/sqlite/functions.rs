@@ -140,7 +140,7 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
             // Decimals reach SQLite as reals: the remainder of their shortest decimal forms
             // (-12.9 mod 0.6 is -0.3, where fmod of the binary values gives -0.3000000000000008).
             (Some(_), Some(_)) => match (real(ctx, 0), real(ctx, 1)) {
-                (Some(_), Some(b)) if b == 0.0 => SqlValue::Null,
+                (Some(_), Some(0.0)) => SqlValue::Null,
                 (Some(a), Some(b)) => {
                     use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
                     match (rust_decimal::Decimal::from_f64(a), rust_decimal::Decimal::from_f64(b)) {

@@ -720,7 +720,7 @@ fn render_qualified(
             "filtering on a window function together with select_related, a left join or select_for_update".into(),
         ));
     }
-    let (outer_filters, inner_filters): (Vec<(usize, &Node)>, Vec<(usize, &Node)>) =
+    let (outer_filters, inner_filters): (Numbered<'_>, Numbered<'_>) =
         q.filters.iter().enumerate().partition(|(_, n)| node_has_window(n, &q.annotations));
     let kept = |before: usize| inner_filters.iter().filter(|(i, _)| *i < before).count();
     let mut inner = Query {

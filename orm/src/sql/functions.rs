@@ -80,7 +80,7 @@ impl Writer {
         Ok(())
     }
 
-    fn arg<'e>(f: Func, args: &'e [Expr], i: usize) -> Result<&'e Expr> {
+    fn arg(f: Func, args: &[Expr], i: usize) -> Result<&Expr> {
         args.get(i).ok_or_else(|| Error::ValueError(format!("{f:?} takes at least {} argument(s)", i + 1)))
     }
 
