@@ -17,6 +17,7 @@ mod inheritance_relations;
 mod inheritance_writes;
 mod injection;
 mod integrity;
+mod json_fields;
 mod metamorphic;
 mod migrations_cli;
 mod migrations_corpus;

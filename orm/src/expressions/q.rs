@@ -44,11 +44,20 @@ pub enum Lookup {
     Regex,
     /// Matches a regular expression, ignoring case.
     IRegex,
+    /// A JSON document has the key (Django's `has_key`).
+    HasKey,
+    /// A JSON document has every key of a list (`has_keys`).
+    HasKeys,
+    /// A JSON document has one of the keys of a list (`has_any_keys`).
+    HasAnyKeys,
+    /// A JSON document is contained in the value (`contained_by`; `contains` on a JSON field is
+    /// the other way round).
+    ContainedBy,
 }
 
 impl Lookup {
     /// Every lookup, with its name.
-    pub const ALL: [(&'static str, Lookup); 17] = [
+    pub const ALL: [(&'static str, Lookup); 21] = [
         ("exact", Lookup::Exact),
         ("iexact", Lookup::IExact),
         ("contains", Lookup::Contains),
@@ -66,6 +75,10 @@ impl Lookup {
         ("isnull", Lookup::IsNull),
         ("regex", Lookup::Regex),
         ("iregex", Lookup::IRegex),
+        ("has_key", Lookup::HasKey),
+        ("has_keys", Lookup::HasKeys),
+        ("has_any_keys", Lookup::HasAnyKeys),
+        ("contained_by", Lookup::ContainedBy),
     ];
 
     /// The lookup called `name`.
@@ -340,6 +353,24 @@ pub(crate) fn parse_leaf(path: &str, value: Value) -> crate::Result<Leaf> {
 
 pub(crate) fn shape_operand(lookup: Lookup, value: Value, path: &str) -> crate::Result<Operand> {
     Ok(match lookup {
+        Lookup::HasKeys | Lookup::HasAnyKeys => match value {
+            Value::Json(serde_json::Value::Array(items)) => Operand::List(
+                items
+                    .iter()
+                    .map(|k| match k {
+                        serde_json::Value::String(s) => Value::Text(s.clone()),
+                        other => Value::Text(other.to_string()),
+                    })
+                    .collect(),
+            ),
+            other => {
+                return Err(crate::Error::field_error(format!(
+                    "the `{}` lookup of `{path}` needs a list of keys, got {}",
+                    lookup.name(),
+                    other.kind_name()
+                )))
+            }
+        },
         Lookup::In => match value {
             Value::Json(serde_json::Value::Array(items)) => {
                 Operand::List(items.iter().map(crate::fields::json::json_scalar_to_value).collect())

@@ -37,8 +37,18 @@ pub(crate) struct Join {
 
 /// A resolved name.
 pub(crate) enum Target<'a> {
-    Column { qual: String, field: &'static FieldMeta, transform: Option<Transform> },
+    Column {
+        qual: String,
+        field: &'static FieldMeta,
+        transform: Option<Transform>,
+    },
     Annotation(&'a Expr),
+    /// A key (or index) path into a JSON field (`data__owner__name`, `data__items__0`).
+    JsonKey {
+        qual: String,
+        field: &'static FieldMeta,
+        keys: Vec<String>,
+    },
 }
 
 /// A step across a relation, for building joins and correlated subqueries.
@@ -343,6 +353,13 @@ impl<'a> Scope<'a> {
                     {
                         // `author__id` compares the key column already here: no join.
                         return Ok(Target::Column { qual, field, transform: None });
+                    }
+                    keys if field.kind == ColumnKind::Json && field.relation.is_none() => {
+                        return Ok(Target::JsonKey {
+                            qual,
+                            field,
+                            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+                        });
                     }
                     _ if field.relation.is_some() => {
                         let h = hop(meta, part).expect("a relation field is a hop");

@@ -13,6 +13,7 @@
 //! | `where_clause.rs` | `sql/where.py`, `lookups.py` | condition trees, lookups, NULL rules, EXISTS |
 //! | `functions.rs` | `functions/*.py`, `expressions.py` (`Case`, `Window`) | database functions, `CASE` and windows per dialect |
 //! | `compound.rs` | `compiler.py` (`get_combinator_sql`) | `UNION`, `INTERSECT`, `EXCEPT` |
+//! | `json.rs` | `fields/json.py` | JSON key transforms and lookups |
 //! | `writer.rs` | `compiler.py` (`compile`, `as_sql`) | SQL text and parameters, expressions, ORDER BY, LIMIT |
 //! | `compiler.rs` | `compiler.py` (`as_sql`, `SQLUpdateCompiler`, `SQLDeleteCompiler`) | SELECT, UPDATE, DELETE |
 //! | `shape.rs` | — | the cache key of a query's shape, and its parameters on a hit |
@@ -21,6 +22,7 @@ mod compiler;
 mod compound;
 mod functions;
 mod joins;
+mod json;
 mod shape;
 mod where_clause;
 mod writer;
@@ -38,6 +40,7 @@ use std::cell::{Cell, RefCell};
 pub(crate) use compiler::*;
 pub(crate) use compound::compile_compound;
 pub(crate) use joins::*;
+use json::KeyForm;
 pub(crate) use where_clause::*;
 pub(crate) use writer::*;
 

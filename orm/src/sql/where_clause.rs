@@ -161,6 +161,11 @@ impl Writer {
                 scope.in_annotation(&leaf.path[0], || self.expr(scope, &e))?;
                 Ok((None, None))
             }
+            // A key under a text lookup (the others never reach here): its text.
+            Target::JsonKey { qual, field, keys } => {
+                self.json_key(&qual, field, &keys, KeyForm::Text);
+                Ok((None, None))
+            }
         }
     }
 
@@ -270,6 +275,12 @@ impl Writer {
         let (field, transform, qual_of) = match scope.resolve(&leaf.path)? {
             Target::Column { field, transform, qual } => (Some(field), transform, qual),
             Target::Annotation(_) => (None, None, String::new()),
+            Target::JsonKey { qual, field, keys } => {
+                if self.json_key_leaf(scope, leaf, &qual, field, &keys, &name)?.is_some() {
+                    return Ok(());
+                }
+                (None, None, qual)
+            }
         };
         // Django casts a non-text left-hand side to text for the text lookups (`id__iexact="5"`,
         // `published__startswith="2024"`, `doc__icontains` on the serialised JSON).
@@ -370,6 +381,21 @@ impl Writer {
                         self.push(")");
                     }
                 }
+            }
+            Lookup::HasKey | Lookup::HasKeys | Lookup::HasAnyKeys | Lookup::ContainedBy => {
+                let Some(f) = field.filter(|_| is_json) else {
+                    return Err(Error::field_error(format!(
+                        "Unsupported lookup '{}' for `{name}`: it needs a JSON field.",
+                        leaf.lookup.name()
+                    )));
+                };
+                self.json_lookup(leaf, &qual_of, f, &[], &name)?;
+            }
+            // Containment takes a document; `contains` with text searches the serialised
+            // document (this crate's earlier rule, kept).
+            Lookup::Contains if is_json && matches!(leaf.operand, Operand::Value(Value::Json(_))) => {
+                let f = field.expect("a JSON field");
+                self.json_lookup(leaf, &qual_of, f, &[], &name)?;
             }
             Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte => {
                 if null_operand {

@@ -80,6 +80,7 @@ impl Writer {
                     let qual = qual.to_owned();
                     self.target_column(&qual, field, transform)
                 }
+                Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Document),
                 Target::Annotation(inner) => {
                     let inner = inner.clone();
                     scope.in_annotation(&path[0], || self.expr(scope, &inner))?;
@@ -93,6 +94,7 @@ impl Writer {
                         let qual = qual.to_owned();
                         self.target_column(&qual, field, transform)
                     }
+                    Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Scalar),
                     Target::Annotation(inner) => {
                         let inner = inner.clone();
                         self.expr(parent, &inner)?;
@@ -292,6 +294,7 @@ impl Writer {
                         let qual = qual.to_owned();
                         self.target_column(&qual, field, transform);
                     }
+                    Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Scalar),
                     Target::Annotation(e) => {
                         let e = e.clone();
                         self.expr(scope, &e)?;
