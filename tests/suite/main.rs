@@ -4,6 +4,7 @@
 mod abstract_bases;
 mod concurrency;
 mod connect;
+mod custom_lookups;
 mod db_functions;
 mod deletion;
 mod deletion_db;

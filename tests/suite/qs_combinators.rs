@@ -149,6 +149,11 @@ backend_test! {
         assert!(matches!(err, orm::Error::DoesNotExist { .. }), "{err:?}");
         assert!(low_high().exists(&db)?);
         assert!(!all().filter(q("num", 1)).intersection(all().filter(q("num", 2))).exists(&db)?);
+        // Hostile names: a FieldError or NotSupportedError, never SQL text.
+        let hostile = "num\"; DROP TABLE combinators_number; --";
+        assert!(matches!(low_high().values([hostile]).fetch_values(&db), Err(orm::Error::FieldError { .. })));
+        assert!(matches!(low_high().order_by([hostile]).fetch(&db), Err(orm::Error::NotSupportedError(_))));
+        assert_eq!(Number::objects().count(&db)?, 10);
         // Sides selecting their own columns (values on each side, annotated alike).
         let a = all().filter(q("num", 1)).annotate("double", orm::F::col("num") * 2).values(["num", "double"]);
         let b = all().filter(q("num", 2)).annotate("double", orm::F::col("num") * 2).values(["num", "double"]);

@@ -117,6 +117,28 @@ impl<M, T: ToValue> Field<M, T> {
         Field { path: self.path.clone(), _m: PhantomData }
     }
 
+    /// A registered custom lookup (see [`custom`](super::custom)): `Item::qty().lookup("ne", 3)?`.
+    /// A name no lookup is registered under is a `FieldError`.
+    pub fn lookup(&self, name: &str, v: impl Into<T>) -> crate::Result<Q<M>> {
+        match super::custom::lookup_named(name) {
+            Some(l) => Ok(self.one(l, v)),
+            None => Err(crate::Error::field_error(format!("no custom lookup is registered as `{name}`"))),
+        }
+    }
+
+    /// The field through a registered custom transform: `Item::qty().transform::<i64>("abs")?`
+    /// (the result's type is given, as Django's `output_field`).
+    pub fn transform<U: ToValue>(&self, name: &str) -> crate::Result<Field<M, U>> {
+        match super::custom::transform_named(name) {
+            Some(t) => {
+                let mut path = self.path.clone();
+                path.push(Cow::Borrowed(t.name()));
+                Ok(Field { path, _m: PhantomData })
+            }
+            None => Err(crate::Error::field_error(format!("no custom transform is registered as `{name}`"))),
+        }
+    }
+
     /// Compares with an expression: `Post::views().compare(Lookup::Gt, F::col("likes"))`.
     pub fn compare(&self, lookup: Lookup, rhs: impl Into<crate::expressions::Expr>) -> Q<M> {
         self.leaf(lookup, Operand::Expr(rhs.into()))

@@ -11,6 +11,7 @@
 //! ```
 
 mod conditional;
+pub mod custom;
 pub mod functions;
 pub mod handle;
 mod order;

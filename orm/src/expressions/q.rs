@@ -53,6 +53,8 @@ pub enum Lookup {
     /// A JSON document is contained in the value (`contained_by`; `contains` on a JSON field is
     /// the other way round).
     ContainedBy,
+    /// A registered custom lookup (see [`custom`](super::custom)).
+    Custom(u16),
 }
 
 impl Lookup {
@@ -81,13 +83,17 @@ impl Lookup {
         ("contained_by", Lookup::ContainedBy),
     ];
 
-    /// The lookup called `name`.
+    /// The lookup called `name` (a built-in one, or one registered with
+    /// [`register_lookup`](super::custom::register_lookup)).
     pub fn from_name(name: &str) -> Option<Lookup> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l).or_else(|| super::custom::lookup_named(name))
     }
 
     /// Its name, as in `title__icontains`.
     pub fn name(self) -> &'static str {
+        if let Lookup::Custom(id) = self {
+            return super::custom::name_of(id, true);
+        }
         Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).unwrap_or("exact")
     }
 
@@ -138,6 +144,8 @@ pub enum Transform {
     Time,
     /// The second, 0–59.
     Second,
+    /// A registered custom transform (see [`custom`](super::custom)).
+    Custom(u16),
 }
 
 impl Transform {
@@ -165,12 +173,16 @@ impl Transform {
 
     /// Its name, as in `published__iso_year`.
     pub fn name(self) -> &'static str {
+        if let Transform::Custom(id) = self {
+            return super::custom::name_of(id, false);
+        }
         Self::ALL.iter().find(|(_, t)| *t == self).map(|(n, _)| *n).unwrap_or("year")
     }
 
-    /// The transform called `name`.
+    /// The transform called `name` (a built-in one, or one registered with
+    /// [`register_transform`](super::custom::register_transform)).
     pub fn from_name(name: &str) -> Option<Transform> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).or_else(|| super::custom::transform_named(name))
     }
 }
 

@@ -320,6 +320,21 @@ impl<'a> Scope<'a> {
             if let Some(field) = field {
                 match rest.as_slice() {
                     [] => return Ok(Target::Column { qual, field, transform: None }),
+                    [t] if field.relation.is_none()
+                        && matches!(Transform::from_name(t), Some(Transform::Custom(_))) =>
+                    {
+                        let Some(tr @ Transform::Custom(id)) = Transform::from_name(t) else { unreachable!("matched") };
+                        let def = crate::expressions::custom::transform_def(id).expect("a registered transform");
+                        if !def.applies_to(field.kind) {
+                            return Err(Error::field_error(format!(
+                                "Unsupported lookup '{t}' for {:?} field `{}` of {}.",
+                                field.kind,
+                                field.name,
+                                meta.label()
+                            )));
+                        }
+                        return Ok(Target::Column { qual, field, transform: Some(tr) });
+                    }
                     [t] if Transform::from_name(t).is_some() && field.relation.is_none() => {
                         if !is_temporal(field.kind) {
                             return Err(Error::field_error(format!(

@@ -134,7 +134,13 @@ fn node(n: &Node, out: &mut Vec<u8>) {
 fn leaf(l: &Leaf, out: &mut Vec<u8>) {
     let Leaf { path: p, lookup, operand } = l;
     path(out, p);
-    out.push(*lookup as u8);
+    match lookup {
+        Lookup::Custom(id) => {
+            out.push(0xfe);
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        built_in => out.push(Lookup::ALL.iter().position(|(_, l)| l == built_in).unwrap_or(0xff) as u8),
+    }
     match operand {
         Operand::Value(v) => {
             out.push(1);

@@ -153,7 +153,7 @@ impl Writer {
         match scope.resolve(&leaf.path)? {
             Target::Column { qual, field, transform } => {
                 let qual = qual.to_owned();
-                self.target_column(&qual, field, transform);
+                self.target_column(&qual, field, transform)?;
                 Ok((Some(field), transform))
             }
             Target::Annotation(e) => {
@@ -380,6 +380,54 @@ impl Writer {
                         self.param(v);
                         self.push(")");
                     }
+                }
+            }
+            Lookup::Custom(id) => {
+                let def = crate::expressions::custom::lookup_def(id)
+                    .ok_or_else(|| Error::field_error(format!("`{name}`: unknown custom lookup")))?;
+                if let Some(f) = field.filter(|f| transform.is_none() && !def.applies_to(f.kind)) {
+                    return Err(Error::field_error(format!(
+                        "Unsupported lookup '{}' for {:?} field `{name}`.",
+                        def.name(),
+                        f.kind
+                    )));
+                }
+                let sql = def.sql(self.d).ok_or_else(|| {
+                    Error::NotSupportedError(format!(
+                        "the `{}` lookup is not available on {}.",
+                        def.name(),
+                        self.d.name()
+                    ))
+                })?;
+                // `{lhs}` and `{rhs}` in the order the template has them.
+                let (before, after) = sql.split_once("{lhs}").expect("checked at registration");
+                let rhs_first = before.contains("{rhs}");
+                let rhs = |w: &mut Self| -> Result<()> {
+                    match &leaf.operand {
+                        Operand::Value(v) => {
+                            w.param(v.clone());
+                            Ok(())
+                        }
+                        Operand::Expr(e) => w.expr(scope, e),
+                        _ => {
+                            Err(Error::field_error(format!("the `{}` lookup on `{name}` needs one value", def.name())))
+                        }
+                    }
+                };
+                if rhs_first {
+                    let (a, b) = before.split_once("{rhs}").expect("found");
+                    self.push(a);
+                    rhs(self)?;
+                    self.push(b);
+                    self.lhs(scope, leaf)?;
+                    self.push(after);
+                } else {
+                    let (a, b) = after.split_once("{rhs}").expect("checked at registration");
+                    self.push(before);
+                    self.lhs(scope, leaf)?;
+                    self.push(a);
+                    rhs(self)?;
+                    self.push(b);
                 }
             }
             Lookup::HasKey | Lookup::HasKeys | Lookup::HasAnyKeys | Lookup::ContainedBy => {

@@ -61,15 +61,27 @@ impl Writer {
     }
 
     /// A column with its transform applied.
-    pub(super) fn target_column(&mut self, qual: &str, field: &FieldMeta, transform: Option<Transform>) {
+    pub(super) fn target_column(&mut self, qual: &str, field: &FieldMeta, transform: Option<Transform>) -> Result<()> {
         let Some(t) = transform else {
             self.column(qual, field.column);
-            return;
+            return Ok(());
         };
+        if let Transform::Custom(id) = t {
+            let def = crate::expressions::custom::transform_def(id)
+                .ok_or_else(|| Error::field_error("an unknown custom transform"))?;
+            if def.sql(self.d).is_none() {
+                return Err(Error::NotSupportedError(format!(
+                    "the `{}` transform is not available on {}.",
+                    def.name(),
+                    self.d.name()
+                )));
+            }
+        }
         let (open, close) = transform_sql(self.d, t);
         self.push(open);
         self.column(qual, field.column);
         self.push(close);
+        Ok(())
     }
 
     pub fn expr(&mut self, scope: &Scope<'_>, e: &Expr) -> Result<()> {
@@ -78,7 +90,7 @@ impl Writer {
             Expr::Field(path) => match scope.resolve(path)? {
                 Target::Column { qual, field, transform } => {
                     let qual = qual.to_owned();
-                    self.target_column(&qual, field, transform)
+                    self.target_column(&qual, field, transform)?
                 }
                 Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Document),
                 Target::Annotation(inner) => {
@@ -92,7 +104,7 @@ impl Writer {
                 match parent.resolve(path)? {
                     Target::Column { qual, field, transform } => {
                         let qual = qual.to_owned();
-                        self.target_column(&qual, field, transform)
+                        self.target_column(&qual, field, transform)?
                     }
                     Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Scalar),
                     Target::Annotation(inner) => {
@@ -292,7 +304,7 @@ impl Writer {
                 match scope.resolve(&parts)? {
                     Target::Column { qual, field, transform } => {
                         let qual = qual.to_owned();
-                        self.target_column(&qual, field, transform);
+                        self.target_column(&qual, field, transform)?;
                     }
                     Target::JsonKey { qual, field, keys } => self.json_key(&qual, field, &keys, KeyForm::Scalar),
                     Target::Annotation(e) => {
@@ -370,6 +382,11 @@ pub(super) fn transform_sql(d: Dialect, t: Transform) -> (&'static str, &'static
         (Dialect::Mysql, Transform::Quarter) => ("QUARTER(", ")"),
         (Dialect::Mysql, Transform::Time) => ("TIME(", ")"),
         (Dialect::Mysql, Transform::Second) => ("SECOND(", ")"),
+        // Checked to exist on `d` where the path is resolved (`custom_sql`).
+        (d, Transform::Custom(id)) => crate::expressions::custom::transform_def(id)
+            .and_then(|def| def.sql(d))
+            .and_then(|sql| sql.split_once("{lhs}"))
+            .unwrap_or(("", "")),
     }
 }
 
