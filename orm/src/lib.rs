@@ -199,7 +199,7 @@ pub use expressions::q::{Lookup, Q};
 pub use expressions::{
     Assignment, Avg, Count, Exists, Expr, ForUpdate, Max, Min, OrderBy, OuterRef, StdDev, Subquery, Sum, Variance, F,
 };
-pub use fields::{Auto, ColumnKind, FieldType};
+pub use fields::{Auto, ColumnKind, Deferred, FieldType};
 pub use lifecycle::related_manager::RelatedManager;
 pub use lifecycle::{DeleteOptions, Deleted, Persist, SaveOptions};
 pub use model::meta::{self as meta, ModelMeta, OnDelete};
@@ -245,6 +245,10 @@ pub mod __private {
     /// `T::AUTO`.
     pub const fn auto_of<T: crate::FieldType>() -> bool {
         T::AUTO
+    }
+    /// `T::DEFERRABLE`.
+    pub const fn deferrable_of<T: crate::FieldType>() -> bool {
+        T::DEFERRABLE
     }
     /// The parameter value of a field.
     #[inline]

@@ -6,6 +6,7 @@ mod concurrency;
 mod connect;
 mod custom_lookups;
 mod db_functions;
+mod defer;
 mod deletion;
 mod deletion_db;
 mod deletion_order;

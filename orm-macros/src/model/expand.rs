@@ -142,6 +142,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
     };
     let nullable = quote_spanned!(ty.span()=> ::orm::__private::nullable_of::<#ty>());
     let auto = quote_spanned!(ty.span()=> ::orm::__private::auto_of::<#ty>());
+    let deferrable = quote_spanned!(ty.span()=> ::orm::__private::deferrable_of::<#ty>());
     quote! {
         ::orm::meta::FieldMeta {
             name: #name,
@@ -164,6 +165,7 @@ fn field_meta(f: &FieldDef, inherited_from: &TokenStream) -> TokenStream {
             relation: #relation,
             inherited_from: #inherited_from,
             renamed_from: #renamed,
+            deferrable: #deferrable,
         }
     }
 }

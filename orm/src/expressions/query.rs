@@ -71,6 +71,10 @@ pub(crate) struct Query {
     pub values_from: usize,
     pub for_update: Option<ForUpdate>,
     pub select_related: Vec<String>,
+    /// Fields `defer()` named (paths through `select_related` relations allowed).
+    pub defer: Vec<String>,
+    /// Fields `only()` named: every other `Deferred` field is left unloaded.
+    pub only: Option<Vec<String>>,
 }
 
 /// A set operation (Django's `union`, `intersection`, `difference`).

@@ -83,6 +83,22 @@ pub trait Persist: Model {
         persist::refresh(self, ex)
     }
 
+    /// Reloads only these fields from the database, in one query (Django's
+    /// `refresh_from_db(fields=[…])`); the way to load [`Deferred`](crate::Deferred) fields.
+    fn refresh_from_db_fields(&mut self, fields: &[&str], ex: &(impl Executor + ?Sized)) -> Result<()> {
+        persist::refresh_fields(self, fields, ex)
+    }
+
+    /// Loads every [`Deferred`](crate::Deferred) field left unloaded, in one query (none
+    /// when every field is loaded).
+    fn load_deferred(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {
+        let names = persist::unloaded(self);
+        if names.is_empty() {
+            return Ok(());
+        }
+        persist::refresh_fields(self, &names, ex)
+    }
+
     /// Validates the instance as Django's `full_clean` does (see [`validation`](crate::validation)):
     /// every field (null, blank, max_length, choices, declared validators), foreign keys that
     /// point at no row, the model's `clean` hook, unique fields and sets, check constraints;

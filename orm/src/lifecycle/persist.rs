@@ -96,8 +96,9 @@ fn do_insert<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()>
     let include_pk = !(pk_field.auto && pk_value.is_null());
     let d = ex.dialect();
     let sql = insert_sql::<M>(d, include_pk);
-    let params: Vec<Value> =
-        (0..meta.fields.len()).filter(|&i| i != pk || include_pk).map(|i| obj.field_value(i)).collect();
+    let columns: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != pk || include_pk).collect();
+    check_loaded(obj, &columns, "create")?;
+    let params: Vec<Value> = columns.iter().map(|&i| obj.field_value(i)).collect();
     let returning = (!include_pk).then_some(pk_field.column);
     let generated = ex.with_connection(|c| c.insert(&sql, &params, returning))?;
     if !include_pk {
@@ -180,6 +181,7 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     let pk_null = obj.pk_value().is_null();
     if let Some(names) = &options.update_fields {
         let fields = resolve_update_fields::<M>(names)?;
+        check_loaded(obj, &fields, "save")?;
         if pk_null {
             return Err(Error::ImproperlyConfigured(format!(
                 "cannot save {} with update_fields: it has no primary key yet",
@@ -207,7 +209,11 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     if adding {
         return do_insert(obj, ex).map(|()| true);
     }
-    let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
+    // Django: an instance with deferred fields saves the loaded ones only.
+    let all: Vec<usize> = (0..meta.fields.len())
+        .filter(|&i| i != meta.pk)
+        .filter(|&i| !(meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i))))
+        .collect();
     if !do_update(obj, ex, &all, false, options.force_update)? {
         if options.force_update {
             return Err(no_rows("Forced update did not affect any rows."));
@@ -338,6 +344,58 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), optio
     obj.set_field_value(meta.pk, &Value::Null)?;
     obj.set_adding(true);
     Ok(Deleted::from_counts(counts))
+}
+
+/// The names of the instance's unloaded [`Deferred`](crate::Deferred) fields.
+pub(crate) fn unloaded<M: Model>(obj: &M) -> Vec<&'static str> {
+    let meta = M::meta();
+    (0..meta.fields.len())
+        .filter(|&i| meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)))
+        .map(|i| meta.fields[i].name)
+        .collect()
+}
+
+/// Refuses writing an unloaded field: its value is not known.
+fn check_loaded<M: Model>(obj: &M, fields: &[usize], what: &str) -> Result<()> {
+    let meta = M::meta();
+    if let Some(&i) =
+        fields.iter().find(|&&i| meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)))
+    {
+        return Err(Error::ValueError(format!(
+            "cannot {what} {}: `{}` is deferred and was not loaded (load it with refresh_from_db_fields or set it)",
+            meta.label(),
+            meta.fields[i].name
+        )));
+    }
+    Ok(())
+}
+
+/// Django's `refresh_from_db(fields=…)`: one query for those fields of this row.
+pub(crate) fn refresh_fields<M: Model>(obj: &mut M, fields: &[&str], ex: &(impl Executor + ?Sized)) -> Result<()> {
+    let meta = M::meta();
+    let pk = obj.pk_value();
+    if pk.is_null() {
+        return Err(Error::DoesNotExist { model: meta.label() });
+    }
+    let mut indexes = Vec::with_capacity(fields.len());
+    for name in fields {
+        let i = meta.field_index(name).ok_or_else(|| {
+            Error::field_error(format!("{} has no field named '{name}' (refresh_from_db fields)", meta.label()))
+        })?;
+        indexes.push(i);
+    }
+    if indexes.is_empty() {
+        return Ok(());
+    }
+    let qs = crate::QuerySet::<M>::new()
+        .filter(crate::Q::from_node(crate::expressions::q::Node::Leaf(crate::expressions::q::parse_leaf("pk", pk)?)))
+        .values(fields.iter().copied());
+    let mut rows = qs.fetch_values(ex)?;
+    let row = rows.pop().ok_or_else(|| Error::DoesNotExist { model: meta.label() })?;
+    for (k, &i) in indexes.iter().enumerate() {
+        obj.set_field_value(i, &row.values()[k])?;
+    }
+    Ok(())
 }
 
 pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()> {

@@ -222,6 +222,8 @@ pub struct FieldMeta {
     pub inherited_from: Option<&'static str>,
     /// The previous name, for the migration autodetector (`renamed_from = "…"`).
     pub renamed_from: Option<&'static str>,
+    /// A [`Deferred`](crate::Deferred) field: `defer()` and `only()` may leave it unloaded.
+    pub deferrable: bool,
 }
 
 impl FieldMeta {
@@ -249,6 +251,7 @@ impl FieldMeta {
             relation: None,
             inherited_from: None,
             renamed_from: None,
+            deferrable: false,
         }
     }
 }

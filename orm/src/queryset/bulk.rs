@@ -426,6 +426,17 @@ impl<M: Model> QuerySet<M> {
         if objs.is_empty() {
             return Ok(0);
         }
+        // An unloaded `Deferred` field has no value to insert.
+        let meta = M::meta();
+        for (i, f) in meta.fields.iter().enumerate().filter(|(_, f)| f.deferrable) {
+            if objs.iter().any(|o| crate::fields::deferred::is_unloaded(&o.field_value(i))) {
+                return Err(Error::ValueError(format!(
+                    "cannot bulk_create {}: `{}` is deferred and was not loaded",
+                    meta.label(),
+                    f.name
+                )));
+            }
+        }
         let meta = M::meta();
         let pk = meta.pk;
         let pk_field = meta.pk_field();

@@ -474,6 +474,23 @@ impl<M: Model> QuerySet<M> {
         }
     }
 
+    /// Leaves these [`Deferred`](crate::Deferred) fields unloaded (Django's `defer()`); a path
+    /// through a `select_related` relation (`"author__bio"`) defers the related model's field.
+    /// Naming a field that is not `Deferred<T>` is a `FieldError` when the query runs.
+    pub fn defer<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
+        self.query.defer.extend(fields.into_iter().map(str::to_owned));
+        self
+    }
+
+    /// Loads only these fields of the model's [`Deferred`](crate::Deferred) ones, and every
+    /// plain field (Django's `only()`; it replaces earlier `only()` and `defer()` calls, a
+    /// later `defer()` leaves more out).
+    pub fn only<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
+        self.query.only = Some(fields.into_iter().map(str::to_owned).collect());
+        self.query.defer.clear();
+        self
+    }
+
     /// A QuerySet that matches nothing (and sends no query when evaluated).
     pub fn none(mut self) -> Self {
         self.query.filters.push(Node::Const(false));

@@ -81,7 +81,7 @@ pub(super) fn select_related(
         let target = h.target();
         for (q, f) in scope.model_columns(target, &alias) {
             w.push(", ");
-            w.column(&q, f.column);
+            w.model_column(&q, f);
         }
         let offset = *next;
         *next += target.width();
@@ -299,6 +299,9 @@ pub(super) fn render_select(
     }
     if q.filters.iter().any(|n| node_has_window(n, &q.annotations)) {
         return render_qualified(w, meta, q, select, left_join);
+    }
+    if !q.defer.is_empty() || q.only.is_some() {
+        w.deferred = deferred_fields(meta, q)?;
     }
     let scope = Scope::root(meta, &q.annotations);
     if !q.annotation_at.is_empty() {
@@ -687,6 +690,50 @@ pub(crate) fn compile_update(
     }
     write_key_filter(&mut w, meta, q)?;
     Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+}
+
+/// The fields `defer()` and `only()` leave unloaded: each named one must be a
+/// [`Deferred`](crate::Deferred) field (a path through `select_related` relations reaches a
+/// related model's); `only()` leaves out every `Deferred` field of the model it does not name.
+fn deferred_fields(meta: &'static ModelMeta, q: &Query) -> Result<Vec<&'static FieldMeta>> {
+    let field_at = |path: &str| -> Result<&'static FieldMeta> {
+        let parts: Vec<&str> = path.split("__").collect();
+        let mut m = meta;
+        for part in &parts[..parts.len() - 1] {
+            m = relation_target(m, part).ok_or_else(|| {
+                Error::field_error(format!("{} has no relation named '{part}' (in defer/only '{path}')", m.label()))
+            })?;
+        }
+        let name = parts[parts.len() - 1];
+        let scope = Scope::root(m, &[]);
+        scope
+            .model_columns(m, m.table)
+            .into_iter()
+            .map(|(_, f)| f)
+            .find(|f| f.name == name)
+            .ok_or_else(|| Error::field_error(format!("{} has no field named '{name}'", m.label())))
+    };
+    let mut out: Vec<&'static FieldMeta> = Vec::new();
+    for path in &q.defer {
+        let f = field_at(path)?;
+        if !f.deferrable {
+            return Err(Error::field_error(format!(
+                "'{path}' cannot be deferred: only Deferred<T> fields can be left unloaded (declare `{}` as Deferred<…>)",
+                f.name
+            )));
+        }
+        out.push(f);
+    }
+    if let Some(only) = &q.only {
+        let kept: Vec<&'static FieldMeta> = only.iter().map(|p| field_at(p)).collect::<Result<_>>()?;
+        let scope = Scope::root(meta, &[]);
+        for (_, f) in scope.model_columns(meta, meta.table) {
+            if f.deferrable && !kept.iter().any(|k| std::ptr::eq(*k, f)) && !out.iter().any(|d| std::ptr::eq(*d, f)) {
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Does a condition compare a window (directly or through an annotation)? Those are evaluated

@@ -30,6 +30,8 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         values_from,
         for_update,
         select_related,
+        defer,
+        only,
     } = q;
     len(out, filters.len());
     for n in filters {
@@ -73,6 +75,20 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
     len(out, select_related.len());
     for p in select_related {
         text(out, p);
+    }
+    len(out, defer.len());
+    for p in defer {
+        text(out, p);
+    }
+    match only {
+        None => out.push(0),
+        Some(names) => {
+            out.push(1);
+            len(out, names.len());
+            for n in names {
+                text(out, n);
+            }
+        }
     }
 }
 
@@ -333,6 +349,8 @@ pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
         values_from: _,
         for_update: _,
         select_related: _,
+        defer: _,
+        only: _,
     } = q;
     if !annotations.is_empty() || order.as_ref().is_some_and(|o| o.iter().any(|t| t.expr.is_some())) {
         return None;

@@ -12,16 +12,19 @@ pub(crate) struct Writer {
     /// Writing SQL text? Off when only the parameters of an already rendered shape are
     /// wanted: the same walk then collects them in the same order, writing nothing.
     pub(super) emit: bool,
+    /// The fields `defer()`/`only()` leave unloaded: their columns are selected as the
+    /// deferred marker.
+    pub(super) deferred: Vec<&'static FieldMeta>,
 }
 
 impl Writer {
     pub fn new(d: Dialect) -> Self {
-        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0, emit: true }
+        Writer { d, sql: String::with_capacity(160), params: Vec::new(), depth: 0, emit: true, deferred: Vec::new() }
     }
 
     /// A writer that only collects parameters.
     pub(super) fn params_only(d: Dialect) -> Self {
-        Writer { d, sql: String::new(), params: Vec::new(), depth: 0, emit: false }
+        Writer { d, sql: String::new(), params: Vec::new(), depth: 0, emit: false, deferred: Vec::new() }
     }
 
     pub fn ident(&mut self, name: &str) {
@@ -50,6 +53,15 @@ impl Writer {
         if self.emit {
             self.sql.push_str(s);
         }
+    }
+
+    /// A model column of a SELECT list, or the deferred marker in its place.
+    pub(crate) fn model_column(&mut self, qual: &str, f: &'static FieldMeta) {
+        if self.emit && self.deferred.iter().any(|d| std::ptr::eq(*d, f)) {
+            self.d.write_string_literal(&mut self.sql, crate::fields::deferred::MARK);
+            return;
+        }
+        self.column(qual, f.column);
     }
 
     pub(crate) fn column(&mut self, qual: &str, column: &str) {
@@ -249,7 +261,7 @@ impl Writer {
             if i > 0 {
                 self.push(", ");
             }
-            self.column(&q, f.column);
+            self.model_column(&q, f);
         }
     }
 
