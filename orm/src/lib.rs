@@ -207,8 +207,8 @@ pub use model::{
     AbstractModel, ForeignKey, Inherits, ManyToMany, Model, ModelState, Objects, ObjectsIter, OneToOne, Prefetch,
     Reverse, ReverseOne,
 };
-pub use queryset::stream::ModelIter;
-pub use queryset::{Annotated, BulkCreate, Combinable, CombinedQuerySet, DefaultManager, QuerySet};
+pub use queryset::stream::{ModelIter, ValuesIter};
+pub use queryset::{Annotated, BulkCreate, Combinable, CombinedQuerySet, DefaultManager, Explain, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
 

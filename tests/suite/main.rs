@@ -34,6 +34,7 @@ mod pool;
 mod qs_combinators;
 mod query_semantics;
 mod queryset;
+mod queryset_methods;
 mod related_managers;
 mod related_query_names;
 mod relations;

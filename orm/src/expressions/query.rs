@@ -15,10 +15,12 @@ use super::{Expr, OrderBy};
 /// let opts = ForUpdate::new().skip_locked();
 /// assert!(opts.is_skip_locked() && !opts.is_nowait());
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ForUpdate {
     pub(crate) nowait: bool,
     pub(crate) skip_locked: bool,
+    pub(crate) of: Vec<String>,
+    pub(crate) no_key: bool,
 }
 
 impl ForUpdate {
@@ -36,6 +38,22 @@ impl ForUpdate {
     /// Leave out the rows another transaction holds (`FOR UPDATE SKIP LOCKED`).
     pub fn skip_locked(mut self) -> Self {
         self.skip_locked = true;
+        self
+    }
+
+    /// Lock only the rows of these tables: `"self"` for the model's own, or a relation path
+    /// the query joins (`"author"`), as Django's `of=("self", "author")`. PostgreSQL only
+    /// (MariaDB has no `FOR UPDATE OF`: `NotSupportedError`); SQLite, which locks the whole
+    /// database, ignores it as it ignores the lock.
+    pub fn of<'s, I: IntoIterator<Item = &'s str>>(mut self, relations: I) -> Self {
+        self.of = relations.into_iter().map(str::to_owned).collect();
+        self
+    }
+
+    /// `FOR NO KEY UPDATE` (PostgreSQL's weaker lock that lets inserts referencing the rows
+    /// through a foreign key proceed; Django's `no_key=True`); `NotSupportedError` on MariaDB.
+    pub fn no_key(mut self) -> Self {
+        self.no_key = true;
         self
     }
 
@@ -75,6 +93,10 @@ pub(crate) struct Query {
     pub defer: Vec<String>,
     /// Fields `only()` named: every other `Deferred` field is left unloaded.
     pub only: Option<Vec<String>>,
+    /// Annotations made by `alias()`: usable in filters and ordering, never selected.
+    pub hidden: Vec<String>,
+    /// `DISTINCT ON` these fields (PostgreSQL).
+    pub distinct_on: Vec<String>,
 }
 
 /// A set operation (Django's `union`, `intersection`, `difference`).

@@ -89,6 +89,19 @@ pub trait Persist: Model {
         persist::refresh_fields(self, fields, ex)
     }
 
+    /// The next instance by the date or datetime `field` (ties broken by primary key):
+    /// Django's generated `get_next_by_<field>()`. `DoesNotExist` past the last one; an
+    /// unsaved instance is a `ValueError`, a field that is not a non-null date or datetime a
+    /// `FieldError`.
+    fn get_next_by(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<Self> {
+        persist::next_or_previous(self, field, true, ex)
+    }
+
+    /// The previous instance by `field`: Django's `get_previous_by_<field>()`.
+    fn get_previous_by(&self, field: &str, ex: &(impl Executor + ?Sized)) -> Result<Self> {
+        persist::next_or_previous(self, field, false, ex)
+    }
+
     /// Loads every [`Deferred`](crate::Deferred) field left unloaded, in one query (none
     /// when every field is loaded).
     fn load_deferred(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {

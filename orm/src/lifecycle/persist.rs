@@ -370,6 +370,42 @@ fn check_loaded<M: Model>(obj: &M, fields: &[usize], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Django's `_get_next_or_previous_by_FIELD`: `(field = v AND pk > k) OR field > v`, ordered
+/// by the field then the key, the first row.
+pub(crate) fn next_or_previous<M: Model>(obj: &M, field: &str, next: bool, ex: &(impl Executor + ?Sized)) -> Result<M> {
+    use crate::expressions::q::{parse_leaf, Node};
+    let meta = M::meta();
+    let pk = obj.pk_value();
+    if pk.is_null() {
+        return Err(Error::ValueError("get_next/get_previous cannot be used on unsaved objects.".into()));
+    }
+    let i = meta
+        .field_index(field)
+        .ok_or_else(|| Error::field_error(format!("{} has no field named '{field}'", meta.label())))?;
+    let f = &meta.fields[i];
+    use crate::expressions::OrderBy;
+    use crate::fields::ColumnKind;
+    let temporal = matches!(f.kind, ColumnKind::Date | ColumnKind::DateTime | ColumnKind::DateTimeTz);
+    if !temporal || f.null {
+        return Err(Error::field_error(format!(
+            "get_next_by/get_previous_by need a non-null date or datetime field; `{field}` of {} is not one",
+            meta.label()
+        )));
+    }
+    let v = obj.field_value(i);
+    let op = if next { "gt" } else { "lt" };
+    let leaf = |path: String, value: Value| -> Result<Node> { Ok(Node::Leaf(parse_leaf(&path, value)?)) };
+    let tie = Node::And(vec![leaf(field.to_owned(), v.clone())?, leaf(format!("pk__{op}"), pk)?]);
+    let after = leaf(format!("{field}__{op}"), v)?;
+    let (o1, o2) =
+        if next { (OrderBy::asc(field), OrderBy::asc("pk")) } else { (OrderBy::desc(field), OrderBy::desc("pk")) };
+    crate::QuerySet::<M>::new()
+        .filter(crate::Q::from_node(Node::Or(vec![tie, after])))
+        .order_by([o1, o2])
+        .first(ex)?
+        .ok_or_else(|| Error::DoesNotExist { model: meta.label() })
+}
+
 /// Django's `refresh_from_db(fields=…)`: one query for those fields of this row.
 pub(crate) fn refresh_fields<M: Model>(obj: &mut M, fields: &[&str], ex: &(impl Executor + ?Sized)) -> Result<()> {
     let meta = M::meta();

@@ -35,6 +35,90 @@ impl<M: Model> From<QuerySet<M>> for SubqueryExpr {
     }
 }
 
+/// Options of [`QuerySet::explain_with`] (Django's `explain()` keyword arguments).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Explain {
+    format: Option<String>,
+    analyze: bool,
+    verbose: bool,
+}
+
+impl Explain {
+    /// No options: the backend's default plan.
+    pub fn new() -> Self {
+        Explain::default()
+    }
+
+    /// The output format: `TEXT`, `JSON`, `YAML` or `XML` on PostgreSQL, `JSON` or
+    /// `TRADITIONAL` on MySQL/MariaDB.
+    pub fn format(mut self, format: &str) -> Self {
+        self.format = Some(format.to_ascii_uppercase());
+        self
+    }
+
+    /// Runs the query and reports actual times (PostgreSQL `ANALYZE`; MariaDB's
+    /// `ANALYZE <query>`).
+    pub fn analyze(mut self) -> Self {
+        self.analyze = true;
+        self
+    }
+
+    /// More detail (PostgreSQL `VERBOSE`).
+    pub fn verbose(mut self) -> Self {
+        self.verbose = true;
+        self
+    }
+
+    /// The statement prefix on `d`, or Django's `ValueError` for what `d` lacks.
+    fn prefix(&self, d: Dialect) -> Result<String> {
+        let unknown = |what: &str| Err(Error::ValueError(format!("Unknown options: {what}")));
+        match d {
+            Dialect::Sqlite => {
+                if let Some(f) = &self.format {
+                    return Err(Error::ValueError(format!("{f} is not a recognized format.")));
+                }
+                if self.analyze || self.verbose {
+                    return unknown(if self.analyze { "analyze" } else { "verbose" });
+                }
+                Ok("EXPLAIN QUERY PLAN ".into())
+            }
+            Dialect::Postgres => {
+                let mut opts = Vec::new();
+                if self.analyze {
+                    opts.push("ANALYZE true".to_owned());
+                }
+                if self.verbose {
+                    opts.push("VERBOSE true".to_owned());
+                }
+                if let Some(f) = &self.format {
+                    if !["TEXT", "JSON", "YAML", "XML"].contains(&f.as_str()) {
+                        return Err(Error::ValueError(format!("{f} is not a recognized format.")));
+                    }
+                    opts.push(format!("FORMAT {f}"));
+                }
+                Ok(if opts.is_empty() { "EXPLAIN ".into() } else { format!("EXPLAIN ({}) ", opts.join(", ")) })
+            }
+            Dialect::Mysql => {
+                if self.verbose {
+                    return unknown("verbose");
+                }
+                match (&self.format, self.analyze) {
+                    (Some(f), false) if ["JSON", "TRADITIONAL"].contains(&f.as_str()) => {
+                        Ok(format!("EXPLAIN FORMAT={f} "))
+                    }
+                    (Some(f), _) if !["JSON", "TRADITIONAL"].contains(&f.as_str()) => {
+                        Err(Error::ValueError(format!("{f} is not a recognized format.")))
+                    }
+                    (Some(_), true) => Ok("ANALYZE FORMAT=JSON ".into()),
+                    (None, true) => Ok("ANALYZE ".into()),
+                    (None, false) => Ok("EXPLAIN ".into()),
+                    (Some(f), false) => Ok(format!("EXPLAIN FORMAT={f} ")),
+                }
+            }
+        }
+    }
+}
+
 /// A model instance with the annotations computed for it.
 #[derive(Clone, Debug)]
 pub struct Annotated<M> {
@@ -510,6 +594,34 @@ impl<M: Model> QuerySet<M> {
         self
     }
 
+    /// An expression usable in filters, ordering and `update()` under `name`, but not selected
+    /// (Django's `alias()`: cheaper than `annotate()` when the value itself is not wanted;
+    /// `values()` of it is a `FieldError`, as in Django).
+    ///
+    /// ```
+    /// # include!("../../doctest_setup.rs");
+    /// # fn main() -> orm::Result<()> {
+    /// # let db = setup()?;
+    /// use orm::expressions::functions::Length;
+    /// let long = Note::objects().alias("len", Length::new(Note::title())).filter(Q::path("len__gt", 9)?).count(&db)?;
+    /// assert_eq!(long, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn alias(self, name: &str, expr: impl Into<Expr>) -> Self {
+        let mut qs = self.annotate(name, expr);
+        qs.query.hidden.push(name.to_owned());
+        qs
+    }
+
+    /// `SELECT DISTINCT ON (fields)` (PostgreSQL; Django's `distinct(*fields)`): one row per
+    /// distinct value of the fields, the first in the ordering, which must start with them.
+    /// Elsewhere it is Django's `NotSupportedError`.
+    pub fn distinct_on<'s, I: IntoIterator<Item = &'s str>>(mut self, fields: I) -> Self {
+        self.refuse_if_sliced("Cannot create distinct fields once a slice has been taken.");
+        self.query.distinct_on = fields.into_iter().map(str::to_owned).collect();
+        self
+    }
+
     /// Selects only these fields or annotations; evaluate with
     /// [`fetch_values`](Self::fetch_values), [`fetch_lists`](Self::fetch_lists) or
     /// [`fetch_flat`](Self::fetch_flat). Followed by `annotate` with an aggregate, it groups by
@@ -692,7 +804,13 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let n_fields = M::meta().width();
-        let names: Arc<[String]> = self.query.annotations.iter().map(|(n, _)| n.clone()).collect();
+        let names: Arc<[String]> = self
+            .query
+            .annotations
+            .iter()
+            .filter(|(n, _)| !self.query.hidden.contains(n))
+            .map(|(n, _)| n.clone())
+            .collect();
         let init = crate::signals::init_hub::<M, _>(ex);
         collect_rows(ex, &stmt.sql, &stmt.params, |row| {
             let object = crate::signals::decode::<M>(init, row)?;
@@ -758,6 +876,83 @@ impl<M: Model> QuerySet<M> {
             }
             Ok(OwnedRow::new(names.clone(), values))
         })
+    }
+
+    /// Streams the rows of a `values()` query (every field and annotation when `values` was
+    /// not called) as they arrive, holding the connection until dropped (Django's
+    /// `values().iterator()`).
+    pub fn iter_values<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ValuesIter<'e>> {
+        self.check()?;
+        self.check_lock(ex)?;
+        if self.is_none() {
+            return Ok(stream::ValuesIter::empty(ex.checkout()?));
+        }
+        let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
+        let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
+        stream::ValuesIter::new(ex.checkout()?, &stmt.sql, &stmt.params, names)
+    }
+
+    /// Is `obj` among the rows (one `EXISTS` query; Django's `contains()`)? An unsaved
+    /// instance is a `ValueError`, a `values()` query a `TypeError`, as in Django.
+    pub fn contains(&self, obj: &M, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        if self.query.values.is_some() {
+            return Err(Error::TypeError("Cannot call QuerySet.contains() after .values() or .values_list().".into()));
+        }
+        let pk = obj.pk_value();
+        if pk.is_null() {
+            return Err(Error::ValueError("QuerySet.contains() cannot be used on unsaved objects.".into()));
+        }
+        self.clone().filter(Q::from_node(Node::Leaf(parse_leaf("pk", pk)?))).exists(ex)
+    }
+
+    /// The distinct dates `field` (a date or datetime) takes, truncated to `kind` (year,
+    /// month, week or day), ascending or descending (Django's `dates()`).
+    pub fn dates(
+        &self,
+        field: &str,
+        kind: crate::expressions::TruncTo,
+        descending: bool,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<Vec<chrono::NaiveDate>> {
+        use crate::expressions::TruncTo;
+        if !matches!(kind, TruncTo::Year | TruncTo::Month | TruncTo::Week | TruncTo::Day) {
+            return Err(Error::ValueError("'kind' must be one of 'year', 'month', 'week', or 'day'.".into()));
+        }
+        let e = crate::expressions::functions::Cast::new(
+            crate::expressions::functions::Trunc::new(crate::expressions::F::col(field), kind),
+            crate::expressions::CastTo::Date,
+        );
+        self.distinct_truncated(field, e, descending, ex)
+    }
+
+    /// The distinct datetimes `field` takes, truncated to `kind` (year … second), ascending
+    /// or descending (Django's `datetimes()`, in UTC).
+    pub fn datetimes(
+        &self,
+        field: &str,
+        kind: crate::expressions::TruncTo,
+        descending: bool,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<Vec<chrono::NaiveDateTime>> {
+        let e = crate::expressions::functions::Trunc::new(crate::expressions::F::col(field), kind);
+        self.distinct_truncated(field, e, descending, ex)
+    }
+
+    fn distinct_truncated<T: orm_backends::FromValue>(
+        &self,
+        field: &str,
+        e: Expr,
+        descending: bool,
+        ex: &(impl Executor + ?Sized),
+    ) -> Result<Vec<T>> {
+        let order = if descending { OrderBy::desc("datefield") } else { OrderBy::asc("datefield") };
+        self.clone()
+            .filter(Q::from_node(Node::Leaf(parse_leaf(&format!("{field}__isnull"), Value::Bool(false))?)))
+            .annotate("datefield", e)
+            .values(["datefield"])
+            .distinct()
+            .order_by([order])
+            .fetch_flat(ex)
     }
 
     /// The rows of a `values()` query as lists (Django's `values_list`).
@@ -1041,10 +1236,17 @@ impl<M: Model> QuerySet<M> {
 
     /// `EXPLAIN` (SQLite: `EXPLAIN QUERY PLAN`) of this query, as text.
     pub fn explain(&self, ex: &(impl Executor + ?Sized)) -> Result<String> {
+        self.explain_with(&Explain::default(), ex)
+    }
+
+    /// The plan with options (Django's `explain(format=…, **options)`): `ANALYZE`, `VERBOSE`
+    /// and a format on PostgreSQL, `FORMAT=JSON` on MySQL/MariaDB; SQLite takes none, and an
+    /// option a backend lacks is Django's `ValueError` naming it.
+    pub fn explain_with(&self, options: &Explain, ex: &(impl Executor + ?Sized)) -> Result<String> {
         self.check()?;
         let d = ex.dialect();
         let stmt = compile_select(M::meta(), d, &self.query, Select::Model)?;
-        let prefix = if d == Dialect::Sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " };
+        let prefix = options.prefix(d)?;
         let rows = ex.with_connection(|c| c.query(&format!("{prefix}{}", stmt.sql), &stmt.params))?;
         let mut out = Vec::new();
         for r in rows {

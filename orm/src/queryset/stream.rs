@@ -1,4 +1,5 @@
-//! Row-by-row decoding into models with bounded memory: [`ModelIter`].
+//! Row-by-row decoding with bounded memory: [`ModelIter`] into models, [`ValuesIter`] into
+//! `values()` rows (Django's `values().iterator()`).
 
 use crate::error::Result;
 use crate::model::Model;
@@ -26,7 +27,7 @@ pub struct ModelIter<'e, M> {
 /// The prefetching of one chunk of instances.
 pub(crate) type Prefetcher<'e, M> = Box<dyn FnMut(&mut [M]) -> Result<()> + 'e>;
 
-impl<'e, M: Model> ModelIter<'e, M> {
+impl<'e, M> ModelIter<'e, M> {
     pub(crate) fn new(
         checkout: Checkout<'e>,
         sql: &str,
@@ -79,7 +80,9 @@ impl<'e, M: Model> ModelIter<'e, M> {
             _m: PhantomData,
         }
     }
+}
 
+impl<'e, M: Model> ModelIter<'e, M> {
     /// Prefetches each chunk with `prefetch` before handing it out.
     pub(crate) fn with_prefetch(mut self, prefetch: Prefetcher<'e, M>) -> Self {
         self.prefetch = Some(prefetch);
@@ -151,5 +154,54 @@ impl<M: Model> Iterator for ModelIter<'_, M> {
             }
         }
         self.buffer.pop_front()
+    }
+}
+
+/// `values()` rows read as they arrive (Django's `.values(…).iterator()`): the same
+/// streaming as [`ModelIter`], each row an [`OwnedRow`](orm_backends::OwnedRow) named by the
+/// selected columns.
+pub struct ValuesIter<'e> {
+    inner: ModelIter<'e, ()>,
+    names: std::sync::Arc<[String]>,
+}
+
+impl<'e> ValuesIter<'e> {
+    pub(crate) fn new(
+        checkout: Checkout<'e>,
+        sql: &str,
+        params: &[orm_backends::Value],
+        names: std::sync::Arc<[String]>,
+    ) -> Result<Self> {
+        let inner = ModelIter::new(checkout, sql, params, std::sync::Arc::from(Vec::new()), 1)?;
+        Ok(ValuesIter { inner, names })
+    }
+
+    pub(crate) fn empty(checkout: Checkout<'e>) -> Self {
+        ValuesIter { inner: ModelIter::empty(checkout), names: std::sync::Arc::from(Vec::new()) }
+    }
+}
+
+impl Iterator for ValuesIter<'_> {
+    type Item = Result<orm_backends::OwnedRow>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.inner.done {
+            return None;
+        }
+        match self.inner.stream.next_row() {
+            Ok(Some(row)) => {
+                let values: orm_backends::Result<Vec<orm_backends::Value>> =
+                    (0..self.names.len()).map(|i| row.value(i)).collect();
+                Some(values.map(|v| orm_backends::OwnedRow::new(self.names.clone(), v)).map_err(Into::into))
+            }
+            Ok(None) => {
+                self.inner.done = true;
+                None
+            }
+            Err(e) => {
+                self.inner.done = true;
+                Some(Err(e.into()))
+            }
+        }
     }
 }

@@ -139,7 +139,7 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
             // Annotations added after values() are selected too; those before it only when
             // named (Django's annotation mask), so they do not enter GROUP BY either.
             for (n, e) in q.annotations.iter().skip(q.values_from) {
-                if !names.contains(n) {
+                if !names.contains(n) && !q.hidden.contains(n) {
                     out.push((n.clone(), e.clone()));
                 }
             }
@@ -151,7 +151,7 @@ pub(super) fn values_columns(meta: &'static ModelMeta, q: &Query) -> Vec<(String
                 .into_iter()
                 .map(|f| (ModelMeta::attname(f).into_owned(), crate::expressions::F::col(f.name)))
                 .collect();
-            out.extend(q.annotations.iter().cloned());
+            out.extend(q.annotations.iter().filter(|(n, _)| !q.hidden.contains(n)).cloned());
             out
         }
     }
@@ -297,6 +297,9 @@ pub(super) fn render_select(
             )));
         }
     }
+    if let Some(n) = q.values.iter().flatten().find(|n| q.hidden.contains(n)) {
+        return Err(Error::field_error(format!("Cannot select the '{n}' alias. Use annotate() to promote it.")));
+    }
     if q.filters.iter().any(|n| node_has_window(n, &q.annotations)) {
         return render_qualified(w, meta, q, select, left_join);
     }
@@ -333,7 +336,21 @@ pub(super) fn render_select(
         w.push("SELECT COUNT(*) FROM (");
     }
     w.push("SELECT ");
-    if q.distinct {
+    if !q.distinct_on.is_empty() {
+        if d != Dialect::Postgres {
+            return Err(Error::NotSupportedError(
+                "DISTINCT ON fields is not supported by this database backend.".into(),
+            ));
+        }
+        w.push("DISTINCT ON (");
+        for (i, p) in q.distinct_on.iter().enumerate() {
+            if i > 0 {
+                w.push(", ");
+            }
+            w.expr(&scope, &crate::expressions::F::col(p))?;
+        }
+        w.push(") ");
+    } else if q.distinct {
         w.push("DISTINCT ");
     }
     let mut group_by: Vec<Expr> = Vec::new();
@@ -354,6 +371,9 @@ pub(super) fn render_select(
         Select::Model | Select::Count => {
             w.select_list(&scope, meta, &scope.qual.clone());
             for (i, (name, e)) in q.annotations.iter().enumerate() {
+                if q.hidden.contains(name) {
+                    continue;
+                }
                 w.push(", ");
                 scope.in_annotation(name, || w.expr(&scope, e))?;
                 w.push(" AS ");
@@ -510,9 +530,34 @@ pub(super) fn render_select(
         Select::One if !wrap_exists => w.limit_offset(Some(1), q.offset),
         _ => w.limit_offset(q.limit, q.offset),
     }
-    if let Some(fu) = q.for_update {
+    if let Some(fu) = &q.for_update {
         if d.features().has_select_for_update && select == Select::Model {
-            w.push(" FOR UPDATE");
+            if (fu.no_key || !fu.of.is_empty()) && d == Dialect::Mysql {
+                return Err(Error::NotSupportedError(format!(
+                    "{} is not supported on this database backend.",
+                    if fu.no_key { "FOR NO KEY UPDATE" } else { "FOR UPDATE OF" }
+                )));
+            }
+            w.push(if fu.no_key { " FOR NO KEY UPDATE" } else { " FOR UPDATE" });
+            for (i, rel) in fu.of.iter().enumerate() {
+                w.push(if i == 0 { " OF " } else { ", " });
+                if rel == "self" {
+                    w.ident(&scope.qual.clone());
+                    continue;
+                }
+                // The table the relation joins (the join `select_related` made, reused).
+                let (mut m, mut qual) = (meta, scope.qual.clone());
+                for part in rel.split("__") {
+                    let Some(h) = hop(m, part) else {
+                        return Err(Error::field_error(format!(
+                            "Invalid field name(s) given in select_for_update(of=(...)): {rel}. Only relational fields followed in the query are allowed."
+                        )));
+                    };
+                    qual = scope.apply_hop(&qual, h);
+                    m = h.target();
+                }
+                w.ident(&qual);
+            }
             if fu.nowait {
                 w.push(" NOWAIT");
             } else if fu.skip_locked {

@@ -32,6 +32,8 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
         select_related,
         defer,
         only,
+        hidden,
+        distinct_on,
     } = q;
     len(out, filters.len());
     for n in filters {
@@ -70,7 +72,13 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
     }
     match for_update {
         None => out.push(0),
-        Some(f) => out.push(1 | (u8::from(f.nowait) << 1) | (u8::from(f.skip_locked) << 2)),
+        Some(f) => {
+            out.push(1 | (u8::from(f.nowait) << 1) | (u8::from(f.skip_locked) << 2) | (u8::from(f.no_key) << 3));
+            len(out, f.of.len());
+            for o in &f.of {
+                text(out, o);
+            }
+        }
     }
     len(out, select_related.len());
     for p in select_related {
@@ -89,6 +97,14 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
                 text(out, n);
             }
         }
+    }
+    len(out, hidden.len());
+    for n in hidden {
+        text(out, n);
+    }
+    len(out, distinct_on.len());
+    for n in distinct_on {
+        text(out, n);
     }
 }
 
@@ -351,6 +367,8 @@ pub(crate) fn direct_params(q: &Query) -> Option<Vec<Value>> {
         select_related: _,
         defer: _,
         only: _,
+        hidden: _,
+        distinct_on: _,
     } = q;
     if !annotations.is_empty() || order.as_ref().is_some_and(|o| o.iter().any(|t| t.expr.is_some())) {
         return None;
