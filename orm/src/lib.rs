@@ -246,6 +246,15 @@ pub mod __private {
     pub const fn auto_of<T: crate::FieldType>() -> bool {
         T::AUTO
     }
+    /// A field's value from its declared default (the derive's constructor): the default is
+    /// of the field's own lookup type, so it converts; a custom `FromValue` that refuses its
+    /// own values is a bug, reported with the field's type.
+    pub fn default_value<T: crate::FieldType>(v: Value) -> T {
+        match T::from_value_ref(v.as_ref()) {
+            Ok(x) => x,
+            Err(e) => panic!("the declared default of a `{}` field does not convert: {e}", std::any::type_name::<T>()),
+        }
+    }
     /// `T::DEFERRABLE`.
     pub const fn deferrable_of<T: crate::FieldType>() -> bool {
         T::DEFERRABLE

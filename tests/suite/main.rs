@@ -4,6 +4,7 @@
 mod abstract_bases;
 mod concurrency;
 mod connect;
+mod constructors;
 mod custom_lookups;
 mod db_functions;
 mod defer;

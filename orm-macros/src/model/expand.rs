@@ -1311,3 +1311,78 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
         };
     }
 }
+
+/// The constructor of a concrete model (Django's `Post(title=…, author=…)`): a struct
+/// `New<Model>` holding the required fields, whose `build()` fills every other one (its
+/// `default`, `Auto` unset, `None`, `auto_now`, empty relation caches and state) and whose
+/// `create()` saves it. A missing required field is a missing field of a struct literal: a
+/// compile error naming it.
+pub(crate) fn constructor(def: &ModelDef, vis: &syn::Visibility) -> TokenStream {
+    let ident = &def.ident;
+    let new_ident = format_ident!("New{}", ident);
+    let mut required = Vec::new();
+    let mut inits = Vec::new();
+    for f in &def.fields {
+        let (id, ty) = (&f.ident, &f.ty);
+        let wrapper = super::last_segment(ty).map(|(i, _)| i.to_string()).unwrap_or_default();
+        let a = &f.attrs;
+        let fill = match &f.kind {
+            FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::ReverseOne | FieldKind::State => {
+                Some(quote_spanned!(ty.span()=> ::core::default::Default::default()))
+            }
+            FieldKind::Column { .. } => match &a.default {
+                Some(d) => Some(match &d.value {
+                    Default_::Literal(lit) => quote_spanned! {d.span=> {
+                        let v: <#ty as ::orm::FieldType>::Lookup = ::core::convert::Into::into(#lit);
+                        ::orm::__private::default_value::<#ty>(::orm::ToValue::to_value(&v))
+                    }},
+                    Default_::Callable(path) => quote_spanned!(d.span=> ::core::convert::Into::into(#path())),
+                }),
+                None if a.auto_now.is_some() || a.auto_now_add.is_some() => {
+                    Some(quote_spanned!(ty.span()=> <#ty as ::orm::__private::NowField>::now()))
+                }
+                None if wrapper == "Option" => Some(quote!(::core::option::Option::None)),
+                None if wrapper == "Auto" => Some(quote_spanned!(ty.span()=> ::core::default::Default::default())),
+                None => None,
+            },
+            FieldKind::Base | FieldKind::Parent | FieldKind::Skip => None,
+        };
+        match fill {
+            Some(v) => inits.push(quote!(#id: #v)),
+            None => {
+                let doc = format!("`{}` (required: no default).", f.name);
+                required.push(quote!(#[doc = #doc] pub #id: #ty));
+                inits.push(quote!(#id: self.#id));
+            }
+        }
+    }
+    let doc = format!(
+        "The required fields of [`{ident}`]: `build()` fills the others from their defaults (Django's `{ident}(field=…)`), `create()` saves it."
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(clippy::struct_field_names)]
+        #vis struct #new_ident {
+            #(#required,)*
+        }
+
+        impl #new_ident {
+            /// The instance, every field not given filled from its declaration.
+            #[allow(clippy::needless_update)]
+            pub fn build(self) -> #ident {
+                #ident { #(#inits,)* }
+            }
+
+            /// Builds and saves it (an INSERT), returning it with its key set.
+            pub fn create(self, ex: &(impl ::orm::Executor + ?::core::marker::Sized)) -> ::orm::Result<#ident> {
+                ::orm::Persist::create(self.build(), ex)
+            }
+        }
+
+        impl ::core::convert::From<#new_ident> for #ident {
+            fn from(n: #new_ident) -> #ident {
+                n.build()
+            }
+        }
+    }
+}

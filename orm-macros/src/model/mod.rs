@@ -57,7 +57,7 @@ pub(crate) struct ModelDef {
 }
 
 /// The last path segment of a type and its single generic argument, if any.
-fn last_segment(ty: &Type) -> Option<(&Ident, Option<&Type>)> {
+pub(crate) fn last_segment(ty: &Type) -> Option<(&Ident, Option<&Type>)> {
     let Type::Path(tp) = ty else { return None };
     if tp.qself.is_some() {
         return None;
@@ -326,6 +326,11 @@ fn validate_columns(def: &ModelDef, errors: &mut Option<syn::Error>) {
 }
 
 pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
+    let vis = input.vis.clone();
     let def = parse(input)?;
-    Ok(expand::expand(&def))
+    let mut out = expand::expand(&def);
+    if !def.is_abstract {
+        out.extend(expand::constructor(&def, &vis));
+    }
+    Ok(out)
 }
