@@ -101,6 +101,13 @@
 //! | `Window(Rank(), partition_by=…, order_by=…, frame=RowRange(…))`, filtering on it | `Window::new(Rank::new()).partition_by([…]).order_by([…]).frame(Frame::rows(…))` ([`expressions::Window`]); filters on it wrap the query as Django 4.2+ |
 //! | `Concat`, `Left`, `Extract`, `Trunc`, `Cast`, `Round`, … (`django.db.models.functions`) | the same names in [`expressions::functions`] (`Reverse` is `functions::Reverse`; the prelude's `Reverse` is the relation field) |
 //! | `qs1.union(qs2, all=True)`, `intersection`, `difference` | [`QuerySet::union`], [`QuerySet::union_all`], [`QuerySet::intersection`], [`QuerySet::difference`] → [`CombinedQuerySet`], whose methods are the ones Django allows after them |
+//! | `defer("body")`, `only("title")`, `refresh_from_db(fields=[…])` | [`QuerySet::defer`], [`QuerySet::only`] over [`Deferred`]`<T>` fields; [`Persist::refresh_from_db_fields`], [`Persist::load_deferred`] |
+//! | `data__owner__name`, `data__items__0`, `has_key`, `has_keys`, `has_any_keys`, `contains`, `contained_by` | the same paths and lookup names on JSON fields (`contains`/`contained_by` are `NotSupportedError` on SQLite) |
+//! | `Field.register_lookup(NotEqual)`, a `Transform` subclass | [`expressions::custom::register_lookup`], [`expressions::custom::register_transform`] with [`expressions::custom::CustomDef`]; [`Field::lookup`], [`Field::transform`] |
+//! | `alias()`, `contains(obj)`, `dates()`, `datetimes()`, `distinct(*fields)` | [`QuerySet::alias`], [`QuerySet::contains`], [`QuerySet::dates`], [`QuerySet::datetimes`], [`QuerySet::distinct_on`] |
+//! | `select_for_update(of=("self",), no_key=True)`, `explain(format="json", analyze=True)` | [`ForUpdate::of`], [`ForUpdate::no_key`]; [`QuerySet::explain_with`]`(&`[`Explain`]`::new().format("json").analyze(), db)` |
+//! | `obj.get_next_by_pub_date()`, `values().iterator()`, `values_list(named=True)` | [`Persist::get_next_by`]`("pub_date", db)` / [`Persist::get_previous_by`]; [`QuerySet::iter_values`]; [`QuerySet::fetch_values`] (rows read by column name) |
+//! | `Post(title=…, author=…)` (the other fields from their defaults) | the derive's `NewPost { title, author }.build()` / `.create(db)` |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
 //!
 //! ## Departures from the design notes, and why

@@ -177,15 +177,15 @@ fn run(url: &str) -> orm::Result<()> {
     for (title, views, author) in
         [("Hello, ORM", 10, &ann), ("Rust in production", 42, &ann), ("Draft: joins", 0, &bob)]
     {
-        let mut post = Post {
-            id: Auto::unset(),
+        // The derive's constructor: the required fields; `views` defaults to 0, the caches
+        // start empty, the key unset.
+        let mut post = NewPost {
             stamps: Timestamped { created_at: None, updated_at: None },
             title: title.into(),
             author: ForeignKey::to(author)?,
-            views,
-            tags: ManyToMany::new(),
-            comments: Reverse::new(),
-        };
+        }
+        .build();
+        post.views = views;
         post.save(&db)?;
         println!(
             "saved post {:?} (id {}, created {:?})",
@@ -213,6 +213,27 @@ fn run(url: &str) -> orm::Result<()> {
     first.views += 1;
     first.save_with(&db, &SaveOptions::update_fields(["views"]))?;
     println!("updated its views to {}", first.views);
+
+    // A report: each post's rank by views among its author's (a window function) and how far
+    // it reached (a conditional expression), in one query.
+    use orm::expressions::{functions::Rank, Case, When, Window};
+    let report = Post::objects()
+        .annotate("rank", Window::new(Rank::new()).partition_by([Post::author()]).order_by(["-views"]))
+        .annotate(
+            "reach",
+            Case::new([When::new(Post::views().gte(20), "wide"), When::new(Post::views().gt(0), "some")])
+                .default("none"),
+        )
+        .order_by(["author", "rank"])
+        .fetch_annotated(&db)?;
+    for r in &report {
+        println!(
+            "  report: {:?} is #{} of its author's posts, reach {}",
+            r.object.title,
+            r.get::<i64>("rank")?,
+            r.get::<String>("reach")?
+        );
+    }
 
     // Relations: tags on posts, comments, then everything loaded without N+1 queries.
     let rust = Tag { id: Auto::unset(), name: "rust".into() }.create(&db)?;
