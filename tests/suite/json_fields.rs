@@ -94,6 +94,14 @@ backend_test! {
         let db = db_of(t);
         let ids = setup(&db)?;
         assert_eq!(which(&db, &ids, p("value__has_key", "a"))?, [3, 4]);
+        // The typed handle's forms.
+        let v = NullableJson::value();
+        assert_eq!(which(&db, &ids, v.has_key("a"))?, [3, 4]);
+        assert_eq!(which(&db, &ids, v.has_keys(["a", "c", "h"]))?, [4]);
+        assert_eq!(which(&db, &ids, v.has_any_keys(["c", "l"]))?, [3, 4, 6]);
+        assert_eq!(which(&db, &ids, v.key("baz").has_key("a"))?, [7]);
+        assert_eq!(which(&db, &ids, v.key("k").key("l").eq(json!("m")))?, [4]);
+        assert_eq!(which(&db, &ids, v.key("d").key("0").eq(json!("e")))?, [4]);
         assert_eq!(which(&db, &ids, Q::path("value__has_keys", json!(["a", "c", "h"]))?)?, [4]);
         assert_eq!(which(&db, &ids, Q::path("value__has_any_keys", json!(["c", "l"]))?)?, [3, 4, 6]);
         // Under a key (test_has_key_deep), and an index (test_has_key_list).

@@ -249,3 +249,38 @@ impl<M> Field<M, String> {
         self.one(Lookup::IEndsWith, v)
     }
 }
+
+impl<M> Field<M, serde_json::Value> {
+    /// The value under `key` (an all-digit key indexes an array): `Item::data().key("owner")
+    /// .key("name").eq(json!("Ann"))`, as the path `data__owner__name`.
+    pub fn key(&self, key: &str) -> Field<M, serde_json::Value> {
+        let mut path = self.path.clone();
+        path.push(Cow::Owned(key.to_owned()));
+        Field { path, _m: PhantomData }
+    }
+
+    /// Has the key (Django's `has_key`).
+    pub fn has_key(&self, key: &str) -> Q<M> {
+        self.leaf(Lookup::HasKey, Operand::Value(Value::Text(key.to_owned())))
+    }
+
+    /// Has every key (Django's `has_keys`).
+    pub fn has_keys<'s, I: IntoIterator<Item = &'s str>>(&self, keys: I) -> Q<M> {
+        self.leaf(Lookup::HasKeys, Operand::List(keys.into_iter().map(|k| Value::Text(k.to_owned())).collect()))
+    }
+
+    /// Has one of the keys (Django's `has_any_keys`).
+    pub fn has_any_keys<'s, I: IntoIterator<Item = &'s str>>(&self, keys: I) -> Q<M> {
+        self.leaf(Lookup::HasAnyKeys, Operand::List(keys.into_iter().map(|k| Value::Text(k.to_owned())).collect()))
+    }
+
+    /// Contains the document (PostgreSQL's `@>`, MySQL's `JSON_CONTAINS`; Django's `contains`).
+    pub fn contains(&self, doc: serde_json::Value) -> Q<M> {
+        self.leaf(Lookup::Contains, Operand::Value(Value::Json(doc)))
+    }
+
+    /// Is contained in the document (Django's `contained_by`).
+    pub fn contained_by(&self, doc: serde_json::Value) -> Q<M> {
+        self.leaf(Lookup::ContainedBy, Operand::Value(Value::Json(doc)))
+    }
+}
