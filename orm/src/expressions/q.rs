@@ -97,6 +97,19 @@ impl Lookup {
         Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).unwrap_or("exact")
     }
 
+    /// The SQL operator of a comparison (`exact`, `gt`, `gte`, `lt`, `lte`), spaced; `None`
+    /// for the others.
+    pub fn comparison_sql(self) -> Option<&'static str> {
+        Some(match self {
+            Lookup::Exact => " = ",
+            Lookup::Gt => " > ",
+            Lookup::Gte => " >= ",
+            Lookup::Lt => " < ",
+            Lookup::Lte => " <= ",
+            _ => return None,
+        })
+    }
+
     /// Does it only make sense on text?
     pub fn is_text(self) -> bool {
         matches!(

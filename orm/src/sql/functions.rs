@@ -190,17 +190,7 @@ impl Writer {
                 Ok(())
             }
             Func::Trunc(unit) => self.trunc(scope, a0()?, unit),
-            Func::RowNumber
-            | Func::Rank
-            | Func::DenseRank
-            | Func::PercentRank
-            | Func::CumeDist
-            | Func::Ntile(_)
-            | Func::Lag(_)
-            | Func::Lead(_)
-            | Func::FirstValue
-            | Func::LastValue
-            | Func::NthValue(_) => Err(Error::ValueError(format!(
+            f => Err(Error::ValueError(format!(
                 "{f:?} is a window function: use it inside Window::new(…) (Django's Window(expression=…))"
             ))),
         }

@@ -351,13 +351,7 @@ impl Writer {
             }
             (Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte, Operand::Expr(e)) => {
                 self.json_key(qual, field, keys, KeyForm::Document);
-                self.push(match leaf.lookup {
-                    Lookup::Exact => " = ",
-                    Lookup::Gt => " > ",
-                    Lookup::Gte => " >= ",
-                    Lookup::Lt => " < ",
-                    _ => " <= ",
-                });
+                self.push(leaf.lookup.comparison_sql().unwrap_or(" = "));
                 self.expr(scope, e)?;
             }
             (Lookup::In, Operand::List(values)) => {

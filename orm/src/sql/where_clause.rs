@@ -457,13 +457,7 @@ impl Writer {
                     self.push(" IS NULL");
                 } else {
                     self.lhs(scope, leaf)?;
-                    self.push(match leaf.lookup {
-                        Lookup::Exact => " = ",
-                        Lookup::Gt => " > ",
-                        Lookup::Gte => " >= ",
-                        Lookup::Lt => " < ",
-                        _ => " <= ",
-                    });
+                    self.push(leaf.lookup.comparison_sql().unwrap_or(" = "));
                     self.rhs_one(scope, leaf, &name)?;
                 }
             }
