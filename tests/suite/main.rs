@@ -6,6 +6,7 @@ mod concurrency;
 mod connect;
 mod deletion;
 mod deletion_db;
+mod deletion_fast;
 mod deletion_order;
 mod differential;
 mod faults;

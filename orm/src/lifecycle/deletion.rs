@@ -183,9 +183,10 @@ pub(crate) struct Collector<'c> {
     /// Automatic link-table rows: count label, table, column, keys.
     join_rows: Vec<(String, &'static str, &'static str, Vec<Value>)>,
     restricted: Vec<Restricted>,
-    /// Rows deleted by the key they point with, without being read (Django's fast deletes):
-    /// model, its pointing column, the keys pointed at.
-    fast: Vec<(&'static ModelMeta, &'static str, Vec<Value>)>,
+    /// Rows deleted without being read (Django's fast deletes), by the keys the first hop
+    /// (or the pointing column) is in: a cascade's rows, and the rows below them when the
+    /// whole subtree is fast (see [`plan_fast`]).
+    fast: Vec<(FastDelete, Vec<Value>)>,
     /// The hub, when delete receivers are connected (their models' rows must be read).
     hub: Option<&'c Signals>,
     /// Rows of models a receiver listens to, read whole when a cascade collected them (so
@@ -219,16 +220,6 @@ impl<'c> Collector<'c> {
             hub,
             read: FastMap::default(),
         }
-    }
-
-    /// Can rows of `model` reached by a cascade be deleted by one `DELETE … WHERE fk IN (…)`,
-    /// unread? Yes when nothing else depends on them: nothing points at them, they have no
-    /// join rows and no inheritance links, none of their relations is `Restrict` (whose rule
-    /// needs their keys), and no delete receiver listens to them.
-    fn can_fast_delete(&self, model: &'static ModelMeta) -> bool {
-        !needs_collector(model)
-            && !model.fields.iter().any(|f| f.relation.is_some_and(|r| r.on_delete == OnDelete::Restrict))
-            && self.hub.is_none_or(|h| !h.wants_delete(model))
     }
 
     /// `SELECT select FROM table WHERE column IN (values)`, batched.
@@ -367,9 +358,13 @@ impl<'c> Collector<'c> {
                         }
                         _ => keys.clone(),
                     };
-                    if r.on_delete == OnDelete::Cascade && self.can_fast_delete(model) {
-                        self.fast.push((model, field.column, referenced));
-                        continue;
+                    if r.on_delete == OnDelete::Cascade {
+                        let mut plan = Vec::new();
+                        let mut path = vec![id];
+                        if plan_fast(self.hub, model, field.column, "", &[], &mut path, &mut plan) {
+                            self.fast.extend(plan.into_iter().map(|f| (f, referenced.clone())));
+                            continue;
+                        }
                     }
                     // A cascade to rows a receiver listens to reads them whole, once (Django's
                     // collector fetches the objects); otherwise their keys are enough.
@@ -578,10 +573,14 @@ impl<'c> Collector<'c> {
         };
         let d = self.d;
         let mut counts = DeleteCounts::new();
-        for (model, column, keys) in std::mem::take(&mut self.fast) {
-            let n = delete_in(self.conn, d, model.table, column, &keys)?;
+        for (f, keys) in std::mem::take(&mut self.fast) {
+            let mut n = 0;
+            for chunk in keys.chunks(batch_size(d)) {
+                let sql = f.sql(d, |sql| d.write_placeholder_list(sql, 1, chunk.len()));
+                n += self.conn.execute(&sql, chunk)?;
+            }
             if n > 0 {
-                *counts.entry(model.label()).or_default() += n;
+                *counts.entry(f.label).or_default() += n;
             }
         }
         for (label, table, column, keys) in std::mem::take(&mut self.join_rows) {
@@ -673,6 +672,247 @@ fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, k
     Ok(total)
 }
 
+/// The most hops (subqueries nested in one another) a fast delete may take below the rows
+/// whose deletion it follows: deeper subtrees are collected.
+const MAX_HOPS: usize = 4;
+
+/// The most statements one subtree of fast deletes may take: wider subtrees are collected.
+const MAX_FAST: usize = 32;
+
+/// One level of a fast delete's nested subqueries: `SELECT select FROM table WHERE column IN
+/// (…)`, the rows of `table` whose `column` points at the rows of the level above.
+#[derive(Clone, Copy, Debug)]
+struct Hop {
+    table: &'static str,
+    select: &'static str,
+    column: &'static str,
+}
+
+/// Rows deleted by one statement, unread: `DELETE FROM table WHERE column IN (SELECT … FROM
+/// hop WHERE … IN (… the origin …))`, the hops innermost first; the origin is a list of keys
+/// (the collector's) or the deleted QuerySet's own rows, selected by `origin_select` (the key,
+/// or the column a `to_field` relation points at).
+#[derive(Clone, Debug)]
+struct FastDelete {
+    /// The model label the rows count as (a link table's: Django's `app.Model_field`).
+    label: String,
+    table: &'static str,
+    column: &'static str,
+    hops: Vec<Hop>,
+    origin_select: &'static str,
+}
+
+impl FastDelete {
+    /// The statement, with `origin` writing what the innermost level is `IN`.
+    fn sql(&self, d: Dialect, origin: impl FnOnce(&mut String)) -> String {
+        let mut sql = String::with_capacity(64 + 48 * self.hops.len());
+        sql.push_str("DELETE FROM ");
+        d.write_ident(&mut sql, self.table);
+        sql.push_str(" WHERE ");
+        d.write_ident(&mut sql, self.column);
+        sql.push_str(" IN (");
+        for hop in &self.hops {
+            sql.push_str("SELECT ");
+            d.write_ident(&mut sql, hop.select);
+            sql.push_str(" FROM ");
+            d.write_ident(&mut sql, hop.table);
+            sql.push_str(" WHERE ");
+            d.write_ident(&mut sql, hop.column);
+            sql.push_str(" IN (");
+        }
+        origin(&mut sql);
+        for _ in 0..=self.hops.len() {
+            sql.push(')');
+        }
+        sql
+    }
+}
+
+/// The column of `target` a relation points at: its `to_field`, or the key.
+fn referenced_column(target: &'static ModelMeta, field: &'static FieldMeta) -> &'static str {
+    match field.relation.and_then(|r| r.to_field).and_then(|n| target.field(n)) {
+        Some(f) => f.column,
+        None => target.pk_field().column,
+    }
+}
+
+/// Plans deleting, unread, the rows of `model` whose `column` points at the rows `hops` lead
+/// to (the collector's keys, or a QuerySet's rows), and everything their deletion takes with
+/// it, as statements in `out` in the order they must run (rows pointing at rows before the
+/// rows they point at; link-table rows before their model's). `false` (and `out` to be
+/// dropped) when any model of the subtree needs its rows read: a delete receiver listens to
+/// it, something points at it other than by `Cascade` or a database-level mode (`Protect`,
+/// `Restrict`, `SetNull` and `SetDefault` read the keys), it has a `Restrict` relation (whose
+/// rule needs its keys), it is a multi-table child, it points at itself or at a model above it
+/// (`path`), or the subtree is deeper than [`MAX_HOPS`] or wider than [`MAX_FAST`].
+///
+/// For a model nothing points at, this is Django's `can_fast_delete`; below it, Django reads
+/// the rows of every model something cascades to, and this nests their selection instead.
+fn plan_fast(
+    hub: Option<&Signals>,
+    model: &'static ModelMeta,
+    column: &'static str,
+    origin_select: &'static str,
+    hops: &[Hop],
+    path: &mut Vec<usize>,
+    out: &mut Vec<FastDelete>,
+) -> bool {
+    let id = id_of(model);
+    if model.parent().is_some()
+        || path.contains(&id)
+        || hops.len() > MAX_HOPS
+        || out.len() >= MAX_FAST
+        || hub.is_some_and(|h| h.wants_delete(model))
+        || model.fields.iter().any(|f| f.relation.is_some_and(|r| r.on_delete == OnDelete::Restrict))
+    {
+        return false;
+    }
+    path.push(id);
+    let below = |select: &'static str| {
+        let mut inner = Vec::with_capacity(hops.len() + 1);
+        inner.push(Hop { table: model.table, select, column });
+        inner.extend_from_slice(hops);
+        inner
+    };
+    let pk = model.pk_field().column;
+    for rel in reverse_relations(model) {
+        match rel {
+            ReverseRelation::ForeignKey { model: child, field } => {
+                let Some(r) = field.relation else { continue };
+                if r.on_delete.left_to_database() {
+                    continue;
+                }
+                if r.on_delete != OnDelete::Cascade {
+                    return false;
+                }
+                let inner = below(referenced_column(model, field));
+                if !plan_fast(hub, child, field.column, origin_select, &inner, path, out) {
+                    return false;
+                }
+            }
+            ReverseRelation::ManyToMany { model: declaring, field } => {
+                if field.through.is_some() {
+                    continue; // a through model is an ordinary model with foreign keys
+                }
+                let (table, source, target) = crate::sql::m2m_columns(field);
+                let column = if std::ptr::eq((field.target)(), model) { target } else { source };
+                out.push(FastDelete {
+                    label: link_label(declaring, field),
+                    table,
+                    column,
+                    hops: below(pk),
+                    origin_select,
+                });
+            }
+        }
+    }
+    for mm in model.many_to_many.iter().filter(|m| m.through.is_none()) {
+        let (table, source, _) = crate::sql::m2m_columns(mm);
+        out.push(FastDelete { label: link_label(model, mm), table, column: source, hops: below(pk), origin_select });
+    }
+    out.push(FastDelete { label: model.label(), table: model.table, column, hops: hops.to_vec(), origin_select });
+    path.pop();
+    true
+}
+
+/// The statements that delete, unread, everything that deleting rows of `meta` (a concrete
+/// model) takes with it, each nesting the selection of those rows by their `origin_select`
+/// column; `None` when some of it needs reading (see [`plan_fast`]), or `meta`'s own rows do:
+/// a delete receiver listens to it, or it is a multi-table child.
+fn plan_below(meta: &'static ModelMeta, hub: Option<&Signals>) -> Option<Vec<FastDelete>> {
+    if meta.parent().is_some() || hub.is_some_and(|h| h.wants_delete(meta)) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut path = vec![id_of(meta)];
+    let pk = meta.pk_field().column;
+    for rel in reverse_relations(meta) {
+        match rel {
+            ReverseRelation::ForeignKey { model, field } => {
+                let Some(r) = field.relation else { continue };
+                if r.on_delete.left_to_database() {
+                    continue;
+                }
+                if r.on_delete != OnDelete::Cascade {
+                    return None;
+                }
+                let select = referenced_column(meta, field);
+                if !plan_fast(hub, model, field.column, select, &[], &mut path, &mut out) {
+                    return None;
+                }
+            }
+            ReverseRelation::ManyToMany { model, field } => {
+                if field.through.is_some() {
+                    continue;
+                }
+                let (table, source, target) = crate::sql::m2m_columns(field);
+                let column = if std::ptr::eq((field.target)(), meta) { target } else { source };
+                out.push(FastDelete {
+                    label: link_label(model, field),
+                    table,
+                    column,
+                    hops: Vec::new(),
+                    origin_select: pk,
+                });
+            }
+        }
+    }
+    for mm in meta.many_to_many.iter().filter(|m| m.through.is_none()) {
+        let (table, source, _) = crate::sql::m2m_columns(mm);
+        out.push(FastDelete {
+            label: link_label(meta, mm),
+            table,
+            column: source,
+            hops: Vec::new(),
+            origin_select: pk,
+        });
+    }
+    Some(out)
+}
+
+/// A QuerySet delete that selects no keys: when nothing below the matched rows needs reading
+/// ([`plan_below`]) and the filters read only the model's own table
+/// ([`compile_own_rows`](crate::sql::compile_own_rows)), the rows below are deleted by
+/// statements nesting the QuerySet's selection (`DELETE FROM post WHERE author_id IN (SELECT id
+/// FROM author WHERE …)`, deepest first), then the matched rows by the QuerySet's own DELETE,
+/// in one transaction. `None` when this does not apply (the caller collects).
+fn delete_by_subqueries<M: crate::model::Model>(
+    qs: &crate::queryset::QuerySet<M>,
+    ex: &(impl Executor + ?Sized),
+    hub: Option<&Signals>,
+) -> Result<Option<DeleteCounts>> {
+    let meta = M::meta();
+    let concrete = meta.concrete();
+    let Some(plan) = plan_below(concrete, hub) else { return Ok(None) };
+    let d = ex.dialect();
+    let mut statements = Vec::with_capacity(plan.len() + 1);
+    for f in plan {
+        let Some(rows) = crate::sql::compile_own_rows(meta, d, &qs.query, f.origin_select)? else {
+            return Ok(None);
+        };
+        let sql = f.sql(d, |sql| sql.push_str(&rows.sql));
+        statements.push((f.label, sql, rows.params));
+    }
+    let own = compile_delete(meta, d, &qs.query)?;
+    statements.push((concrete.label(), own.sql.to_string(), own.params));
+    let counts = ex.with_connection(|conn| {
+        orm_backends::atomic(conn, |tx| {
+            use orm_backends::Executor as _;
+            tx.with_connection(|c| {
+                let mut counts = DeleteCounts::new();
+                for (label, sql, params) in &statements {
+                    let n = c.execute(sql, params)?;
+                    if n > 0 {
+                        *counts.entry(label.clone()).or_default() += n;
+                    }
+                }
+                Ok::<_, Error>(counts)
+            })
+        })
+    })?;
+    Ok(Some(counts))
+}
+
 /// Does deleting rows of `meta` need the collector (something points at it and the database
 /// is not left to decide, it has many-to-many join rows, or it is a multi-table child)? If
 /// not, one DELETE does.
@@ -729,8 +969,9 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
             return Ok(Default::default());
         }
         let meta = M::meta();
-        if let Some(hub) = crate::signals::delete_signals(ex) {
-            if needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
+        let hub = crate::signals::delete_signals(ex);
+        if let Some(hub) = hub {
+            if crate::signals::delete_hub::<M, _>(ex).is_some() {
                 return super::dispatch::delete_queryset(hub, self, ex);
             }
         }
@@ -738,6 +979,13 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
             let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
             let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
             return Ok(if n > 0 { [(meta.concrete().label(), n)].into_iter().collect() } else { DeleteCounts::new() });
+        }
+        // Nothing below needs reading: no keys are selected.
+        if let Some(counts) = delete_by_subqueries(self, ex, hub)? {
+            return Ok(counts);
+        }
+        if let Some(hub) = hub {
+            return super::dispatch::delete_queryset(hub, self, ex);
         }
         let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
         ex.with_connection(|c| delete_with_collector(c, meta, keys, None, &DeleteOptions::default()))

@@ -1,0 +1,213 @@
+//! The collector's fast deletes by subquery: when nothing below the deleted rows needs
+//! reading (no delete receiver, only `Cascade` and database-level relations, no `Restrict`,
+//! no multi-table link), the rows below are deleted by `DELETE … WHERE fk IN (SELECT …)`
+//! statements, deepest first, and a QuerySet's own keys are never selected; as soon as any of
+//! that does not hold, the collector reads what it must, as before. Counts, signals and
+//! refusals are Django's either way.
+
+use orm::prelude::*;
+use orm_backends::backend_test;
+use orm_backends::testing::TestDb;
+use orm_tests::db_of;
+use std::sync::{Arc, Mutex};
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Shelf {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub color: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Book {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "books")]
+    pub shelf: ForeignKey<Shelf>,
+    #[orm(related_name = "books")]
+    pub topics: ManyToMany<Topic>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Page {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "pages")]
+    pub book: ForeignKey<Book>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Topic {
+    pub id: Auto<i64>,
+    #[orm(max_length = 20)]
+    pub name: String,
+}
+
+/// Points at a book with `Protect`: only created by the test that wants the refusal.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Loan {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Protect, related_name = "loans")]
+    pub book: ForeignKey<Book>,
+}
+
+/// Two shelves of each colour, two books per shelf (each with both topics), two pages per book.
+fn library(db: &Database) -> orm::Result<Vec<Shelf>> {
+    Schema::new().model::<Shelf>().model::<Topic>().model::<Book>().model::<Page>().model::<Loan>().create_all(db)?;
+    let topics = [
+        Topic { id: Auto::unset(), name: "sea".into() }.create(db)?,
+        Topic { id: Auto::unset(), name: "sky".into() }.create(db)?,
+    ];
+    let mut shelves = Vec::new();
+    for color in ["black", "brown", "black", "brown"] {
+        let shelf = Shelf { id: Auto::unset(), color: color.into() }.create(db)?;
+        for _ in 0..2 {
+            let book =
+                Book { id: Auto::unset(), shelf: ForeignKey::to(&shelf)?, topics: ManyToMany::new() }.create(db)?;
+            book.topics().add([&topics[0], &topics[1]], db)?;
+            for _ in 0..2 {
+                Page { id: Auto::unset(), book: ForeignKey::to(&book)? }.create(db)?;
+            }
+        }
+        shelves.push(shelf);
+    }
+    Ok(shelves)
+}
+
+fn statements(capture: &orm::QueryCapture) -> Vec<String> {
+    capture.queries().into_iter().map(|q| q.sql).collect()
+}
+
+fn starting(statements: &[String], verb: &str) -> usize {
+    statements.iter().filter(|s| s.trim_start().to_uppercase().starts_with(verb)).count()
+}
+
+fn black(db: &Database) -> orm::Result<Vec<i64>> {
+    Shelf::objects().filter(Shelf::color().eq("black")).values(["id"]).fetch_flat(db)
+}
+
+backend_test! {
+    fn queryset_delete_of_a_cascade_tree_selects_nothing(t: &TestDb) {
+        let db = db_of(t);
+        library(&db)?;
+        let capture = db.capture_queries();
+        let deleted = Shelf::objects().filter(Shelf::color().eq("black")).delete(&db)?;
+        let sql = statements(&capture);
+        drop(capture);
+        assert_eq!(starting(&sql, "SELECT"), 0, "no key is read: {sql:?}");
+        // Pages (nesting books nesting shelves), the books' topic links, books, shelves.
+        assert_eq!(starting(&sql, "DELETE"), 4, "{sql:?}");
+        let pages = sql.iter().position(|s| s.contains("fastdel_page")).expect("a DELETE of pages");
+        let books = sql
+            .iter()
+            .position(|s| s.starts_with("DELETE FROM \"fastdel_book\" ") || s.starts_with("DELETE FROM `fastdel_book` "))
+            .expect("a DELETE of books");
+        assert!(pages < books, "pages go before the books they point at: {sql:?}");
+        assert!(sql[pages].matches("SELECT").count() == 2, "pages nest books nesting shelves: {}", sql[pages]);
+        assert_eq!(deleted.of("fastdel.Shelf"), 2, "{deleted}");
+        assert_eq!(deleted.of("fastdel.Book"), 4, "{deleted}");
+        assert_eq!(deleted.of("fastdel.Page"), 8, "{deleted}");
+        assert_eq!(deleted.of("fastdel.Book_topics"), 8, "{deleted}");
+        assert_eq!(deleted.total, 22);
+        assert!(black(&db)?.is_empty());
+        assert_eq!(Shelf::objects().count(&db)?, 2);
+        assert_eq!(Book::objects().count(&db)?, 4, "the brown shelves keep their books");
+        assert_eq!(Page::objects().count(&db)?, 8);
+        assert_eq!(Topic::objects().count(&db)?, 2, "the topics stay");
+        // Nothing matched: the same statements, nothing removed, no label.
+        let again = Shelf::objects().filter(Shelf::color().eq("black")).delete(&db)?;
+        assert_eq!(again.total, 0);
+        assert!(again.per_model.is_empty(), "{again}");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn instance_delete_nests_what_its_children_take(t: &TestDb) {
+        let db = db_of(t);
+        let mut shelves = library(&db)?;
+        let capture = db.capture_queries();
+        let deleted = shelves[0].delete(&db)?;
+        let sql = statements(&capture);
+        drop(capture);
+        assert_eq!(starting(&sql, "SELECT"), 0, "{sql:?}");
+        assert_eq!(starting(&sql, "DELETE"), 4, "{sql:?}");
+        assert_eq!(deleted.total, 1 + 2 + 4 + 4, "{deleted}");
+        assert!(shelves[0].id.get().is_none(), "the instance loses its key");
+        assert_eq!(Book::objects().count(&db)?, 6);
+        assert_eq!(Page::objects().count(&db)?, 12);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_receiver_below_reads_and_signals_every_object(t: &TestDb) {
+        let db = db_of(t);
+        library(&db)?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        db.signals().pre_delete::<Page>().connect(move |e| {
+            s.lock().unwrap().push(format!("pre {}", e.instance.id.get().unwrap_or(-1)));
+            Ok(())
+        });
+        let s = seen.clone();
+        db.signals().post_delete::<Page>().connect(move |e| {
+            s.lock().unwrap().push(format!("post {}", e.instance.id.get().unwrap_or(-1)));
+            Ok(())
+        });
+        let pages: Vec<i64> = Page::objects()
+            .filter(Q::path("book__shelf__color", "black")?)
+            .order_by(["id"])
+            .values(["id"])
+            .fetch_flat(&db)?;
+        let capture = db.capture_queries();
+        let deleted = Shelf::objects().filter(Shelf::color().eq("black")).delete(&db)?;
+        let sql = statements(&capture);
+        drop(capture);
+        assert!(starting(&sql, "SELECT") > 0, "the pages are read for their receivers: {sql:?}");
+        let mut want: Vec<String> = pages.iter().map(|p| format!("pre {p}")).collect();
+        want.extend(pages.iter().rev().map(|p| format!("post {p}")));
+        assert_eq!(*seen.lock().unwrap(), want, "Django's order: every pre_delete, then post_delete by descending key");
+        assert_eq!(deleted.total, 22, "{deleted}");
+        assert_eq!(Page::objects().count(&db)?, 8);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn filters_across_relations_and_protect_still_collect(t: &TestDb) {
+        let db = db_of(t);
+        let shelves = library(&db)?;
+        // A filter reading the books: deleting the books first would change what it matches,
+        // so the keys are selected first, as before.
+        let first = shelves[0].id.get().unwrap();
+        let first_book: i64 =
+            Book::objects().filter(Book::shelf().eq(first)).order_by(["id"]).values(["id"]).fetch_flat(&db)?[0];
+        let capture = db.capture_queries();
+        let deleted = Shelf::objects().filter(Q::path("books__id", first_book)?).delete(&db)?;
+        let sql = statements(&capture);
+        drop(capture);
+        assert!(starting(&sql, "SELECT") > 0, "{sql:?}");
+        assert_eq!(deleted.total, 11, "{deleted}");
+        assert_eq!(Shelf::objects().count(&db)?, 3);
+        // Protect below: the cascade subtree is not fast, and the refusal names the model asked for.
+        let second = shelves[1].id.get().unwrap();
+        let book = Book::objects().filter(Book::shelf().eq(second)).order_by(["id"]).first(&db)?.unwrap();
+        let loan = Loan { id: Auto::unset(), book: ForeignKey::to(&book)? }.create(&db)?;
+        let e = Shelf::objects().filter(Shelf::color().eq("brown")).delete(&db).unwrap_err();
+        match &e {
+            orm::Error::ProtectedError { model, fields, protected } => {
+                assert_eq!(model, "fastdel.Shelf");
+                assert_eq!(fields, &["Book.shelf"]);
+                assert_eq!(protected, &[format!("fastdel.Loan({})", loan.id)]);
+            }
+            other => panic!("expected ProtectedError, got {other}"),
+        }
+        assert_eq!(Shelf::objects().count(&db)?, 3, "nothing was deleted");
+        assert_eq!(Page::objects().count(&db)?, 12);
+        Ok(())
+    }
+}
