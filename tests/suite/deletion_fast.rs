@@ -45,18 +45,33 @@ pub struct Topic {
     pub name: String,
 }
 
-/// Points at a book with `Protect`: only created by the test that wants the refusal.
+/// A second tree, whose cascade meets a `Protect`: a locker's drawers cascade, a loan protects
+/// its drawer.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Locker {
+    pub id: Auto<i64>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Drawer {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "drawers")]
+    pub locker: ForeignKey<Locker>,
+}
+
 #[derive(Model, Debug, Clone, PartialEq)]
 #[orm(app = "fastdel")]
 pub struct Loan {
     pub id: Auto<i64>,
     #[orm(on_delete = Protect, related_name = "loans")]
-    pub book: ForeignKey<Book>,
+    pub drawer: ForeignKey<Drawer>,
 }
 
 /// Two shelves of each colour, two books per shelf (each with both topics), two pages per book.
 fn library(db: &Database) -> orm::Result<Vec<Shelf>> {
-    Schema::new().model::<Shelf>().model::<Topic>().model::<Book>().model::<Page>().model::<Loan>().create_all(db)?;
+    Schema::new().model::<Shelf>().model::<Topic>().model::<Book>().model::<Page>().create_all(db)?;
     let topics = [
         Topic { id: Auto::unset(), name: "sea".into() }.create(db)?,
         Topic { id: Auto::unset(), name: "sky".into() }.create(db)?,
@@ -193,20 +208,29 @@ backend_test! {
         assert!(starting(&sql, "SELECT") > 0, "{sql:?}");
         assert_eq!(deleted.total, 11, "{deleted}");
         assert_eq!(Shelf::objects().count(&db)?, 3);
-        // Protect below: the cascade subtree is not fast, and the refusal names the model asked for.
-        let second = shelves[1].id.get().unwrap();
-        let book = Book::objects().filter(Book::shelf().eq(second)).order_by(["id"]).first(&db)?.unwrap();
-        let loan = Loan { id: Auto::unset(), book: ForeignKey::to(&book)? }.create(&db)?;
-        let e = Shelf::objects().filter(Shelf::color().eq("brown")).delete(&db).unwrap_err();
+        // Protect below: the cascade subtree is not fast, and the refusal names the model
+        // asked for, the relation that led to the protecting rows and those rows.
+        Schema::new().model::<Locker>().model::<Drawer>().model::<Loan>().create_all(&db)?;
+        let locker = Locker { id: Auto::unset() }.create(&db)?;
+        let drawer = Drawer { id: Auto::unset(), locker: ForeignKey::to(&locker)? }.create(&db)?;
+        Drawer { id: Auto::unset(), locker: ForeignKey::to(&locker)? }.create(&db)?;
+        let loan = Loan { id: Auto::unset(), drawer: ForeignKey::to(&drawer)? }.create(&db)?;
+        let e = Locker::objects().delete(&db).unwrap_err();
         match &e {
             orm::Error::ProtectedError { model, fields, protected } => {
-                assert_eq!(model, "fastdel.Shelf");
-                assert_eq!(fields, &["Book.shelf"]);
+                assert_eq!(model, "fastdel.Locker");
+                assert_eq!(fields, &["Drawer.locker"]);
                 assert_eq!(protected, &[format!("fastdel.Loan({})", loan.id)]);
             }
             other => panic!("expected ProtectedError, got {other}"),
         }
-        assert_eq!(Shelf::objects().count(&db)?, 3, "nothing was deleted");
+        assert_eq!(Drawer::objects().count(&db)?, 2, "nothing was deleted");
+        Loan::objects().delete(&db)?;
+        let capture = db.capture_queries();
+        assert_eq!(Locker::objects().delete(&db)?, 3);
+        assert!(starting(&statements(&capture), "SELECT") > 0, "the drawers are still read: Loan may point at them");
+        drop(capture);
+        assert_eq!(Shelf::objects().count(&db)?, 3, "the protected locker took nothing with it");
         assert_eq!(Page::objects().count(&db)?, 12);
         Ok(())
     }
