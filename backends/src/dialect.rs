@@ -150,6 +150,7 @@ static SQLITE_FEATURES: Features = Features {
     supports_index_on_text: true,
     max_name_length: 1024,
     supports_on_delete_set_default: true,
+    delete_in_subquery_uses_index: true,
 };
 
 static POSTGRES_FEATURES: Features = Features {
@@ -174,6 +175,7 @@ static POSTGRES_FEATURES: Features = Features {
     supports_index_on_text: true,
     max_name_length: 63,
     supports_on_delete_set_default: true,
+    delete_in_subquery_uses_index: true,
 };
 
 static MYSQL_FEATURES: Features = MYSQL;
@@ -205,4 +207,5 @@ const MYSQL: Features = Features {
     supports_index_on_text: false,
     max_name_length: 64,
     supports_on_delete_set_default: false,
+    delete_in_subquery_uses_index: false,
 };

@@ -100,6 +100,14 @@ fn starting(statements: &[String], verb: &str) -> usize {
     statements.iter().filter(|s| s.trim_start().to_uppercase().starts_with(verb)).count()
 }
 
+/// Is `sql` a DELETE from `table` (`DELETE FROM t …`, or MySQL's `DELETE t FROM t …`)?
+fn deletes_from(sql: &str, table: &str) -> bool {
+    ['"', '`'].iter().any(|q| {
+        sql.starts_with(&format!("DELETE FROM {q}{table}{q} "))
+            || sql.starts_with(&format!("DELETE {q}{table}{q} FROM "))
+    })
+}
+
 fn black(db: &Database) -> orm::Result<Vec<i64>> {
     Shelf::objects().filter(Shelf::color().eq("black")).values(["id"]).fetch_flat(db)
 }
@@ -112,16 +120,23 @@ backend_test! {
         let deleted = Shelf::objects().filter(Shelf::color().eq("black")).delete(&db)?;
         let sql = statements(&capture);
         drop(capture);
+        if std::env::var_os("SHOW_SQL").is_some() {
+            eprintln!("{sql:#?}");
+        }
         assert_eq!(starting(&sql, "SELECT"), 0, "no key is read: {sql:?}");
         // Pages (nesting books nesting shelves), the books' topic links, books, shelves.
         assert_eq!(starting(&sql, "DELETE"), 4, "{sql:?}");
-        let pages = sql.iter().position(|s| s.contains("fastdel_page")).expect("a DELETE of pages");
-        let books = sql
-            .iter()
-            .position(|s| s.starts_with("DELETE FROM \"fastdel_book\" ") || s.starts_with("DELETE FROM `fastdel_book` "))
-            .expect("a DELETE of books");
+        let pages = sql.iter().position(|s| deletes_from(s, "fastdel_page")).expect("a DELETE of pages");
+        let books = sql.iter().position(|s| deletes_from(s, "fastdel_book")).expect("a DELETE of books");
         assert!(pages < books, "pages go before the books they point at: {sql:?}");
-        assert!(sql[pages].matches("SELECT").count() == 2, "pages nest books nesting shelves: {}", sql[pages]);
+        // Pages select books selecting shelves: nested subqueries, or joins where a subquery
+        // would test every page (`delete_in_subquery_uses_index`, MySQL and MariaDB).
+        let levels = if db.dialect().features().delete_in_subquery_uses_index {
+            sql[pages].matches("SELECT").count()
+        } else {
+            sql[pages].matches(" JOIN ").count()
+        };
+        assert_eq!(levels, 2, "pages reach the shelves through the books: {}", sql[pages]);
         assert_eq!(deleted.of("fastdel.Shelf"), 2, "{deleted}");
         assert_eq!(deleted.of("fastdel.Book"), 4, "{deleted}");
         assert_eq!(deleted.of("fastdel.Page"), 8, "{deleted}");
@@ -148,6 +163,9 @@ backend_test! {
         let deleted = shelves[0].delete(&db)?;
         let sql = statements(&capture);
         drop(capture);
+        if std::env::var_os("SHOW_SQL").is_some() {
+            eprintln!("{sql:#?}");
+        }
         assert_eq!(starting(&sql, "SELECT"), 0, "{sql:?}");
         assert_eq!(starting(&sql, "DELETE"), 4, "{sql:?}");
         assert_eq!(deleted.total, 1 + 2 + 4 + 4, "{deleted}");

@@ -576,7 +576,7 @@ impl<'c> Collector<'c> {
         for (f, keys) in std::mem::take(&mut self.fast) {
             let mut n = 0;
             for chunk in keys.chunks(batch_size(d)) {
-                let sql = f.sql(d, |sql| d.write_placeholder_list(sql, 1, chunk.len()));
+                let sql = f.sql(d, &FastOrigin::Keys(chunk.len()));
                 n += self.conn.execute(&sql, chunk)?;
             }
             if n > 0 {
@@ -702,27 +702,90 @@ struct FastDelete {
     origin_select: &'static str,
 }
 
+/// What the innermost level of a [`FastDelete`] points at.
+enum FastOrigin<'a> {
+    /// `n` keys, bound from the first parameter on.
+    Keys(usize),
+    /// The rows of `table` its ` WHERE …` (or empty) `filter` matches, columns qualified by
+    /// the table's name.
+    Rows { table: &'static str, filter: &'a str },
+}
+
 impl FastDelete {
-    /// The statement, with `origin` writing what the innermost level is `IN`.
-    fn sql(&self, d: Dialect, origin: impl FnOnce(&mut String)) -> String {
-        let mut sql = String::with_capacity(64 + 48 * self.hops.len());
-        sql.push_str("DELETE FROM ");
-        d.write_ident(&mut sql, self.table);
-        sql.push_str(" WHERE ");
-        d.write_ident(&mut sql, self.column);
-        sql.push_str(" IN (");
-        for hop in &self.hops {
-            sql.push_str("SELECT ");
-            d.write_ident(&mut sql, hop.select);
-            sql.push_str(" FROM ");
-            d.write_ident(&mut sql, hop.table);
+    /// The statement: nested `IN (SELECT …)` subqueries, or, where the backend would test
+    /// every row of the table against them ([`delete_in_subquery_uses_index`]), the
+    /// multi-table form `DELETE t FROM t JOIN hop ON … WHERE …`.
+    ///
+    /// [`delete_in_subquery_uses_index`]: orm_backends::Features::delete_in_subquery_uses_index
+    fn sql(&self, d: Dialect, origin: &FastOrigin<'_>) -> String {
+        let mut sql = String::with_capacity(96 + 64 * self.hops.len());
+        let keys_only = self.hops.is_empty() && matches!(origin, FastOrigin::Keys(_));
+        if d.features().delete_in_subquery_uses_index || keys_only {
+            sql.push_str("DELETE FROM ");
+            d.write_ident(&mut sql, self.table);
             sql.push_str(" WHERE ");
-            d.write_ident(&mut sql, hop.column);
+            d.write_ident(&mut sql, self.column);
             sql.push_str(" IN (");
+            for hop in &self.hops {
+                sql.push_str("SELECT ");
+                d.write_ident(&mut sql, hop.select);
+                sql.push_str(" FROM ");
+                d.write_ident(&mut sql, hop.table);
+                sql.push_str(" WHERE ");
+                d.write_ident(&mut sql, hop.column);
+                sql.push_str(" IN (");
+            }
+            match origin {
+                FastOrigin::Keys(n) => d.write_placeholder_list(&mut sql, 1, *n),
+                FastOrigin::Rows { table, filter } => {
+                    sql.push_str("SELECT ");
+                    d.write_ident(&mut sql, self.origin_select);
+                    sql.push_str(" FROM ");
+                    d.write_ident(&mut sql, table);
+                    sql.push_str(filter);
+                }
+            }
+            for _ in 0..=self.hops.len() {
+                sql.push(')');
+            }
+            return sql;
         }
-        origin(&mut sql);
-        for _ in 0..=self.hops.len() {
-            sql.push(')');
+        let column = |sql: &mut String, table: &str, column: &str| {
+            d.write_ident(sql, table);
+            sql.push('.');
+            d.write_ident(sql, column);
+        };
+        sql.push_str("DELETE ");
+        d.write_ident(&mut sql, self.table);
+        sql.push_str(" FROM ");
+        d.write_ident(&mut sql, self.table);
+        let mut prev = (self.table, self.column);
+        for hop in &self.hops {
+            sql.push_str(" INNER JOIN ");
+            d.write_ident(&mut sql, hop.table);
+            sql.push_str(" ON ");
+            column(&mut sql, prev.0, prev.1);
+            sql.push_str(" = ");
+            column(&mut sql, hop.table, hop.select);
+            prev = (hop.table, hop.column);
+        }
+        match origin {
+            FastOrigin::Keys(n) => {
+                sql.push_str(" WHERE ");
+                column(&mut sql, prev.0, prev.1);
+                sql.push_str(" IN (");
+                d.write_placeholder_list(&mut sql, 1, *n);
+                sql.push(')');
+            }
+            FastOrigin::Rows { table, filter } => {
+                sql.push_str(" INNER JOIN ");
+                d.write_ident(&mut sql, table);
+                sql.push_str(" ON ");
+                column(&mut sql, prev.0, prev.1);
+                sql.push_str(" = ");
+                column(&mut sql, table, self.origin_select);
+                sql.push_str(filter);
+            }
         }
         sql
     }
@@ -872,7 +935,7 @@ fn plan_below(meta: &'static ModelMeta, hub: Option<&Signals>) -> Option<Vec<Fas
 
 /// A QuerySet delete that selects no keys: when nothing below the matched rows needs reading
 /// ([`plan_below`]) and the filters read only the model's own table
-/// ([`compile_own_rows`](crate::sql::compile_own_rows)), the rows below are deleted by
+/// ([`compile_own_filter`](crate::sql::compile_own_filter)), the rows below are deleted by
 /// statements nesting the QuerySet's selection (`DELETE FROM post WHERE author_id IN (SELECT id
 /// FROM author WHERE …)`, deepest first), then the matched rows by the QuerySet's own DELETE,
 /// in one transaction. `None` when this does not apply (the caller collects).
@@ -886,12 +949,15 @@ fn delete_by_subqueries<M: crate::model::Model>(
     let Some(plan) = plan_below(concrete, hub) else { return Ok(None) };
     let d = ex.dialect();
     let mut statements = Vec::with_capacity(plan.len() + 1);
-    for f in plan {
-        let Some(rows) = crate::sql::compile_own_rows(meta, d, &qs.query, f.origin_select)? else {
+    if !plan.is_empty() {
+        let Some((filter, params)) = crate::sql::compile_own_filter(meta, d, &qs.query)? else {
             return Ok(None);
         };
-        let sql = f.sql(d, |sql| sql.push_str(&rows.sql));
-        statements.push((f.label, sql, rows.params));
+        let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
+        for f in plan {
+            let sql = f.sql(d, &origin);
+            statements.push((f.label, sql, params.clone()));
+        }
     }
     let own = compile_delete(meta, d, &qs.query)?;
     statements.push((concrete.label(), own.sql.to_string(), own.params));

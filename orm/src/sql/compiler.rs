@@ -635,29 +635,25 @@ pub(super) fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Que
     Ok(())
 }
 
-/// `SELECT column FROM table WHERE <filters>`, when the filters read nothing but the model's
-/// own table (no join, no subquery, no annotation); `None` otherwise. The deletion collector
-/// nests it in the DELETEs of the rows that point at the matched rows, which run before the
-/// matched rows' own DELETE ([`compile_delete`], the same conditions): filters that read
-/// another table could match other rows once those DELETEs have run.
-pub(crate) fn compile_own_rows(
+/// ` WHERE <filters>` (empty without filters) over the model's own table, its columns
+/// qualified by the table's name, with its parameters: when the filters read nothing but that
+/// table (no join, no subquery, no annotation); `None` otherwise. The deletion collector
+/// selects the matched rows with it in the DELETEs of the rows that point at them, which run
+/// before the matched rows' own DELETE ([`compile_delete`], the same conditions): filters
+/// that read another table could match other rows once those DELETEs have run.
+pub(crate) fn compile_own_filter(
     meta: &'static ModelMeta,
     d: Dialect,
     q: &Query,
-    column: &str,
-) -> Result<Option<Statement>> {
+) -> Result<Option<(String, Vec<Value>)>> {
     if !q.annotations.is_empty() || q.filters.iter().any(node_reads_subquery) || filters_need_joins(meta, q)? {
         return Ok(None);
     }
     let mut w = Writer::new(d);
-    w.push("SELECT ");
-    w.ident(column);
-    w.push(" FROM ");
-    w.ident(meta.table);
     let scope = Scope::root(meta, &q.annotations);
     let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     w.conditions(&scope, " WHERE ", &nodes)?;
-    Ok(Some(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None }))
+    Ok(Some((w.sql, w.params)))
 }
 
 /// Does the condition hold a subquery (or an aggregate), anywhere?
