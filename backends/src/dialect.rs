@@ -151,6 +151,7 @@ static SQLITE_FEATURES: Features = Features {
     max_name_length: 1024,
     supports_on_delete_set_default: true,
     delete_in_subquery_uses_index: true,
+    can_delete_in_with: false,
 };
 
 static POSTGRES_FEATURES: Features = Features {
@@ -176,6 +177,7 @@ static POSTGRES_FEATURES: Features = Features {
     max_name_length: 63,
     supports_on_delete_set_default: true,
     delete_in_subquery_uses_index: true,
+    can_delete_in_with: true,
 };
 
 static MYSQL_FEATURES: Features = MYSQL;
@@ -208,4 +210,5 @@ const MYSQL: Features = Features {
     max_name_length: 64,
     supports_on_delete_set_default: false,
     delete_in_subquery_uses_index: false,
+    can_delete_in_with: false,
 };

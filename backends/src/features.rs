@@ -58,4 +58,9 @@ pub struct Features {
     /// against the subquery instead, so the deletion collector writes the multi-table form
     /// there (`DELETE t FROM t JOIN …`).
     pub delete_in_subquery_uses_index: bool,
+    /// Can one statement delete from several tables through data-modifying `WITH` clauses
+    /// (`WITH a AS (DELETE … RETURNING 1) DELETE …`), its foreign keys checked once all of
+    /// them have run? PostgreSQL: the deletion collector then sends a cascade's statements as
+    /// one, one round trip instead of one per table and two for the transaction.
+    pub can_delete_in_with: bool,
 }

@@ -25,10 +25,34 @@
 //! instance loses its key ([`Persist::delete`](crate::Persist::delete)); what was removed is
 //! returned as [`Deleted`], Django's `(total, {label: count})`.
 //!
-//! Two fast paths, as in Django: a model nothing depends on (nothing points at it but
-//! `DoNothing` relations, no link rows, no inheritance link, no delete receiver) is deleted by
-//! one statement with no collecting; and rows a cascade reaches that nothing depends on either
-//! (and that have no `Restrict` relation) are deleted by the key they point with, unread.
+//! **Fast paths.** Rows are read only when something needs them: a receiver, a refusal to
+//! check, keys to update. Three cases, the first two Django's:
+//! - a model nothing depends on (nothing points at it but `DoNothing` or database-level
+//!   relations, no link rows, no inheritance link, no delete receiver) is deleted by one
+//!   statement with no collecting;
+//! - rows a cascade reaches are deleted unread when their whole subtree allows it
+//!   (`plan_fast`): no delete receiver listens to any model in it, every relation into it is
+//!   a `Cascade` (or left to the database), none of its models has a `Restrict` relation or
+//!   is a multi-table child, no model repeats along a path, and it stays within `MAX_HOPS`
+//!   nested subqueries and `MAX_FAST` statements. Each level is one statement selecting its
+//!   rows by nesting the levels above: `DELETE FROM comment WHERE post_id IN (SELECT id FROM
+//!   post WHERE author_id IN (…))`, deepest first, link-table rows before their model's.
+//!   Django's `can_fast_delete` takes only rows nothing points at, and reads the rest;
+//! - a QuerySet delete whose whole subtree is fast in that sense, and whose filters read only
+//!   its own table (`sql::compile_own_filter`), selects no keys at all: the innermost level is
+//!   the QuerySet's own selection (`… IN (SELECT id FROM author WHERE <filters>)`), and the
+//!   last statement is the QuerySet's own DELETE, all in one transaction. Filters that read
+//!   another table (a join, a subquery) are not nested, since the DELETEs before the last
+//!   would change what they match. A row another connection makes match between the
+//!   statements fails the last DELETE on its foreign keys (the transaction rolls back), as a
+//!   row added between Django's SELECT and DELETE would.
+//!
+//! Where the backend would test every row of the table against a subquery instead of using
+//! the index on its column (MySQL and MariaDB:
+//! [`delete_in_subquery_uses_index`](orm_backends::Features::delete_in_subquery_uses_index)),
+//! the same statements are written as joins: `DELETE comment FROM comment JOIN post ON
+//! comment.post_id = post.id WHERE post.author_id IN (…)`. Counts are the statements'
+//! affected rows, per model label, so [`Deleted`] is what it was when the rows were read.
 //! Objects the caller holds (the instance, the QuerySet's objects) are sent to receivers as
 //! they are; cascaded ones are read from the database before anything changes.
 //!
@@ -960,7 +984,11 @@ fn delete_by_subqueries<M: crate::model::Model>(
         }
     }
     let own = compile_delete(meta, d, &qs.query)?;
+    let shared = statements.iter().all(|(_, _, p)| *p == own.params);
     statements.push((concrete.label(), own.sql.to_string(), own.params));
+    if statements.len() > 1 && shared && d.features().can_delete_in_with {
+        return Ok(Some(delete_in_with(ex, d, &statements)?));
+    }
     let counts = ex.with_connection(|conn| {
         orm_backends::atomic(conn, |tx| {
             use orm_backends::Executor as _;
@@ -977,6 +1005,58 @@ fn delete_by_subqueries<M: crate::model::Model>(
         })
     })?;
     Ok(Some(counts))
+}
+
+/// Runs `statements` (count label, DELETE, the same parameters for all) as one statement of
+/// data-modifying `WITH` clauses, each counting its rows ([`Features::can_delete_in_with`]):
+/// `WITH "d0" AS (DELETE … RETURNING 1), … SELECT (SELECT count(*) FROM "d0"), …`. One
+/// statement is atomic, and sees one snapshot: every level selects the rows as they were
+/// before any of them is deleted, as the separate statements in that order do.
+///
+/// [`Features::can_delete_in_with`]: orm_backends::Features::can_delete_in_with
+fn delete_in_with(
+    ex: &(impl Executor + ?Sized),
+    d: Dialect,
+    statements: &[(String, String, Vec<Value>)],
+) -> Result<DeleteCounts> {
+    let mut sql = String::from("WITH ");
+    for (i, (_, delete, _)) in statements.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        d.write_ident(&mut sql, &format!("d{i}"));
+        sql.push_str(" AS (");
+        sql.push_str(delete);
+        sql.push_str(" RETURNING 1)");
+    }
+    sql.push_str(" SELECT ");
+    for i in 0..statements.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(SELECT count(*) FROM ");
+        d.write_ident(&mut sql, &format!("d{i}"));
+        sql.push(')');
+    }
+    let params = &statements[0].2;
+    let mut counts = DeleteCounts::new();
+    ex.with_connection(|c| {
+        crate::queryset::rows_of(c, &sql, params, |row| {
+            for (i, (label, _, _)) in statements.iter().enumerate() {
+                let n = match row.value(i)? {
+                    Value::Int(n) => n.max(0) as u64,
+                    other => {
+                        return Err(Error::TypeError(format!("a row count came back as {other:?}")));
+                    }
+                };
+                if n > 0 {
+                    *counts.entry(label.clone()).or_default() += n;
+                }
+            }
+            Ok(())
+        })
+    })?;
+    Ok(counts)
 }
 
 /// Does deleting rows of `meta` need the collector (something points at it and the database
