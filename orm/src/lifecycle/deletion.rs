@@ -45,7 +45,11 @@
 //!   another table (a join, a subquery) are not nested, since the DELETEs before the last
 //!   would change what they match. A row another connection makes match between the
 //!   statements fails the last DELETE on its foreign keys (the transaction rolls back), as a
-//!   row added between Django's SELECT and DELETE would.
+//!   row added between Django's SELECT and DELETE would. Where one statement can delete from
+//!   several tables ([`can_delete_in_with`](orm_backends::Features::can_delete_in_with),
+//!   PostgreSQL), these statements go as one: `WITH "d0" AS (DELETE … RETURNING 1), … SELECT
+//!   (SELECT count(*) FROM "d0"), …`, atomic by itself and reading one snapshot, so one round
+//!   trip instead of one per table plus the transaction's two.
 //!
 //! Where the backend would test every row of the table against a subquery instead of using
 //! the index on its column (MySQL and MariaDB:
