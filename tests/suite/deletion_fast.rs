@@ -69,6 +69,34 @@ pub struct Loan {
     pub drawer: ForeignKey<Drawer>,
 }
 
+/// A diamond with a `to_field` relation: a spoke points at its hub by the hub's unique `code`;
+/// a rim points at a hub and at a spoke, so deleting a hub reaches its rims by two paths.
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Hub {
+    pub id: Auto<i64>,
+    #[orm(unique)]
+    pub code: i64,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Spoke {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, to_field = "code", related_name = "spokes")]
+    pub hub: ForeignKey<Hub>,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[orm(app = "fastdel")]
+pub struct Rim {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Cascade, related_name = "rims")]
+    pub hub: ForeignKey<Hub>,
+    #[orm(on_delete = Cascade, related_name = "rims")]
+    pub spoke: ForeignKey<Spoke>,
+}
+
 /// Two shelves of each colour, two books per shelf (each with both topics), two pages per book.
 fn library(db: &Database) -> orm::Result<Vec<Shelf>> {
     Schema::new().model::<Shelf>().model::<Topic>().model::<Book>().model::<Page>().create_all(db)?;
@@ -150,15 +178,28 @@ backend_test! {
         let sql = parts;
         let pages = sql.iter().position(|s| deletes_from(s, "fastdel_page")).expect("a DELETE of pages");
         let books = sql.iter().position(|s| deletes_from(s, "fastdel_book")).expect("a DELETE of books");
-        assert!(pages < books, "pages go before the books they point at: {sql:?}");
-        // Pages select books selecting shelves: nested subqueries, or joins where a subquery
-        // would test every page (`delete_in_subquery_uses_index`, MySQL and MariaDB).
-        let levels = if db.dialect().features().delete_in_subquery_uses_index {
-            sql[pages].matches("SELECT").count()
+        let features = db.dialect().features();
+        if features.can_delete_in_with {
+            // The shelves' clause comes first, returning their keys; the books' clause deletes
+            // by them and returns its own, which the pages' clause deletes by.
+            assert!(books < pages, "{sql:?}");
+            assert!(sql[0].contains("fastdel_shelf") && sql[0].contains("RETURNING \"id\""), "{}", sql[0]);
+            let clause = sql[pages].split(" RETURNING").next().unwrap_or_default();
+            assert!(
+                clause.contains(" FROM \"d") && !clause.contains("\"fastdel_book\""),
+                "pages select from the books' clause, not from the books: {clause}"
+            );
         } else {
-            sql[pages].matches(" JOIN ").count()
-        };
-        assert_eq!(levels, 2, "pages reach the shelves through the books: {}", sql[pages]);
+            assert!(pages < books, "pages go before the books they point at: {sql:?}");
+            // Pages select books selecting shelves: nested subqueries, or joins where a
+            // subquery would test every page (`delete_in_subquery_uses_index`, MySQL).
+            let levels = if features.delete_in_subquery_uses_index {
+                sql[pages].matches("SELECT").count()
+            } else {
+                sql[pages].matches(" JOIN ").count()
+            };
+            assert_eq!(levels, 2, "pages reach the shelves through the books: {}", sql[pages]);
+        }
         assert_eq!(deleted.of("fastdel.Shelf"), 2, "{deleted}");
         assert_eq!(deleted.of("fastdel.Book"), 4, "{deleted}");
         assert_eq!(deleted.of("fastdel.Page"), 8, "{deleted}");
@@ -272,6 +313,39 @@ backend_test! {
         drop(capture);
         assert_eq!(Shelf::objects().count(&db)?, 3, "the protected locker took nothing with it");
         assert_eq!(Page::objects().count(&db)?, 12);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_diamond_through_a_to_field_counts_each_row_once(t: &TestDb) {
+        let db = db_of(t);
+        Schema::new().model::<Hub>().model::<Spoke>().model::<Rim>().create_all(&db)?;
+        let mut hubs = Vec::new();
+        for code in [10, 20] {
+            let hub = Hub { id: Auto::unset(), code }.create(&db)?;
+            for _ in 0..2 {
+                let spoke = Spoke { id: Auto::unset(), hub: ForeignKey::new(code) }.create(&db)?;
+                // Each rim hangs off its spoke's hub: both paths reach it.
+                Rim { id: Auto::unset(), hub: ForeignKey::to(&hub)?, spoke: ForeignKey::to(&spoke)? }.create(&db)?;
+            }
+            hubs.push(hub);
+        }
+        let capture = db.capture_queries();
+        let deleted = Hub::objects().filter(Hub::code().eq(10)).delete(&db)?;
+        let sql = statements(&capture);
+        drop(capture);
+        assert_eq!(starting(&sql, "SELECT"), 0, "{sql:?}");
+        assert_eq!(deleted.of("fastdel.Hub"), 1, "{deleted}");
+        assert_eq!(deleted.of("fastdel.Spoke"), 2, "{deleted}");
+        assert_eq!(deleted.of("fastdel.Rim"), 2, "each rim once, whichever path took it: {deleted}");
+        assert_eq!(deleted.total, 5);
+        assert_eq!(Spoke::objects().count(&db)?, 2);
+        assert_eq!(Rim::objects().count(&db)?, 2);
+        // The same through the collector's keys (an instance delete).
+        let deleted = hubs[1].delete(&db)?;
+        assert_eq!((deleted.of("fastdel.Spoke"), deleted.of("fastdel.Rim"), deleted.total), (2, 2, 5), "{deleted}");
+        assert_eq!(Rim::objects().count(&db)?, 0);
         Ok(())
     }
 }

@@ -709,7 +709,7 @@ const MAX_FAST: usize = 32;
 
 /// One level of a fast delete's nested subqueries: `SELECT select FROM table WHERE column IN
 /// (…)`, the rows of `table` whose `column` points at the rows of the level above.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Hop {
     table: &'static str,
     select: &'static str,
@@ -976,30 +976,35 @@ fn delete_by_subqueries<M: crate::model::Model>(
     let concrete = meta.concrete();
     let Some(plan) = plan_below(concrete, hub) else { return Ok(None) };
     let d = ex.dialect();
-    let mut statements = Vec::with_capacity(plan.len() + 1);
-    if !plan.is_empty() {
-        let Some((filter, params)) = crate::sql::compile_own_filter(meta, d, &qs.query)? else {
-            return Ok(None);
-        };
-        let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
-        for f in plan {
-            let sql = f.sql(d, &origin);
-            statements.push((f.label, sql, params.clone()));
-        }
-    }
+    let Some((filter, params)) = crate::sql::compile_own_filter(meta, d, &qs.query)? else {
+        return Ok(None);
+    };
     let own = compile_delete(meta, d, &qs.query)?;
-    let shared = statements.iter().all(|(_, _, p)| *p == own.params);
-    statements.push((concrete.label(), own.sql.to_string(), own.params));
-    if statements.len() > 1 && shared && d.features().can_delete_in_with {
-        return Ok(Some(delete_in_with(ex, d, &statements)?));
+    if own.params != params {
+        return Ok(None); // not the same conditions: the statements would disagree
     }
+    if !plan.is_empty() && d.features().can_delete_in_with {
+        let sql = chained_delete(d, &own.sql, &plan);
+        let mut labels = vec![concrete.label()];
+        labels.extend(plan.iter().rev().map(|f| f.label.clone()));
+        return delete_in_with(ex, &sql, &params, &labels).map(Some);
+    }
+    let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
+    let mut statements: Vec<(String, String)> = plan
+        .into_iter()
+        .map(|f| {
+            let sql = f.sql(d, &origin);
+            (f.label, sql)
+        })
+        .collect();
+    statements.push((concrete.label(), own.sql.to_string()));
     let counts = ex.with_connection(|conn| {
         orm_backends::atomic(conn, |tx| {
             use orm_backends::Executor as _;
             tx.with_connection(|c| {
                 let mut counts = DeleteCounts::new();
-                for (label, sql, params) in &statements {
-                    let n = c.execute(sql, params)?;
+                for (label, sql) in &statements {
+                    let n = c.execute(sql, &params)?;
                     if n > 0 {
                         *counts.entry(label.clone()).or_default() += n;
                     }
@@ -1011,42 +1016,104 @@ fn delete_by_subqueries<M: crate::model::Model>(
     Ok(Some(counts))
 }
 
-/// Runs `statements` (count label, DELETE, the same parameters for all) as one statement of
-/// data-modifying `WITH` clauses, each counting its rows ([`Features::can_delete_in_with`]):
-/// `WITH "d0" AS (DELETE … RETURNING 1), … SELECT (SELECT count(*) FROM "d0"), …`. One
-/// statement is atomic, and sees one snapshot: every level selects the rows as they were
-/// before any of them is deleted, as the separate statements in that order do.
+/// One statement of data-modifying `WITH` clauses ([`Features::can_delete_in_with`]) for a
+/// QuerySet delete and its `plan`: the QuerySet's own DELETE (`own`) first,
+/// returning the columns the levels below select, then each level, parents before children,
+/// deleting the rows that point at the rows its parent's clause deleted:
+///
+/// ```sql
+/// WITH "d0" AS (DELETE FROM "author" WHERE … RETURNING "id"),
+///      "d1" AS (DELETE FROM "post" WHERE "author_id" IN (SELECT "id" FROM "d0") RETURNING "id"),
+///      "d2" AS (DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "d1") RETURNING 1)
+/// SELECT (SELECT count(*) FROM "d0"), (SELECT count(*) FROM "d1"), (SELECT count(*) FROM "d2")
+/// ```
+///
+/// The QuerySet's filter runs once, and each level finds its rows through the index on its
+/// key. One statement is atomic and reads one snapshot; its foreign keys are checked once
+/// every clause has run, so the order of the clauses does not matter to them. The counts come
+/// in the order of the clauses: the QuerySet's, then `plan` reversed.
 ///
 /// [`Features::can_delete_in_with`]: orm_backends::Features::can_delete_in_with
-fn delete_in_with(
-    ex: &(impl Executor + ?Sized),
-    d: Dialect,
-    statements: &[(String, String, Vec<Value>)],
-) -> Result<DeleteCounts> {
-    let mut sql = String::from("WITH ");
-    for (i, (_, delete, _)) in statements.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
+fn chained_delete(d: Dialect, own: &str, plan: &[FastDelete]) -> String {
+    // Clause 0 is the QuerySet's; clause k + 1 is plan[plan.len() - 1 - k].
+    let order: Vec<&FastDelete> = plan.iter().rev().collect();
+    let parent_of = |f: &FastDelete| -> (usize, &'static str) {
+        match f.hops.split_first() {
+            None => (0, f.origin_select),
+            Some((hop, above)) => {
+                let at = order
+                    .iter()
+                    .position(|p| p.table == hop.table && p.column == hop.column && p.hops == above)
+                    .expect("a fast delete's parent level is planned with it, before it in this order");
+                (at + 1, hop.select)
+            }
         }
-        d.write_ident(&mut sql, &format!("d{i}"));
-        sql.push_str(" AS (");
-        sql.push_str(delete);
-        sql.push_str(" RETURNING 1)");
+    };
+    let mut returning: Vec<Vec<&'static str>> = vec![Vec::new(); order.len() + 1];
+    let parents: Vec<(usize, &'static str)> = order.iter().map(|f| parent_of(f)).collect();
+    for &(p, column) in &parents {
+        if !returning[p].contains(&column) {
+            returning[p].push(column);
+        }
+    }
+    let write_returning = |sql: &mut String, columns: &[&'static str]| {
+        sql.push_str(" RETURNING ");
+        if columns.is_empty() {
+            sql.push('1');
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            d.write_ident(sql, c);
+        }
+    };
+    let name = |i: usize| format!("d{i}");
+    let mut sql = String::from("WITH ");
+    d.write_ident(&mut sql, &name(0));
+    sql.push_str(" AS (");
+    sql.push_str(own);
+    write_returning(&mut sql, &returning[0]);
+    sql.push(')');
+    for (k, f) in order.iter().enumerate() {
+        let (p, select) = parents[k];
+        sql.push_str(", ");
+        d.write_ident(&mut sql, &name(k + 1));
+        sql.push_str(" AS (DELETE FROM ");
+        d.write_ident(&mut sql, f.table);
+        sql.push_str(" WHERE ");
+        d.write_ident(&mut sql, f.column);
+        sql.push_str(" IN (SELECT ");
+        d.write_ident(&mut sql, select);
+        sql.push_str(" FROM ");
+        d.write_ident(&mut sql, &name(p));
+        sql.push(')');
+        write_returning(&mut sql, &returning[k + 1]);
+        sql.push(')');
     }
     sql.push_str(" SELECT ");
-    for i in 0..statements.len() {
+    for i in 0..=order.len() {
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push_str("(SELECT count(*) FROM ");
-        d.write_ident(&mut sql, &format!("d{i}"));
+        d.write_ident(&mut sql, &name(i));
         sql.push(')');
     }
-    let params = &statements[0].2;
+    sql
+}
+
+/// Runs a [`chained_delete`] statement and counts its clauses' rows under `labels`.
+fn delete_in_with(
+    ex: &(impl Executor + ?Sized),
+    sql: &str,
+    params: &[Value],
+    labels: &[String],
+) -> Result<DeleteCounts> {
     let mut counts = DeleteCounts::new();
     ex.with_connection(|c| {
-        crate::queryset::rows_of(c, &sql, params, |row| {
-            for (i, (label, _, _)) in statements.iter().enumerate() {
+        crate::queryset::rows_of(c, sql, params, |row| {
+            for (i, label) in labels.iter().enumerate() {
                 let n = match row.value(i)? {
                     Value::Int(n) => n.max(0) as u64,
                     other => {
