@@ -1219,3 +1219,73 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
         self.check()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Comments whose post's author is in the origin: one hop above the comments.
+    fn comments() -> FastDelete {
+        FastDelete {
+            label: "blog.Comment".into(),
+            table: "comment",
+            column: "post_id",
+            hops: vec![Hop { table: "post", select: "id", column: "author_id" }],
+            origin_select: "id",
+        }
+    }
+
+    #[test]
+    fn fast_deletes_nest_subqueries_or_join_per_dialect() {
+        let f = comments();
+        let keys = FastOrigin::Keys(2);
+        assert_eq!(
+            f.sql(Dialect::Sqlite, &keys),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN (?, ?))"#
+        );
+        assert_eq!(
+            f.sql(Dialect::Postgres, &keys),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN ($1, $2))"#
+        );
+        assert_eq!(
+            f.sql(Dialect::Mysql, &keys),
+            "DELETE `comment` FROM `comment` INNER JOIN `post` ON `comment`.`post_id` = `post`.`id` \
+             WHERE `post`.`author_id` IN (?, ?)"
+        );
+        let rows = FastOrigin::Rows { table: "author", filter: " WHERE `author`.`name` = ?" };
+        assert_eq!(
+            f.sql(Dialect::Mysql, &rows),
+            "DELETE `comment` FROM `comment` INNER JOIN `post` ON `comment`.`post_id` = `post`.`id` \
+             INNER JOIN `author` ON `post`.`author_id` = `author`.`id` WHERE `author`.`name` = ?"
+        );
+        let rows = FastOrigin::Rows { table: "author", filter: r#" WHERE "author"."name" = ?"# };
+        assert_eq!(
+            f.sql(Dialect::Sqlite, &rows),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN (SELECT "id" FROM "author" WHERE "author"."name" = ?))"#
+        );
+        // Rows pointing straight at the keys: one plain statement everywhere.
+        let posts = FastDelete { hops: Vec::new(), table: "post", column: "author_id", ..comments() };
+        assert_eq!(posts.sql(Dialect::Mysql, &FastOrigin::Keys(1)), "DELETE FROM `post` WHERE `author_id` IN (?)");
+    }
+
+    #[test]
+    fn postgres_chains_each_level_to_the_keys_its_parent_returned() {
+        let posts = FastDelete {
+            label: "blog.Post".into(),
+            table: "post",
+            column: "author_id",
+            hops: Vec::new(),
+            origin_select: "id",
+        };
+        // The plan's order: children before parents.
+        let sql = chained_delete(
+            Dialect::Postgres,
+            r#"DELETE FROM "author" WHERE "author"."name" = $1"#,
+            &[comments(), posts],
+        );
+        assert_eq!(
+            sql,
+            r#"WITH "d0" AS (DELETE FROM "author" WHERE "author"."name" = $1 RETURNING "id"), "d1" AS (DELETE FROM "post" WHERE "author_id" IN (SELECT "id" FROM "d0") RETURNING "id"), "d2" AS (DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "d1") RETURNING 1) SELECT (SELECT count(*) FROM "d0"), (SELECT count(*) FROM "d1"), (SELECT count(*) FROM "d2")"#
+        );
+    }
+}
