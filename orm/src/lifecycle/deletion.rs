@@ -47,9 +47,12 @@
 //!   statements fails the last DELETE on its foreign keys (the transaction rolls back), as a
 //!   row added between Django's SELECT and DELETE would. Where one statement can delete from
 //!   several tables ([`can_delete_in_with`](orm_backends::Features::can_delete_in_with),
-//!   PostgreSQL), these statements go as one: `WITH "d0" AS (DELETE … RETURNING 1), … SELECT
-//!   (SELECT count(*) FROM "d0"), …`, atomic by itself and reading one snapshot, so one round
-//!   trip instead of one per table plus the transaction's two.
+//!   PostgreSQL), they go as one, the QuerySet's DELETE first and each level deleting by the
+//!   keys its parent's clause returned: `WITH "d0" AS (DELETE FROM author WHERE … RETURNING
+//!   id), "d1" AS (DELETE FROM post WHERE author_id IN (SELECT id FROM "d0") RETURNING id), …
+//!   SELECT (SELECT count(*) FROM "d0"), …`. The filter runs once; the statement is atomic by
+//!   itself, reads one snapshot and checks its foreign keys once every clause has run; one
+//!   round trip instead of one per table plus the transaction's two.
 //!
 //! Where the backend would test every row of the table against a subquery instead of using
 //! the index on its column (MySQL and MariaDB:
@@ -389,7 +392,8 @@ impl<'c> Collector<'c> {
                     if r.on_delete == OnDelete::Cascade {
                         let mut plan = Vec::new();
                         let mut path = vec![id];
-                        if plan_fast(self.hub, model, field.column, "", &[], &mut path, &mut plan) {
+                        let select = referenced_column(meta, field);
+                        if plan_fast(self.hub, model, field.column, select, &[], &mut path, &mut plan) {
                             self.fast.extend(plan.into_iter().map(|f| (f, referenced.clone())));
                             continue;
                         }
