@@ -1,7 +1,8 @@
 //! The collector's fast deletes by subquery: when nothing below the deleted rows needs
 //! reading (no delete receiver, only `Cascade` and database-level relations, no `Restrict`,
 //! no multi-table link), the rows below are deleted by `DELETE … WHERE fk IN (SELECT …)`
-//! statements, deepest first, and a QuerySet's own keys are never selected; as soon as any of
+//! statements, deepest first (multi-table DELETEs on MySQL, one statement of chained `WITH`
+//! clauses on PostgreSQL), and a QuerySet's own keys are never selected; as soon as any of
 //! that does not hold, the collector reads what it must, as before. Counts, signals and
 //! refusals are Django's either way.
 
