@@ -150,6 +150,8 @@ static SQLITE_FEATURES: Features = Features {
     supports_index_on_text: true,
     max_name_length: 1024,
     supports_on_delete_set_default: true,
+    delete_in_subquery_uses_index: true,
+    can_delete_in_with: false,
 };
 
 static POSTGRES_FEATURES: Features = Features {
@@ -174,6 +176,8 @@ static POSTGRES_FEATURES: Features = Features {
     supports_index_on_text: true,
     max_name_length: 63,
     supports_on_delete_set_default: true,
+    delete_in_subquery_uses_index: true,
+    can_delete_in_with: true,
 };
 
 static MYSQL_FEATURES: Features = MYSQL;
@@ -205,4 +209,6 @@ const MYSQL: Features = Features {
     supports_index_on_text: false,
     max_name_length: 64,
     supports_on_delete_set_default: false,
+    delete_in_subquery_uses_index: false,
+    can_delete_in_with: false,
 };

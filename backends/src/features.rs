@@ -53,4 +53,14 @@ pub struct Features {
     /// goes (`ON DELETE SET DEFAULT`)? MySQL and MariaDB's InnoDB accept the words and drop
     /// the action, so the ORM refuses it there.
     pub supports_on_delete_set_default: bool,
+    /// Does `DELETE FROM t WHERE c IN (SELECT …)` find the rows of `t` through `c`'s index
+    /// (a semi-join)? MariaDB (before 11.1) and MySQL before 8.0.21 test every row of `t`
+    /// against the subquery instead, so the deletion collector writes the multi-table form
+    /// there (`DELETE t FROM t JOIN …`).
+    pub delete_in_subquery_uses_index: bool,
+    /// Can one statement delete from several tables through data-modifying `WITH` clauses
+    /// (`WITH a AS (DELETE … RETURNING 1) DELETE …`), its foreign keys checked once all of
+    /// them have run? PostgreSQL: the deletion collector then sends a cascade's statements as
+    /// one, one round trip instead of one per table and two for the transaction.
+    pub can_delete_in_with: bool,
 }

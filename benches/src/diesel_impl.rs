@@ -54,12 +54,24 @@ pub mod tables {
         }
     }
 
+    diesel::table! {
+        /// Users whose posts and comments the database deletes with them (`delete_db_cascade`).
+        cascade_users (id) {
+            /// Key.
+            id -> BigInt,
+            /// Name.
+            name -> Text,
+            /// Hair colour.
+            hair_color -> Nullable<Text>,
+        }
+    }
+
     diesel::joinable!(posts -> users (user_id));
     diesel::joinable!(comments -> posts (post_id));
     diesel::allow_tables_to_appear_in_same_query!(users, posts, comments);
 }
 
-use tables::{comments, posts, users};
+use tables::{cascade_users, comments, posts, users};
 
 /// A user.
 #[derive(Queryable, Selectable, Identifiable, AsChangeset, Debug, Clone, PartialEq)]
@@ -216,6 +228,11 @@ macro_rules! diesel_workloads {
                 Ok(diesel::delete(users::table.filter(users::hair_color.eq("black"))).execute(&mut self.conn)?)
             }
 
+            fn delete_db_cascade(&mut self) -> Result<usize> {
+                Ok(diesel::delete(cascade_users::table.filter(cascade_users::hair_color.eq("black")))
+                    .execute(&mut self.conn)?)
+            }
+
             fn stream(&mut self, on_row: &mut dyn FnMut(usize)) -> Result<usize> {
                 let mut n = 0;
                 for u in users::table.load_iter::<User, $mode>(&mut self.conn)? {
@@ -254,12 +271,19 @@ diesel_workloads!(
 /// Opens Diesel's connection for `target`.
 pub fn open(target: &Target) -> Result<Box<dyn Workloads>> {
     Ok(match target {
+        // Foreign keys enforced, as the other implementations' connections do
+        // (`delete_db_cascade` relies on them).
         Target::SqliteMemory => {
-            Box::new(DieselSqlite { conn: SqliteConnection::establish(":memory:")?, loaded: Vec::new() })
+            let mut conn = SqliteConnection::establish(":memory:")?;
+            conn.batch_execute("PRAGMA foreign_keys = ON;")?;
+            Box::new(DieselSqlite { conn, loaded: Vec::new() })
         }
         Target::SqliteFile(p) => {
             let mut conn = SqliteConnection::establish(&p.display().to_string())?;
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")?;
+            conn.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+                 PRAGMA foreign_keys = ON;",
+            )?;
             Box::new(DieselSqlite { conn, loaded: Vec::new() })
         }
         Target::Postgres { url, schema } => {

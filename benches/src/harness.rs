@@ -19,7 +19,10 @@
 //! tracks what data each database holds and refills only when a case needs other data.
 
 use crate::rss::PeakRss;
-use crate::schema::{self, ASSOC_USERS, COMMENTS_PER_POST, POSTS_PER_USER};
+use crate::schema::{
+    self, ASSOC_USERS, CASCADE_COMMENTS_PER_POST, CASCADE_POSTS_PER_USER, CASCADE_USERS, COMMENTS_PER_POST,
+    POSTS_PER_USER,
+};
 use crate::{NotAvailable, Result, Target, Workloads, IMPLEMENTATIONS};
 use std::time::{Duration, Instant};
 
@@ -42,13 +45,15 @@ pub enum Workload {
     BulkUpdate,
     /// Delete with a filter.
     Delete,
+    /// Delete with a filter from tables whose foreign keys cascade in the database.
+    DeleteDbCascade,
     /// Stream every row.
     Stream,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::TrivialQuery,
         Workload::MediumComplexQuery,
         Workload::Associations,
@@ -57,6 +62,7 @@ impl Workload {
         Workload::UpdateByPk,
         Workload::BulkUpdate,
         Workload::Delete,
+        Workload::DeleteDbCascade,
         Workload::Stream,
     ];
 
@@ -71,6 +77,7 @@ impl Workload {
             Workload::UpdateByPk => "update_by_pk",
             Workload::BulkUpdate => "bulk_update",
             Workload::Delete => "delete",
+            Workload::DeleteDbCascade => "delete_db_cascade",
             Workload::Stream => "stream",
         }
     }
@@ -105,6 +112,9 @@ impl Case {
     pub fn rows_label(&self) -> String {
         match self.workload {
             Workload::Associations => format!("{}x{POSTS_PER_USER}x{COMMENTS_PER_POST}", self.size),
+            Workload::DeleteDbCascade => {
+                format!("{}x{CASCADE_POSTS_PER_USER}x{CASCADE_COMMENTS_PER_POST}", self.size)
+            }
             _ => self.size.to_string(),
         }
     }
@@ -114,13 +124,14 @@ impl Case {
         match self.workload {
             Workload::TrivialQuery => Data::Users { n: self.size, colored: false },
             Workload::Associations => Data::Associations,
+            Workload::DeleteDbCascade => Data::Cascade,
             Workload::Insert | Workload::BatchInsert => Data::Unknown,
             _ => Data::Users { n: self.size, colored: true },
         }
     }
 }
 
-/// The suite: every case of issue 7, streaming `stream_rows` rows.
+/// The suite: every case of issues 7 and 21, streaming `stream_rows` rows.
 pub fn cases(stream_rows: usize) -> Vec<Case> {
     let c = |workload, size| Case { workload, size };
     vec![
@@ -138,6 +149,7 @@ pub fn cases(stream_rows: usize) -> Vec<Case> {
         c(Workload::UpdateByPk, 100),
         c(Workload::BulkUpdate, 100),
         c(Workload::Delete, 100),
+        c(Workload::DeleteDbCascade, CASCADE_USERS),
         c(Workload::Stream, stream_rows),
     ]
 }
@@ -146,8 +158,13 @@ pub fn cases(stream_rows: usize) -> Vec<Case> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Data {
     Unknown,
-    Users { n: usize, colored: bool },
+    Users {
+        n: usize,
+        colored: bool,
+    },
     Associations,
+    /// The `cascade_*` tables' users, posts and comments.
+    Cascade,
 }
 
 /// How long and how often to measure.
@@ -159,7 +176,7 @@ pub struct Config {
     pub stream_runs: usize,
     /// About how long one measurement of the raw driver lasts.
     pub target: Duration,
-    /// Iteration cap for workloads with untimed setup per iteration (delete).
+    /// Iteration cap for workloads with untimed setup per iteration (the deletes).
     pub max_setup_iters: u32,
     /// Print each measurement to stderr.
     pub verbose: bool,
@@ -301,6 +318,7 @@ fn ensure(imp: &mut dyn Workloads, data: &mut Data, want: Data, target: &Target)
         // One call: a setup transaction must not span two checkouts of a pooled connection.
         Data::Users { n, colored } => imp.exec(&schema::fill_users(d, n, colored).flatten().collect::<Vec<_>>()),
         Data::Associations => imp.exec(&schema::fill_associations(d)),
+        Data::Cascade => imp.exec(&schema::fill_cascade(d)),
         Data::Unknown => Ok(()),
     };
     if r.is_err() {
@@ -439,14 +457,14 @@ impl Bench {
                     timed(iters, || imp.bulk_update())
                 }
             }
-            Workload::Delete => {
+            Workload::Delete | Workload::DeleteDbCascade => {
                 let mut total = Duration::ZERO;
                 let mut count = 0;
                 for _ in 0..iters.max(1) {
                     ensure(imp, data, case.data(), target)?;
                     *data = Data::Unknown;
                     let t = Instant::now();
-                    count = imp.delete()?;
+                    count = if case.workload == Workload::Delete { imp.delete()? } else { imp.delete_db_cascade()? };
                     total += t.elapsed();
                 }
                 Ok(Sample { per_iter: total / iters.max(1), count, growth_kib: None })
@@ -487,7 +505,11 @@ impl Bench {
                 .or_else(|| warm.iter().min_by_key(|(_, d)| *d))
                 .map(|(_, d)| *d)
                 .unwrap_or(Duration::from_millis(1));
-            let cap = if case.workload == Workload::Delete { self.config.max_setup_iters } else { 100_000 };
+            let cap = if matches!(case.workload, Workload::Delete | Workload::DeleteDbCascade) {
+                self.config.max_setup_iters
+            } else {
+                100_000
+            };
             let iters = (self.config.target.as_secs_f64() / reference.as_secs_f64().max(1e-9)).ceil() as u32;
             (self.config.runs.max(1), self.config.fixed_iters.unwrap_or(iters.clamp(1, cap.max(1))))
         };
@@ -653,6 +675,8 @@ mod tests {
         assert_eq!(Workload::parse("loading_associations_sequentially"), Some(Workload::Associations));
         assert_eq!(Workload::parse("b"), None);
         assert_eq!(Workload::parse("bu"), Some(Workload::BulkUpdate));
+        assert_eq!(Workload::parse("delete"), Some(Workload::Delete));
+        assert_eq!(Workload::parse("delete_db"), Some(Workload::DeleteDbCascade));
     }
 
     /// Every workload once on SQLite in memory, small sizes: raw and the ORM agree on counts.

@@ -11,7 +11,8 @@
 //!
 //! All of them read and write the same three tables ([`schema`]):
 //! `users(id, name not null, hair_color null)`, `posts(id, user_id, title, body null)` and
-//! `comments(id, post_id, text)`.
+//! `comments(id, post_id, text)`; `delete_db_cascade` uses their twins `cascade_users`,
+//! `cascade_posts` and `cascade_comments`, whose foreign keys carry `ON DELETE CASCADE`.
 //!
 //! [`harness`] runs a workload on every implementation, interleaved, and takes medians;
 //! [`report`] renders the Markdown table and the SVG chart. The binaries are `report` (the
@@ -196,6 +197,11 @@ pub trait Workloads {
 
     /// `delete`: deletes the users whose `hair_color = 'black'` (bound); returns how many.
     fn delete(&mut self) -> Result<usize>;
+
+    /// `delete_db_cascade`: deletes the `cascade_users` whose `hair_color = 'black'` (bound);
+    /// the database's `ON DELETE CASCADE` takes their posts and comments (see
+    /// [`schema::fill_cascade`]). Returns how many users.
+    fn delete_db_cascade(&mut self) -> Result<usize>;
 
     /// `stream`: iterates every user as rows arrive, calling `on_row` with the running count
     /// after each one (for RSS sampling); returns the count.

@@ -53,6 +53,44 @@ pub struct Comment {
     pub text: String,
 }
 
+/// `cascade_users(id, name, hair_color)`: what [`CascadePost`]s point at.
+#[derive(Model, Debug, Clone)]
+#[orm(table = "cascade_users")]
+pub struct CascadeUser {
+    /// Key.
+    pub id: Auto<i64>,
+    /// Name.
+    pub name: String,
+    /// Hair colour.
+    pub hair_color: Option<String>,
+}
+
+/// `cascade_posts(id, user_id, title)`: the database deletes them with their user.
+#[derive(Model, Debug, Clone)]
+#[orm(table = "cascade_posts")]
+pub struct CascadePost {
+    /// Key.
+    pub id: Auto<i64>,
+    /// The author (column `user_id`; `ON DELETE CASCADE` in the database).
+    #[orm(on_delete = DbCascade, related_name = "posts")]
+    pub user: ForeignKey<CascadeUser>,
+    /// Title.
+    pub title: String,
+}
+
+/// `cascade_comments(id, post_id, text)`: the database deletes them with their post.
+#[derive(Model, Debug, Clone)]
+#[orm(table = "cascade_comments")]
+pub struct CascadeComment {
+    /// Key.
+    pub id: Auto<i64>,
+    /// The post (column `post_id`; `ON DELETE CASCADE` in the database).
+    #[orm(on_delete = DbCascade, related_name = "comments")]
+    pub post: ForeignKey<CascadePost>,
+    /// Text.
+    pub text: String,
+}
+
 /// The ORM's implementation of the workloads, holding a [`Database`].
 pub struct OrmBench {
     db: Database,
@@ -158,6 +196,11 @@ impl Workloads for OrmBench {
 
     fn delete(&mut self) -> Result<usize> {
         Ok(User::objects().filter(User::hair_color().eq("black")).delete(&self.db)?.total as usize)
+    }
+
+    fn delete_db_cascade(&mut self) -> Result<usize> {
+        // Every relation below is left to the database: one DELETE, as the driver sends.
+        Ok(CascadeUser::objects().filter(CascadeUser::hair_color().eq("black")).delete(&self.db)?.total as usize)
     }
 
     fn stream(&mut self, on_row: &mut dyn FnMut(usize)) -> Result<usize> {

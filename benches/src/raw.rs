@@ -130,6 +130,7 @@ const SELECT_JOIN: &str = "SELECT u.id, u.name, u.hair_color, p.id, p.user_id, p
                            FROM users u LEFT JOIN posts p ON u.id = p.user_id WHERE u.hair_color = ";
 const UPDATE_USER: &str = "UPDATE users SET name = ?, hair_color = ? WHERE id = ?";
 const DELETE_BLACK: &str = "DELETE FROM users WHERE hair_color = ?";
+const DELETE_BLACK_CASCADE: &str = "DELETE FROM cascade_users WHERE hair_color = ?";
 
 /// Opens the raw driver for `target`.
 pub fn open(target: &Target) -> Result<Box<dyn Workloads>> {
@@ -148,7 +149,9 @@ pub struct RawSqlite {
 }
 
 /// Opens a rusqlite connection the way the benchmarks use SQLite: no per-call mutex
-/// (rusqlite's default), a 5 s busy timeout, WAL and `synchronous = NORMAL` for files.
+/// (rusqlite's default), a 5 s busy timeout, foreign keys enforced (as the ORM's connections
+/// do: `delete_db_cascade` relies on them; the other tables have none), WAL and
+/// `synchronous = NORMAL` for files.
 pub fn open_rusqlite(target: &Target) -> Result<rusqlite::Connection> {
     let conn = match target {
         Target::SqliteFile(p) => {
@@ -159,6 +162,7 @@ pub fn open_rusqlite(target: &Target) -> Result<rusqlite::Connection> {
         _ => rusqlite::Connection::open_in_memory()?,
     };
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON;")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -312,6 +316,11 @@ impl Workloads for RawSqlite {
 
     fn delete(&mut self) -> Result<usize> {
         let mut stmt = self.conn.prepare_cached(DELETE_BLACK)?;
+        Ok(stmt.execute(["black"])?)
+    }
+
+    fn delete_db_cascade(&mut self) -> Result<usize> {
+        let mut stmt = self.conn.prepare_cached(DELETE_BLACK_CASCADE)?;
         Ok(stmt.execute(["black"])?)
     }
 
@@ -520,6 +529,11 @@ impl Workloads for RawPostgres {
 
     fn delete(&mut self) -> Result<usize> {
         let stmt = self.stmt("DELETE FROM users WHERE hair_color = $1")?;
+        Ok(self.client.execute(&stmt, &[&"black"])? as usize)
+    }
+
+    fn delete_db_cascade(&mut self) -> Result<usize> {
+        let stmt = self.stmt("DELETE FROM cascade_users WHERE hair_color = $1")?;
         Ok(self.client.execute(&stmt, &[&"black"])? as usize)
     }
 
@@ -746,6 +760,10 @@ impl Workloads for RawMysql {
 
     fn delete(&mut self) -> Result<usize> {
         self.exec_stmt(DELETE_BLACK, vec!["black".into()])
+    }
+
+    fn delete_db_cascade(&mut self) -> Result<usize> {
+        self.exec_stmt(DELETE_BLACK_CASCADE, vec!["black".into()])
     }
 
     fn stream(&mut self, on_row: &mut dyn FnMut(usize)) -> Result<usize> {

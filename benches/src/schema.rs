@@ -14,6 +14,14 @@ pub const POSTS_PER_USER: usize = 10;
 /// Comments per post in `loading_associations_sequentially`.
 pub const COMMENTS_PER_POST: usize = 10;
 
+/// Users in `delete_db_cascade`, each with [`CASCADE_POSTS_PER_USER`] posts with
+/// [`CASCADE_COMMENTS_PER_POST`] comments each, in the `cascade_*` tables.
+pub const CASCADE_USERS: usize = 100;
+/// Posts per user in `delete_db_cascade`.
+pub const CASCADE_POSTS_PER_USER: usize = 2;
+/// Comments per post in `delete_db_cascade`.
+pub const CASCADE_COMMENTS_PER_POST: usize = 2;
+
 /// Rows per setup INSERT statement.
 const CHUNK: usize = 1000;
 
@@ -31,12 +39,28 @@ pub fn create_tables(d: Dialect) -> Vec<String> {
     out.push(format!("CREATE TABLE comments (id {pk}, post_id BIGINT NOT NULL, text TEXT NOT NULL){engine}"));
     out.push("CREATE INDEX posts_user_id_idx ON posts (user_id)".to_owned());
     out.push("CREATE INDEX comments_post_id_idx ON comments (post_id)".to_owned());
+    // The same three tables whose foreign keys carry ON DELETE CASCADE (`delete_db_cascade`):
+    // kept apart so the other workloads' tables have no constraint to check.
+    out.push(format!("CREATE TABLE cascade_users (id {pk}, name TEXT NOT NULL, hair_color TEXT){engine}"));
+    out.push(format!(
+        "CREATE TABLE cascade_posts (id {pk}, user_id BIGINT NOT NULL, title TEXT NOT NULL, \
+         FOREIGN KEY (user_id) REFERENCES cascade_users (id) ON DELETE CASCADE){engine}"
+    ));
+    out.push(format!(
+        "CREATE TABLE cascade_comments (id {pk}, post_id BIGINT NOT NULL, text TEXT NOT NULL, \
+         FOREIGN KEY (post_id) REFERENCES cascade_posts (id) ON DELETE CASCADE){engine}"
+    ));
+    out.push("CREATE INDEX cascade_posts_user_id_idx ON cascade_posts (user_id)".to_owned());
+    out.push("CREATE INDEX cascade_comments_post_id_idx ON cascade_comments (post_id)".to_owned());
     out
 }
 
-/// `DROP TABLE IF EXISTS` for the three tables.
+/// `DROP TABLE IF EXISTS` for the three tables and their `cascade_*` twins.
 pub fn drop_tables() -> Vec<String> {
-    ["comments", "posts", "users"].iter().map(|t| format!("DROP TABLE IF EXISTS {t}")).collect()
+    ["cascade_comments", "cascade_posts", "cascade_users", "comments", "posts", "users"]
+        .iter()
+        .map(|t| format!("DROP TABLE IF EXISTS {t}"))
+        .collect()
 }
 
 /// Empties the three tables (and restarts PostgreSQL's sequences).
@@ -145,6 +169,42 @@ pub fn fill_associations(d: Dialect) -> Vec<String> {
     out
 }
 
+/// The data of `delete_db_cascade`, in the `cascade_*` tables (emptied first, children
+/// before parents: MySQL cannot TRUNCATE a table a foreign key points at): [`CASCADE_USERS`]
+/// users with [`hair`] colours, each with [`CASCADE_POSTS_PER_USER`] posts, each with
+/// [`CASCADE_COMMENTS_PER_POST`] comments, in one transaction.
+pub fn fill_cascade(d: Dialect) -> Vec<String> {
+    let mut out: Vec<String> =
+        ["cascade_comments", "cascade_posts", "cascade_users"].iter().map(|t| format!("DELETE FROM {t}")).collect();
+    out.insert(0, begin(d));
+    let mut users = String::from("INSERT INTO cascade_users (id, name, hair_color) VALUES ");
+    let mut posts = String::from("INSERT INTO cascade_posts (id, user_id, title) VALUES ");
+    let mut comments = String::from("INSERT INTO cascade_comments (id, post_id, text) VALUES ");
+    for i in 0..CASCADE_USERS {
+        let uid = i + 1;
+        if i > 0 {
+            users.push_str(", ");
+        }
+        users.push_str(&format!("({uid}, 'User {i}', {})", sql_opt(hair(i, true))));
+        for p in 0..CASCADE_POSTS_PER_USER {
+            let pid = i * CASCADE_POSTS_PER_USER + p + 1;
+            if pid > 1 {
+                posts.push_str(", ");
+            }
+            posts.push_str(&format!("({pid}, {uid}, 'Post {p} by user {uid}')"));
+            for c in 0..CASCADE_COMMENTS_PER_POST {
+                let cid = (pid - 1) * CASCADE_COMMENTS_PER_POST + c + 1;
+                if cid > 1 {
+                    comments.push_str(", ");
+                }
+                comments.push_str(&format!("({cid}, {pid}, 'Comment {c} on post {pid}')"));
+            }
+        }
+    }
+    out.extend([users, posts, comments, "COMMIT".to_owned()]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +230,15 @@ mod tests {
         assert!(all.iter().any(|s| s.contains("(1000, 100, 'Post 9 by user 100', NULL)")));
         assert!(all.iter().any(|s| s.contains("(10000, 1000, 'Comment 9 on post 1000')")));
         assert_eq!(all.iter().filter(|s| *s == "COMMIT").count(), 1);
+    }
+
+    #[test]
+    fn cascade_data() {
+        let all = fill_cascade(Dialect::Postgres);
+        assert_eq!(all[0], "BEGIN");
+        assert!(all.iter().any(|s| s.contains("(100, 'User 99', 'brown')")));
+        assert!(all.iter().any(|s| s.contains("(200, 100, 'Post 1 by user 100')")));
+        assert!(all.iter().any(|s| s.contains("(400, 200, 'Comment 1 on post 200')")));
+        assert_eq!(all.last().map(String::as_str), Some("COMMIT"));
     }
 }

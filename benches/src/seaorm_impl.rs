@@ -47,6 +47,31 @@ pub mod users {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `cascade_users`: users whose posts and comments the database deletes with them
+/// (`delete_db_cascade`; sqlx turns SQLite's foreign keys on by default).
+pub mod cascade_users {
+    use sea_orm::entity::prelude::*;
+
+    /// A user.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cascade_users")]
+    pub struct Model {
+        /// Key.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// Name.
+        pub name: String,
+        /// Hair colour.
+        pub hair_color: Option<String>,
+    }
+
+    /// Relations (none declared: the database cascades).
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// `posts`.
 pub mod posts {
     use sea_orm::entity::prelude::*;
@@ -293,6 +318,13 @@ impl Workloads for SeaOrmBench {
         let r = self
             .rt
             .block_on(users::Entity::delete_many().filter(users::Column::HairColor.eq("black")).exec(&self.db))?;
+        Ok(r.rows_affected as usize)
+    }
+
+    fn delete_db_cascade(&mut self) -> Result<usize> {
+        let r = self.rt.block_on(
+            cascade_users::Entity::delete_many().filter(cascade_users::Column::HairColor.eq("black")).exec(&self.db),
+        )?;
         Ok(r.rows_affected as usize)
     }
 

@@ -10,6 +10,7 @@ mod db_functions;
 mod defer;
 mod deletion;
 mod deletion_db;
+mod deletion_fast;
 mod deletion_order;
 mod differential;
 mod expressions_case;

@@ -25,10 +25,41 @@
 //! instance loses its key ([`Persist::delete`](crate::Persist::delete)); what was removed is
 //! returned as [`Deleted`], Django's `(total, {label: count})`.
 //!
-//! Two fast paths, as in Django: a model nothing depends on (nothing points at it but
-//! `DoNothing` relations, no link rows, no inheritance link, no delete receiver) is deleted by
-//! one statement with no collecting; and rows a cascade reaches that nothing depends on either
-//! (and that have no `Restrict` relation) are deleted by the key they point with, unread.
+//! **Fast paths.** Rows are read only when something needs them: a receiver, a refusal to
+//! check, keys to update. Three cases, the first two Django's:
+//! - a model nothing depends on (nothing points at it but `DoNothing` or database-level
+//!   relations, no link rows, no inheritance link, no delete receiver) is deleted by one
+//!   statement with no collecting;
+//! - rows a cascade reaches are deleted unread when their whole subtree allows it
+//!   (`plan_fast`): no delete receiver listens to any model in it, every relation into it is
+//!   a `Cascade` (or left to the database), none of its models has a `Restrict` relation or
+//!   is a multi-table child, no model repeats along a path, and it stays within `MAX_HOPS`
+//!   nested subqueries and `MAX_FAST` statements. Each level is one statement selecting its
+//!   rows by nesting the levels above: `DELETE FROM comment WHERE post_id IN (SELECT id FROM
+//!   post WHERE author_id IN (…))`, deepest first, link-table rows before their model's.
+//!   Django's `can_fast_delete` takes only rows nothing points at, and reads the rest;
+//! - a QuerySet delete whose whole subtree is fast in that sense, and whose filters read only
+//!   its own table (`sql::compile_own_filter`), selects no keys at all: the innermost level is
+//!   the QuerySet's own selection (`… IN (SELECT id FROM author WHERE <filters>)`), and the
+//!   last statement is the QuerySet's own DELETE, all in one transaction. Filters that read
+//!   another table (a join, a subquery) are not nested, since the DELETEs before the last
+//!   would change what they match. A row another connection makes match between the
+//!   statements fails the last DELETE on its foreign keys (the transaction rolls back), as a
+//!   row added between Django's SELECT and DELETE would. Where one statement can delete from
+//!   several tables ([`can_delete_in_with`](orm_backends::Features::can_delete_in_with),
+//!   PostgreSQL), they go as one, the QuerySet's DELETE first and each level deleting by the
+//!   keys its parent's clause returned: `WITH "d0" AS (DELETE FROM author WHERE … RETURNING
+//!   id), "d1" AS (DELETE FROM post WHERE author_id IN (SELECT id FROM "d0") RETURNING id), …
+//!   SELECT (SELECT count(*) FROM "d0"), …`. The filter runs once; the statement is atomic by
+//!   itself, reads one snapshot and checks its foreign keys once every clause has run; one
+//!   round trip instead of one per table plus the transaction's two.
+//!
+//! Where the backend would test every row of the table against a subquery instead of using
+//! the index on its column (MySQL and MariaDB:
+//! [`delete_in_subquery_uses_index`](orm_backends::Features::delete_in_subquery_uses_index)),
+//! the same statements are written as joins: `DELETE comment FROM comment JOIN post ON
+//! comment.post_id = post.id WHERE post.author_id IN (…)`. Counts are the statements'
+//! affected rows, per model label, so [`Deleted`] is what it was when the rows were read.
 //! Objects the caller holds (the instance, the QuerySet's objects) are sent to receivers as
 //! they are; cascaded ones are read from the database before anything changes.
 //!
@@ -183,9 +214,10 @@ pub(crate) struct Collector<'c> {
     /// Automatic link-table rows: count label, table, column, keys.
     join_rows: Vec<(String, &'static str, &'static str, Vec<Value>)>,
     restricted: Vec<Restricted>,
-    /// Rows deleted by the key they point with, without being read (Django's fast deletes):
-    /// model, its pointing column, the keys pointed at.
-    fast: Vec<(&'static ModelMeta, &'static str, Vec<Value>)>,
+    /// Rows deleted without being read (Django's fast deletes), by the keys the first hop
+    /// (or the pointing column) is in: a cascade's rows, and the rows below them when the
+    /// whole subtree is fast (see [`plan_fast`]).
+    fast: Vec<(FastDelete, Vec<Value>)>,
     /// The hub, when delete receivers are connected (their models' rows must be read).
     hub: Option<&'c Signals>,
     /// Rows of models a receiver listens to, read whole when a cascade collected them (so
@@ -219,16 +251,6 @@ impl<'c> Collector<'c> {
             hub,
             read: FastMap::default(),
         }
-    }
-
-    /// Can rows of `model` reached by a cascade be deleted by one `DELETE … WHERE fk IN (…)`,
-    /// unread? Yes when nothing else depends on them: nothing points at them, they have no
-    /// join rows and no inheritance links, none of their relations is `Restrict` (whose rule
-    /// needs their keys), and no delete receiver listens to them.
-    fn can_fast_delete(&self, model: &'static ModelMeta) -> bool {
-        !needs_collector(model)
-            && !model.fields.iter().any(|f| f.relation.is_some_and(|r| r.on_delete == OnDelete::Restrict))
-            && self.hub.is_none_or(|h| !h.wants_delete(model))
     }
 
     /// `SELECT select FROM table WHERE column IN (values)`, batched.
@@ -367,9 +389,14 @@ impl<'c> Collector<'c> {
                         }
                         _ => keys.clone(),
                     };
-                    if r.on_delete == OnDelete::Cascade && self.can_fast_delete(model) {
-                        self.fast.push((model, field.column, referenced));
-                        continue;
+                    if r.on_delete == OnDelete::Cascade {
+                        let mut plan = Vec::new();
+                        let mut path = vec![id];
+                        let select = referenced_column(meta, field);
+                        if plan_fast(self.hub, model, field.column, select, &[], &mut path, &mut plan) {
+                            self.fast.extend(plan.into_iter().map(|f| (f, referenced.clone())));
+                            continue;
+                        }
                     }
                     // A cascade to rows a receiver listens to reads them whole, once (Django's
                     // collector fetches the objects); otherwise their keys are enough.
@@ -578,10 +605,14 @@ impl<'c> Collector<'c> {
         };
         let d = self.d;
         let mut counts = DeleteCounts::new();
-        for (model, column, keys) in std::mem::take(&mut self.fast) {
-            let n = delete_in(self.conn, d, model.table, column, &keys)?;
+        for (f, keys) in std::mem::take(&mut self.fast) {
+            let mut n = 0;
+            for chunk in keys.chunks(batch_size(d)) {
+                let sql = f.sql(d, &FastOrigin::Keys(chunk.len()));
+                n += self.conn.execute(&sql, chunk)?;
+            }
             if n > 0 {
-                *counts.entry(model.label()).or_default() += n;
+                *counts.entry(f.label).or_default() += n;
             }
         }
         for (label, table, column, keys) in std::mem::take(&mut self.join_rows) {
@@ -673,6 +704,436 @@ fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, k
     Ok(total)
 }
 
+/// The most hops (subqueries nested in one another) a fast delete may take below the rows
+/// whose deletion it follows: deeper subtrees are collected.
+const MAX_HOPS: usize = 4;
+
+/// The most statements one subtree of fast deletes may take: wider subtrees are collected.
+const MAX_FAST: usize = 32;
+
+/// One level of a fast delete's nested subqueries: `SELECT select FROM table WHERE column IN
+/// (…)`, the rows of `table` whose `column` points at the rows of the level above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hop {
+    table: &'static str,
+    select: &'static str,
+    column: &'static str,
+}
+
+/// Rows deleted by one statement, unread: `DELETE FROM table WHERE column IN (SELECT … FROM
+/// hop WHERE … IN (… the origin …))`, the hops innermost first; the origin is a list of keys
+/// (the collector's) or the deleted QuerySet's own rows, selected by `origin_select` (the key,
+/// or the column a `to_field` relation points at).
+#[derive(Clone, Debug)]
+struct FastDelete {
+    /// The model label the rows count as (a link table's: Django's `app.Model_field`).
+    label: String,
+    table: &'static str,
+    column: &'static str,
+    hops: Vec<Hop>,
+    origin_select: &'static str,
+}
+
+/// What the innermost level of a [`FastDelete`] points at.
+enum FastOrigin<'a> {
+    /// `n` keys, bound from the first parameter on.
+    Keys(usize),
+    /// The rows of `table` its ` WHERE …` (or empty) `filter` matches, columns qualified by
+    /// the table's name.
+    Rows { table: &'static str, filter: &'a str },
+}
+
+impl FastDelete {
+    /// The statement: nested `IN (SELECT …)` subqueries, or, where the backend would test
+    /// every row of the table against them ([`delete_in_subquery_uses_index`]), the
+    /// multi-table form `DELETE t FROM t JOIN hop ON … WHERE …`.
+    ///
+    /// [`delete_in_subquery_uses_index`]: orm_backends::Features::delete_in_subquery_uses_index
+    fn sql(&self, d: Dialect, origin: &FastOrigin<'_>) -> String {
+        let mut sql = String::with_capacity(96 + 64 * self.hops.len());
+        let keys_only = self.hops.is_empty() && matches!(origin, FastOrigin::Keys(_));
+        if d.features().delete_in_subquery_uses_index || keys_only {
+            sql.push_str("DELETE FROM ");
+            d.write_ident(&mut sql, self.table);
+            sql.push_str(" WHERE ");
+            d.write_ident(&mut sql, self.column);
+            sql.push_str(" IN (");
+            for hop in &self.hops {
+                sql.push_str("SELECT ");
+                d.write_ident(&mut sql, hop.select);
+                sql.push_str(" FROM ");
+                d.write_ident(&mut sql, hop.table);
+                sql.push_str(" WHERE ");
+                d.write_ident(&mut sql, hop.column);
+                sql.push_str(" IN (");
+            }
+            match origin {
+                FastOrigin::Keys(n) => d.write_placeholder_list(&mut sql, 1, *n),
+                FastOrigin::Rows { table, filter } => {
+                    sql.push_str("SELECT ");
+                    d.write_ident(&mut sql, self.origin_select);
+                    sql.push_str(" FROM ");
+                    d.write_ident(&mut sql, table);
+                    sql.push_str(filter);
+                }
+            }
+            for _ in 0..=self.hops.len() {
+                sql.push(')');
+            }
+            return sql;
+        }
+        let column = |sql: &mut String, table: &str, column: &str| {
+            d.write_ident(sql, table);
+            sql.push('.');
+            d.write_ident(sql, column);
+        };
+        sql.push_str("DELETE ");
+        d.write_ident(&mut sql, self.table);
+        sql.push_str(" FROM ");
+        d.write_ident(&mut sql, self.table);
+        let mut prev = (self.table, self.column);
+        for hop in &self.hops {
+            sql.push_str(" INNER JOIN ");
+            d.write_ident(&mut sql, hop.table);
+            sql.push_str(" ON ");
+            column(&mut sql, prev.0, prev.1);
+            sql.push_str(" = ");
+            column(&mut sql, hop.table, hop.select);
+            prev = (hop.table, hop.column);
+        }
+        match origin {
+            FastOrigin::Keys(n) => {
+                sql.push_str(" WHERE ");
+                column(&mut sql, prev.0, prev.1);
+                sql.push_str(" IN (");
+                d.write_placeholder_list(&mut sql, 1, *n);
+                sql.push(')');
+            }
+            FastOrigin::Rows { table, filter } => {
+                sql.push_str(" INNER JOIN ");
+                d.write_ident(&mut sql, table);
+                sql.push_str(" ON ");
+                column(&mut sql, prev.0, prev.1);
+                sql.push_str(" = ");
+                column(&mut sql, table, self.origin_select);
+                sql.push_str(filter);
+            }
+        }
+        sql
+    }
+}
+
+/// The column of `target` a relation points at: its `to_field`, or the key.
+fn referenced_column(target: &'static ModelMeta, field: &'static FieldMeta) -> &'static str {
+    match field.relation.and_then(|r| r.to_field).and_then(|n| target.field(n)) {
+        Some(f) => f.column,
+        None => target.pk_field().column,
+    }
+}
+
+/// Plans deleting, unread, the rows of `model` whose `column` points at the rows `hops` lead
+/// to (the collector's keys, or a QuerySet's rows), and everything their deletion takes with
+/// it, as statements in `out` in the order they must run (rows pointing at rows before the
+/// rows they point at; link-table rows before their model's). `false` (and `out` to be
+/// dropped) when any model of the subtree needs its rows read: a delete receiver listens to
+/// it, something points at it other than by `Cascade` or a database-level mode (`Protect`,
+/// `Restrict`, `SetNull` and `SetDefault` read the keys), it has a `Restrict` relation (whose
+/// rule needs its keys), it is a multi-table child, it points at itself or at a model above it
+/// (`path`), or the subtree is deeper than [`MAX_HOPS`] or wider than [`MAX_FAST`].
+///
+/// For a model nothing points at, this is Django's `can_fast_delete`; below it, Django reads
+/// the rows of every model something cascades to, and this nests their selection instead.
+fn plan_fast(
+    hub: Option<&Signals>,
+    model: &'static ModelMeta,
+    column: &'static str,
+    origin_select: &'static str,
+    hops: &[Hop],
+    path: &mut Vec<usize>,
+    out: &mut Vec<FastDelete>,
+) -> bool {
+    let id = id_of(model);
+    if model.parent().is_some()
+        || path.contains(&id)
+        || hops.len() > MAX_HOPS
+        || out.len() >= MAX_FAST
+        || hub.is_some_and(|h| h.wants_delete(model))
+        || model.fields.iter().any(|f| f.relation.is_some_and(|r| r.on_delete == OnDelete::Restrict))
+    {
+        return false;
+    }
+    path.push(id);
+    let below = |select: &'static str| {
+        let mut inner = Vec::with_capacity(hops.len() + 1);
+        inner.push(Hop { table: model.table, select, column });
+        inner.extend_from_slice(hops);
+        inner
+    };
+    let pk = model.pk_field().column;
+    for rel in reverse_relations(model) {
+        match rel {
+            ReverseRelation::ForeignKey { model: child, field } => {
+                let Some(r) = field.relation else { continue };
+                if r.on_delete.left_to_database() {
+                    continue;
+                }
+                if r.on_delete != OnDelete::Cascade {
+                    return false;
+                }
+                let inner = below(referenced_column(model, field));
+                if !plan_fast(hub, child, field.column, origin_select, &inner, path, out) {
+                    return false;
+                }
+            }
+            ReverseRelation::ManyToMany { model: declaring, field } => {
+                if field.through.is_some() {
+                    continue; // a through model is an ordinary model with foreign keys
+                }
+                let (table, source, target) = crate::sql::m2m_columns(field);
+                let column = if std::ptr::eq((field.target)(), model) { target } else { source };
+                out.push(FastDelete {
+                    label: link_label(declaring, field),
+                    table,
+                    column,
+                    hops: below(pk),
+                    origin_select,
+                });
+            }
+        }
+    }
+    for mm in model.many_to_many.iter().filter(|m| m.through.is_none()) {
+        let (table, source, _) = crate::sql::m2m_columns(mm);
+        out.push(FastDelete { label: link_label(model, mm), table, column: source, hops: below(pk), origin_select });
+    }
+    out.push(FastDelete { label: model.label(), table: model.table, column, hops: hops.to_vec(), origin_select });
+    path.pop();
+    true
+}
+
+/// The statements that delete, unread, everything that deleting rows of `meta` (a concrete
+/// model) takes with it, each nesting the selection of those rows by their `origin_select`
+/// column; `None` when some of it needs reading (see [`plan_fast`]), or `meta`'s own rows do:
+/// a delete receiver listens to it, or it is a multi-table child.
+fn plan_below(meta: &'static ModelMeta, hub: Option<&Signals>) -> Option<Vec<FastDelete>> {
+    if meta.parent().is_some() || hub.is_some_and(|h| h.wants_delete(meta)) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut path = vec![id_of(meta)];
+    let pk = meta.pk_field().column;
+    for rel in reverse_relations(meta) {
+        match rel {
+            ReverseRelation::ForeignKey { model, field } => {
+                let Some(r) = field.relation else { continue };
+                if r.on_delete.left_to_database() {
+                    continue;
+                }
+                if r.on_delete != OnDelete::Cascade {
+                    return None;
+                }
+                let select = referenced_column(meta, field);
+                if !plan_fast(hub, model, field.column, select, &[], &mut path, &mut out) {
+                    return None;
+                }
+            }
+            ReverseRelation::ManyToMany { model, field } => {
+                if field.through.is_some() {
+                    continue;
+                }
+                let (table, source, target) = crate::sql::m2m_columns(field);
+                let column = if std::ptr::eq((field.target)(), meta) { target } else { source };
+                out.push(FastDelete {
+                    label: link_label(model, field),
+                    table,
+                    column,
+                    hops: Vec::new(),
+                    origin_select: pk,
+                });
+            }
+        }
+    }
+    for mm in meta.many_to_many.iter().filter(|m| m.through.is_none()) {
+        let (table, source, _) = crate::sql::m2m_columns(mm);
+        out.push(FastDelete {
+            label: link_label(meta, mm),
+            table,
+            column: source,
+            hops: Vec::new(),
+            origin_select: pk,
+        });
+    }
+    Some(out)
+}
+
+/// A QuerySet delete that selects no keys: when nothing below the matched rows needs reading
+/// ([`plan_below`]) and the filters read only the model's own table
+/// ([`compile_own_filter`](crate::sql::compile_own_filter)), the rows below are deleted by
+/// statements nesting the QuerySet's selection (`DELETE FROM post WHERE author_id IN (SELECT id
+/// FROM author WHERE …)`, deepest first), then the matched rows by the QuerySet's own DELETE,
+/// in one transaction. `None` when this does not apply (the caller collects).
+fn delete_by_subqueries<M: crate::model::Model>(
+    qs: &crate::queryset::QuerySet<M>,
+    ex: &(impl Executor + ?Sized),
+    hub: Option<&Signals>,
+) -> Result<Option<DeleteCounts>> {
+    let meta = M::meta();
+    let concrete = meta.concrete();
+    let Some(plan) = plan_below(concrete, hub) else { return Ok(None) };
+    let d = ex.dialect();
+    let Some((filter, params)) = crate::sql::compile_own_filter(meta, d, &qs.query)? else {
+        return Ok(None);
+    };
+    let own = compile_delete(meta, d, &qs.query)?;
+    if own.params != params {
+        return Ok(None); // not the same conditions: the statements would disagree
+    }
+    if !plan.is_empty() && d.features().can_delete_in_with {
+        let sql = chained_delete(d, &own.sql, &plan);
+        let mut labels = vec![concrete.label()];
+        labels.extend(plan.iter().rev().map(|f| f.label.clone()));
+        return delete_in_with(ex, &sql, &params, &labels).map(Some);
+    }
+    let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
+    let mut statements: Vec<(String, String)> = plan
+        .into_iter()
+        .map(|f| {
+            let sql = f.sql(d, &origin);
+            (f.label, sql)
+        })
+        .collect();
+    statements.push((concrete.label(), own.sql.to_string()));
+    let counts = ex.with_connection(|conn| {
+        orm_backends::atomic(conn, |tx| {
+            use orm_backends::Executor as _;
+            tx.with_connection(|c| {
+                let mut counts = DeleteCounts::new();
+                for (label, sql) in &statements {
+                    let n = c.execute(sql, &params)?;
+                    if n > 0 {
+                        *counts.entry(label.clone()).or_default() += n;
+                    }
+                }
+                Ok::<_, Error>(counts)
+            })
+        })
+    })?;
+    Ok(Some(counts))
+}
+
+/// One statement of data-modifying `WITH` clauses ([`Features::can_delete_in_with`]) for a
+/// QuerySet delete and its `plan`: the QuerySet's own DELETE (`own`) first,
+/// returning the columns the levels below select, then each level, parents before children,
+/// deleting the rows that point at the rows its parent's clause deleted:
+///
+/// ```sql
+/// WITH "d0" AS (DELETE FROM "author" WHERE … RETURNING "id"),
+///      "d1" AS (DELETE FROM "post" WHERE "author_id" IN (SELECT "id" FROM "d0") RETURNING "id"),
+///      "d2" AS (DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "d1") RETURNING 1)
+/// SELECT (SELECT count(*) FROM "d0"), (SELECT count(*) FROM "d1"), (SELECT count(*) FROM "d2")
+/// ```
+///
+/// The QuerySet's filter runs once, and each level finds its rows through the index on its
+/// key. One statement is atomic and reads one snapshot; its foreign keys are checked once
+/// every clause has run, so the order of the clauses does not matter to them. The counts come
+/// in the order of the clauses: the QuerySet's, then `plan` reversed.
+///
+/// [`Features::can_delete_in_with`]: orm_backends::Features::can_delete_in_with
+fn chained_delete(d: Dialect, own: &str, plan: &[FastDelete]) -> String {
+    // Clause 0 is the QuerySet's; clause k + 1 is plan[plan.len() - 1 - k].
+    let order: Vec<&FastDelete> = plan.iter().rev().collect();
+    let parent_of = |f: &FastDelete| -> (usize, &'static str) {
+        match f.hops.split_first() {
+            None => (0, f.origin_select),
+            Some((hop, above)) => {
+                let at = order
+                    .iter()
+                    .position(|p| p.table == hop.table && p.column == hop.column && p.hops == above)
+                    .expect("a fast delete's parent level is planned with it, before it in this order");
+                (at + 1, hop.select)
+            }
+        }
+    };
+    let mut returning: Vec<Vec<&'static str>> = vec![Vec::new(); order.len() + 1];
+    let parents: Vec<(usize, &'static str)> = order.iter().map(|f| parent_of(f)).collect();
+    for &(p, column) in &parents {
+        if !returning[p].contains(&column) {
+            returning[p].push(column);
+        }
+    }
+    let write_returning = |sql: &mut String, columns: &[&'static str]| {
+        sql.push_str(" RETURNING ");
+        if columns.is_empty() {
+            sql.push('1');
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            d.write_ident(sql, c);
+        }
+    };
+    let name = |i: usize| format!("d{i}");
+    let mut sql = String::from("WITH ");
+    d.write_ident(&mut sql, &name(0));
+    sql.push_str(" AS (");
+    sql.push_str(own);
+    write_returning(&mut sql, &returning[0]);
+    sql.push(')');
+    for (k, f) in order.iter().enumerate() {
+        let (p, select) = parents[k];
+        sql.push_str(", ");
+        d.write_ident(&mut sql, &name(k + 1));
+        sql.push_str(" AS (DELETE FROM ");
+        d.write_ident(&mut sql, f.table);
+        sql.push_str(" WHERE ");
+        d.write_ident(&mut sql, f.column);
+        sql.push_str(" IN (SELECT ");
+        d.write_ident(&mut sql, select);
+        sql.push_str(" FROM ");
+        d.write_ident(&mut sql, &name(p));
+        sql.push(')');
+        write_returning(&mut sql, &returning[k + 1]);
+        sql.push(')');
+    }
+    sql.push_str(" SELECT ");
+    for i in 0..=order.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(SELECT count(*) FROM ");
+        d.write_ident(&mut sql, &name(i));
+        sql.push(')');
+    }
+    sql
+}
+
+/// Runs a [`chained_delete`] statement and counts its clauses' rows under `labels`.
+fn delete_in_with(
+    ex: &(impl Executor + ?Sized),
+    sql: &str,
+    params: &[Value],
+    labels: &[String],
+) -> Result<DeleteCounts> {
+    let mut counts = DeleteCounts::new();
+    ex.with_connection(|c| {
+        crate::queryset::rows_of(c, sql, params, |row| {
+            for (i, label) in labels.iter().enumerate() {
+                let n = match row.value(i)? {
+                    Value::Int(n) => n.max(0) as u64,
+                    other => {
+                        return Err(Error::TypeError(format!("a row count came back as {other:?}")));
+                    }
+                };
+                if n > 0 {
+                    *counts.entry(label.clone()).or_default() += n;
+                }
+            }
+            Ok(())
+        })
+    })?;
+    Ok(counts)
+}
+
 /// Does deleting rows of `meta` need the collector (something points at it and the database
 /// is not left to decide, it has many-to-many join rows, or it is a multi-table child)? If
 /// not, one DELETE does.
@@ -729,8 +1190,9 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
             return Ok(Default::default());
         }
         let meta = M::meta();
-        if let Some(hub) = crate::signals::delete_signals(ex) {
-            if needs_collector(meta) || crate::signals::delete_hub::<M, _>(ex).is_some() {
+        let hub = crate::signals::delete_signals(ex);
+        if let Some(hub) = hub {
+            if crate::signals::delete_hub::<M, _>(ex).is_some() {
                 return super::dispatch::delete_queryset(hub, self, ex);
             }
         }
@@ -738,6 +1200,13 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
             let stmt = compile_delete(meta, ex.dialect(), &self.query)?;
             let n = ex.with_connection(|c| c.execute(&stmt.sql, &stmt.params))?;
             return Ok(if n > 0 { [(meta.concrete().label(), n)].into_iter().collect() } else { DeleteCounts::new() });
+        }
+        // Nothing below needs reading: no keys are selected.
+        if let Some(counts) = delete_by_subqueries(self, ex, hub)? {
+            return Ok(counts);
+        }
+        if let Some(hub) = hub {
+            return super::dispatch::delete_queryset(hub, self, ex);
         }
         let keys: Vec<Value> = self.clone().order_by(Vec::<OrderBy>::new()).values(["pk"]).fetch_flat(ex)?;
         ex.with_connection(|c| delete_with_collector(c, meta, keys, None, &DeleteOptions::default()))
@@ -752,5 +1221,75 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
             return Err(Error::TypeError("Cannot call delete() after .values() or .values_list()".into()));
         }
         self.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Comments whose post's author is in the origin: one hop above the comments.
+    fn comments() -> FastDelete {
+        FastDelete {
+            label: "blog.Comment".into(),
+            table: "comment",
+            column: "post_id",
+            hops: vec![Hop { table: "post", select: "id", column: "author_id" }],
+            origin_select: "id",
+        }
+    }
+
+    #[test]
+    fn fast_deletes_nest_subqueries_or_join_per_dialect() {
+        let f = comments();
+        let keys = FastOrigin::Keys(2);
+        assert_eq!(
+            f.sql(Dialect::Sqlite, &keys),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN (?, ?))"#
+        );
+        assert_eq!(
+            f.sql(Dialect::Postgres, &keys),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN ($1, $2))"#
+        );
+        assert_eq!(
+            f.sql(Dialect::Mysql, &keys),
+            "DELETE `comment` FROM `comment` INNER JOIN `post` ON `comment`.`post_id` = `post`.`id` \
+             WHERE `post`.`author_id` IN (?, ?)"
+        );
+        let rows = FastOrigin::Rows { table: "author", filter: " WHERE `author`.`name` = ?" };
+        assert_eq!(
+            f.sql(Dialect::Mysql, &rows),
+            "DELETE `comment` FROM `comment` INNER JOIN `post` ON `comment`.`post_id` = `post`.`id` \
+             INNER JOIN `author` ON `post`.`author_id` = `author`.`id` WHERE `author`.`name` = ?"
+        );
+        let rows = FastOrigin::Rows { table: "author", filter: r#" WHERE "author"."name" = ?"# };
+        assert_eq!(
+            f.sql(Dialect::Sqlite, &rows),
+            r#"DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "post" WHERE "author_id" IN (SELECT "id" FROM "author" WHERE "author"."name" = ?))"#
+        );
+        // Rows pointing straight at the keys: one plain statement everywhere.
+        let posts = FastDelete { hops: Vec::new(), table: "post", column: "author_id", ..comments() };
+        assert_eq!(posts.sql(Dialect::Mysql, &FastOrigin::Keys(1)), "DELETE FROM `post` WHERE `author_id` IN (?)");
+    }
+
+    #[test]
+    fn postgres_chains_each_level_to_the_keys_its_parent_returned() {
+        let posts = FastDelete {
+            label: "blog.Post".into(),
+            table: "post",
+            column: "author_id",
+            hops: Vec::new(),
+            origin_select: "id",
+        };
+        // The plan's order: children before parents.
+        let sql = chained_delete(
+            Dialect::Postgres,
+            r#"DELETE FROM "author" WHERE "author"."name" = $1"#,
+            &[comments(), posts],
+        );
+        assert_eq!(
+            sql,
+            r#"WITH "d0" AS (DELETE FROM "author" WHERE "author"."name" = $1 RETURNING "id"), "d1" AS (DELETE FROM "post" WHERE "author_id" IN (SELECT "id" FROM "d0") RETURNING "id"), "d2" AS (DELETE FROM "comment" WHERE "post_id" IN (SELECT "id" FROM "d1") RETURNING 1) SELECT (SELECT count(*) FROM "d0"), (SELECT count(*) FROM "d1"), (SELECT count(*) FROM "d2")"#
+        );
     }
 }

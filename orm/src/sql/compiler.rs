@@ -686,6 +686,52 @@ pub(super) fn write_key_filter(w: &mut Writer, meta: &'static ModelMeta, q: &Que
     Ok(())
 }
 
+/// ` WHERE <filters>` (empty without filters) over the model's own table, its columns
+/// qualified by the table's name, with its parameters: when the filters read nothing but that
+/// table (no join, no subquery, no annotation); `None` otherwise. The deletion collector
+/// selects the matched rows with it in the DELETEs of the rows that point at them, which run
+/// before the matched rows' own DELETE ([`compile_delete`], the same conditions): filters
+/// that read another table could match other rows once those DELETEs have run.
+pub(crate) fn compile_own_filter(
+    meta: &'static ModelMeta,
+    d: Dialect,
+    q: &Query,
+) -> Result<Option<(String, Vec<Value>)>> {
+    if !q.annotations.is_empty() || q.filters.iter().any(node_reads_subquery) || filters_need_joins(meta, q)? {
+        return Ok(None);
+    }
+    let mut w = Writer::new(d);
+    let scope = Scope::root(meta, &q.annotations);
+    let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
+    w.conditions(&scope, " WHERE ", &nodes)?;
+    Ok(Some((w.sql, w.params)))
+}
+
+/// Does the condition hold a subquery (or an aggregate), anywhere?
+fn node_reads_subquery(node: &Node) -> bool {
+    match node {
+        Node::And(v) | Node::Or(v) => v.iter().any(node_reads_subquery),
+        Node::Not(n) => node_reads_subquery(n),
+        Node::Leaf(l) => match &l.operand {
+            Operand::Subquery(_) => true,
+            Operand::Expr(e) => expr_reads_subquery(e),
+            Operand::Value(_) | Operand::List(_) | Operand::Pair(..) => false,
+        },
+        Node::Expr(e) => expr_reads_subquery(e),
+        Node::Const(_) => false,
+    }
+}
+
+/// Does the expression hold a subquery (or an aggregate), anywhere?
+fn expr_reads_subquery(e: &Expr) -> bool {
+    match e {
+        Expr::Subquery(_) | Expr::Exists(_) | Expr::Aggregate(_) => true,
+        Expr::Binary(a, _, b) => expr_reads_subquery(a) || expr_reads_subquery(b),
+        Expr::Func(_, args) => args.iter().any(expr_reads_subquery),
+        Expr::Field(_) | Expr::OuterRef(_) | Expr::Value(_) => false,
+    }
+}
+
 /// Renders a DELETE of the rows the filters match.
 pub(crate) fn compile_delete(meta: &'static ModelMeta, d: Dialect, q: &Query) -> Result<Statement> {
     if q.limit.is_some() || q.offset > 0 {
