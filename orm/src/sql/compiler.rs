@@ -728,7 +728,12 @@ fn expr_reads_subquery(e: &Expr) -> bool {
         Expr::Subquery(_) | Expr::Exists(_) | Expr::Aggregate(_) => true,
         Expr::Binary(a, _, b) => expr_reads_subquery(a) || expr_reads_subquery(b),
         Expr::Func(_, args) => args.iter().any(expr_reads_subquery),
-        Expr::Field(_) | Expr::OuterRef(_) | Expr::Value(_) => false,
+        Expr::Case(c) => {
+            c.exprs().any(expr_reads_subquery) || c.whens.iter().any(|w| node_reads_subquery(&w.condition))
+        }
+        // A window reads the other rows of its partition.
+        Expr::Window(_) => true,
+        Expr::Field(_) | Expr::OuterRef(_) | Expr::Value(_) | Expr::Selected(_) => false,
     }
 }
 
