@@ -210,6 +210,9 @@ backend_test! {
         assert!(matches!(arts[4].get_next_by("pub_date", &db), Err(orm::Error::DoesNotExist { .. })));
         assert!(matches!(arts[0].get_previous_by("pub_date", &db), Err(orm::Error::DoesNotExist { .. })));
         assert!(matches!(arts[0].get_next_by("headline", &db), Err(orm::Error::FieldError { .. })));
+        // The derive's per-field names, as Django's.
+        assert_eq!(arts[1].get_next_by_pub_date(&db)?.headline, "Article 3");
+        assert_eq!(arts[3].get_previous_by_pub_day(&db)?.headline, "Article 3");
         Ok(())
     }
 }

@@ -1356,6 +1356,35 @@ pub(crate) fn constructor(def: &ModelDef, vis: &syn::Visibility) -> TokenStream 
             }
         }
     }
+    // Django's `get_next_by_<field>` / `get_previous_by_<field>` for non-null date and
+    // datetime fields (recognised by the type's name).
+    let mut by_date = Vec::new();
+    for f in &def.fields {
+        let temporal = matches!(f.kind, FieldKind::Column { relation: None, nullable: false })
+            && super::last_segment(&f.ty)
+                .is_some_and(|(i, _)| i == "NaiveDate" || i == "NaiveDateTime" || i == "DateTime");
+        if !temporal {
+            continue;
+        }
+        let name = &f.name;
+        let next = format_ident!("get_next_by_{}", f.ident);
+        let prev = format_ident!("get_previous_by_{}", f.ident);
+        let (dn, dp) = (
+            format!("The next instance by `{name}` (Django's `get_next_by_{name}`)."),
+            format!("The previous instance by `{name}` (Django's `get_previous_by_{name}`)."),
+        );
+        by_date.push(quote! {
+            #[doc = #dn]
+            pub fn #next(&self, ex: &(impl ::orm::Executor + ?::core::marker::Sized)) -> ::orm::Result<Self> {
+                ::orm::Persist::get_next_by(self, #name, ex)
+            }
+            #[doc = #dp]
+            pub fn #prev(&self, ex: &(impl ::orm::Executor + ?::core::marker::Sized)) -> ::orm::Result<Self> {
+                ::orm::Persist::get_previous_by(self, #name, ex)
+            }
+        });
+    }
+    let by_date = if by_date.is_empty() { quote!() } else { quote!(impl #ident { #(#by_date)* }) };
     let doc = format!(
         "The required fields of [`{ident}`]: `build()` fills the others from their defaults (Django's `{ident}(field=…)`), `create()` saves it."
     );
@@ -1384,5 +1413,7 @@ pub(crate) fn constructor(def: &ModelDef, vis: &syn::Visibility) -> TokenStream 
                 n.build()
             }
         }
+
+        #by_date
     }
 }
