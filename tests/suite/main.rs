@@ -44,6 +44,7 @@ mod schema_ddl;
 mod serializers;
 mod signals;
 mod signals_dispatch;
+mod state_machine;
 mod streaming;
 mod transactions;
 mod validation;
