@@ -146,76 +146,103 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// A horizontal bar chart of `orm/raw` (blue) and `orm/diesel` (orange) per row, with the
-/// 1.0 line marked.
+/// The implementations the chart draws, with their colours.
+const SERIES: [(&str, &str); 4] =
+    [("raw", "#9a9a9a"), ("orm", "#3b6fb6"), ("diesel", "#e08a2c"), ("sea-orm", "#4e9a55")];
+
+/// A horizontal bar chart of every implementation per row (raw driver, this ORM, Diesel,
+/// SeaORM): each bar is the implementation's median time relative to the raw driver's on that
+/// row (so rows of different sizes share one axis, and the 1.0 line is the driver), labelled
+/// with its own time; `na` where an implementation cannot run the workload.
 pub fn svg_chart(results: &[CaseResult], title: &str) -> String {
-    let rows: Vec<(String, Option<f64>, Option<f64>)> = results
+    let rows: Vec<(String, Vec<Option<(f64, f64)>>)> = results
         .iter()
         .map(|r| {
-            (
-                format!("{} {} {}", r.case.workload.name(), r.case.rows_label(), r.backend),
-                r.ratio("orm", "raw"),
-                r.ratio("orm", "diesel"),
-            )
+            let raw = r.median_us("raw");
+            let bars = SERIES
+                .iter()
+                .map(|(name, _)| {
+                    let us = r.median_us(name)?;
+                    let rel = if *name == "orm" || *name == "diesel" {
+                        // The paired per-run ratio where there is one (steadier than medians).
+                        r.ratio(name, "raw").or_else(|| raw.map(|w| us / w))?
+                    } else {
+                        raw.map(|w| us / w)?
+                    };
+                    Some((rel, us))
+                })
+                .collect();
+            (format!("{} {} {}", r.case.workload.name(), r.case.rows_label(), r.backend), bars)
         })
         .collect();
-    let max = rows.iter().flat_map(|(_, a, b)| [*a, *b]).flatten().fold(2.0_f64, f64::max).ceil();
-    let (label_w, plot_w, bar_h, gap, top) = (330.0, 560.0, 9.0, 6.0, 50.0);
-    let row_h = 2.0 * bar_h + gap;
+    let max = rows
+        .iter()
+        .flat_map(|(_, bars)| bars.iter().flatten().map(|(rel, _)| *rel))
+        .fold(2.0_f64, f64::max)
+        .min(8.0)
+        .ceil();
+    let (label_w, plot_w, bar_h, gap, top) = (330.0, 560.0, 8.0, 7.0, 50.0);
+    let row_h = SERIES.len() as f64 * bar_h + gap;
     let height = top + rows.len() as f64 * row_h + 40.0;
-    let width = label_w + plot_w + 60.0;
-    let x = |v: f64| label_w + v / max * plot_w;
+    let width = label_w + plot_w + 90.0;
+    let x = |v: f64| label_w + v.min(max) / max * plot_w;
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="20" font-size="14">{}</text>"#, esc(title));
     let _ = writeln!(
         s,
-        r##"<rect x="{label_w}" y="28" width="10" height="8" fill="#3b6fb6"/><text x="{}" y="36">orm/raw</text><rect x="{}" y="28" width="10" height="8" fill="#e08a2c"/><text x="{}" y="36">orm/diesel</text>"##,
-        label_w + 14.0,
-        label_w + 80.0,
-        label_w + 94.0
+        r#"<text x="10" y="20" font-size="14">{} (time relative to the raw driver; shorter is faster)</text>"#,
+        esc(title)
     );
+    for (k, (name, color)) in SERIES.iter().enumerate() {
+        let lx = label_w + k as f64 * 90.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx}" y="28" width="10" height="8" fill="{color}"/><text x="{}" y="36">{name}</text>"#,
+            lx + 14.0
+        );
+    }
     for t in 0..=(max as u32) {
         let tx = x(f64::from(t));
         let _ = writeln!(
             s,
-            r##"<line x1="{tx}" y1="{top}" x2="{tx}" y2="{}" stroke="{}" stroke-width="{}"/><text x="{tx}" y="{}" text-anchor="middle">{t}</text>"##,
+            r##"<line x1="{tx}" y1="{top}" x2="{tx}" y2="{}" stroke="{}" stroke-width="{}"/><text x="{tx}" y="{}" text-anchor="middle">{t}×</text>"##,
             height - 30.0,
             if t == 1 { "#c00" } else { "#ddd" },
             if t == 1 { 1.5 } else { 1.0 },
             height - 16.0
         );
     }
-    for (i, (label, a, b)) in rows.iter().enumerate() {
+    for (i, (label, bars)) in rows.iter().enumerate() {
         let y = top + i as f64 * row_h;
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
             label_w - 6.0,
-            y + bar_h + 2.0,
+            y + 2.0 * bar_h + 2.0,
             esc(label)
         );
-        for (k, (v, color)) in [(a, "#3b6fb6"), (b, "#e08a2c")].into_iter().enumerate() {
+        for (k, (bar, (_, color))) in bars.iter().zip(SERIES.iter()).enumerate() {
             let by = y + k as f64 * bar_h;
-            match v {
-                Some(v) => {
+            match bar {
+                Some((rel, us)) => {
                     let _ = writeln!(
                         s,
-                        r#"<rect x="{label_w}" y="{by}" width="{:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}" font-size="9">{v:.2}</text>"#,
-                        (x(*v) - label_w).max(0.5),
+                        r#"<rect x="{label_w}" y="{by}" width="{:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}" font-size="8">{} µs ({rel:.2})</text>"#,
+                        (x(*rel) - label_w).max(0.5),
                         bar_h - 1.0,
-                        x(*v) + 3.0,
-                        by + bar_h - 1.5
+                        x(*rel) + 3.0,
+                        by + bar_h - 1.5,
+                        fmt_us(*us)
                     );
                 }
                 None => {
                     let _ = writeln!(
                         s,
-                        r##"<text x="{}" y="{}" font-size="9" fill="#888">na</text>"##,
+                        r##"<text x="{}" y="{}" font-size="8" fill="#888">na</text>"##,
                         label_w + 3.0,
                         by + bar_h - 1.5
                     );
@@ -260,5 +287,11 @@ mod tests {
         assert!(n.iter().any(|l| l.starts_with("na: orm: missing API")), "{n:?}");
         let svg = svg_chart(&rs, "t");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Every implementation has its legend entry and a bar (or `na`) per row.
+        for name in ["raw", "orm", "diesel", "sea-orm"] {
+            assert!(svg.contains(&format!(">{name}</text>")), "{name} in the legend");
+        }
+        assert_eq!(svg.matches("µs (").count(), 5, "raw and orm times on rows 1-2, raw on row 3");
+        assert_eq!(svg.matches(">na</text>").count(), 7, "diesel and sea-orm on three rows, orm on one");
     }
 }
