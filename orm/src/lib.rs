@@ -349,6 +349,13 @@ pub mod __private {
         true
     }
 
+    /// `%(class)s` and `%(app_label)s` of a related name expanded for `model` of `app`
+    /// (lower case, as Django), leaked once per distinct result.
+    pub fn expand_placeholders(name: &str, app: &str, model: &str) -> &'static str {
+        let expanded = name.replace("%(class)s", &model.to_lowercase()).replace("%(app_label)s", &app.to_lowercase());
+        crate::model::related::leak_name(&expanded)
+    }
+
     /// Expands Django's placeholders in the related (query) names of `fields` (relations declared on
     /// an abstract base): `%(class)s` is the concrete model's name in lower case,
     /// `%(app_label)s` its app label in lower case. Each distinct result is leaked once.

@@ -2,6 +2,7 @@
 //! `orm_backends::testing`).
 
 mod abstract_bases;
+mod abstract_m2m;
 mod concurrency;
 mod connect;
 mod constructors;

@@ -990,6 +990,49 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     }
 }
 
+/// An abstract base's many-to-many fields as pushes of `ManyToManyMeta` for the concrete
+/// model being built (`__source`, `__table`, `__snake`, `__app`, `__model`): each child its own
+/// link table `<child table>_<field>`, its related names' placeholders expanded for it.
+fn abstract_m2m_pushes(def: &ModelDef) -> Vec<TokenStream> {
+    def.fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::ManyToMany { target } => {
+                let fname = &f.name;
+                let dst = format!("{}_id", type_ident_snake(target));
+                let name_of = |v: Option<String>| match v {
+                    Some(n) => quote! {
+                        ::core::option::Option::Some(::orm::__private::expand_placeholders(#n, __app, __model))
+                    },
+                    None => quote!(::core::option::Option::None),
+                };
+                let related = name_of(f.attrs.related_name.as_ref().map(|s| s.value()));
+                let related_query = name_of(f.attrs.related_query_name.as_ref().map(|s| s.value()));
+                let through = match &f.attrs.through {
+                    Some(t) => quote!(::core::option::Option::Some(<#t as ::orm::Model>::meta)),
+                    None => quote!(::core::option::Option::None),
+                };
+                Some(quote! {
+                    __out.push(::orm::meta::ManyToManyMeta {
+                        name: #fname,
+                        symmetrical: false,
+                        source: __source,
+                        target: <#target as ::orm::Model>::meta,
+                        through: #through,
+                        join_table: ::std::boxed::Box::leak(::std::format!("{}_{}", __table, #fname).into_boxed_str()),
+                        source_column: ::std::boxed::Box::leak(::std::format!("{}_id", __snake).into_boxed_str()),
+                        target_column: #dst,
+                        related_name: #related,
+                        related_query_name: #related_query,
+                        renamed_from: ::core::option::Option::None,
+                    });
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn m2m_metas(def: &ModelDef) -> Vec<TokenStream> {
     let ident = &def.ident;
     def.fields
@@ -1121,6 +1164,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     };
 
     if def.is_abstract {
+        let abstract_m2m = abstract_m2m_pushes(def);
         let push = push_fields_into(def, &quote!(::core::option::Option::Some(#name)), &quote!(__fields));
         let own_columns = def.fields.iter().filter(|f| matches!(f.kind, FieldKind::Column { .. })).count();
         let column_count = quote!(#own_columns #(+ <#bases as ::orm::AbstractModel>::COLUMN_COUNT)*);
@@ -1133,6 +1177,17 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 impl ::orm::AbstractModel for #ident {
                     const COLUMN_COUNT: usize = #column_count;
                     const OWN_FIELD_NAMES: &'static [&'static str] = &[#(#own_names),*];
+                    fn push_many_to_many(
+                        __source: fn() -> &'static ::orm::ModelMeta,
+                        __table: &'static str,
+                        __snake: &'static str,
+                        __app: &str,
+                        __model: &str,
+                        __out: &mut ::std::vec::Vec<::orm::meta::ManyToManyMeta>,
+                    ) {
+                        #(<#bases as ::orm::AbstractModel>::push_many_to_many(__source, __table, __snake, __app, __model, __out);)*
+                        #(#abstract_m2m)*
+                    }
                     fn push_fields(__fields: &mut ::std::vec::Vec<::orm::meta::FieldMeta>) {
                         #push
                     }
@@ -1195,6 +1250,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     };
     let ident = &def.ident;
     let m2m = m2m_metas(def);
+    let snake = &def.snake;
     let handles = handles(def);
     let set_related = set_related_body(def, &label_hint);
     let prefetch = prefetch_body(def);
@@ -1230,7 +1286,10 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                         #base_metas
                         #inherit_options
                         #naming
-                        let __m2m: ::std::vec::Vec<::orm::meta::ManyToManyMeta> = ::std::vec![#(#m2m),*];
+                        #[allow(unused_mut)]
+                        let mut __m2m: ::std::vec::Vec<::orm::meta::ManyToManyMeta> = ::std::vec![#(#m2m),*];
+                        // Many-to-many fields of abstract bases: this model's own link tables.
+                        #(<#bases as ::orm::AbstractModel>::push_many_to_many(<Self as ::orm::Model>::meta, __table, #snake, #app, #name, &mut __m2m);)*
                         ::orm::ModelMeta {
                             app: #app,
                             name: #name,

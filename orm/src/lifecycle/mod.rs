@@ -102,6 +102,13 @@ pub trait Persist: Model {
         persist::next_or_previous(self, field, false, ex)
     }
 
+    /// The related manager of the many-to-many field `field`, by name: the accessor of a
+    /// many-to-many declared on an abstract base (`post.many_to_many::<Tag>("tags")`; the
+    /// model's own many-to-many fields have generated accessors, `post.tags()`).
+    fn many_to_many<T: crate::DefaultManager>(&self, field: &'static str) -> related_manager::RelatedManager<Self, T> {
+        related_manager::RelatedManager::new(self.pk_value(), field, false)
+    }
+
     /// Loads every [`Deferred`](crate::Deferred) field left unloaded, in one query (none
     /// when every field is loaded).
     fn load_deferred(&mut self, ex: &(impl Executor + ?Sized)) -> Result<()> {

@@ -221,6 +221,20 @@ pub trait AbstractModel: Sized + Send + Sync + 'static {
     /// Appends its fields' metadata, in column order.
     fn push_fields(out: &mut Vec<FieldMeta>);
 
+    /// Appends its many-to-many fields (and its bases') as relations of the concrete model
+    /// `source` (table `table`, snake-case name `snake`, app `app`, name `model`): each
+    /// concrete child gets its own link table, as in Django.
+    fn push_many_to_many(
+        source: fn() -> &'static ModelMeta,
+        table: &'static str,
+        snake: &'static str,
+        app: &str,
+        model: &str,
+        out: &mut Vec<crate::model::meta::ManyToManyMeta>,
+    ) {
+        let _ = (source, table, snake, app, model, out);
+    }
+
     /// Its ordering, indexes and constraints, inherited unless the child overrides them.
     fn abstract_meta() -> &'static ModelMeta;
 
