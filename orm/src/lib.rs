@@ -162,10 +162,14 @@
 //!   parent** names the parent as `instance_model`: the accessor is the parent's (reached
 //!   through `Deref`), and a derive cannot add methods for fields another derive declares.
 //!   A many-to-many declared on the child itself names the child.
-//! - **Many-to-many fields on abstract bases** are not supported (an abstract base pushes
-//!   columns only); declare them on each concrete model. No accessor method is generated
-//!   for a placeholder `related_name`; lookups through it and `related_query_name` (both
-//!   with `%(class)s` / `%(app_label)s` expanded per concrete child) work as in Django.
+//! - **Many-to-many fields on abstract bases** give each concrete child its own link table
+//!   (`<child table>_<field>`) and relation, as in Django, but no generated accessor method:
+//!   the child's derive cannot see a base's fields, so the accessor is by name,
+//!   [`Persist::many_to_many`]`::<Tag>("tags")`, and `prefetch_related` of such a relation is
+//!   not available (the base's `ManyToMany` field is not reachable from the child's decoder).
+//!   No accessor method is generated for a placeholder `related_name` either; lookups
+//!   through it and `related_query_name` (both with `%(class)s` / `%(app_label)s` expanded
+//!   per concrete child) work as in Django.
 //! - **A child redeclaring a field of a concrete ancestor** is refused when its table is
 //!   built ([`schema::check_inherited_clash`]), not at compile time: a derive cannot see
 //!   another model's fields, and const evaluation cannot walk an ancestor chain.
