@@ -45,6 +45,7 @@ mod schema_ddl;
 mod serializers;
 mod signals;
 mod signals_dispatch;
+mod soak;
 mod state_machine;
 mod streaming;
 mod transactions;
