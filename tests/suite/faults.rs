@@ -116,3 +116,67 @@ backend_test! {
         Ok(())
     }
 }
+
+/// The child of `a_killed_sqlite_process_loses_its_open_transaction`: writes a committed row,
+/// then opens a block, writes more, says so on stdout and waits to be killed.
+#[test]
+#[ignore = "the child of `a_killed_sqlite_process_loses_its_open_transaction`, which runs it in its own process and kills it"]
+fn sqlite_victim_child() {
+    let Ok(path) = std::env::var("ORM_FAULT_SQLITE_FILE") else { return };
+    let db = Database::connect(&format!("sqlite://{path}")).expect("open the file");
+    Schema::new().model::<Tag>().create_all(&db).expect("schema");
+    Tag { id: Auto::unset(), name: "committed".into() }.create(&db).expect("a committed row");
+    let _ = db.atomic(|tx| {
+        for i in 0..200 {
+            Tag { id: Auto::unset(), name: format!("doomed{i}") }.create(tx)?;
+        }
+        println!("fault-victim: in the block");
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_killed_sqlite_process_loses_its_open_transaction() {
+    // Issue 18 item 5's SQLite case: an in-process database has no server to kill the
+    // connection, so the process holding it is killed (SIGKILL) mid-block. The committed row
+    // stays, the block's rows are gone, and the file passes `integrity_check`.
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("orm-fault-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("victim.db");
+    let _ = std::fs::remove_file(&file);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "faults::sqlite_victim_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("ORM_FAULT_SQLITE_FILE", &file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("piped");
+    let started = Instant::now();
+    let mut reached = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("child output");
+        if line.contains("fault-victim: in the block") {
+            reached = true;
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the child never reached its block");
+    }
+    assert!(reached, "the child ended before its block");
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let db = Database::connect(&format!("sqlite://{}", file.display())).expect("reopen");
+    let names: Vec<String> = Tag::objects().fetch(&db).expect("read").into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["committed"], "only the committed row survives");
+    let mut conn = db.pool().get().expect("a connection");
+    let check = conn.query("PRAGMA integrity_check", &[]).expect("integrity_check");
+    assert_eq!(check[0].get::<String>(0).expect("text"), "ok");
+    drop(conn);
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
