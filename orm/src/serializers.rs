@@ -617,15 +617,28 @@ pub fn deserialize<M: Model>(ex: &(impl Executor + ?Sized), fixture: &Json) -> R
             .enumerate()
             .map(|(i, f)| {
                 if i == meta.pk {
-                    return p.pk.clone();
+                    return Ok(p.pk.clone());
                 }
                 match p.cols.iter().find(|(c, _)| *c == f.column) {
-                    Some((_, v)) => v.clone(),
-                    None => f.default.map(|d| d.value()).unwrap_or(Value::Null),
+                    Some((_, v)) => Ok(v.clone()),
+                    // Django's `field.get_default()`: the declared default, else empty text
+                    // for a text field, else NULL, which a NOT NULL field here refuses
+                    // by name (Django would fail on save with an IntegrityError).
+                    None => match f.default {
+                        Some(d) => Ok(d.value()),
+                        None if f.null => Ok(Value::Null),
+                        None if f.kind.is_text() => Ok(Value::Text(String::new())),
+                        None => Err(bad(format!(
+                            "object {n} ({}): `{}` is missing and has no default",
+                            meta.label(),
+                            f.name
+                        ))),
+                    },
                 }
             })
-            .collect();
-        let mut object = M::from_row(&orm_backends::OwnedRow::new(names, row), 0)?;
+            .collect::<Result<_>>()?;
+        let mut object = M::from_row(&orm_backends::OwnedRow::new(names, row), 0)
+            .map_err(|e| bad(format!("object {n} ({}): {e}", meta.label())))?;
         object.set_adding(p.pk.is_null());
         out.push(DeserializedObject { object, links: p.links });
     }

@@ -34,6 +34,7 @@ mod migrations_operations;
 mod migrations_renames;
 mod models;
 mod pool;
+mod properties;
 mod qs_combinators;
 mod query_semantics;
 mod queryset;
