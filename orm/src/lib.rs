@@ -159,9 +159,11 @@
 //! order, `origin`); its own differences are listed in [`deletion`]. Beyond those:
 //!
 //! - **`m2m_changed` from a multi-table child through a many-to-many declared on its
-//!   parent** names the parent as `instance_model`: the accessor is the parent's (reached
-//!   through `Deref`), and a derive cannot add methods for fields another derive declares.
-//!   A many-to-many declared on the child itself names the child.
+//!   parent** names the child when the manager is taken by name,
+//!   `child.many_to_many::<Tag>("tags")?` ([`Persist::many_to_many`]), as Django names the
+//!   instance it was called on; the parent's generated accessor, reached through `Deref`
+//!   (`child.tags()`), names the parent, since a derive cannot add methods for fields
+//!   another derive declares. A many-to-many declared on the child itself names the child.
 //! - **Many-to-many fields on abstract bases** give each concrete child its own link table
 //!   (`<child table>_<field>`) and relation, as in Django, but no generated accessor method:
 //!   the child's derive cannot see a base's fields, so the accessor is by name,

@@ -103,10 +103,13 @@ pub trait Persist: Model {
     }
 
     /// The related manager of the many-to-many field `field`, by name: the accessor of a
-    /// many-to-many declared on an abstract base (`post.many_to_many::<Tag>("tags")`; the
-    /// model's own many-to-many fields have generated accessors, `post.tags()`).
-    fn many_to_many<T: crate::DefaultManager>(&self, field: &'static str) -> related_manager::RelatedManager<Self, T> {
-        related_manager::RelatedManager::new(self.pk_value(), field, false)
+    /// many-to-many declared on an abstract base (`post.many_to_many::<Tag>("tags")?`), and
+    /// of one declared on a multi-table parent when `m2m_changed` should name this child as
+    /// its instance (the parent's accessor, reached through `Deref`, names the parent). The
+    /// model's own many-to-many fields have generated accessors, `post.tags()`. An unknown
+    /// name, or a relation to another model than `T`, is a `FieldError`.
+    fn many_to_many<T: crate::DefaultManager>(&self, field: &str) -> Result<related_manager::RelatedManager<Self, T>> {
+        related_manager::RelatedManager::by_name(self.pk_value(), field)
     }
 
     /// Loads every [`Deferred`](crate::Deferred) field left unloaded, in one query (none

@@ -142,6 +142,41 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         RelatedManager { owner, mm, reverse, _m: PhantomData }
     }
 
+    /// The manager of `owner`'s many-to-many field `field` declared on `S` or on one of its
+    /// ancestors (a multi-table parent, a proxy's model), found by name; `S` is the instance
+    /// `m2m_changed` names, as Django names the instance it was called on. An unknown name is
+    /// a `FieldError` listing the choices.
+    pub fn by_name(owner: Value, field: &str) -> Result<Self> {
+        let mut meta = Some(S::meta());
+        let mut choices = Vec::new();
+        while let Some(m) = meta {
+            if let Some(mm) = m.many_to_many.iter().find(|mm| mm.name == field) {
+                if !std::ptr::eq((mm.target)(), T::meta())
+                    && !std::ptr::eq((mm.target)().concrete(), T::meta().concrete())
+                {
+                    return Err(Error::field_error(format!(
+                        "`{field}` of {} relates to {}, not {}",
+                        m.label(),
+                        (mm.target)().label(),
+                        T::meta().label()
+                    )));
+                }
+                return Ok(RelatedManager { owner, mm, reverse: false, _m: PhantomData });
+            }
+            choices.extend(m.many_to_many.iter().map(|mm| mm.name));
+            meta = match m.kind {
+                crate::model::meta::ModelKind::MultiTable { parent } => Some(parent()),
+                crate::model::meta::ModelKind::Proxy { of } => Some(of()),
+                _ => None,
+            };
+        }
+        Err(Error::field_error(format!(
+            "{} has no many-to-many field named '{field}'. Choices are: {}",
+            S::meta().label(),
+            if choices.is_empty() { "(none)".to_owned() } else { choices.join(", ") }
+        )))
+    }
+
     fn cols(&self) -> (&'static str, &'static str, &'static str) {
         let (table, source, target) = crate::sql::m2m_columns(self.mm);
         if self.reverse {
@@ -166,7 +201,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         let back = if self.reverse {
             self.mm.name.to_owned()
         } else {
-            ReverseRelation::ManyToMany { model: S::meta(), field: self.mm }.name()
+            ReverseRelation::ManyToMany { model: (self.mm.source)(), field: self.mm }.name()
         };
         T::objects().filter(Q::from_node(Node::Leaf(Leaf {
             path: vec![back.into()],
@@ -366,7 +401,7 @@ impl<S: Model, T: DefaultManager> RelatedManager<S, T> {
         if self.reverse {
             T::meta()
         } else {
-            S::meta()
+            (self.mm.source)()
         }
     }
 
