@@ -1,6 +1,7 @@
 //! The reliability suite's state machine (issue 18 item 3): random sequences of create,
-//! bulk_create, update, F-update, instance and QuerySet deletes (CASCADE, SET_NULL and
-//! PROTECT below), many-to-many add/remove and child deletes, mirrored in an in-memory model.
+//! bulk_create, update, F-update, instance and QuerySet deletes (CASCADE, SET_NULL, PROTECT,
+//! RESTRICT and the database's own ON DELETE CASCADE below), multi-table children created
+//! and deleted, many-to-many add/remove and child deletes, mirrored in an in-memory model.
 //! After every step the tables equal the model, a delete returns the counts the model
 //! predicts, a refused delete changes nothing, and the save and delete signals received equal
 //! the ones Django sends for the step. Steps: `ORM_FUZZ_CASES` (default 120) per backend; the
@@ -56,6 +57,33 @@ pub struct SmProtect {
     pub parent: ForeignKey<SmParent>,
 }
 
+/// Refuses its parent's deletion unless a cascade reaches it too (here, never).
+#[derive(Model, Debug, Clone)]
+#[orm(app = "sm")]
+pub struct SmRestrict {
+    pub id: Auto<i64>,
+    #[orm(on_delete = Restrict)]
+    pub parent: ForeignKey<SmParent>,
+}
+
+/// Deleted by the database itself (`ON DELETE CASCADE`): no signal, not in the counts.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "sm")]
+pub struct SmDb {
+    pub id: Auto<i64>,
+    #[orm(on_delete = DbCascade)]
+    pub parent: ForeignKey<SmParent>,
+}
+
+/// A multi-table child: its row and its parent's.
+#[derive(Model, Debug, Clone)]
+#[orm(app = "sm")]
+pub struct SmVip {
+    #[orm(parent)]
+    pub base: SmParent,
+    pub level: i64,
+}
+
 /// The many-to-many's target.
 #[derive(Model, Debug, Clone)]
 #[orm(app = "sm")]
@@ -72,6 +100,9 @@ struct Mirror {
     cascades: BTreeMap<i64, (i64, i64)>,
     nulls: BTreeMap<i64, (Option<i64>, i64)>,
     protects: BTreeMap<i64, i64>,
+    restricts: BTreeMap<i64, i64>,
+    dbs: BTreeMap<i64, i64>,
+    vips: BTreeMap<i64, i64>,
     tags: BTreeSet<i64>,
     links: BTreeSet<(i64, i64)>,
 }
@@ -81,9 +112,14 @@ impl Mirror {
     /// the delete signals sent (one pre and one post per object), or `None` when a PROTECT
     /// child refuses it.
     fn delete_parents(&mut self, ids: &BTreeSet<i64>) -> Option<(u64, usize)> {
-        if self.protects.values().any(|p| ids.contains(p)) {
+        if self.protects.values().chain(self.restricts.values()).any(|p| ids.contains(p)) {
             return None;
         }
+        // The database removes its cascade itself: not counted, no signal.
+        self.dbs.retain(|_, p| !ids.contains(p));
+        let vips_before = self.vips.len();
+        self.vips.retain(|id, _| !ids.contains(id));
+        let vips = vips_before - self.vips.len();
         let before = self.cascades.len();
         self.cascades.retain(|_, (p, _)| !ids.contains(p));
         let cascaded = before - self.cascades.len();
@@ -96,7 +132,7 @@ impl Mirror {
         self.links.retain(|(p, _)| !ids.contains(p));
         let links = links_before - self.links.len();
         let parents = ids.iter().filter(|i| self.parents.remove(i).is_some()).count();
-        Some(((parents + cascaded + links) as u64, parents + cascaded))
+        Some(((parents + cascaded + links + vips) as u64, parents + cascaded + vips))
     }
 }
 
@@ -118,6 +154,15 @@ fn read(db: &Database) -> orm::Result<Mirror> {
     }
     for c in SmProtect::objects().fetch(db)? {
         m.protects.insert(c.id.get().expect("saved"), *c.parent.key());
+    }
+    for c in SmRestrict::objects().fetch(db)? {
+        m.restricts.insert(c.id.get().expect("saved"), *c.parent.key());
+    }
+    for c in SmDb::objects().fetch(db)? {
+        m.dbs.insert(c.id.get().expect("saved"), *c.parent.key());
+    }
+    for v in SmVip::objects().fetch(db)? {
+        m.vips.insert(v.base.id.get().expect("saved"), v.level);
     }
     m.tags = SmTag::objects().fetch(db)?.into_iter().map(|t| t.id.get().expect("saved")).collect();
     Ok(m)
@@ -166,6 +211,9 @@ backend_test! {
             .model::<SmCascade>()
             .model::<SmNull>()
             .model::<SmProtect>()
+            .model::<SmRestrict>()
+            .model::<SmDb>()
+            .model::<SmVip>()
             .create_all(&db)?;
         let counters = connect(&db);
         let seed = 0x5eed_0018_u64 ^ (db.dialect() as u64);
@@ -179,7 +227,7 @@ backend_test! {
         for step in 0..steps {
             let (saves0, deletes0) = (counters.saves.load(Ordering::SeqCst), counters.deletes.load(Ordering::SeqCst));
             let (mut saves, mut deletes) = (0usize, 0usize);
-            let op = rng.below(11);
+            let op = rng.below(13);
             let what = match op {
                 0 | 1 => {
                     let (name, score) = (format!("p{step}"), rng.below(20) as i64);
@@ -224,7 +272,15 @@ backend_test! {
                     None => "nothing to attach to",
                     Some(p) => {
                         let n = rng.below(100) as i64;
-                        match rng.below(3) {
+                        match rng.below(5) {
+                            3 => {
+                                let c = SmRestrict { id: Auto::unset(), parent: ForeignKey::new(p) }.create(&db)?;
+                                m.restricts.insert(c.id.get().expect("saved"), p);
+                            }
+                            4 => {
+                                let c = SmDb { id: Auto::unset(), parent: ForeignKey::new(p) }.create(&db)?;
+                                m.dbs.insert(c.id.get().expect("saved"), p);
+                            }
                             0 => {
                                 let c = SmCascade { id: Auto::unset(), parent: ForeignKey::new(p), n }.create(&db)?;
                                 m.cascades.insert(c.id.get().expect("saved"), (p, n));
@@ -252,7 +308,7 @@ backend_test! {
                                 assert_eq!(d.total, total, "step {step}: delete counts {d:?}");
                                 deletes = 2 * signalled;
                             }
-                            (None, Err(orm::Error::ProtectedError { .. })) => {}
+                            (None, Err(orm::Error::ProtectedError { .. } | orm::Error::RestrictedError { .. })) => {}
                             (want, got) => panic!("step {step}: expected {want:?}, got {got:?}"),
                         }
                         "instance delete"
@@ -266,7 +322,7 @@ backend_test! {
                             assert_eq!(d.total, total, "step {step}: QuerySet delete counts {d:?}");
                             deletes = 2 * signalled;
                         }
-                        (None, Err(orm::Error::ProtectedError { .. })) => {}
+                        (None, Err(orm::Error::ProtectedError { .. } | orm::Error::RestrictedError { .. })) => {}
                         (want, got) => panic!("step {step}: expected {want:?}, got {got:?}"),
                     }
                     "QuerySet delete"
@@ -284,6 +340,37 @@ backend_test! {
                         "m2m"
                     }
                     _ => "no m2m",
+                },
+                11 => {
+                    // A multi-table child: two rows, the child's save signals only (Django).
+                    let (name, score, level) = (format!("v{step}"), rng.below(20) as i64, rng.below(5) as i64);
+                    let v = SmVip {
+                        base: SmParent { id: Auto::unset(), name: name.clone(), score, tags: Default::default() },
+                        level,
+                    }
+                    .create(&db)?;
+                    let id = v.base.id.get().expect("saved");
+                    m.parents.insert(id, (name, score));
+                    m.vips.insert(id, level);
+                    saves = 2;
+                    "multi-table create"
+                }
+                12 => match pick(&mut rng, m.vips.keys().copied()) {
+                    None => "no child to delete",
+                    Some(id) => {
+                        // Deleting the child takes its parent row and what cascades from it.
+                        let mut v = SmVip::objects().get_pk(id, &db)?;
+                        let ids: BTreeSet<i64> = [id].into();
+                        match (m.delete_parents(&ids), v.delete(&db)) {
+                            (Some((total, signalled)), Ok(d)) => {
+                                assert_eq!(d.total, total, "step {step}: child delete counts {d:?}");
+                                deletes = 2 * signalled;
+                            }
+                            (None, Err(orm::Error::ProtectedError { .. } | orm::Error::RestrictedError { .. })) => {}
+                            (want, got) => panic!("step {step}: expected {want:?}, got {got:?}"),
+                        }
+                        "multi-table delete"
+                    }
                 },
                 _ => {
                     // A child deleted on its own: its signals only.
