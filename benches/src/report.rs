@@ -146,6 +146,9 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Each implementation's (time relative to the driver, µs) on one row, `None` where absent.
+type Bars = Vec<Option<(f64, f64)>>;
+
 /// The implementations the chart draws, with their colours.
 const SERIES: [(&str, &str); 4] =
     [("raw", "#9a9a9a"), ("orm", "#3b6fb6"), ("diesel", "#e08a2c"), ("sea-orm", "#4e9a55")];
@@ -155,7 +158,7 @@ const SERIES: [(&str, &str); 4] =
 /// row (so rows of different sizes share one axis, and the 1.0 line is the driver), labelled
 /// with its own time; `na` where an implementation cannot run the workload.
 pub fn svg_chart(results: &[CaseResult], title: &str) -> String {
-    let rows: Vec<(String, Vec<Option<(f64, f64)>>)> = results
+    let rows: Vec<(String, Bars)> = results
         .iter()
         .map(|r| {
             let raw = r.median_us("raw");

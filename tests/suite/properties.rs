@@ -249,9 +249,11 @@ fn a_fixture_missing_fields_gets_djangos_defaults_or_a_typed_error() {
     // model's decoder and came back as a database conversion error.
     let db = Database::connect("sqlite::memory:").expect("memory");
     Schema::new().model::<Item>().create_all(&db).expect("schema");
-    let err = orm::serializers::deserialize::<Item>(&db, &serde_json::json!([{"model": "shop.item", "fields": {}}]))
-        .err()
-        .expect("qty has no default");
+    let Err(err) =
+        orm::serializers::deserialize::<Item>(&db, &serde_json::json!([{"model": "shop.item", "fields": {}}]))
+    else {
+        panic!("qty has no default")
+    };
     assert!(matches!(&err, orm::Error::Serialization(m) if m.contains("`qty` is missing")), "{err:?}");
     let fixture = serde_json::json!([{"model": "shop.item", "fields": {"qty": 2, "at": "2024-01-01T00:00:00Z"}}]);
     let objs = orm::serializers::deserialize::<Item>(&db, &fixture).expect("loads");
