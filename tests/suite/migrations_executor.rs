@@ -187,7 +187,7 @@ backend_test! {
         make(&registry)?;
         let loader = registry.loader()?;
         let outcomes: Vec<Result<Vec<Outcome>, String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..2)
+            let handles: Vec<_> = (0..4)
                 .map(|_| {
                     let loader = &loader;
                     s.spawn(move || -> Result<Vec<Outcome>, String> {
@@ -288,6 +288,84 @@ backend_test! {
         assert!(Recorder::applied(conn)?.is_empty());
         let _ = Dialect::Sqlite;
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_run_stopped_after_any_operation_ends_like_a_clean_run(db: &TestDb) {
+        // Issue 18 item 7: a four-operation migration stopped after each of its operations
+        // (a failing statement stands for the kill), then run again from the fixed file, ends
+        // in the schema a clean run gives; where DDL is not transactional (MySQL) the second
+        // run resumes at the next operation.
+        use orm_migrations::operations::{AddIndex, AlterField};
+        use orm_migrations::state::IndexState;
+        let ty = orm_backends::schema::ColumnType::Integer;
+        let ops = vec![
+            Operation::AddField(AddField { model: "Tag".into(), field: FieldState::new("weight", ty.clone()).nullable(), preserve_default: true }),
+            Operation::AddField(AddField {
+                model: "Tag".into(),
+                field: FieldState::new("rank", ty.clone()).default_value(0i64),
+                preserve_default: true,
+            }),
+            Operation::AddIndex(AddIndex {
+                model: "Tag".into(),
+                index: IndexState { name: "blog_tag_weight_rank_idx".into(), fields: vec!["weight".into(), "rank".into()] },
+            }),
+            Operation::AlterField(AlterField {
+                model: "Tag".into(),
+                field: FieldState::new("weight", ty).default_value(1i64),
+                preserve_default: false,
+            }),
+        ];
+        let migration = |stop_after: Option<usize>| {
+            let mut m = Migration::new("blog", "0002_more").depends_on("blog", "0001_initial");
+            for (i, op) in ops.iter().enumerate() {
+                if stop_after == Some(i) {
+                    m = m.operation(Operation::RunSql(RunSql {
+                        sql: SqlSpec::All(vec!["SELECT * FROM killed_here".into()]),
+                        reverse_sql: Some(SqlSpec::All(vec![])),
+                        state_operations: vec![],
+                    }));
+                }
+                m = m.operation(op.clone());
+            }
+            m
+        };
+        let canonical = |conn: &mut dyn Connection| -> Result<orm_backends::schema::TableDef, Box<dyn std::error::Error>> {
+            let t = orm_backends::schema::introspect_table(conn, "blog_tag")?.ok_or("blog_tag")?;
+            let mut t = orm_backends::schema::normalize_for(conn.dialect(), &t);
+            t.columns.sort_by(|a, b| a.name.cmp(&b.name));
+            t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(t)
+        };
+        let mut conn = db.get()?;
+        let conn: &mut dyn Connection = &mut *conn;
+        // The clean run.
+        let dir = scenario_dir(db, "stopped_clean");
+        let registry = Registry::new(vec![Author::meta(), Tag::meta()]).migrations_dir(&dir);
+        make(&registry)?;
+        writer::write(&dir, &migration(None))?;
+        migrate(conn, &registry, Target::All)?;
+        let clean = canonical(conn)?;
+        migrate(conn, &registry, Target::Zero("blog".into()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        for k in 1..ops.len() {
+            let dir = scenario_dir(db, &format!("stopped_{k}"));
+            let registry = Registry::new(vec![Author::meta(), Tag::meta()]).migrations_dir(&dir);
+            make(&registry)?;
+            writer::write(&dir, &migration(Some(k)))?;
+            assert!(migrate(conn, &registry, Target::All).is_err(), "stopped after operation {k}");
+            if !conn.features().can_rollback_ddl {
+                let recorded = Recorder::applied(conn)?;
+                assert_eq!(recorded[&Key::new("blog", "0002_more")].progress, Some(k as i64), "resumes at {k}");
+            }
+            writer::write(&dir, &migration(None))?;
+            migrate(conn, &registry, Target::All)?;
+            assert_eq!(canonical(conn)?, clean, "after a stop after operation {k}");
+            migrate(conn, &registry, Target::Zero("blog".into()))?;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         Ok(())
     }
 }
