@@ -42,6 +42,13 @@ enum Cond {
     TextLen(i64),
     /// `CASE WHEN qty > k THEN 1 ELSE 0 END = 1`.
     CaseFlag(i64),
+    /// One of the other text lookups on `note`: iexact, contains, endswith, istartswith,
+    /// iendswith, regex, iregex (by `which`), with the `i`th name's text.
+    NoteText(usize, usize),
+    /// `qty BETWEEN a AND a + w`.
+    QtyRange(i64, i64),
+    /// `kind__in` a list.
+    KindIn(Vec<usize>),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -60,6 +67,9 @@ fn leaf() -> impl Strategy<Value = Cond> {
         (0i64..10).prop_map(Cond::AbsNear),
         (0i64..9).prop_map(Cond::TextLen),
         (0i64..10).prop_map(Cond::CaseFlag),
+        (0usize..7, 0usize..NAMES.len()).prop_map(|(w, i)| Cond::NoteText(w, i)),
+        (0i64..10, 0i64..4).prop_map(|(a, w)| Cond::QtyRange(a, w)),
+        prop::collection::vec(0usize..KINDS.len(), 0..3).prop_map(Cond::KindIn),
     ]
 }
 
@@ -93,9 +103,34 @@ fn q(c: &Cond) -> orm::Result<Q<Item>> {
                 )?
         }
         Cond::CaseFlag(k) => Q::expr(Case::new([When::new(Item::qty().gt(*k), true)]).default(false)),
+        Cond::NoteText(w, i) => {
+            // Short ASCII-safe pieces: collations fold case and accents their own way, which
+            // RELIABILITY.md lists; the lookups themselves must agree.
+            let text: String = NAMES[*i].chars().skip(1).take(2).collect();
+            let lookup = ["iexact", "contains", "endswith", "istartswith", "iendswith", "regex", "iregex"][*w];
+            let value = match lookup {
+                "iexact" => NAMES[*i].to_uppercase(),
+                "regex" | "iregex" => format!("^.{}", regex_escape(&text)),
+                _ => text,
+            };
+            Q::path(&format!("note__{lookup}"), value.as_str())?
+        }
+        Cond::QtyRange(a, w) => Item::qty().range(*a, *a + *w),
+        Cond::KindIn(v) => Item::kind().is_in(v.iter().map(|i| KINDS[*i]).collect::<Vec<_>>()),
         Cond::Not(c) => !q(c)?,
         Cond::And(a, b) => q(a)? & q(b)?,
         Cond::Or(a, b) => q(a)? | q(b)?,
+    })
+}
+
+/// `s` with the regex metacharacters escaped.
+fn regex_escape(s: &str) -> String {
+    s.chars().fold(String::new(), |mut out, c| {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
     })
 }
 
@@ -410,4 +445,20 @@ fn generated_conditions_across_relations_select_the_same_rows_everywhere() -> Re
         })
         .map_err(|e| format!("{e}"))?;
     Ok(())
+}
+
+orm_backends::backend_test! {
+    fn a_regex_dot_matches_one_character_and_case_counts(t: &TestDb) {
+        // Found by `generated_conditions_select_the_same_rows_everywhere`: MySQL's
+        // `REGEXP BINARY` (Django's form) matched bytes, so `.` did not match `日`.
+        let db = Database::from_pool((**t).clone());
+        Schema::new().model::<Item>().create_all(&db)?;
+        let mut rows = orm_tests::fuzz::items(&mut Rng(7), 1, &["x"], &["a"])?;
+        rows[0].note = Some("日本 Rust".into());
+        Item::objects().bulk_create(&mut rows, &db)?;
+        assert_eq!(Item::objects().filter(Q::path("note__regex", "^.本")?).count(&db)?, 1);
+        assert_eq!(Item::objects().filter(Q::path("note__regex", "rust")?).count(&db)?, 0, "regex is case-sensitive");
+        assert_eq!(Item::objects().filter(Q::path("note__iregex", "RUST$")?).count(&db)?, 1);
+        Ok(())
+    }
 }

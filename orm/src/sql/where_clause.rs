@@ -555,12 +555,17 @@ impl Writer {
                 match (self.d, ci) {
                     (Dialect::Postgres, false) => self.push(" ~ "),
                     (Dialect::Postgres, true) => self.push(" ~* "),
-                    (Dialect::Mysql, false) => self.push(" REGEXP BINARY "),
+                    // Case-sensitive by PCRE's own flag rather than `REGEXP BINARY` (Django's),
+                    // which matches bytes: `.` would not match one non-ASCII character.
+                    (Dialect::Mysql, false) => self.push(" REGEXP CONCAT('(?-i)', "),
                     (Dialect::Mysql, true) => self.push(" REGEXP "),
                     (Dialect::Sqlite, _) => self.push(" REGEXP "),
                 }
                 let pattern = if ci && self.d == Dialect::Sqlite { format!("(?i){s}") } else { s };
                 self.param(Value::Text(pattern));
+                if self.d == Dialect::Mysql && !ci {
+                    self.push(")");
+                }
             }
         }
         if guard_null {
