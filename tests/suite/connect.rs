@@ -128,3 +128,25 @@ fn a_server_that_accepts_and_never_answers_times_out_and_leaves_nothing_behind()
         assert_eq!(threads_named(prefix), 0, "{url}: no connect thread left waiting");
     }
 }
+
+#[test]
+fn wrong_credentials_are_a_connection_error_within_seconds() {
+    // Issue 18 item 5: a wrong password (MariaDB) and an unknown role (PostgreSQL, whose
+    // local clusters trust every password of a known role) on the configured servers.
+    for var in ["ORM_TEST_POSTGRES", "ORM_TEST_MYSQL"] {
+        let Ok(url) = std::env::var(var) else {
+            eprintln!("skipped: {var} is not set");
+            continue;
+        };
+        let mut o = orm_backends::ConnectOptions::parse(&url).expect("the configured URL parses");
+        if var == "ORM_TEST_POSTGRES" {
+            o.user = "orm_no_such_role".into();
+        } else {
+            o.password = Some("definitely-not-the-password".into());
+        }
+        let started = Instant::now();
+        let e = orm_backends::Pool::new(o).expect_err("the credentials are wrong");
+        assert!(started.elapsed() < Duration::from_secs(5), "{var}: took {:?}", started.elapsed());
+        assert_eq!(e.kind(), ErrorKind::Connection, "{var}: {e}");
+    }
+}
