@@ -170,3 +170,25 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn each_side_of_a_union_defers_its_own_fields(t: &TestDb) {
+        let db = db_of(t);
+        let p1 = setup(&db)?;
+        let mut p2 = p1.clone();
+        p2.id = Auto::unset();
+        p2.name = "p2".into();
+        let p2 = p2.create(&db)?;
+        let rows = Primary::objects()
+            .filter(Primary::name().eq("p1"))
+            .defer(["value"])
+            .union(Primary::objects().filter(Primary::name().eq("p2")))
+            .order_by(["name"])
+            .fetch(&db)?;
+        assert_eq!(rows.len(), 2);
+        assert!(!rows[0].value.is_loaded(), "the first side deferred it");
+        assert_eq!(rows[1].value.get().map(String::as_str), Some("xx"), "the second side did not");
+        assert_eq!(rows[1].id.get(), p2.id.get());
+        Ok(())
+    }
+}

@@ -303,9 +303,8 @@ pub(super) fn render_select(
     if q.filters.iter().any(|n| node_has_window(n, &q.annotations)) {
         return render_qualified(w, meta, q, select, left_join);
     }
-    if !q.defer.is_empty() || q.only.is_some() {
-        w.deferred = deferred_fields(meta, q)?;
-    }
+    // Set for every SELECT rendered (the sides of a union share one writer).
+    w.deferred = if q.defer.is_empty() && q.only.is_none() { Vec::new() } else { deferred_fields(meta, q)? };
     let scope = Scope::root(meta, &q.annotations);
     if !q.annotation_at.is_empty() {
         scope.annotation_at.replace(q.annotation_at.clone());
