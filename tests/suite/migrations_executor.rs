@@ -301,7 +301,7 @@ backend_test! {
         use orm_migrations::operations::{AddIndex, AlterField};
         use orm_migrations::state::IndexState;
         let ty = orm_backends::schema::ColumnType::Integer;
-        let ops = vec![
+        let ops = [
             Operation::AddField(AddField { model: "Tag".into(), field: FieldState::new("weight", ty.clone()).nullable(), preserve_default: true }),
             Operation::AddField(AddField {
                 model: "Tag".into(),
