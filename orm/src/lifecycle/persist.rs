@@ -56,23 +56,37 @@ pub(crate) fn insert_sql<M: Model>(d: Dialect, include_pk: bool) -> Arc<str> {
 pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
     let meta = M::meta();
     SqlCache::of(meta).get_or_render(d, Shape::Update(fields.iter().map(|&i| i as u16).collect()), || {
-        let mut s = String::from("UPDATE ");
-        d.write_ident(&mut s, meta.table);
-        s.push_str(" SET ");
-        for (n, &i) in fields.iter().enumerate() {
-            if n > 0 {
-                s.push_str(", ");
-            }
-            d.write_ident(&mut s, meta.fields[i].column);
-            s.push_str(" = ");
-            d.write_placeholder(&mut s, n + 1);
-        }
-        s.push_str(" WHERE ");
-        d.write_ident(&mut s, meta.pk_field().column);
-        s.push_str(" = ");
-        d.write_placeholder(&mut s, fields.len() + 1);
-        s
+        render_update(meta, d, fields.iter().copied())
     })
+}
+
+/// The UPDATE of every field but the key: what a plain `save()` sends, found in the cache
+/// without building a key.
+pub(crate) fn update_all_sql<M: Model>(d: Dialect) -> Arc<str> {
+    let meta = M::meta();
+    SqlCache::of(meta)
+        .get_or_render(d, Shape::UpdateAll, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
+}
+
+fn render_update(meta: &'static crate::ModelMeta, d: Dialect, fields: impl Iterator<Item = usize>) -> String {
+    let mut s = String::from("UPDATE ");
+    d.write_ident(&mut s, meta.table);
+    s.push_str(" SET ");
+    let mut n = 0;
+    for i in fields {
+        if n > 0 {
+            s.push_str(", ");
+        }
+        n += 1;
+        d.write_ident(&mut s, meta.fields[i].column);
+        s.push_str(" = ");
+        d.write_placeholder(&mut s, n);
+    }
+    s.push_str(" WHERE ");
+    d.write_ident(&mut s, meta.pk_field().column);
+    s.push_str(" = ");
+    d.write_placeholder(&mut s, n + 1);
+    s
 }
 
 pub(crate) fn delete_by_pk_sql<M: Model>(d: Dialect) -> Arc<str> {
@@ -122,20 +136,28 @@ fn do_insert<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()>
 fn do_update<M: Model>(
     obj: &M,
     ex: &(impl Executor + ?Sized),
-    fields: &[usize],
+    fields: Option<&[usize]>,
     update_fields: bool,
     forced: bool,
 ) -> Result<bool> {
     let meta = M::meta();
-    if fields.is_empty() {
+    // `None`: every field but the key.
+    let count = fields.map_or(meta.fields.len().saturating_sub(1), <[usize]>::len);
+    if count == 0 {
         return Ok(update_fields || row_exists(obj, ex)?);
     }
     let select_first = meta.select_on_save && !forced;
     if select_first && !row_exists(obj, ex)? {
         return Ok(false);
     }
-    let sql = update_sql::<M>(ex.dialect(), fields);
-    let mut params: Vec<Param<'_>> = fields.iter().map(|&i| obj.field_param(i)).collect();
+    let (sql, mut params): (Arc<str>, Vec<Param<'_>>) = match fields {
+        Some(fields) => (update_sql::<M>(ex.dialect(), fields), fields.iter().map(|&i| obj.field_param(i)).collect()),
+        None => {
+            let mut params = Vec::with_capacity(meta.fields.len());
+            params.extend((0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)));
+            (update_all_sql::<M>(ex.dialect()), params)
+        }
+    };
     params.push(obj.field_param(meta.pk));
     let n = ex.with_connection(|c| c.execute_params(&sql, &params))?;
     Ok(n > 0 || (select_first && row_exists(obj, ex)?))
@@ -189,7 +211,7 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             )));
         }
         obj.pre_save(false);
-        if !do_update(obj, ex, &fields, true, true)? {
+        if !do_update(obj, ex, Some(&fields), true, true)? {
             return Err(no_rows("Save with update_fields did not affect any rows."));
         }
         obj.set_adding(false);
@@ -210,11 +232,22 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
         return do_insert(obj, ex).map(|()| true);
     }
     // Django: an instance with deferred fields saves the loaded ones only.
-    let all: Vec<usize> = (0..meta.fields.len())
-        .filter(|&i| i != meta.pk)
-        .filter(|&i| !(meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i))))
-        .collect();
-    if !do_update(obj, ex, &all, false, options.force_update)? {
+    let unloaded = meta
+        .fields
+        .iter()
+        .enumerate()
+        .any(|(i, f)| f.deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)));
+    let loaded: Vec<usize>;
+    let fields = if unloaded {
+        loaded = (0..meta.fields.len())
+            .filter(|&i| i != meta.pk)
+            .filter(|&i| !(meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i))))
+            .collect();
+        Some(loaded.as_slice())
+    } else {
+        None
+    };
+    if !do_update(obj, ex, fields, false, options.force_update)? {
         if options.force_update {
             return Err(no_rows("Forced update did not affect any rows."));
         }
@@ -282,7 +315,7 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
                 }
                 obj.pre_save(false);
                 let fields = resolve_update_fields::<M>(&own)?;
-                if !do_update(obj, tx, &fields, true, true)? {
+                if !do_update(obj, tx, Some(&fields), true, true)? {
                     do_insert(obj, tx)?;
                     return Ok(true);
                 }
@@ -296,10 +329,9 @@ fn save_multi_table<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             if adding {
                 return do_insert(obj, tx).map(|()| true);
             }
-            let all: Vec<usize> = (0..meta.fields.len()).filter(|&i| i != meta.pk).collect();
             // With no field of its own to UPDATE, the row's existence answers (Django's
             // exists()).
-            let missing = !do_update(obj, tx, &all, false, options.force_update)?;
+            let missing = !do_update(obj, tx, None, false, options.force_update)?;
             if missing {
                 if options.force_update {
                     return Err(no_rows("Forced update did not affect any rows."));

@@ -18,6 +18,8 @@ pub(crate) enum Shape {
         rows: u32,
     },
     Update(Vec<u16>),
+    /// An UPDATE of every field but the key (a plain `save()`): no key to build.
+    UpdateAll,
     SelectByPk,
     DeleteByPk,
 }
