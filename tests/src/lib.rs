@@ -585,3 +585,27 @@ pub mod fixtures {
         Label { id: Auto::unset(), name: name.into(), articles: Default::default() }.create(db)
     }
 }
+
+/// The databases of a cross-backend test at `path`: one isolated database per configured
+/// backend, with the [`TestDb`](orm_backends::testing::TestDb)s that own them (keep those alive
+/// while the handles are used). `None`, with the reason printed, when fewer than two backends
+/// are configured: a comparison needs two.
+#[allow(clippy::type_complexity)]
+pub fn every_backend(
+    path: &str,
+) -> orm_backends::Result<Option<(Vec<(orm_backends::Backend, Database)>, Vec<orm_backends::testing::TestDb>)>> {
+    use orm_backends::{testing::TestDb, Backend};
+    let mut handles = Vec::new();
+    let mut owners = Vec::new();
+    for b in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
+        if let Some(t) = TestDb::open(b, &format!("{path}::{}", b.name()))? {
+            handles.push((b, Database::from_pool((*t).clone())));
+            owners.push(t);
+        }
+    }
+    if handles.len() < 2 {
+        eprintln!("skipped: fewer than two backends configured (set ORM_TEST_POSTGRES and ORM_TEST_MYSQL)");
+        return Ok(None);
+    }
+    Ok(Some((handles, owners)))
+}

@@ -144,18 +144,8 @@ fn answers(qs: &QuerySet<Item>, db: &Database) -> orm::Result<Answers> {
 #[test]
 fn random_querysets_answer_the_same_on_every_backend() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(module_path!(), "::random_querysets_answer_the_same_on_every_backend");
-    let mut dbs: Vec<(Backend, TestDb)> = Vec::new();
-    for b in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        if let Some(t) = TestDb::open(b, &format!("{path}::{}", b.name()))? {
-            dbs.push((b, t));
-        }
-    }
-    if dbs.len() < 2 {
-        eprintln!("skipped: fewer than two backends configured (set ORM_TEST_POSTGRES and ORM_TEST_MYSQL)");
-        return Ok(());
-    }
+    let Some((handles, _owners)) = orm_tests::every_backend(path)? else { return Ok(()) };
     let rows = orm_tests::fuzz::items(&mut Rng(0xD1FF_0000_5EED_0001), 80, &NAMES, &KINDS)?;
-    let handles: Vec<(Backend, Database)> = dbs.iter().map(|(b, t)| (*b, Database::from_pool((**t).clone()))).collect();
     for (_, db) in &handles {
         Schema::new().model::<Item>().create_all(db)?;
         let mut mine = rows.clone();

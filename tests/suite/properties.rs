@@ -137,18 +137,8 @@ fn regex_escape(s: &str) -> String {
 #[test]
 fn generated_conditions_select_the_same_rows_everywhere() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(module_path!(), "::generated_conditions_select_the_same_rows_everywhere");
-    let mut dbs: Vec<(Backend, TestDb)> = Vec::new();
-    for b in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        if let Some(t) = TestDb::open(b, &format!("{path}::{}", b.name()))? {
-            dbs.push((b, t));
-        }
-    }
-    if dbs.len() < 2 {
-        eprintln!("skipped: fewer than two backends configured (set ORM_TEST_POSTGRES and ORM_TEST_MYSQL)");
-        return Ok(());
-    }
+    let Some((handles, _owners)) = orm_tests::every_backend(path)? else { return Ok(()) };
     let rows = orm_tests::fuzz::items(&mut Rng(0x9E0F_0000_5EED_0002), 60, &NAMES, &KINDS)?;
-    let handles: Vec<(Backend, Database)> = dbs.iter().map(|(b, t)| (*b, Database::from_pool((**t).clone()))).collect();
     for (_, db) in &handles {
         Schema::new().model::<Item>().create_all(db)?;
         let mut mine = rows.clone();
@@ -394,17 +384,7 @@ fn generated_conditions_across_relations_select_the_same_rows_everywhere() -> Re
     // many-to-many relations, AND/OR/NOT, on every configured backend.
     use orm_tests::Article;
     let path = concat!(module_path!(), "::generated_conditions_across_relations_select_the_same_rows_everywhere");
-    let mut dbs: Vec<(Backend, TestDb)> = Vec::new();
-    for b in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
-        if let Some(t) = TestDb::open(b, &format!("{path}::{}", b.name()))? {
-            dbs.push((b, t));
-        }
-    }
-    if dbs.len() < 2 {
-        eprintln!("skipped: fewer than two backends configured (set ORM_TEST_POSTGRES and ORM_TEST_MYSQL)");
-        return Ok(());
-    }
-    let handles: Vec<(Backend, Database)> = dbs.iter().map(|(b, t)| (*b, Database::from_pool((**t).clone()))).collect();
+    let Some((handles, _owners)) = orm_tests::every_backend(path)? else { return Ok(()) };
     for (_, db) in &handles {
         seed_relations(db)?;
     }

@@ -193,23 +193,23 @@ impl NullIf {
     }
 }
 
-macro_rules! text_and_int {
+macro_rules! binary {
     ($($(#[$doc:meta])* $name:ident => $func:ident;)*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
 
         impl $name {
-            /// Over text and a count.
+            /// Over two expressions.
             #[allow(clippy::new_ret_no_self)]
-            pub fn new(e: impl Into<Expr>, n: impl Into<Expr>) -> Expr {
-                call(Func::$func, vec![e.into(), n.into()])
+            pub fn new(a: impl Into<Expr>, b: impl Into<Expr>) -> Expr {
+                call(Func::$func, vec![a.into(), b.into()])
             }
         }
     )*};
 }
 
-text_and_int! {
+binary! {
     /// The first `n` characters.
     Left => Left;
     /// The last `n` characters.
@@ -309,22 +309,6 @@ impl Round {
     }
 }
 
-macro_rules! binary {
-    ($($(#[$doc:meta])* $name:ident => $func:ident;)*) => {$(
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl $name {
-            /// Over two expressions.
-            #[allow(clippy::new_ret_no_self)]
-            pub fn new(a: impl Into<Expr>, b: impl Into<Expr>) -> Expr {
-                call(Func::$func, vec![a.into(), b.into()])
-            }
-        }
-    )*};
-}
-
 binary! {
     /// The remainder of `a / b`, with the sign of `a`.
     Mod => Mod;
@@ -348,26 +332,28 @@ impl Now {
 #[derive(Debug, Clone, Copy)]
 pub struct Extract;
 
-macro_rules! extract_parts {
-    ($($(#[$doc:meta])* $fn:ident => $part:ident;)*) => {
-        impl Extract {
-            /// The part `part` (every [`Transform`] but `Date` and `Time`, which are
-            /// conversions: use [`Cast`]).
+/// `new(e, kind)` and one constructor per kind (`Extract::year`, `Trunc::month`, …).
+macro_rules! by_kind {
+    ($ty:ident, $kind:ident, $func:ident, $new_doc:literal; $($(#[$doc:meta])* $fn:ident => $variant:ident;)*) => {
+        impl $ty {
+            #[doc = $new_doc]
             #[allow(clippy::new_ret_no_self)]
-            pub fn new(e: impl Into<Expr>, part: Transform) -> Expr {
-                call(Func::Extract(part), vec![e.into()])
+            pub fn new(e: impl Into<Expr>, kind: $kind) -> Expr {
+                call(Func::$func(kind), vec![e.into()])
             }
             $(
                 $(#[$doc])*
                 pub fn $fn(e: impl Into<Expr>) -> Expr {
-                    Extract::new(e, Transform::$part)
+                    $ty::new(e, $kind::$variant)
                 }
             )*
         }
     };
 }
 
-extract_parts! {
+by_kind! {
+    Extract, Transform, Extract,
+    "The part `kind` (every [`Transform`] but `Date` and `Time`, which are conversions: use [`Cast`]).";
     /// The year.
     year => Year;
     /// The ISO 8601 week-numbering year.
@@ -397,25 +383,8 @@ extract_parts! {
 #[derive(Debug, Clone, Copy)]
 pub struct Trunc;
 
-macro_rules! trunc_units {
-    ($($(#[$doc:meta])* $fn:ident => $unit:ident;)*) => {
-        impl Trunc {
-            /// Truncated to `unit`.
-            #[allow(clippy::new_ret_no_self)]
-            pub fn new(e: impl Into<Expr>, unit: TruncTo) -> Expr {
-                call(Func::Trunc(unit), vec![e.into()])
-            }
-            $(
-                $(#[$doc])*
-                pub fn $fn(e: impl Into<Expr>) -> Expr {
-                    Trunc::new(e, TruncTo::$unit)
-                }
-            )*
-        }
-    };
-}
-
-trunc_units! {
+by_kind! {
+    Trunc, TruncTo, Trunc, "Truncated to `kind`.";
     /// To the year.
     year => Year;
     /// To the quarter.
@@ -503,23 +472,7 @@ offset_window! {
     Lead => Lead;
 }
 
-macro_rules! value_window {
-    ($($(#[$doc:meta])* $name:ident => $func:ident;)*) => {$(
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl $name {
-            /// Over an expression.
-            #[allow(clippy::new_ret_no_self)]
-            pub fn new(e: impl Into<Expr>) -> Expr {
-                call(Func::$func, vec![e.into()])
-            }
-        }
-    )*};
-}
-
-value_window! {
+unary! {
     /// The value at the frame's first row.
     FirstValue => FirstValue;
     /// The value at the frame's last row (mind the default frame, which ends at the current
