@@ -132,3 +132,14 @@ pub(crate) struct Compound {
     pub offset: u64,
     pub values: Option<Vec<String>>,
 }
+
+impl Compound {
+    /// The first plain query of the set operation: its columns are the result's.
+    pub(crate) fn first_query(&self) -> &Query {
+        match self.arms.first() {
+            Some(Arm::Query(q)) => q,
+            Some(Arm::Compound(inner)) => inner.first_query(),
+            None => unreachable!("a compound has at least two sides"),
+        }
+    }
+}

@@ -232,17 +232,9 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
         return do_insert(obj, ex).map(|()| true);
     }
     // Django: an instance with deferred fields saves the loaded ones only.
-    let unloaded = meta
-        .fields
-        .iter()
-        .enumerate()
-        .any(|(i, f)| f.deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)));
     let loaded: Vec<usize>;
-    let fields = if unloaded {
-        loaded = (0..meta.fields.len())
-            .filter(|&i| i != meta.pk)
-            .filter(|&i| !(meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i))))
-            .collect();
+    let fields = if (0..meta.fields.len()).any(|i| crate::model::is_unloaded(obj, i)) {
+        loaded = (0..meta.fields.len()).filter(|&i| i != meta.pk && !crate::model::is_unloaded(obj, i)).collect();
         Some(loaded.as_slice())
     } else {
         None
@@ -381,18 +373,13 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), optio
 /// The names of the instance's unloaded [`Deferred`](crate::Deferred) fields.
 pub(crate) fn unloaded<M: Model>(obj: &M) -> Vec<&'static str> {
     let meta = M::meta();
-    (0..meta.fields.len())
-        .filter(|&i| meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)))
-        .map(|i| meta.fields[i].name)
-        .collect()
+    (0..meta.fields.len()).filter(|&i| crate::model::is_unloaded(obj, i)).map(|i| meta.fields[i].name).collect()
 }
 
 /// Refuses writing an unloaded field: its value is not known.
 fn check_loaded<M: Model>(obj: &M, fields: &[usize], what: &str) -> Result<()> {
     let meta = M::meta();
-    if let Some(&i) =
-        fields.iter().find(|&&i| meta.fields[i].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(i)))
-    {
+    if let Some(&i) = fields.iter().find(|&&i| crate::model::is_unloaded(obj, i)) {
         return Err(Error::ValueError(format!(
             "cannot {what} {}: `{}` is deferred and was not loaded (load it with refresh_from_db_fields or set it)",
             meta.label(),

@@ -209,6 +209,12 @@ pub trait Model: Sized + Send + Sync + 'static {
 /// used on the child ([`Field::on`](crate::Field::on)).
 pub trait Inherits<Parent: Model>: Model {}
 
+/// Is field `index` of `obj` a [`Deferred`](crate::Deferred) field a query left unloaded?
+/// (Only `Deferred` fields are read: the others cannot be.)
+pub(crate) fn is_unloaded<M: Model>(obj: &M, index: usize) -> bool {
+    M::meta().fields[index].deferrable && crate::fields::deferred::is_unloaded(&obj.field_value(index))
+}
+
 /// An abstract base model: its fields are copied into each model that embeds it with
 /// `#[orm(base)]`. Implemented by `#[derive(Model)]` with `#[orm(abstract)]`.
 pub trait AbstractModel: Sized + Send + Sync + 'static {

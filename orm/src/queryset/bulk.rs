@@ -429,7 +429,7 @@ impl<M: Model> QuerySet<M> {
         // An unloaded `Deferred` field has no value to insert.
         let meta = M::meta();
         for (i, f) in meta.fields.iter().enumerate().filter(|(_, f)| f.deferrable) {
-            if objs.iter().any(|o| crate::fields::deferred::is_unloaded(&o.field_value(i))) {
+            if objs.iter().any(|o| crate::model::is_unloaded(o, i)) {
                 return Err(Error::ValueError(format!(
                     "cannot bulk_create {}: `{}` is deferred and was not loaded",
                     meta.label(),
@@ -437,7 +437,6 @@ impl<M: Model> QuerySet<M> {
                 )));
             }
         }
-        let meta = M::meta();
         let pk = meta.pk;
         let pk_field = meta.pk_field();
         let d = ex.dialect();

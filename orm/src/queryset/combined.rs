@@ -264,7 +264,7 @@ impl<M: Model> CombinedQuerySet<M> {
         }
         let mut c = self.compound.clone();
         if c.values.is_none() {
-            let first = first_query(&c);
+            let first = c.first_query();
             c.values = Some(values_names(M::meta(), first));
         }
         let names: Arc<[String]> = c.values.clone().unwrap_or_default().into();
@@ -322,14 +322,5 @@ impl<M: Model> CombinedQuerySet<M> {
             qs.compound.order = vec![OrderBy::asc("pk")];
         }
         Ok(qs.slice(..1).fetch(ex)?.pop())
-    }
-}
-
-/// The first plain query of `c` (its columns are the combination's).
-fn first_query(c: &Compound) -> &crate::expressions::query::Query {
-    match c.arms.first() {
-        Some(Arm::Query(q)) => q,
-        Some(Arm::Compound(inner)) => first_query(inner),
-        None => unreachable!("a compound has at least two sides"),
     }
 }

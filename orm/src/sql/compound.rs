@@ -117,7 +117,7 @@ fn render_compound(
 /// The columns `c` selects, in order: each one's output name and the names an ordering may
 /// call it by (its `values()` name, or a field's name and attname, `pk`, an annotation's name).
 fn columns(meta: &'static ModelMeta, c: &Compound) -> Result<Vec<(String, Vec<String>)>> {
-    let first = first_query(c);
+    let first = c.first_query();
     let q = side(first, &c.values)?;
     if q.values.is_some() {
         return Ok(values_names(meta, &q).into_iter().map(|n| (n.clone(), vec![n])).collect());
@@ -136,14 +136,6 @@ fn columns(meta: &'static ModelMeta, c: &Compound) -> Result<Vec<(String, Vec<St
         .collect();
     cols.extend(q.annotations.iter().enumerate().map(|(i, (n, _))| (format!("a{i}_{n}"), vec![n.clone()])));
     Ok(cols)
-}
-
-fn first_query(c: &Compound) -> &Query {
-    match c.arms.first() {
-        Some(Arm::Query(q)) => q,
-        Some(Arm::Compound(inner)) => first_query(inner),
-        None => unreachable!("a compound has at least two sides"),
-    }
 }
 
 /// Does ordering `c` need it wrapped (MySQL has no `NULLS FIRST`/`LAST`: the emulation

@@ -248,23 +248,39 @@ impl Writer {
     /// The value at `keys` equals the JSON value `v`. MariaDB compares a JSON_EXTRACT with
     /// text by its own rules (`'"b"'` is not the JSON string "b" there), so MySQL asks for
     /// containment both ways, which is equality for scalars and objects on MySQL and MariaDB.
-    fn key_equals(&mut self, qual: &str, field: &FieldMeta, keys: &[String], v: serde_json::Value) {
+    fn key_equals(&mut self, qual: &str, field: &FieldMeta, keys: &[String], v: serde_json::Value) -> Result<()> {
         if self.d == Dialect::Mysql {
             let text = v.to_string();
-            self.push("(JSON_CONTAINS(");
-            self.json_key(qual, field, keys, KeyForm::Document);
-            self.push(", ");
-            self.param(Value::Text(text.clone()));
-            self.push(") AND JSON_CONTAINS(");
-            self.param(Value::Text(text));
-            self.push(", ");
-            self.json_key(qual, field, keys, KeyForm::Document);
-            self.push("))");
-            return;
+            return self.mysql_json_equal(qual, field, keys, |w| {
+                w.param(Value::Text(text.clone()));
+                Ok(())
+            });
         }
         self.json_key(qual, field, keys, KeyForm::Scalar);
         self.push(" = ");
         self.json_operand(v);
+        Ok(())
+    }
+
+    /// MariaDB's JSON equality of the value at `keys` and `rhs` (written twice): containment
+    /// both ways, which is equality for scalars and objects.
+    fn mysql_json_equal(
+        &mut self,
+        qual: &str,
+        field: &FieldMeta,
+        keys: &[String],
+        mut rhs: impl FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.push("(JSON_CONTAINS(");
+        self.json_key(qual, field, keys, KeyForm::Document);
+        self.push(", ");
+        rhs(self)?;
+        self.push(") AND JSON_CONTAINS(");
+        rhs(self)?;
+        self.push(", ");
+        self.json_key(qual, field, keys, KeyForm::Document);
+        self.push("))");
+        Ok(())
     }
 
     /// The document at `keys` (the column itself when there are none).
@@ -318,7 +334,7 @@ impl Writer {
                     self.param(Value::Text(json_path(keys)));
                     self.push(") = 'null'");
                 } else {
-                    self.key_equals(qual, field, keys, j);
+                    self.key_equals(qual, field, keys, j)?;
                 }
             }
             (Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte, Operand::Value(v)) => {
@@ -338,16 +354,7 @@ impl Writer {
             }
             // Against an expression (another key: `F("data__b")`): both sides as documents.
             (Lookup::Exact, Operand::Expr(e)) if self.d == Dialect::Mysql => {
-                // MariaDB's JSON equality, as in `key_equals`: containment both ways.
-                self.push("(JSON_CONTAINS(");
-                self.json_key(qual, field, keys, KeyForm::Document);
-                self.push(", ");
-                self.expr(scope, e)?;
-                self.push(") AND JSON_CONTAINS(");
-                self.expr(scope, e)?;
-                self.push(", ");
-                self.json_key(qual, field, keys, KeyForm::Document);
-                self.push("))");
+                self.mysql_json_equal(qual, field, keys, |w| w.expr(scope, e))?;
             }
             (Lookup::Exact | Lookup::Gt | Lookup::Gte | Lookup::Lt | Lookup::Lte, Operand::Expr(e)) => {
                 self.json_key(qual, field, keys, KeyForm::Document);
@@ -364,7 +371,7 @@ impl Writer {
                     if i > 0 {
                         self.push(" OR ");
                     }
-                    self.key_equals(qual, field, keys, json_of(v));
+                    self.key_equals(qual, field, keys, json_of(v))?;
                 }
                 self.push(")");
             }
