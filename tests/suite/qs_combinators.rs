@@ -164,3 +164,20 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn a_combination_of_one_shape_binds_each_calls_values(t: &TestDb) {
+        // The SQL of a shape is rendered once and cached; the parameters are each call's.
+        let db = db_of(t);
+        setup(&db)?;
+        let u = |lo: i64, hi: i64| {
+            Number::objects().filter(q("num__lte", lo)).union(Number::objects().filter(q("num__gte", hi))).order_by(["num"])
+        };
+        assert_eq!(nums(&db, &u(1, 8))?, [0, 1, 8, 9]);
+        assert_eq!(nums(&db, &u(0, 9))?, [0, 9]);
+        assert_eq!(nums(&db, &u(2, 7).slice(1..3))?, [1, 2]);
+        assert_eq!(u(3, 6).count(&db)?, 8);
+        assert_eq!(nums(&db, &u(1, 8))?, [0, 1, 8, 9]);
+        Ok(())
+    }
+}

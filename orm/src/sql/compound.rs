@@ -11,35 +11,61 @@
 use super::*;
 use crate::expressions::query::{Arm, Combinator, Compound};
 
-/// The SQL of `c`, selecting model rows, `values()` rows, their count or whether one exists.
+/// The SQL of `c`, selecting model rows, `values()` rows, their count or whether one exists:
+/// rendered once per shape and found again in the model's cache (as `compile_select`), the
+/// parameters collected by the same walk without writing SQL.
 pub(crate) fn compile_compound(
     meta: &'static ModelMeta,
     d: Dialect,
     c: &Compound,
     select: Select,
 ) -> Result<Statement> {
+    let cache = crate::model::cache::SqlCache::of(meta);
+    // A marker byte no SELECT key has in second place (those hold a `Select`).
+    let mut key = vec![d as u8, 0xfc, select as u8];
+    shape::encode_compound(c, &mut key);
+    if let Some(hit) = cache.select(&key) {
+        let mut w = Writer::params_only(d);
+        render_compound_select(&mut w, meta, c, select)?;
+        return Ok(Statement { sql: hit.sql.clone(), params: w.params, related: hit.related.clone(), joined: None });
+    }
     let mut w = Writer::new(d);
+    render_compound_select(&mut w, meta, c, select)?;
+    let sql: std::sync::Arc<str> = w.sql.into();
+    cache.insert_select(
+        key,
+        crate::model::cache::CachedSelect {
+            sql: sql.clone(),
+            related: Default::default(),
+            joined: None,
+            params: crate::model::cache::ParamSource::Replay,
+        },
+    );
+    Ok(Statement { sql, params: w.params, related: Default::default(), joined: None })
+}
+
+fn render_compound_select(w: &mut Writer, meta: &'static ModelMeta, c: &Compound, select: Select) -> Result<()> {
     match select {
         Select::Count => w.push("SELECT COUNT(*) FROM ("),
         Select::One => w.push("SELECT 1 FROM ("),
         Select::Model | Select::Values => {}
     }
-    let wrapped = needs_wrap(d, c);
+    let wrapped = needs_wrap(w.d, c);
     if wrapped {
         w.push("SELECT * FROM (");
     }
-    render_compound(&mut w, meta, c, &c.values, 0)?;
+    render_compound(w, meta, c, &c.values, 0)?;
     if wrapped {
         w.push(") ");
         w.ident("combined");
     }
-    order_and_slice(&mut w, meta, c, wrapped.then_some("combined"))?;
+    order_and_slice(w, meta, c, wrapped.then_some("combined"))?;
     match select {
         Select::Count => w.push(") subquery"),
         Select::One => w.push(") subquery LIMIT 1"),
         Select::Model | Select::Values => {}
     }
-    Ok(Statement { sql: w.sql.into(), params: w.params, related: Default::default(), joined: None })
+    Ok(())
 }
 
 /// The query of one side as it is selected: `values` applied when the side has none (Django's

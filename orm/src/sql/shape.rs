@@ -108,6 +108,42 @@ pub(crate) fn encode_query(q: &Query, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the shape of a set operation: its operator, each side's shape, its ordering, the
+/// presence of a slice and the selected names.
+pub(crate) fn encode_compound(c: &crate::expressions::query::Compound, out: &mut Vec<u8>) {
+    use crate::expressions::query::{Arm, Compound};
+    let Compound { op, arms, order, limit, offset, values } = c;
+    out.push(*op as u8);
+    len(out, arms.len());
+    for arm in arms {
+        match arm {
+            Arm::Query(q) => {
+                out.push(0);
+                encode_query(q, out);
+            }
+            Arm::Compound(inner) => {
+                out.push(1);
+                encode_compound(inner, out);
+            }
+        }
+    }
+    len(out, order.len());
+    for t in order {
+        order_by(t, out);
+    }
+    out.push(u8::from(limit.is_some()) | (u8::from(*offset > 0) << 1));
+    match values {
+        None => out.push(0),
+        Some(names) => {
+            out.push(1);
+            len(out, names.len());
+            for n in names {
+                text(out, n);
+            }
+        }
+    }
+}
+
 fn len(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
