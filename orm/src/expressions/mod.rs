@@ -148,6 +148,74 @@ pub enum Func {
 }
 
 impl Func {
+    /// A compact code of the function and its parameters, for statement-shape keys (two
+    /// functions with the same code render the same SQL).
+    pub(crate) fn shape_code(self) -> (u8, u32) {
+        let cast = |to: CastTo| match to {
+            CastTo::Integer => 0,
+            CastTo::Float => 1,
+            CastTo::Text => 2,
+            CastTo::Decimal { max_digits, decimal_places } => {
+                3 | (u32::from(max_digits) << 8) | (u32::from(decimal_places) << 16)
+            }
+            CastTo::Date => 4,
+            CastTo::DateTime => 5,
+            CastTo::Time => 6,
+        };
+        let transform = |t: Transform| match t {
+            Transform::Custom(id) => 0x1_0000 | u32::from(id),
+            built_in => Transform::ALL.iter().position(|(_, x)| *x == built_in).unwrap_or(0xffff) as u32,
+        };
+        match self {
+            Func::Lower => (0, 0),
+            Func::Upper => (1, 0),
+            Func::Length => (2, 0),
+            Func::Coalesce => (3, 0),
+            Func::Abs => (4, 0),
+            Func::Cast(to) => (5, cast(to)),
+            Func::Greatest => (6, 0),
+            Func::Least => (7, 0),
+            Func::NullIf => (8, 0),
+            Func::Concat => (9, 0),
+            Func::Left => (10, 0),
+            Func::Right => (11, 0),
+            Func::Substr => (12, 0),
+            Func::StrIndex => (13, 0),
+            Func::Trim => (14, 0),
+            Func::LTrim => (15, 0),
+            Func::RTrim => (16, 0),
+            Func::Replace => (17, 0),
+            Func::Reverse => (18, 0),
+            Func::Repeat => (19, 0),
+            Func::LPad => (20, 0),
+            Func::RPad => (21, 0),
+            Func::Md5 => (22, 0),
+            Func::Sha1 => (23, 0),
+            Func::Sha256 => (24, 0),
+            Func::Ceil => (25, 0),
+            Func::Floor => (26, 0),
+            Func::Round => (27, 0),
+            Func::Mod => (28, 0),
+            Func::Power => (29, 0),
+            Func::Sqrt => (30, 0),
+            Func::Sign => (31, 0),
+            Func::Now => (32, 0),
+            Func::Extract(t) => (33, transform(t)),
+            Func::Trunc(unit) => (34, unit as u32),
+            Func::RowNumber => (35, 0),
+            Func::Rank => (36, 0),
+            Func::DenseRank => (37, 0),
+            Func::PercentRank => (38, 0),
+            Func::CumeDist => (39, 0),
+            Func::Ntile(n) => (40, n),
+            Func::Lag(n) => (41, n),
+            Func::Lead(n) => (42, n),
+            Func::FirstValue => (43, 0),
+            Func::LastValue => (44, 0),
+            Func::NthValue(n) => (45, n),
+        }
+    }
+
     /// Is this a window function (valid only inside [`Window`])?
     pub fn is_window_only(self) -> bool {
         matches!(

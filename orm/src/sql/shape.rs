@@ -299,7 +299,9 @@ fn expr(e: &Expr, out: &mut Vec<u8>) {
             out.push(5);
             // The function with its parameters (a cast's type, `NTILE`'s count): all of it
             // shapes the text.
-            let _ = write!(out, "{f:?};");
+            let (tag, payload) = f.shape_code();
+            out.push(tag);
+            out.extend_from_slice(&payload.to_le_bytes());
             len(out, args.len());
             for a in args {
                 expr(a, out);
