@@ -174,6 +174,21 @@ impl Pool {
     /// keeps it). [`Pool::new`] passes the vendor constructor the options name.
     pub fn with_opener(options: ConnectOptions, open: Opener) -> Result<Self> {
         let first = open(&options)?;
+        Ok(Self::build(options, open, Some(first)))
+    }
+
+    /// A pool that opens no connection until the first checkout (Django connects lazily):
+    /// a server that is down is reported by the first query, not here, so an application can
+    /// start while a replica is away. `sqlite::memory:` still opens its one connection now,
+    /// since that connection is the database.
+    pub fn lazy(options: ConnectOptions) -> Result<Self> {
+        if matches!(options.sqlite, Some(SqliteTarget::Memory)) {
+            return Pool::new(options);
+        }
+        Ok(Self::build(options, crate::connect::connect_with, None))
+    }
+
+    fn build(options: ConnectOptions, open: Opener, first: Option<Box<dyn Connection>>) -> Self {
         let memory = matches!(options.sqlite, Some(SqliteTarget::Memory));
         let max_size = if memory { 1 } else { options.pool_size.max(1) as usize };
         let wait = options.checkout_timeout;
@@ -183,8 +198,10 @@ impl Pool {
         let clocked = !memory
             && (options.max_lifetime.is_some() || options.idle_timeout.is_some() || health_check_after.is_some());
         let now = clocked.then(Instant::now);
-        let state = State { idle: vec![Idle { conn: first, opened: now, returned: now }], open: 1, waiting: 0 };
-        Ok(Pool {
+        let open_now = usize::from(first.is_some());
+        let idle = first.map(|conn| Idle { conn, opened: now, returned: now }).into_iter().collect();
+        let state = State { idle, open: open_now, waiting: 0 };
+        Pool {
             shared: Arc::new(Shared {
                 options,
                 open,
@@ -195,7 +212,7 @@ impl Pool {
                 state: Mutex::new(state),
                 returned: Condvar::new(),
             }),
-        })
+        }
     }
 
     /// Checks out a connection: an idle one, else a new one while fewer than the pool's size

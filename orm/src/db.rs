@@ -3,7 +3,7 @@
 //! other's captures or receivers.
 
 use crate::error::Result;
-use crate::signals::Signals;
+use crate::signals::{HandleScope, Signals, DEFAULT_DB_ALIAS};
 use orm_backends::{
     AtomicOptions, Checkout, Connection, Dialect, Executor, Pool, StatementObserver, Transaction, Value,
 };
@@ -119,12 +119,13 @@ pub struct Database {
     /// `hub` as the observer each checked-out connection gets (kept as a trait object so a
     /// checkout hands over a reference, which the connection compares with the one it has).
     observer: Arc<dyn StatementObserver>,
-    signals: Arc<Signals>,
+    /// Its signal receivers and alias, handed to every executor it opens.
+    scope: Arc<HandleScope>,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("pool", &self.pool).finish()
+        f.debug_struct("Database").field("alias", &self.scope.alias).field("pool", &self.pool).finish()
     }
 }
 
@@ -134,10 +135,38 @@ impl Database {
         Ok(Self::from_pool(orm_backends::connect(url)?))
     }
 
-    /// Wraps an existing pool.
+    /// Wraps an existing pool (as the database called `"default"`).
     pub fn from_pool(pool: Pool) -> Self {
+        Self::with_scope(pool, DEFAULT_DB_ALIAS, Arc::new(Signals::new()), None)
+    }
+
+    /// A handle on `pool` known as `alias`, sharing `signals` with the other members of its
+    /// [`Databases`](crate::Databases) set.
+    pub(crate) fn with_scope(
+        pool: Pool,
+        alias: &'static str,
+        signals: Arc<Signals>,
+        routing: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Self {
         let hub = Arc::new(Hub::default());
-        Database { pool, observer: hub.clone(), hub, signals: Arc::new(Signals::new()) }
+        Database { pool, observer: hub.clone(), hub, scope: Arc::new(HandleScope::new(signals, alias, routing)) }
+    }
+
+    /// The name this handle goes by (Django's alias: `"default"`, `"replica"`, …):
+    /// `"default"` unless it was made by a [`Databases`](crate::Databases) set.
+    pub fn alias(&self) -> &'static str {
+        self.scope.alias
+    }
+
+    /// The same pool and query-capture hub under another scope (a set's handle, which is its
+    /// default database carrying the routing).
+    pub(crate) fn rescoped(&self, scope: HandleScope) -> Database {
+        Database {
+            pool: self.pool.clone(),
+            hub: self.hub.clone(),
+            observer: self.observer.clone(),
+            scope: Arc::new(scope),
+        }
     }
 
     /// The pool underneath.
@@ -153,7 +182,7 @@ impl Database {
     /// The signal receivers of this handle (shared by its clones, and reached from
     /// transactions opened by [`atomic`](Self::atomic)); see [`signals`](crate::signals).
     pub fn signals(&self) -> &Signals {
-        &self.signals
+        &self.scope.signals
     }
 
     /// Starts recording every statement run through this handle (and transactions opened from
@@ -169,6 +198,46 @@ impl Database {
 
     fn observer(&self) -> Option<&Arc<dyn StatementObserver>> {
         Some(&self.observer)
+    }
+
+    /// Checks that the database answers (`SELECT 1` on a pooled connection).
+    pub fn ping(&self) -> Result<()> {
+        self.with_connection(|c| c.query("SELECT 1", &[]).map(drop).map_err(crate::Error::from))
+    }
+
+    /// The server's replication position now, as text: PostgreSQL's
+    /// `pg_current_wal_lsn()` (on a primary), MariaDB's `@@gtid_binlog_pos`; `None` on
+    /// SQLite, and on a MySQL without GTIDs. Compare with a replica's
+    /// [`has_replayed`](Self::has_replayed).
+    pub fn replication_position(&self) -> Result<Option<String>> {
+        let sql = match self.dialect() {
+            Dialect::Postgres => "SELECT pg_current_wal_lsn()::text",
+            Dialect::Mysql => "SELECT @@GLOBAL.gtid_binlog_pos",
+            Dialect::Sqlite => return Ok(None),
+        };
+        let row = self.with_connection(|c| c.query_opt(sql, &[]))?;
+        let position: Option<String> = match row {
+            Some(r) => r.get(0)?,
+            None => None,
+        };
+        Ok(position.filter(|p| !p.is_empty()))
+    }
+
+    /// Has this server (a replica) replayed the primary's `position` (from
+    /// [`replication_position`](Self::replication_position))? PostgreSQL compares
+    /// `pg_last_wal_replay_lsn()`; MariaDB asks `MASTER_GTID_WAIT(position, 0)`. A server
+    /// that is not replaying (a primary) and SQLite answer yes.
+    pub fn has_replayed(&self, position: &str) -> Result<bool> {
+        let sql = match self.dialect() {
+            Dialect::Postgres => "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST($1 AS pg_lsn), TRUE)",
+            Dialect::Mysql => "SELECT MASTER_GTID_WAIT(?, 0) = 0",
+            Dialect::Sqlite => return Ok(true),
+        };
+        let row = self.with_connection(|c| c.query_opt(sql, &[Value::Text(position.to_owned())]))?;
+        Ok(match row {
+            Some(r) => r.get::<bool>(0)?,
+            None => false,
+        })
     }
 
     /// Runs `f` in a transaction: commits on `Ok`, rolls back on `Err` or panic. Nested
@@ -208,7 +277,7 @@ impl Database {
     pub fn atomic_with<R>(&self, options: AtomicOptions, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
         let mut conn = self.pool.get()?;
         conn.set_observer(self.observer());
-        orm_backends::atomic_with_options(&mut *conn, Some(&*self.signals), options, f)
+        orm_backends::atomic_with_options(&mut *conn, Some(&*self.scope), options, f)
     }
 }
 
@@ -232,8 +301,9 @@ impl Executor for Database {
         Database::dialect(self)
     }
 
-    /// The signal hub, for the ORM to find from any executor (see [`signals`](crate::signals)).
+    /// The handle's scope (signal receivers, alias), for the ORM to find from any executor
+    /// (see [`signals`](crate::signals)).
     fn extension(&self) -> Option<&(dyn Any + Send + Sync)> {
-        Some(&*self.signals)
+        Some(&*self.scope)
     }
 }

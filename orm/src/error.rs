@@ -129,6 +129,15 @@ pub enum Error {
     /// The models or the configuration are inconsistent.
     #[error("improperly configured: {0}")]
     ImproperlyConfigured(String),
+    /// No database goes by this alias (Django's `ConnectionDoesNotExist`): a
+    /// [`QuerySet::using`](crate::QuerySet::using), a `save_using`, or a router named it.
+    #[error("The connection '{alias}' doesn't exist.{hint}")]
+    ConnectionDoesNotExist {
+        /// The alias asked for.
+        alias: String,
+        /// Why, when more can be said (the aliases there are).
+        hint: String,
+    },
     /// A value could not be serialized or deserialized.
     #[error("serialization: {0}")]
     Serialization(String),
@@ -209,6 +218,13 @@ impl Error {
     /// retries those.
     pub fn is_retryable(&self) -> bool {
         self.database_error().is_some_and(orm_backends::Error::is_retryable)
+    }
+
+    /// Is this about reaching the database (it could not be connected to, the connection
+    /// was lost or timed out) rather than about the statement? A router skips a replica
+    /// that fails so.
+    pub fn is_connection(&self) -> bool {
+        self.database_error().is_some_and(orm_backends::Error::is_connection)
     }
 
     /// The database error underneath, if any.

@@ -185,6 +185,7 @@
 //!   Django) is written both ways only through an auto-created table; with a `through`
 //!   model, write both rows yourself.
 
+pub mod databases;
 pub mod db;
 pub mod error;
 pub mod expressions;
@@ -205,6 +206,7 @@ pub use expressions::q;
 pub use lifecycle::deletion;
 pub use queryset::{prefetch, stream};
 
+pub use databases::{Databases, PrimaryReplicaRouter, ReadYourWrites, Router};
 pub use db::{CapturedQuery, Database, QueryCapture};
 pub use error::{Error, Result, ValidationErrors, NON_FIELD_ERRORS};
 pub use expressions::handle::Field;
@@ -224,6 +226,7 @@ pub use queryset::stream::{ModelIter, ValuesIter};
 pub use queryset::{Annotated, BulkCreate, Combinable, CombinedQuerySet, DefaultManager, Explain, QuerySet};
 pub use schema::Schema;
 pub use signals::Signals;
+pub use signals::DEFAULT_DB_ALIAS;
 
 pub use orm_backends::{
     atomic, schema as ddl, AtomicOptions, Backend, ConversionError, Dialect, Executor, FromValue, OwnedRow, Param,

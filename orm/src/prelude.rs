@@ -1,6 +1,6 @@
 //! The one glob import users write: `use orm::prelude::*;`.
 
 pub use crate::{
-    Auto, Database, DefaultManager, Dialect, Error, Executor, ForeignKey, ManyToMany, Model, OnDelete, OneToOne,
-    OrderBy, Persist, Prefetch, QuerySet, Result, Reverse, SaveOptions, Schema, Q,
+    Auto, Database, Databases, DefaultManager, Dialect, Error, Executor, ForeignKey, ManyToMany, Model, OnDelete,
+    OneToOne, OrderBy, Persist, Prefetch, QuerySet, Result, Reverse, SaveOptions, Schema, Q,
 };

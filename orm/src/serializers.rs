@@ -367,6 +367,11 @@ fn by_natural_key(
     Ok(row.and_then(|r| r.into_values().into_iter().next()))
 }
 
+/// The alias of the database `tx` runs on.
+fn tx_alias(tx: &orm_backends::Transaction<'_>) -> &'static str {
+    crate::signals::using(tx)
+}
+
 /// Writes one parsed object raw: UPDATE by key, else INSERT; then its links. Sends the raw
 /// save signals when a receiver listens. Returns the row's key.
 fn save_parsed(
@@ -385,7 +390,7 @@ fn save_parsed(
             None => None,
         };
         if let Some((hub, instance)) = &raw {
-            hub.send_raw_save(meta, &**instance, None)?;
+            hub.send_raw_save(meta, &**instance, None, tx_alias(tx))?;
         }
         let mut updated = 0;
         if !pk.is_null() {
@@ -451,7 +456,7 @@ fn save_parsed(
             }
         }
         if let Some((hub, instance)) = &raw {
-            hub.send_raw_save(meta, &**instance, Some(updated == 0))?;
+            hub.send_raw_save(meta, &**instance, Some(updated == 0), tx_alias(tx))?;
         }
         Ok(key)
     })?;

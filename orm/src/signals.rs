@@ -167,6 +167,9 @@ pub struct PreSave<'a, M: ?Sized> {
     pub raw: bool,
     /// The fields named by [`SaveOptions::update_fields`](crate::SaveOptions::update_fields), if given.
     pub update_fields: Option<&'a [String]>,
+    /// The alias of the database written to (Django's `using`; `"default"` for a handle
+    /// made by [`Database::connect`](crate::Database::connect)).
+    pub using: &'a str,
 }
 
 /// `post_save`: an instance was written.
@@ -182,6 +185,8 @@ pub struct PostSave<'a, M: ?Sized> {
     pub raw: bool,
     /// The fields named by [`SaveOptions::update_fields`](crate::SaveOptions::update_fields), if given.
     pub update_fields: Option<&'a [String]>,
+    /// The alias of the database written to (see [`PreSave::using`]).
+    pub using: &'a str,
 }
 
 /// `pre_delete` / `post_delete`: an instance is about to be, or was, deleted.
@@ -194,6 +199,8 @@ pub struct Delete<'a, M: ?Sized> {
     /// What started the delete (Django's `origin`): the instance or the QuerySet whose
     /// `delete()` was called, the same for every object the deletion takes with it.
     pub origin: Origin<'a>,
+    /// The alias of the database deleted from (see [`PreSave::using`]).
+    pub using: &'a str,
 }
 
 /// What started a delete: [`Delete::origin`].
@@ -302,6 +309,8 @@ pub struct M2mChanged<'a> {
     pub model: &'static ModelMeta,
     /// The keys of the objects added or removed; `None` for `pre_clear`/`post_clear`.
     pub pk_set: Option<&'a [Value]>,
+    /// The alias of the database changed (see [`PreSave::using`]).
+    pub using: &'a str,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +408,7 @@ kinds! {
         instance: M::cast_instance(e.instance)?,
         raw: e.raw,
         update_fields: e.update_fields,
+        using: e.using,
     });
     /// `post_save`: event [`PostSave`].
     PostSaveSignal, "post_save", 8, post_save, |e| PostSave<'a, M> => Some(PostSave {
@@ -407,13 +417,14 @@ kinds! {
         created: e.created,
         raw: e.raw,
         update_fields: e.update_fields,
+        using: e.using,
     });
     /// `pre_delete`: event [`Delete`].
     PreDeleteSignal, "pre_delete", 16, pre_delete, |e| Delete<'a, M> =>
-        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin });
+        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin, using: e.using });
     /// `post_delete`: event [`Delete`].
     PostDeleteSignal, "post_delete", 32, post_delete, |e| Delete<'a, M> =>
-        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin });
+        Some(Delete { sender: e.sender, instance: M::cast_instance(e.instance)?, origin: e.origin, using: e.using });
     /// `m2m_changed`: event [`M2mChanged`].
     M2mChangedSignal, "m2m_changed", 64, m2m_changed, |e| M2mChanged<'a> => Some(*e);
 }
@@ -763,6 +774,7 @@ impl Signals {
     /// let event = M2mChanged {
     ///     sender: Note::meta(), field: "tags", action: M2mAction::PreAdd, reverse: false,
     ///     instance_model: Note::meta(), instance_pk: &pk, model: Note::meta(), pk_set: None,
+    ///     using: "default",
     /// };
     /// let results = db.signals().send_robust::<M2mChangedSignal>(&event);
     /// assert_eq!(results.len(), 2);
@@ -843,10 +855,51 @@ where
 // ---------------------------------------------------------------------------------------------
 // Hooks for the ORM's operations
 
+/// The alias of the database a handle made by [`Database::connect`](crate::Database::connect)
+/// stands for, and of the one a [`Databases`](crate::Databases) set falls back to (Django's
+/// `DEFAULT_DB_ALIAS`).
+pub const DEFAULT_DB_ALIAS: &str = "default";
+
+/// What a database handle hands to every executor it opens, transactions included (it travels
+/// as the executor's [`extension`](Executor::extension)): its signal receivers, its alias, and,
+/// for a handle over several databases, what routes operations among them.
+pub struct HandleScope {
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) alias: &'static str,
+    /// The router's state of a [`Databases`](crate::Databases) handle (type-erased: the
+    /// `db` module above this one downcasts it).
+    pub(crate) routing: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl HandleScope {
+    /// A scope for the database called `alias`.
+    pub(crate) fn new(signals: Arc<Signals>, alias: &'static str, routing: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        HandleScope { signals, alias, routing }
+    }
+}
+
+impl fmt::Debug for HandleScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandleScope").field("alias", &self.alias).field("routing", &self.routing.is_some()).finish()
+    }
+}
+
+/// The scope of the handle `ex` comes from.
+#[inline]
+pub(crate) fn scope_of<E: Executor + ?Sized>(ex: &E) -> Option<&HandleScope> {
+    ex.extension()?.downcast_ref::<HandleScope>()
+}
+
+/// The alias of the database `ex` runs on (`"default"` for an executor no handle made).
+#[inline]
+pub fn using<E: Executor + ?Sized>(ex: &E) -> &'static str {
+    scope_of(ex).map_or(DEFAULT_DB_ALIAS, |s| s.alias)
+}
+
 /// The hub of the `Database` that `ex` comes from.
 #[inline]
 pub(crate) fn of<E: Executor + ?Sized>(ex: &E) -> Option<&Signals> {
-    ex.extension()?.downcast_ref::<Signals>()
+    scope_of(ex).map(|s| &*s.signals)
 }
 
 /// The hub, when a receiver of `P` or `Q` listens to `meta`; one atomic load when none at all
@@ -864,10 +917,23 @@ fn hub_for<'e, P: SignalKind, Q: SignalKind, E: Executor + ?Sized>(
     (hub.wants::<P>(key) || hub.wants::<Q>(key)).then_some(hub)
 }
 
-/// The hub, when an init receiver listens to `M` (checked once per query).
+/// How a query's rows become instances: the hub when an init receiver listens to the model,
+/// and the alias of the database they come from (checked once per query).
+#[derive(Clone, Copy)]
+pub(crate) struct Loader<'a> {
+    hub: Option<&'a Signals>,
+    db: &'static str,
+}
+
+impl Loader<'_> {
+    /// No init signals; instances from the default database.
+    pub(crate) const NONE: Loader<'static> = Loader { hub: None, db: DEFAULT_DB_ALIAS };
+}
+
+/// The loader for `M` rows read through `ex` (checked once per query).
 #[inline]
-pub(crate) fn init_hub<M: Model, E: Executor + ?Sized>(ex: &E) -> Option<&Signals> {
-    hub_for::<PreInitSignal, PostInitSignal, E>(ex, M::meta())
+pub(crate) fn init_hub<M: Model, E: Executor + ?Sized>(ex: &E) -> Loader<'_> {
+    Loader { hub: hub_for::<PreInitSignal, PostInitSignal, E>(ex, M::meta()), db: using(ex) }
 }
 
 /// The hub, when a save receiver listens to `M`.
@@ -893,11 +959,13 @@ pub(crate) fn delete_signals<E: Executor + ?Sized>(ex: &E) -> Option<&Signals> {
 /// Decodes an instance from the row's first columns, sending the init signals when `hub` is
 /// given (see [`init_hub`]).
 #[inline]
-pub(crate) fn decode<M: Model>(hub: Option<&Signals>, row: &dyn Row) -> Result<M> {
-    match hub {
-        None => M::from_row(row, 0),
-        Some(hub) => hub.decode_slow(row),
-    }
+pub(crate) fn decode<M: Model>(loader: Loader<'_>, row: &dyn Row) -> Result<M> {
+    let mut obj: M = match loader.hub {
+        None => M::from_row(row, 0)?,
+        Some(hub) => hub.decode_slow(row)?,
+    };
+    obj.set_db(loader.db);
+    Ok(obj)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,8 +1015,9 @@ impl Signals {
         instance: &dyn Any,
         origin: Origin<'_>,
         post: bool,
+        using: &str,
     ) -> Result<()> {
-        let event = Delete { sender: meta, instance, origin };
+        let event = Delete { sender: meta, instance, origin, using };
         if post {
             self.dispatch::<PostDeleteSignal>(&event)
         } else {
@@ -962,16 +1031,24 @@ impl Signals {
         meta: &'static ModelMeta,
         instance: &(dyn Any + Send + Sync),
         created: Option<bool>,
+        using: &str,
     ) -> Result<()> {
         let instance: &dyn Any = instance;
         match created {
-            None => self.dispatch::<PreSaveSignal>(&PreSave { sender: meta, instance, raw: true, update_fields: None }),
+            None => self.dispatch::<PreSaveSignal>(&PreSave {
+                sender: meta,
+                instance,
+                raw: true,
+                update_fields: None,
+                using,
+            }),
             Some(created) => self.dispatch::<PostSaveSignal>(&PostSave {
                 sender: meta,
                 instance,
                 created,
                 raw: true,
                 update_fields: None,
+                using,
             }),
         }
     }

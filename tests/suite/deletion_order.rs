@@ -562,7 +562,7 @@ backend_test! {
         k1.save(&db)?;
         let id1 = k1.cafe.spot.id.get().unwrap();
         Visit { id: Auto::unset(), spot: ForeignKey::to(&k1.cafe.spot)? }.create(&db)?;
-        let deleted = k1.delete_with(&db, &DeleteOptions { keep_parents: true })?;
+        let deleted = k1.delete_with(&db, &DeleteOptions { keep_parents: true, ..Default::default() })?;
         assert_eq!(counts(&deleted), [("delord.Kiosk", 1)]);
         assert!(!Kiosk::objects().exists(&db)?);
         assert_eq!(Cafe::objects().values(["pk"]).fetch_flat::<i64>(&db)?, [id1]);

@@ -645,6 +645,7 @@ backend_test! {
             instance_pk: &Value::Int(1),
             model: Tag::meta(),
             pk_set: Some(&pks),
+            using: "default",
         };
         orm::signals::send_m2m_changed(&db, &event)?;
         event.action = M2mAction::PostRemove;

@@ -97,6 +97,7 @@ backend_test! {
             instance_pk: &pk,
             model: Tag::meta(),
             pk_set: Some(&[]),
+            using: "default",
         };
         let results = db.signals().send_robust::<M2mChangedSignal>(&event);
         assert_eq!(*ran.lock().unwrap(), ["a", "b"], "the error did not stop the second receiver");
@@ -112,7 +113,7 @@ backend_test! {
         // Any signal kind: a delete event built by hand.
         let item = Item { id: Auto::unset(), name: "x".into(), note: None, qty: 0, price: None, kind: "k".into(), at: chrono::Utc::now() };
         db.signals().pre_delete::<Item>().connect(|e| Err(orm::Error::signal(format!("keep {}", e.instance.name))));
-        let event = Delete { sender: Item::meta(), instance: &item as &dyn std::any::Any, origin: Origin::Instance { model: Item::meta(), instance: &item } };
+        let event = Delete { sender: Item::meta(), instance: &item as &dyn std::any::Any, origin: Origin::Instance { model: Item::meta(), instance: &item }, using: "default" };
         let results = db.signals().send_robust::<PreDeleteSignal>(&event);
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].1.as_ref().unwrap_err().to_string(), "keep x");

@@ -216,7 +216,9 @@ fn from_row_body(def: &ModelDef, label: &str) -> TokenStream {
                 let #id = <#ty as ::orm::AbstractModel>::from_row(row, __i)?;
                 __i += <#ty as ::orm::AbstractModel>::COLUMN_COUNT;
             },
-            FieldKind::State => quote!(let #id = ::orm::ModelState { adding: false };),
+            FieldKind::State => {
+                quote!(let #id = ::orm::ModelState { adding: false, db: ::core::option::Option::None };)
+            }
             // Decoded before the other fields (its columns come first): see `expand_with_parent`.
             FieldKind::Parent => quote!(let #id = __parent;),
             FieldKind::ManyToMany { .. } | FieldKind::Reverse | FieldKind::ReverseOne | FieldKind::Skip => {
@@ -311,6 +313,23 @@ fn set_field_value_body(def: &ModelDef, label: &str) -> TokenStream {
         let _ = __i;
         ::core::result::Result::Err(::orm::Error::field_error(::std::format!("{} has no field number {}", #label, index)))
     }
+}
+
+/// The body of `relation_dbs`: each forward relation whose cached object knows its database.
+fn relation_dbs_body(def: &ModelDef) -> TokenStream {
+    let mut out = TokenStream::new();
+    for f in &def.fields {
+        if let FieldKind::Column { relation: Some(_), .. } = &f.kind {
+            let (id, ty) = (&f.ident, &f.ty);
+            let name = id.to_string();
+            out.extend(quote! {
+                if let ::core::option::Option::Some(db) = ::orm::model::related::ForwardSlot::cached_db(&self.#id) {
+                    f(#name, <<#ty as ::orm::model::related::ForwardSlot>::Target as ::orm::Model>::meta(), db);
+                }
+            });
+        }
+    }
+    quote! { let _ = &f; #out }
 }
 
 fn set_related_body(def: &ModelDef, label: &str) -> TokenStream {
@@ -483,7 +502,7 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                             #[doc = #doc]
                             #[allow(dead_code)]
                             pub fn #accessor(&self) -> ::orm::QuerySet<#ident> {
-                                ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key)
+                                ::orm::lifecycle::related_manager::related_queryset::<#ident>(#name, #key).hinted(::orm::Model::db(self))
                             }
                         }
                     });
@@ -497,7 +516,7 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                         #[doc = #doc]
                         #[allow(dead_code)]
                         pub fn #id(&self) -> ::orm::RelatedManager<#ident, #target> {
-                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, false)
+                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, false).hinted(::orm::Model::db(self))
                         }
                     }
                 });
@@ -508,7 +527,7 @@ fn relation_accessors(def: &ModelDef) -> TokenStream {
                         #[doc = #doc]
                         #[allow(dead_code)]
                         pub fn #accessor(&self) -> ::orm::RelatedManager<#target, #ident> {
-                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, true)
+                            ::orm::RelatedManager::new(::orm::Model::pk_value(self), #name, true).hinted(::orm::Model::db(self))
                         }
                     }
                 });
@@ -708,6 +727,7 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
     let field_value = field_value_body(def);
     let set_field_value = set_field_value_body(def, &label_hint);
     let set_related = set_related_body(def, &label_hint);
+    let relation_dbs = relation_dbs_body(def);
     let pre_save = pre_save_body(def);
     let validate = validate_body(def);
     let prefetch = prefetch_body(def);
@@ -917,6 +937,8 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                 fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_by_index }
                 fn adding(&self) -> ::core::option::Option<bool> { <#pty as ::orm::Model>::adding(&self.#pid) }
                 fn set_adding(&mut self, adding: bool) { <#pty as ::orm::Model>::set_adding(&mut self.#pid, adding) }
+                fn db(&self) -> ::core::option::Option<&'static str> { <#pty as ::orm::Model>::db(&self.#pid) }
+                fn set_db(&mut self, alias: &'static str) { <#pty as ::orm::Model>::set_db(&mut self.#pid, alias) }
                 fn pre_save(&mut self, adding: bool) {
                     <#pty as ::orm::Model>::pre_save(&mut self.#pid, adding);
                     #pre_save
@@ -935,6 +957,10 @@ fn expand_with_parent(def: &ModelDef, pi: usize) -> TokenStream {
                     offset: usize,
                     children: &[::orm::model::RelatedNode],
                 ) -> ::orm::Result<()> { #related_by_index }
+                fn relation_dbs(&self, f: &mut dyn ::core::ops::FnMut(&'static str, &'static ::orm::ModelMeta, &'static str)) {
+                    <#pty as ::orm::Model>::relation_dbs(&self.#pid, f);
+                    #relation_dbs
+                }
                 #[allow(unreachable_code)]
                 fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
                     objs: &mut [Self],
@@ -1235,6 +1261,10 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let pk = def.fields.iter().find(|f| f.primary_key).expect("validated: one primary key");
     let (pk_ident, pk_ty) = (&pk.ident, &pk.ty);
     let state = def.fields.iter().find(|f| matches!(f.kind, FieldKind::State)).map(|f| &f.ident);
+    let (db, set_db) = match state {
+        Some(s) => (quote!(self.#s.db), quote!(self.#s.db = ::core::option::Option::Some(alias);)),
+        None => (quote!(::core::option::Option::None), quote!(let _ = alias;)),
+    };
     let (adding, set_adding) = match state {
         Some(s) => (quote!(::core::option::Option::Some(self.#s.adding)), quote!(self.#s.adding = adding;)),
         None => (
@@ -1253,6 +1283,7 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
     let snake = &def.snake;
     let handles = handles(def);
     let set_related = set_related_body(def, &label_hint);
+    let relation_dbs = relation_dbs_body(def);
     let prefetch = prefetch_body(def);
     let reverse_one = reverse_one_arms(def);
     let prefetch_as = prefetch_as_body(def);
@@ -1321,6 +1352,10 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                 fn set_field_value(&mut self, index: usize, value: &::orm::Value) -> ::orm::Result<()> { #set_field_value }
                 fn adding(&self) -> ::core::option::Option<bool> { #adding }
                 fn set_adding(&mut self, adding: bool) { #set_adding }
+                #[inline]
+                fn db(&self) -> ::core::option::Option<&'static str> { #db }
+                #[inline]
+                fn set_db(&mut self, alias: &'static str) { #set_db }
                 fn pre_save(&mut self, adding: bool) { #pre_save }
                 fn validate_fields(&self, errors: &mut ::orm::ValidationErrors) { #validate }
                 #[allow(unused_assignments, unused_mut, unreachable_code)]
@@ -1331,6 +1366,9 @@ pub(crate) fn expand(def: &ModelDef) -> TokenStream {
                     offset: usize,
                     children: &[::orm::model::RelatedNode],
                 ) -> ::orm::Result<()> { #set_related }
+                fn relation_dbs(&self, f: &mut dyn ::core::ops::FnMut(&'static str, &'static ::orm::ModelMeta, &'static str)) {
+                    #relation_dbs
+                }
                 #[allow(unreachable_code)]
                 fn prefetch_field<E: ::orm::Executor + ?::core::marker::Sized>(
                     objs: &mut [Self],

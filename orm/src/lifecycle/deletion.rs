@@ -96,6 +96,8 @@ pub(crate) struct DeleteSignals<'a> {
     pub(crate) given: Vec<(Value, &'a dyn Any)>,
     /// What started the delete (every event carries it).
     pub(crate) origin: crate::signals::Origin<'a>,
+    /// The alias of the database deleted from.
+    pub(crate) using: &'a str,
 }
 
 /// An object to signal: given by the caller, or read from the database.
@@ -166,6 +168,9 @@ pub struct DeleteOptions {
     /// Delete only a multi-table child's own rows, keeping its parents' rows and whatever
     /// points at them (Django's `keep_parents=True`).
     pub keep_parents: bool,
+    /// The database to delete from, by its alias in the [`Databases`](crate::Databases) set
+    /// the delete is handed (Django's `delete(using=…)`); `None`: the routers decide.
+    pub using: Option<String>,
 }
 
 fn id_of(meta: &'static ModelMeta) -> usize {
@@ -595,7 +600,7 @@ impl<'c> Collector<'c> {
                     keys.sort();
                     for k in keys {
                         if let Some((meta, obj)) = objs.get(&k) {
-                            s.hub.send_delete(meta, obj.get(), s.origin, false)?;
+                            s.hub.send_delete(meta, obj.get(), s.origin, false, s.using)?;
                         }
                     }
                 }
@@ -649,7 +654,7 @@ impl<'c> Collector<'c> {
                 if let (Some((hub, objects)), Some(s)) = (&signalled, signals) {
                     for k in &group {
                         if let Some((meta, obj)) = objects[i].get(&Key::of(k)) {
-                            hub.send_delete(meta, obj.get(), s.origin, true)?;
+                            hub.send_delete(meta, obj.get(), s.origin, true, s.using)?;
                         }
                     }
                 }
@@ -1186,6 +1191,9 @@ impl<M: crate::model::Model> crate::queryset::QuerySet<M> {
     /// model label (`app.Model`), cascades and link-table rows included.
     pub fn delete_counted(&self, ex: &(impl Executor + ?Sized)) -> Result<DeleteCounts> {
         self.check_delete()?;
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            return t.finish(self.delete_counted(t.db));
+        }
         if self.is_none() {
             return Ok(Default::default());
         }

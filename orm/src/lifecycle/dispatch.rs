@@ -33,12 +33,14 @@ where
     let pk_before = obj.pk_value();
     let adding_before = obj.adding();
     let update_fields = options.update_fields.as_deref();
+    let using = crate::signals::using(ex);
     let out = atomic_on(ex, |tx| {
         hub.dispatch::<PreSaveSignal>(&PreSave {
             sender: meta,
             instance: &*obj as &dyn Any,
             raw: false,
             update_fields,
+            using,
         })?;
         let created = inner(obj, tx)?;
         hub.dispatch::<PostSaveSignal>(&PostSave {
@@ -47,6 +49,7 @@ where
             created,
             raw: false,
             update_fields,
+            using,
         })
     });
     if out.is_err() {
@@ -90,7 +93,7 @@ pub(crate) fn delete_collected<E: Executor + ?Sized>(
     options: &DeleteOptions,
 ) -> Result<DeleteCounts> {
     let keys = given.iter().map(|(k, _)| k.clone()).collect();
-    let signals = DeleteSignals { hub, sender, given, origin };
+    let signals = DeleteSignals { hub, sender, given, origin, using: crate::signals::using(ex) };
     ex.with_connection(|c| delete_with_collector(c, sender, keys, Some(&signals), options))
 }
 

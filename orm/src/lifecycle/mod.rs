@@ -28,6 +28,10 @@ pub struct SaveOptions {
     /// are (they must exist). Creates a child over an existing parent row without touching
     /// it (Django: a child saved with its `_ptr` set to an existing parent, `save_base(raw=True)`).
     pub skip_parents: bool,
+    /// The database to save to, by its alias in the [`Databases`](crate::Databases) set the
+    /// save is handed (Django's `save(using=…)`); `None`: the routers decide, then the
+    /// database the instance came from, then `"default"`.
+    pub using: Option<String>,
 }
 
 impl SaveOptions {
@@ -62,6 +66,18 @@ pub trait Persist: Model {
     fn create(mut self, ex: &(impl Executor + ?Sized)) -> Result<Self> {
         persist::save(&mut self, ex, &SaveOptions { force_insert: true, ..SaveOptions::default() })?;
         Ok(self)
+    }
+
+    /// Saves to the database called `alias` of the set `ex` (Django's `save(using=alias)`);
+    /// the instance then remembers it (with a [`ModelState`](crate::ModelState) field).
+    fn save_using(&mut self, ex: &(impl Executor + ?Sized), alias: &str) -> Result<()> {
+        persist::save(self, ex, &SaveOptions { using: Some(alias.to_owned()), ..SaveOptions::default() })
+    }
+
+    /// Deletes from the database called `alias` of the set `ex` (Django's
+    /// `delete(using=alias)`).
+    fn delete_using(&mut self, ex: &(impl Executor + ?Sized), alias: &str) -> Result<Deleted> {
+        persist::delete(self, ex, &DeleteOptions { using: Some(alias.to_owned()), ..DeleteOptions::default() })
     }
 
     /// Deletes the instance's row and everything its deletion entails (the deletion
@@ -109,7 +125,7 @@ pub trait Persist: Model {
     /// model's own many-to-many fields have generated accessors, `post.tags()`. An unknown
     /// name, or a relation to another model than `T`, is a `FieldError`.
     fn many_to_many<T: crate::DefaultManager>(&self, field: &str) -> Result<related_manager::RelatedManager<Self, T>> {
-        related_manager::RelatedManager::by_name(self.pk_value(), field)
+        Ok(related_manager::RelatedManager::by_name(self.pk_value(), field)?.hinted(self.db()))
     }
 
     /// Loads every [`Deferred`](crate::Deferred) field left unloaded, in one query (none

@@ -183,10 +183,18 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     if options.update_fields.as_ref().is_some_and(Vec::is_empty) {
         return Ok(());
     }
-    if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
-        return super::dispatch::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options));
+    if let Some(t) = crate::databases::write_target(ex, meta, options.using.as_deref(), obj.db())? {
+        t.check_relations(obj)?;
+        return t.finish(save(obj, t.db, options));
     }
-    save_unsignalled(obj, ex, options).map(drop)
+    if let Some(hub) = crate::signals::save_hub::<M, _>(ex) {
+        super::dispatch::save(hub, obj, ex, options, |obj, tx| save_unsignalled(obj, tx, options))?;
+    } else {
+        save_unsignalled(obj, ex, options)?;
+    }
+    // Django's `_state.db = using`.
+    obj.set_db(crate::signals::using(ex));
+    Ok(())
 }
 
 /// Saves without sending signals; returns whether a row was inserted.
@@ -347,6 +355,9 @@ pub(crate) fn delete<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), optio
             meta.label()
         )));
     }
+    if let Some(t) = crate::databases::write_target(ex, meta, options.using.as_deref(), obj.db())? {
+        return t.finish(delete(obj, t.db, options));
+    }
     // Receivers for this model, or for a model the deletion may reach, need the collector
     // (which sends every signal in Django's order); so do cascades and inheritance links.
     let collect = super::deletion::needs_collector(meta);
@@ -457,6 +468,12 @@ pub(crate) fn refresh<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> R
     let pk = obj.pk_value();
     if pk.is_null() {
         return Err(Error::DoesNotExist { model: M::meta().label() });
+    }
+    // Django reads from the instance's database unless a router says otherwise.
+    let instance_db = obj.db();
+    if let Some(r) = crate::databases::route_read_for(ex, M::meta(), None, instance_db, |db| get_by_pk::<M>(db, &pk)) {
+        *obj = r?;
+        return Ok(());
     }
     *obj = get_by_pk::<M>(ex, &pk)?;
     Ok(())

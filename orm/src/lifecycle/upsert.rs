@@ -14,6 +14,9 @@ impl<M: Model> QuerySet<M> {
     /// through a reverse relation (`author.posts().create(post, &db)`), the object gets the
     /// relation's key first, as Django's related manager sets it.
     pub fn create(&self, mut obj: M, ex: &(impl Executor + ?Sized)) -> Result<M> {
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            return t.finish(self.create(obj, t.db));
+        }
         self.link(&mut obj)?;
         obj.create(ex)
     }
@@ -40,6 +43,10 @@ impl<M: Model> QuerySet<M> {
         create: impl FnOnce() -> M,
         ex: &(impl Executor + ?Sized),
     ) -> Result<(M, bool)> {
+        // Django: the whole call is a write, on the database for writes (its read too).
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            return t.finish(self.get_or_create(lookup, create, t.db));
+        }
         let qs = self.clone().filter(lookup);
         match qs.get(ex) {
             Ok(o) => return Ok((o, false)),
@@ -74,6 +81,9 @@ impl<M: Model> QuerySet<M> {
         create: impl FnOnce() -> M,
         ex: &(impl Executor + ?Sized),
     ) -> Result<(M, bool)> {
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            return t.finish(self.update_or_create(lookup, update, create, t.db));
+        }
         let qs = self.clone().filter(lookup.clone());
         let mut update = Some(update);
         let found = atomic_on(ex, |tx| -> Result<Option<M>> {

@@ -129,6 +129,9 @@ macro_rules! single_relation {
             fn is_loaded(&self) -> bool {
                 self.cached.is_some()
             }
+            fn cached_db(&self) -> Option<&'static str> {
+                self.cached.as_deref().and_then(Model::db)
+            }
             fn fill_from_row(&mut self, row: &dyn orm_backends::Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
                 if row.value_ref(offset + T::meta().pk)?.to_owned_value().is_null() {
                     return Ok(());
@@ -622,6 +625,12 @@ pub trait ForwardSlot {
     fn is_loaded(&self) -> bool {
         false
     }
+    /// The database the cached object was loaded from or saved to, if one is cached and its
+    /// model keeps it ([`Model::db`]). Saving through a set of databases checks the
+    /// relation against the routers with it.
+    fn cached_db(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 impl<S: ForwardSlot> ForwardSlot for Option<S> {
@@ -633,6 +642,9 @@ impl<S: ForwardSlot> ForwardSlot for Option<S> {
         if let Some(s) = self {
             s.set(target);
         }
+    }
+    fn cached_db(&self) -> Option<&'static str> {
+        self.as_ref().and_then(S::cached_db)
     }
     fn fill_from_row(&mut self, row: &dyn Row, offset: usize, children: &[RelatedNode]) -> Result<()> {
         match self {

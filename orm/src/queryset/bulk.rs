@@ -426,6 +426,12 @@ impl<M: Model> QuerySet<M> {
         if objs.is_empty() {
             return Ok(0);
         }
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            for o in objs.iter() {
+                t.check_relations(o)?;
+            }
+            return t.finish(self.bulk_create_with(objs, options, t.db));
+        }
         // An unloaded `Deferred` field has no value to insert.
         let meta = M::meta();
         for (i, f) in meta.fields.iter().enumerate().filter(|(_, f)| f.deferrable) {
@@ -479,6 +485,9 @@ impl<M: Model> QuerySet<M> {
     pub fn bulk_update(&self, objs: &[M], fields: &[&str], ex: &(impl Executor + ?Sized)) -> Result<u64> {
         if objs.is_empty() {
             return Ok(0);
+        }
+        if let Some(t) = crate::databases::write_target(ex, M::meta(), self.using, self.hint_db)? {
+            return t.finish(self.bulk_update(objs, fields, t.db));
         }
         let meta = M::meta();
         let names: Vec<String> = fields.iter().map(|s| (*s).to_owned()).collect();
@@ -570,6 +579,8 @@ impl<M: Model> QuerySet<M> {
             chunk_size: parent.chunk_size,
             refused: parent.refused,
             core: parent.core,
+            using: parent.using,
+            hint_db: parent.hint_db,
             _m: std::marker::PhantomData,
         }
     }

@@ -187,7 +187,7 @@ pub(crate) fn collect_rows<T, E: Executor + ?Sized>(
 /// given) with its `select_related` objects, which sit in the row where `related` says.
 #[inline(always)]
 pub(crate) fn decode_selected<M: Model>(
-    init: Option<&crate::signals::Signals>,
+    init: crate::signals::Loader<'_>,
     row: &dyn orm_backends::Row,
     related: &[crate::model::RelatedNode],
 ) -> Result<M> {
@@ -221,6 +221,10 @@ pub struct QuerySet<M> {
     /// field and Ann's key). Objects made through it get that key (Django's related
     /// manager `create`, `get_or_create`, `update_or_create`).
     pub(crate) core: Option<(&'static str, Value)>,
+    /// The database named by [`using`](QuerySet::using), when one was.
+    pub(crate) using: Option<&'static str>,
+    /// The database of the instance it was reached from (see `hinted`).
+    pub(crate) hint_db: Option<&'static str>,
     _m: PhantomData<fn() -> M>,
 }
 
@@ -241,6 +245,8 @@ impl<M> Clone for QuerySet<M> {
             chunk_size: self.chunk_size,
             refused: self.refused,
             core: self.core.clone(),
+            using: self.using,
+            hint_db: self.hint_db,
             _m: PhantomData,
         }
     }
@@ -300,8 +306,46 @@ impl<M: Model> QuerySet<M> {
             chunk_size: 0,
             refused: None,
             core: None,
+            using: None,
+            hint_db: None,
             _m: PhantomData,
         }
+    }
+
+    /// Evaluates on the database called `alias` of the [`Databases`](crate::Databases) set
+    /// it is handed, instead of the one the routers would choose (Django's `using()`).
+    /// Handed a single [`Database`](crate::Database), the alias must be that database's
+    /// (`ConnectionDoesNotExist` otherwise, at evaluation). Lazy, like every builder method.
+    ///
+    /// ```
+    /// use orm::prelude::*;
+    /// # #[derive(Model, Debug, Clone)]
+    /// # #[orm(app = "lib")]
+    /// # pub struct Book { pub id: Auto<i64>, #[orm(max_length = 50)] pub title: String }
+    /// # fn main() -> orm::Result<()> {
+    /// let dbs = Databases::builder()
+    ///     .database("default", "sqlite::memory:")?
+    ///     .database("archive", "sqlite::memory:")?
+    ///     .build()?;
+    /// for alias in dbs.aliases() {
+    ///     Schema::new().model::<Book>().create_all(dbs.get(alias)?)?;
+    /// }
+    /// Book { id: Auto::unset(), title: "Old".into() }.save_using(&dbs, "archive")?;
+    /// assert_eq!(Book::objects().using("archive").count(&dbs)?, 1);
+    /// assert_eq!(Book::objects().count(&dbs)?, 0);   // no router: "default"
+    /// let err = Book::objects().using("nope").count(&dbs).unwrap_err();
+    /// assert!(err.to_string().starts_with("The connection 'nope' doesn't exist."));
+    /// # Ok(()) }
+    /// ```
+    pub fn using(mut self, alias: &str) -> Self {
+        self.using = Some(crate::databases::intern_lenient(alias));
+        self
+    }
+
+    /// The database named by [`using`](Self::using), if one was (Django's `QuerySet.db`
+    /// before routing).
+    pub fn db(&self) -> Option<&'static str> {
+        self.using
     }
 
     /// Loads these forward relations (`ForeignKey`/`OneToOne`, nested with `__`) in the same
@@ -692,6 +736,10 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and decodes every row.
     pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.fetch(db))
+        {
+            return r;
+        }
         self.check()?;
         self.check_lock(ex)?;
         if self.is_none() {
@@ -754,6 +802,11 @@ impl<M: Model> QuerySet<M> {
         relation: &str,
         ex: &(impl Executor + ?Sized),
     ) -> Result<Vec<(M, Option<R>)>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| {
+            self.fetch_left_join::<R>(relation, db)
+        }) {
+            return r;
+        }
         let meta = M::meta();
         match crate::sql::relation_target(meta, relation) {
             Some(t) if std::ptr::eq(t, R::meta()) => {}
@@ -797,6 +850,11 @@ impl<M: Model> QuerySet<M> {
 
     /// Runs the query and returns each instance with its annotations.
     pub fn fetch_annotated(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<Annotated<M>>> {
+        if let Some(r) =
+            crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.fetch_annotated(db))
+        {
+            return r;
+        }
         self.check()?;
         self.check_lock(ex)?;
         if self.is_none() {
@@ -823,6 +881,9 @@ impl<M: Model> QuerySet<M> {
     /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
     /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.iter(db)) {
+            return r;
+        }
         self.check()?;
         self.check_lock(ex)?;
         if !self.prefetch.is_empty() && self.chunk_size == 0 {
@@ -851,6 +912,11 @@ impl<M: Model> QuerySet<M> {
     /// The rows of a `values()` query (every field and annotation when `values` was not
     /// called), as rows whose columns are named after the fields.
     pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
+        if let Some(r) =
+            crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.fetch_values(db))
+        {
+            return r;
+        }
         self.check()?;
         self.check_lock(ex)?;
         if self.is_none() {
@@ -882,6 +948,11 @@ impl<M: Model> QuerySet<M> {
     /// not called) as they arrive, holding the connection until dropped (Django's
     /// `values().iterator()`).
     pub fn iter_values<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ValuesIter<'e>> {
+        if let Some(r) =
+            crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.iter_values(db))
+        {
+            return r;
+        }
         self.check()?;
         self.check_lock(ex)?;
         if self.is_none() {
@@ -991,6 +1062,11 @@ impl<M: Model> QuerySet<M> {
         self.check()?;
         let mut q = self.query.clone();
         let raw: Vec<(String, Aggregate)> = aggregates.into_iter().map(|(n, a)| (n.into(), a)).collect();
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| {
+            self.aggregate(raw.clone(), db)
+        }) {
+            return r;
+        }
         let aggs: Vec<(String, Expr)> = raw.iter().map(|(n, a)| (n.clone(), Expr::from(a.clone()))).collect();
         let names: Arc<[String]> = aggs.iter().map(|(n, _)| n.clone()).collect();
         if aggs.is_empty() {
@@ -1012,8 +1088,16 @@ impl<M: Model> QuerySet<M> {
         q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub =
-            QuerySet::<M> { query: q, prefetch: Vec::new(), chunk_size: 0, refused: None, core: None, _m: PhantomData };
+        let sub = QuerySet::<M> {
+            query: q,
+            prefetch: Vec::new(),
+            chunk_size: 0,
+            refused: None,
+            core: None,
+            using: None,
+            hint_db: None,
+            _m: PhantomData,
+        };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
@@ -1037,7 +1121,13 @@ impl<M: Model> QuerySet<M> {
 
     /// The row whose primary key is `pk` (one cached statement).
     pub fn get_pk(&self, pk: impl Into<M::Key>, ex: &(impl Executor + ?Sized)) -> Result<M> {
-        let pk = pk.into().to_value();
+        let pk = pk.into();
+        if let Some(r) =
+            crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.get_pk(pk.clone(), db))
+        {
+            return r;
+        }
+        let pk = pk.to_value();
         if self.query == Query::default() {
             return by_key::get_by_pk(ex, &pk);
         }
@@ -1158,6 +1248,11 @@ impl<M: Model> QuerySet<M> {
     where
         K: orm_backends::FromValue + Eq + Hash,
     {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| {
+            self.bulk_by::<K>(field_name, values.clone(), db)
+        }) {
+            return r;
+        }
         if self.is_sliced() {
             return Err(Error::TypeError("Cannot use 'limit' or 'offset' with in_bulk().".into()));
         }
@@ -1212,6 +1307,10 @@ impl<M: Model> QuerySet<M> {
 
     /// How many rows match (`SELECT COUNT(*)`).
     pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.count(db))
+        {
+            return r;
+        }
         self.check()?;
         if self.is_none() {
             return Ok(0);
@@ -1226,6 +1325,10 @@ impl<M: Model> QuerySet<M> {
 
     /// Does any row match?
     pub fn exists(&self, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.exists(db))
+        {
+            return r;
+        }
         self.check()?;
         if self.is_none() {
             return Ok(false);
@@ -1243,6 +1346,11 @@ impl<M: Model> QuerySet<M> {
     /// and a format on PostgreSQL, `FORMAT=JSON` on MySQL/MariaDB; SQLite takes none, and an
     /// option a backend lacks is Django's `ValueError` naming it.
     pub fn explain_with(&self, options: &Explain, ex: &(impl Executor + ?Sized)) -> Result<String> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| {
+            self.explain_with(options, db)
+        }) {
+            return r;
+        }
         self.check()?;
         let d = ex.dialect();
         let stmt = compile_select(M::meta(), d, &self.query, Select::Model)?;
@@ -1281,6 +1389,9 @@ impl<M: Model> QuerySet<M> {
         }
         let meta = M::meta();
         let assignments: Vec<Assignment> = assignments.into_iter().collect();
+        if let Some(t) = crate::databases::write_target(ex, meta, self.using, self.hint_db)? {
+            return t.finish(self.update(assignments, t.db));
+        }
         if meta.parent().is_some() && assignments.iter().any(|a| meta.field(&a.field).is_none()) {
             return bulk::update_ancestors(self, assignments, ex);
         }

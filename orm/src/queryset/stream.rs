@@ -18,7 +18,7 @@ pub struct ModelIter<'e, M> {
     chunk: usize,
     buffer: std::collections::VecDeque<Result<M>>,
     done: bool,
-    signals: Option<&'e crate::signals::Signals>,
+    signals: crate::signals::Loader<'e>,
     /// Runs `prefetch_related` on each chunk before it is handed out.
     prefetch: Option<Prefetcher<'e, M>>,
     _m: PhantomData<fn() -> M>,
@@ -48,7 +48,7 @@ impl<'e, M> ModelIter<'e, M> {
                 chunk: chunk.max(1),
                 buffer: std::collections::VecDeque::new(),
                 done: false,
-                signals: None,
+                signals: crate::signals::Loader::NONE,
                 prefetch: None,
                 _m: PhantomData,
             }),
@@ -75,7 +75,7 @@ impl<'e, M> ModelIter<'e, M> {
             chunk: 1,
             buffer: std::collections::VecDeque::new(),
             done: true,
-            signals: None,
+            signals: crate::signals::Loader::NONE,
             prefetch: None,
             _m: PhantomData,
         }
@@ -90,8 +90,8 @@ impl<'e, M: Model> ModelIter<'e, M> {
     }
 
     /// Sends the init signals through `hub` for each instance decoded.
-    pub(crate) fn with_init_signals(mut self, hub: Option<&'e crate::signals::Signals>) -> Self {
-        self.signals = hub;
+    pub(crate) fn with_init_signals(mut self, loader: crate::signals::Loader<'e>) -> Self {
+        self.signals = loader;
         self
     }
 }
