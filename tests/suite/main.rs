@@ -33,6 +33,7 @@ mod migrations_keys;
 mod migrations_operations;
 mod migrations_renames;
 mod models;
+mod multi_db;
 mod pool;
 mod properties;
 mod qs_combinators;

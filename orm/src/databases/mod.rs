@@ -262,6 +262,13 @@ pub struct DatabasesBuilder {
     routers: Vec<Arc<dyn Router>>,
 }
 
+impl std::fmt::Debug for DatabasesBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let aliases: Vec<&str> = self.members.iter().map(|(a, _)| *a).collect();
+        f.debug_struct("DatabasesBuilder").field("aliases", &aliases).field("routers", &self.routers.len()).finish()
+    }
+}
+
 impl DatabasesBuilder {
     /// Adds the database `alias` at `url`. Nothing connects yet: the first query does (as in
     /// Django), so a replica that is down does not keep the application from starting. A
