@@ -43,6 +43,7 @@ mod queryset_methods;
 mod related_managers;
 mod related_query_names;
 mod relations;
+mod replica;
 mod schema_ddl;
 mod serializers;
 mod signals;
