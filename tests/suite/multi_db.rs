@@ -226,8 +226,13 @@ backend_test! {
         check("fetch_annotated", false, true, &|| qs().annotate("p2", orm::F::col("pages") * 2).fetch_annotated(&dbs).map(drop))?;
         check("select_related", false, true, &|| qs().select_related(["shelf"]).fetch(&dbs).map(drop))?;
         check("prefetch (both queries)", false, true, &|| qs().prefetch_related(["genres"]).fetch(&dbs).map(drop))?;
+        check("union", false, true, &|| qs().union(qs()).fetch(&dbs).map(drop))?;
+        check("union count", false, true, &|| qs().union(qs()).count(&dbs).map(drop))?;
+        check("raw", false, true, &|| QuerySet::<Volume>::raw("SELECT * FROM multi_volume", &[], &dbs).map(drop))?;
         let v = Volume::objects().get(&dbs)?;
         assert_eq!(v.state.db, Some("other"), "read from other");
+        check("ForeignKey.fetch", false, true, &|| v.shelf.fetch(&dbs).map(drop))?;
+        check("refresh_from_db", false, true, &|| v.clone().refresh_from_db(&dbs))?;
         check("contains", false, true, &|| qs().contains(&v, &dbs).map(drop))?;
         // Writes go to default.
         check("update", true, false, &|| qs().update([Volume::pages().set(401)], &dbs).map(drop))?;

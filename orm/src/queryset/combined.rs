@@ -38,12 +38,15 @@ pub struct CombinedQuerySet<M> {
     pub(crate) compound: Compound,
     /// `none()` was called.
     none: bool,
+    /// The database the first side names with `using()` (Django evaluates a combination on
+    /// the first QuerySet's database).
+    using: Option<&'static str>,
     _m: PhantomData<fn() -> M>,
 }
 
 impl<M> Clone for CombinedQuerySet<M> {
     fn clone(&self) -> Self {
-        CombinedQuerySet { compound: self.compound.clone(), none: self.none, _m: PhantomData }
+        CombinedQuerySet { compound: self.compound.clone(), none: self.none, using: self.using, _m: PhantomData }
     }
 }
 
@@ -108,7 +111,10 @@ impl<M> Combinable<M> for CombinedQuerySet<M> {
 
 impl<M: Model> QuerySet<M> {
     fn combine(self, op: Combinator, other: impl Combinable<M>) -> CombinedQuerySet<M> {
-        CombinedQuerySet::new(op, vec![arm(self), arm(other)])
+        let using = self.using;
+        let mut c = CombinedQuerySet::new(op, vec![arm(self), arm(other)]);
+        c.using = using;
+        c
     }
 
     /// `UNION`: the rows of either, each once (Django's `union()`).
@@ -137,6 +143,7 @@ impl<M: Model> CombinedQuerySet<M> {
         CombinedQuerySet {
             compound: Compound { op, arms, order: Vec::new(), limit: None, offset: 0, values: None },
             none: false,
+            using: None,
             _m: PhantomData,
         }
     }
@@ -152,7 +159,9 @@ impl<M: Model> CombinedQuerySet<M> {
             next.compound.arms.push(arm(other));
             return next;
         }
+        let using = self.using;
         let mut next = CombinedQuerySet::new(op, vec![Arm::Compound(Box::new(self.compound)), arm(other)]);
+        next.using = using;
         if none {
             // `none()` empties this side of the next operation.
             if let Some(Arm::Compound(c)) = next.compound.arms.first_mut() {
@@ -246,6 +255,9 @@ impl<M: Model> CombinedQuerySet<M> {
 
     /// Runs it and decodes every row as a model instance.
     pub fn fetch(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, None, |db| self.fetch(db)) {
+            return r;
+        }
         if self.compound.values.is_some() {
             return Err(Error::TypeError("fetch() reads model rows: use fetch_values() after values()".into()));
         }
@@ -259,6 +271,9 @@ impl<M: Model> CombinedQuerySet<M> {
 
     /// Runs it and returns the rows by column name (every field when `values` was not called).
     pub fn fetch_values(&self, ex: &(impl Executor + ?Sized)) -> Result<Vec<OwnedRow>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, None, |db| self.fetch_values(db)) {
+            return r;
+        }
         if self.empty() {
             return Ok(Vec::new());
         }
@@ -286,6 +301,9 @@ impl<M: Model> CombinedQuerySet<M> {
 
     /// How many rows the combination gives (`SELECT COUNT(*) FROM (…)`).
     pub fn count(&self, ex: &(impl Executor + ?Sized)) -> Result<u64> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, None, |db| self.count(db)) {
+            return r;
+        }
         if self.empty() {
             return Ok(0);
         }
@@ -296,6 +314,9 @@ impl<M: Model> CombinedQuerySet<M> {
 
     /// Does the combination give any row?
     pub fn exists(&self, ex: &(impl Executor + ?Sized)) -> Result<bool> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, None, |db| self.exists(db)) {
+            return r;
+        }
         if self.empty() {
             return Ok(false);
         }

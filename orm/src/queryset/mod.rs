@@ -1409,6 +1409,9 @@ impl<M: Model> QuerySet<M> {
     /// Runs raw SQL (with `params` bound, never interpolated) and maps each row into a model
     /// by column name: every field's column must be selected, in any order.
     pub fn raw(sql: &str, params: &[Value], ex: &(impl Executor + ?Sized)) -> Result<Vec<M>> {
+        if let Some(r) = crate::databases::route_read_for(ex, M::meta(), None, None, |db| Self::raw(sql, params, db)) {
+            return r;
+        }
         let meta = M::meta();
         let init = crate::signals::init_hub::<M, _>(ex);
         ex.with_connection(|c| {
