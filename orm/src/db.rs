@@ -18,10 +18,12 @@ pub struct CapturedQuery {
     pub sql: String,
     /// The bound parameters.
     pub params: Vec<Value>,
+    /// The alias of the database it ran on.
+    pub alias: &'static str,
 }
 
-#[derive(Default)]
 struct Hub {
+    alias: &'static str,
     active: AtomicUsize,
     logs: Mutex<Vec<Weak<Mutex<Vec<CapturedQuery>>>>>,
 }
@@ -38,7 +40,7 @@ impl StatementObserver for Hub {
         if let Ok(logs) = self.logs.lock() {
             for log in logs.iter().filter_map(Weak::upgrade) {
                 if let Ok(mut l) = log.lock() {
-                    l.push(CapturedQuery { sql: sql.to_owned(), params: params.to_vec() });
+                    l.push(CapturedQuery { sql: sql.to_owned(), params: params.to_vec(), alias: self.alias });
                 }
             }
         }
@@ -61,7 +63,8 @@ impl StatementObserver for Hub {
 /// # Ok(()) }
 /// ```
 pub struct QueryCapture {
-    hub: Arc<Hub>,
+    /// The hubs of the databases it listens to (one, or every member of a set).
+    hubs: Vec<Arc<Hub>>,
     log: Arc<Mutex<Vec<CapturedQuery>>>,
 }
 
@@ -89,12 +92,33 @@ impl QueryCapture {
     }
 }
 
+impl QueryCapture {
+    /// Records what runs through each of `dbs` (in one log, in the order statements ran).
+    pub(crate) fn across(dbs: &[&Database]) -> QueryCapture {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut hubs: Vec<Arc<Hub>> = Vec::new();
+        for db in dbs {
+            if hubs.iter().any(|h| Arc::ptr_eq(h, &db.hub)) {
+                continue;
+            }
+            if let Ok(mut logs) = db.hub.logs.lock() {
+                logs.push(Arc::downgrade(&log));
+            }
+            db.hub.active.fetch_add(1, Ordering::AcqRel);
+            hubs.push(db.hub.clone());
+        }
+        QueryCapture { hubs, log }
+    }
+}
+
 impl Drop for QueryCapture {
     fn drop(&mut self) {
-        if let Ok(mut logs) = self.hub.logs.lock() {
-            logs.retain(|w| w.upgrade().is_some_and(|l| !Arc::ptr_eq(&l, &self.log)));
+        for hub in &self.hubs {
+            if let Ok(mut logs) = hub.logs.lock() {
+                logs.retain(|w| w.upgrade().is_some_and(|l| !Arc::ptr_eq(&l, &self.log)));
+            }
+            hub.active.fetch_sub(1, Ordering::AcqRel);
         }
-        self.hub.active.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -148,7 +172,7 @@ impl Database {
         signals: Arc<Signals>,
         routing: Option<Arc<dyn Any + Send + Sync>>,
     ) -> Self {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub { alias, active: AtomicUsize::new(0), logs: Mutex::new(Vec::new()) });
         Database { pool, observer: hub.clone(), hub, scope: Arc::new(HandleScope::new(signals, alias, routing)) }
     }
 
@@ -188,12 +212,7 @@ impl Database {
     /// Starts recording every statement run through this handle (and transactions opened from
     /// it) until the returned capture is dropped.
     pub fn capture_queries(&self) -> QueryCapture {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Ok(mut logs) = self.hub.logs.lock() {
-            logs.push(Arc::downgrade(&log));
-        }
-        self.hub.active.fetch_add(1, Ordering::AcqRel);
-        QueryCapture { hub: self.hub.clone(), log }
+        QueryCapture::across(&[self])
     }
 
     fn observer(&self) -> Option<&Arc<dyn StatementObserver>> {

@@ -229,6 +229,13 @@ backend_test! {
         check("union", false, true, &|| qs().union(qs()).fetch(&dbs).map(drop))?;
         check("union count", false, true, &|| qs().union(qs()).count(&dbs).map(drop))?;
         check("raw", false, true, &|| QuerySet::<Volume>::raw("SELECT * FROM multi_volume", &[], &dbs).map(drop))?;
+        // A capture on the set sees every member, each statement naming its database.
+        let cap = dbs.capture_queries();
+        qs().count(&dbs)?;
+        qs().update([Volume::pages().set(400)], &dbs)?;
+        let aliases: Vec<&str> = cap.queries().iter().map(|q| q.alias).collect();
+        assert_eq!(aliases, ["other", "default"]);
+        drop(cap);
         let v = Volume::objects().get(&dbs)?;
         assert_eq!(v.state.db, Some("other"), "read from other");
         check("ForeignKey.fetch", false, true, &|| v.shelf.fetch(&dbs).map(drop))?;

@@ -400,6 +400,13 @@ impl Databases {
         self.routing.shared.members.iter().map(Database::alias).collect()
     }
 
+    /// Starts recording every statement run on any database of the set until the returned
+    /// capture is dropped; each [`CapturedQuery`](crate::CapturedQuery) names its database.
+    pub fn capture_queries(&self) -> crate::QueryCapture {
+        let members: Vec<&Database> = self.routing.shared.members.iter().collect();
+        crate::QueryCapture::across(&members)
+    }
+
     /// The signal receivers, shared by every database of the set; each event's `using`
     /// names the database it happened on.
     pub fn signals(&self) -> &Signals {
