@@ -31,6 +31,7 @@
 //! `INSERT … SELECT`, PostgreSQL's `setval`) and SQLite's `PRAGMA`s.
 
 use crate::error::{MigrationError, Result};
+use crate::routing::Routing;
 use orm_backends::schema::render::AlterTable;
 use orm_backends::schema::{default_sql, ColumnDef, DefaultValue, TableDef};
 use orm_backends::{Connection, Dialect, Value};
@@ -72,11 +73,16 @@ pub struct SchemaEditor<'c> {
     collected: Vec<String>,
     progress: Option<Progress<'c>>,
     rebuilt: Vec<String>,
+    routing: Routing,
 }
 
 impl std::fmt::Debug for SchemaEditor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchemaEditor").field("dialect", &self.dialect).field("executing", &self.conn.is_some()).finish()
+        f.debug_struct("SchemaEditor")
+            .field("dialect", &self.dialect)
+            .field("executing", &self.conn.is_some())
+            .field("routing", &self.routing)
+            .finish()
     }
 }
 
@@ -92,12 +98,39 @@ impl<'c> SchemaEditor<'c> {
     /// An editor that runs its statements on `conn` (and collects them).
     pub fn new(conn: &'c mut dyn Connection) -> Self {
         let dialect = conn.dialect();
-        SchemaEditor { conn: Some(conn), dialect, collected: Vec::new(), progress: None, rebuilt: Vec::new() }
+        SchemaEditor {
+            conn: Some(conn),
+            dialect,
+            collected: Vec::new(),
+            progress: None,
+            rebuilt: Vec::new(),
+            routing: Routing::default(),
+        }
     }
 
     /// An editor that only collects the statements for `dialect` (`sqlmigrate`).
     pub fn collect(dialect: Dialect) -> Self {
-        SchemaEditor { conn: None, dialect, collected: Vec::new(), progress: None, rebuilt: Vec::new() }
+        SchemaEditor {
+            conn: None,
+            dialect,
+            collected: Vec::new(),
+            progress: None,
+            rebuilt: Vec::new(),
+            routing: Routing::default(),
+        }
+    }
+
+    /// Works for the database `routing` names: operations the routers refuse there change
+    /// nothing (Django's `schema_editor.connection.alias` and `router.allow_migrate`). Without
+    /// it, the `"default"` database with everything allowed.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The database this editor works for and what its routers allow.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     /// Reports long steps to `f`.

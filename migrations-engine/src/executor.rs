@@ -15,6 +15,14 @@
 //!   error, not silently accepted.
 //! - **SQLite** runs each migration with foreign-key enforcement off (table rebuilds need it)
 //!   and a `PRAGMA foreign_key_check` before committing.
+//! - **One database of several** ([`Executor::with_routing`]): the connection is the database
+//!   the [`Routing`] names; every migration is recorded in that database's own recorder table
+//!   and the project state advances through every operation, but an operation runs its DDL
+//!   only where the routers allow it (see [`operations`](crate::operations#several-databases)),
+//!   as Django's `migrate --database <alias>`. So the same plan applied to each database of a
+//!   set puts each model's tables where the routers say, and records the history everywhere.
+//!   `--fake-initial` looks only for the tables of models allowed here (Django's
+//!   `detect_soft_applied`).
 
 use crate::editor::SchemaEditor;
 use crate::error::{Key, MigrationError, Result};
@@ -23,6 +31,7 @@ use crate::loader::Loader;
 use crate::migration::Migration;
 use crate::operations::{Context, Operation};
 use crate::recorder::{Applied, Recorder};
+use crate::routing::Routing;
 use crate::state::ProjectState;
 use orm_backends::{Connection, Dialect, ErrorKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,19 +83,33 @@ pub struct Executor<'a> {
     conn: &'a mut dyn Connection,
     loader: &'a Loader,
     ctx: Context,
+    routing: Routing,
     progress: Box<dyn FnMut(&str) + 'a>,
 }
 
 impl std::fmt::Debug for Executor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("dialect", &self.conn.dialect()).finish()
+        f.debug_struct("Executor").field("dialect", &self.conn.dialect()).field("routing", &self.routing).finish()
     }
 }
 
 impl<'a> Executor<'a> {
     /// An executor for `loader`'s migrations on `conn` (outside any transaction).
     pub fn new(conn: &'a mut dyn Connection, loader: &'a Loader) -> Self {
-        Executor { conn, loader, ctx: Context::default(), progress: Box::new(|_| {}) }
+        Executor { conn, loader, ctx: Context::default(), routing: Routing::default(), progress: Box::new(|_| {}) }
+    }
+
+    /// Runs on the database `routing` names (`conn` must be a connection to it): operations
+    /// its routers refuse there change nothing, and every migration is still recorded (see
+    /// the [module doc](self)). Without it: the `"default"` database, everything allowed.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The database this executor runs on and what its routers allow.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     /// Uses `ctx` (the application's RunRust functions).
@@ -253,19 +276,28 @@ impl<'a> Executor<'a> {
         Ok(outcome)
     }
 
+    /// Django's `detect_soft_applied` for CreateModel: every table the migration creates on
+    /// this database exists (models the routers keep elsewhere are not looked for); with
+    /// routers, at least one must have been looked for.
     fn initial_tables_exist(&mut self, m: &Migration, before: &ProjectState) -> Result<bool> {
         let existing = orm_backends::schema::table_names(self.conn)?;
         let mut after = before.clone();
         m.apply_state(&mut after)?;
+        let mut found = false;
         for op in &m.operations {
             if let Operation::CreateModel(c) = op {
                 let label = format!("{}.{}", m.app, c.name);
-                if after.get(&label)?.has_table() && !existing.contains(&c.table) {
+                let model = after.get(&label)?;
+                if !model.has_table() || !self.routing.allows(&m.app, Some(&model.name)) {
+                    continue;
+                }
+                if !existing.contains(&c.table) {
                     return Ok(false);
                 }
+                found = true;
             }
         }
-        Ok(true)
+        Ok(found || !self.routing.is_routed())
     }
 
     fn apply_operations(
@@ -286,7 +318,9 @@ impl<'a> Executor<'a> {
             op.state_forwards(&m.app, &mut next)?;
             if i >= resume {
                 let progress = &mut self.progress;
-                let mut editor = SchemaEditor::new(&mut *self.conn).with_progress(|s| progress(s));
+                let mut editor = SchemaEditor::new(&mut *self.conn)
+                    .with_progress(|s| progress(s))
+                    .with_routing(self.routing.clone());
                 let r = op.database_forwards(&m.app, &mut editor, &state, &next, &self.ctx);
                 drop(editor);
                 if let Err(e) = r {
@@ -313,7 +347,8 @@ impl<'a> Executor<'a> {
         }
         for (i, op) in m.operations.iter().enumerate().rev() {
             let progress = &mut self.progress;
-            let mut editor = SchemaEditor::new(&mut *self.conn).with_progress(|s| progress(s));
+            let mut editor =
+                SchemaEditor::new(&mut *self.conn).with_progress(|s| progress(s)).with_routing(self.routing.clone());
             op.database_backwards(&m.app, &mut editor, &states[i], &states[i + 1], &self.ctx).map_err(|e| match e {
                 MigrationError::Irreversible { operation, .. } => {
                     MigrationError::Irreversible { migration: m.key().to_string(), operation }
@@ -482,6 +517,19 @@ fn unlock(conn: &mut dyn Connection) -> Result<()> {
 /// The SQL `migrate` would run for migration `key` on `dialect` (`sqlmigrate`), without a
 /// database: statements are collected, not executed.
 pub fn sql_for(loader: &Loader, key: &Key, dialect: Dialect, backwards: bool) -> Result<Vec<String>> {
+    sql_for_routed(loader, key, dialect, backwards, &Routing::default())
+}
+
+/// [`sql_for`] on the database `routing` names: an operation its routers refuse there is
+/// listed with `-- (skipped on database '<alias>': not allowed by the routers)` instead of
+/// its statements (Django's `sqlmigrate --database`).
+pub fn sql_for_routed(
+    loader: &Loader,
+    key: &Key,
+    dialect: Dialect,
+    backwards: bool,
+    routing: &Routing,
+) -> Result<Vec<String>> {
     let graph = loader.graph(&BTreeSet::new())?;
     let m = loader
         .get(key)
@@ -500,7 +548,11 @@ pub fn sql_for(loader: &Loader, key: &Key, dialect: Dialect, backwards: bool) ->
     for i in order {
         let op = &m.operations[i];
         out.push(format!("-- {}", op.describe()));
-        let mut editor = SchemaEditor::collect(dialect);
+        let mut editor = SchemaEditor::collect(dialect).with_routing(routing.clone());
+        if (!backwards || op.reversible()) && !op.allowed_on(&m.app, routing, &states[i], &states[i + 1], backwards) {
+            out.push(format!("-- (skipped on database '{}': not allowed by the routers)", routing.alias()));
+            continue;
+        }
         if backwards {
             if !op.reversible() {
                 return Err(MigrationError::Irreversible { migration: key.to_string(), operation: op.describe() });

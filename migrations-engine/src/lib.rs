@@ -21,6 +21,11 @@
 //!   backend has transactional DDL, with checksums and per-operation progress elsewhere;
 //! - [`squash`], [`inspectdb`], and the drift `check` and `lint` of [`cli`], the command line
 //!   an application embeds: `fn main() { orm_migrations::cli::main(registry![A, B]) }`.
+//! - [`routing`]: several databases, as Django's `migrate --database`: each database keeps its
+//!   own recorder table and gets every migration recorded, while each operation runs its DDL
+//!   only where the routers' `allow_migrate` says its model (or, for raw SQL and Rust, its
+//!   app) belongs ([`routing::Routing`], from an [`orm::Databases`] set; the command line's
+//!   `--database <alias>`).
 //!
 //! ```
 //! use orm_migrations::operations::{AddField, CreateModel, Operation};
@@ -97,6 +102,13 @@
 //! - **`index = false` on a relation** (Django's `db_index=False`, stored as
 //!   `"db_index": false`) leaves its column without an index of its own; inspectdb writes it
 //!   for a foreign-key column another index leads with (a join table's first column).
+//! - **Several databases follow Django's `migrate --database`** ([`routing`]), with three
+//!   differences: routers hear the model's name as the project state spells it (`"Visit"`,
+//!   the name `orm::Databases::allow_migrate` passes too), not Django's lower-cased
+//!   `model_name`; `RunSql` and `RunRust` pass no hints (Django's `hints=`), only the app; and
+//!   `makemigrations` does not check every database's history for consistency. The routing
+//!   travels with the [`editor::SchemaEditor`] (Django's `schema_editor.connection.alias`),
+//!   not in [`operations::Context`], which stays the application's RunRust functions.
 //!
 //! ## Known limits
 //!
@@ -124,6 +136,7 @@ pub mod operations;
 pub mod optimizer;
 pub mod questioner;
 pub mod recorder;
+pub mod routing;
 pub mod squash;
 pub mod state;
 pub mod writer;

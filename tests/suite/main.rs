@@ -30,6 +30,7 @@ mod migrations_data;
 mod migrations_executor;
 mod migrations_inspected;
 mod migrations_keys;
+mod migrations_multi_db;
 mod migrations_operations;
 mod migrations_renames;
 mod models;

@@ -1,10 +1,15 @@
 //! `check`: drift between the models, the migration history and the live database, reported
 //! pairwise (beyond Django, which only compares models and history).
+//!
+//! On one database of several, the database is compared with the tables of the models its
+//! routers allow there ([`drift_routed`]); the models and the history are compared whole, and
+//! every migration must be recorded on every database (as `migrate` records them all).
 
-use super::{connect, say, Registry};
+use super::{say, DatabaseChoice, Registry};
 use crate::error::Result;
 use crate::executor::edited;
 use crate::recorder::{Recorder, TABLE};
+use crate::routing::Routing;
 use crate::state::ProjectState;
 use orm_backends::schema::{introspect_table, normalize_for, table_names, TableDef};
 use orm_backends::{Connection, Dialect};
@@ -85,8 +90,31 @@ pub fn database_tables(conn: &mut dyn Connection) -> Result<Vec<TableDef>> {
     Ok(out)
 }
 
+/// The tables of `state` that belong on the database `routing` names: those of the models its
+/// routers allow there, with their join tables.
+pub fn routed_tables(state: &ProjectState, routing: &Routing) -> Result<Vec<TableDef>> {
+    let all = state.tables()?;
+    if !routing.is_routed() {
+        return Ok(all);
+    }
+    let mut keep = BTreeSet::new();
+    for (label, m) in &state.models {
+        if m.has_table() && routing.allows(&m.app, Some(&m.name)) {
+            keep.insert(m.table.clone());
+            keep.extend(state.join_table_defs(label)?.into_iter().map(|(_, t)| t.name));
+        }
+    }
+    Ok(all.into_iter().filter(|t| keep.contains(&t.name)).collect())
+}
+
 /// Every difference between models, history and database.
 pub fn drift(registry: &Registry, conn: &mut dyn Connection) -> Result<Vec<Drift>> {
+    drift_routed(registry, conn, &Routing::default())
+}
+
+/// [`drift`] on the database `routing` names (`conn` is a connection to it): its tables are
+/// compared with those of the models its routers allow there ([`routed_tables`]).
+pub fn drift_routed(registry: &Registry, conn: &mut dyn Connection, routing: &Routing) -> Result<Vec<Drift>> {
     let dialect = conn.dialect();
     let loader = registry.loader()?;
     let recorded = Recorder::applied(conn)?;
@@ -129,19 +157,20 @@ pub fn drift(registry: &Registry, conn: &mut dyn Connection) -> Result<Vec<Drift
         out.push(Drift { between: hd, detail: format!("applied migration {k} was edited (checksum {rec} → {now})") });
     }
     let db = database_tables(conn)?;
-    for d in diff_tables(dialect, &applied_state.tables()?, &db, ("applied migrations", "database")) {
+    let applied_tables = routed_tables(&applied_state, routing)?;
+    for d in diff_tables(dialect, &applied_tables, &db, ("applied migrations", "database")) {
         out.push(Drift { between: hd, detail: d });
     }
-    for d in diff_tables(dialect, &models.tables()?, &db, ("models", "database")) {
+    for d in diff_tables(dialect, &routed_tables(&models, routing)?, &db, ("models", "database")) {
         out.push(Drift { between: "models/database", detail: d });
     }
     Ok(out)
 }
 
-/// Runs `check` on `url`: exit status 1 when anything differs.
-pub fn run(registry: &Registry, url: &str, _args: &Args, out: &mut dyn Write) -> Result<i32> {
-    let mut conn = connect(url)?;
-    let found = drift(registry, &mut *conn)?;
+/// Runs `check` on `db` (with its routers): exit status 1 when anything differs.
+pub fn run(registry: &Registry, db: &DatabaseChoice, _args: &Args, out: &mut dyn Write) -> Result<i32> {
+    let mut conn = db.connect()?;
+    let found = drift_routed(registry, &mut **conn, &db.routing())?;
     if found.is_empty() {
         say(out, "No drift: models, migrations and database agree.")?;
         return Ok(0);

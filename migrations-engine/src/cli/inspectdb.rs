@@ -1,6 +1,6 @@
 //! `inspectdb`: model source for an existing database.
 
-use super::{connect, say};
+use super::{say, DatabaseChoice};
 use crate::error::Result;
 use crate::inspectdb::{inspect, source};
 use std::io::Write;
@@ -15,10 +15,10 @@ pub struct Args {
     pub app: String,
 }
 
-/// Prints the models of the database's tables.
-pub fn run(url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
-    let mut conn = connect(url)?;
-    let models = inspect(&mut *conn, &args.app, &args.tables)?;
+/// Prints the models of the tables of `db`.
+pub fn run(db: &DatabaseChoice, args: &Args, out: &mut dyn Write) -> Result<i32> {
+    let mut conn = db.connect()?;
+    let models = inspect(&mut **conn, &args.app, &args.tables)?;
     say(out, source(&models).trim_end())?;
     Ok(0)
 }

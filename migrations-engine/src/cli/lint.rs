@@ -15,7 +15,7 @@
 //! - SQLite: operations that rebuild a table copy every row under the database write lock;
 //! - raw SQL and Rust operations cannot be checked and are listed for review.
 
-use super::{connect, say, Registry};
+use super::{say, DatabaseChoice, Registry};
 use crate::editor::SchemaEditor;
 use crate::error::{Key, Result};
 use crate::executor::Executor;
@@ -158,28 +158,28 @@ pub fn lint(loader: &Loader, keys: &[Key], dialect: Dialect) -> Result<Vec<Findi
     Ok(out)
 }
 
-/// Runs `lint` for the backend of `url`: the unapplied migrations (or the named one); exit
-/// status 1 when anything is found.
-pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
+/// Runs `lint` for the backend of `db`: the migrations unapplied there (or the named one);
+/// exit status 1 when anything is found.
+pub fn run(registry: &Registry, db: &DatabaseChoice, args: &Args, out: &mut dyn Write) -> Result<i32> {
     let loader = registry.loader()?;
     let (keys, dialect) = match (&args.app, &args.name) {
-        (Some(app), Some(n)) => (vec![loader.by_prefix(app, n)?.key()], super::dialect_of(url)?),
+        (Some(app), Some(n)) => (vec![loader.by_prefix(app, n)?.key()], db.dialect()?),
         _ if args.all => {
             let g = loader.graph(&BTreeSet::new())?;
             let mut keys = loader.full_plan(&g)?;
             if let Some(app) = &args.app {
                 keys.retain(|k| k.app == *app);
             }
-            (keys, super::dialect_of(url)?)
+            (keys, db.dialect()?)
         }
         _ => {
-            let mut conn = connect(url)?;
+            let mut conn = db.connect()?;
             let dialect = conn.dialect();
             let target = match &args.app {
                 Some(a) => Target::App(a.clone()),
                 None => Target::All,
             };
-            let plan = Executor::new(&mut *conn, &loader).plan(&target)?;
+            let plan = Executor::new(&mut **conn, &loader).plan(&target)?;
             (plan.into_iter().filter(|s| !s.backwards).map(|s| s.key).collect(), dialect)
         }
     };

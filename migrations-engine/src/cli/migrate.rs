@@ -1,6 +1,6 @@
 //! `migrate`: apply or unapply migrations.
 
-use super::{connect, say, Registry};
+use super::{say, DatabaseChoice, Registry};
 use crate::error::{Key, Result};
 use crate::executor::{Executor, MigrateOptions, Outcome, Target};
 use std::io::Write;
@@ -34,13 +34,16 @@ pub fn target(registry: &Registry, args: &Args) -> Result<Target> {
     })
 }
 
-/// Runs `migrate` on `url`.
-pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
+/// Runs `migrate` on `db`: its own recorder, its routers' `allow_migrate` (see the
+/// [`cli` doc](super#which-database-a-url-or-an-alias)).
+pub fn run(registry: &Registry, db: &DatabaseChoice, args: &Args, out: &mut dyn Write) -> Result<i32> {
     let loader = registry.loader()?;
     let target = target(registry, args)?;
-    let mut conn = connect(url)?;
-    let mut exec =
-        Executor::new(&mut *conn, &loader).with_context(registry.context()).with_progress(|line| println!("{line}"));
+    let mut conn = db.connect()?;
+    let mut exec = Executor::new(&mut **conn, &loader)
+        .with_context(registry.context())
+        .with_routing(db.routing())
+        .with_progress(|line| println!("{line}"));
     if args.plan {
         let plan = exec.plan(&target)?;
         drop(exec);

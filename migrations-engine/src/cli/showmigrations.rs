@@ -1,6 +1,6 @@
 //! `showmigrations`: every migration and whether it is applied.
 
-use super::{connect, say, Registry};
+use super::{say, DatabaseChoice, Registry};
 use crate::error::Result;
 use crate::executor::edited;
 use crate::recorder::Recorder;
@@ -15,11 +15,11 @@ pub struct Args {
     pub apps: Vec<String>,
 }
 
-/// Runs `showmigrations` on `url`: `[X]` applied, `[ ]` not, `[~]` partly (with how far), and
-/// a note on applied migrations edited since.
-pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
-    let mut conn = connect(url)?;
-    show(registry, &mut *conn, args, out)?;
+/// Runs `showmigrations` on `db` (what its own recorder holds): `[X]` applied, `[ ]` not,
+/// `[~]` partly (with how far), and a note on applied migrations edited since.
+pub fn run(registry: &Registry, db: &DatabaseChoice, args: &Args, out: &mut dyn Write) -> Result<i32> {
+    let mut conn = db.connect()?;
+    show(registry, &mut **conn, args, out)?;
     Ok(0)
 }
 

@@ -1,8 +1,9 @@
-//! `sqlmigrate`: the SQL a migration runs, for the dialect of `--database`.
+//! `sqlmigrate`: the SQL a migration runs, for the dialect of `--database` (and, for an alias,
+//! with its routers: operations they refuse there are marked skipped).
 
-use super::{dialect_of, say, Registry};
+use super::{say, DatabaseChoice, Registry};
 use crate::error::Result;
-use crate::executor::sql_for;
+use crate::executor::sql_for_routed;
 use orm_backends::Dialect;
 use std::io::Write;
 
@@ -18,16 +19,16 @@ pub struct Args {
     pub backwards: bool,
 }
 
-/// Prints the statements (no database is touched; only the URL's dialect matters).
-pub fn run(registry: &Registry, url: &str, args: &Args, out: &mut dyn Write) -> Result<i32> {
+/// Prints the statements (no database is touched; only its dialect and routers matter).
+pub fn run(registry: &Registry, db: &DatabaseChoice, args: &Args, out: &mut dyn Write) -> Result<i32> {
     let loader = registry.loader()?;
     let key = loader.by_prefix(&args.app, &args.name)?.key();
-    let dialect = dialect_of(url)?;
+    let dialect = db.dialect()?;
     if dialect == Dialect::Sqlite {
         say(out, "-- SQLite: run with PRAGMA foreign_keys = OFF (the executor does), inside one transaction")?;
     }
     say(out, if dialect.features().can_rollback_ddl { "BEGIN;" } else { "-- (no transactional DDL)" })?;
-    for line in sql_for(&loader, &key, dialect, args.backwards)? {
+    for line in sql_for_routed(&loader, &key, dialect, args.backwards, &db.routing())? {
         say(out, line)?;
     }
     if dialect.features().can_rollback_ddl {

@@ -15,6 +15,29 @@
 //! Operations name models of their own migration's app by name (`"Post"`); relations to
 //! other apps carry full labels (`"auth.User"`). In a file an operation is a JSON object whose
 //! `op` key is its name: `{"op": "AddField", "model": "Post", "field": {...}}`.
+//!
+//! ## Several databases
+//!
+//! Before an operation changes a database, the routers of the editor's
+//! [`Routing`] are asked whether it belongs there ([`Operation::allowed_on`], from
+//! [`Operation::database_forwards`] and [`Operation::database_backwards`]), as Django's
+//! operations do:
+//!
+//! - a model operation (CreateModel, DeleteModel, RenameModel, AlterModelTable, AddField,
+//!   RemoveField, AlterField, RenameField, AddIndex, RemoveIndex, AddConstraint,
+//!   RemoveConstraint, AlterUniqueTogether) asks `allow_migrate(db, app, Some(model))`
+//!   (Django's `allow_migrate_model`) about its model, by the name the project state gives it
+//!   (RenameModel: the new name forwards, the old one backwards, as Django); the join tables
+//!   of a model's many-to-many fields and the relation columns an `AlterField` of a key
+//!   retypes in other tables go with that one answer, as Django's `alter_field` on related
+//!   models does;
+//! - [`RunSql`] and [`RunRust`] ask `allow_migrate(db, app, None)` (Django's RunSQL and
+//!   RunPython without hints); going backwards an irreversible one is still an error first;
+//! - [`SeparateDatabaseAndState`] asks nothing itself: each of its database operations asks
+//!   for itself.
+//!
+//! A refused operation changes nothing on that database, but its state change still happens
+//! and the migration is still recorded there: the executor does not look at the answers.
 
 mod fields;
 mod indexes;
@@ -28,11 +51,14 @@ pub use special::{RunRust, RunSql, RustFn, RustFunctions, SeparateDatabaseAndSta
 
 use crate::editor::{SchemaEditor, TableChange};
 use crate::error::Result;
+use crate::routing::Routing;
 use crate::state::ProjectState;
 use serde::{Deserialize, Serialize};
 
 /// What operations need at run time besides the database: the application's registered
-/// [`RunRust`] functions.
+/// [`RunRust`] functions. (Which database, and what its routers allow, travels with the
+/// [`SchemaEditor`] as its [`Routing`], as Django's operations read it from
+/// `schema_editor.connection`.)
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     /// Functions [`RunRust`] operations call, by name.
@@ -145,6 +171,19 @@ pub enum Operation {
     SeparateDatabaseAndState(SeparateDatabaseAndState),
 }
 
+/// What the routers are asked before an operation changes a database (see
+/// [`Operation::router_question`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouterQuestion<'a> {
+    /// `allow_migrate(db, app, Some(model))` about this model of the migration's app (Django's
+    /// `allow_migrate_model`).
+    Model(&'a str),
+    /// `allow_migrate(db, app, None)`: no model (RunSql, RunRust).
+    App,
+    /// Nothing: each part asks for itself (SeparateDatabaseAndState).
+    Parts,
+}
+
 macro_rules! dispatch {
     ($self:ident, $op:ident => $e:expr) => {
         match $self {
@@ -208,7 +247,8 @@ impl Operation {
         self.behavior().state_forwards(app, state)
     }
 
-    /// See [`OperationBehavior::database_forwards`].
+    /// See [`OperationBehavior::database_forwards`]; nothing happens when the editor's
+    /// routers refuse the operation on its database ([`allowed_on`](Self::allowed_on)).
     pub fn database_forwards(
         &self,
         app: &str,
@@ -217,10 +257,15 @@ impl Operation {
         after: &ProjectState,
         ctx: &Context,
     ) -> Result<()> {
+        if !self.allowed_on(app, editor.routing(), before, after, false) {
+            return Ok(());
+        }
         self.behavior().database_forwards(app, editor, before, after, ctx)
     }
 
-    /// See [`OperationBehavior::database_backwards`].
+    /// See [`OperationBehavior::database_backwards`]; nothing happens when the editor's
+    /// routers refuse the operation on its database, except that an irreversible operation is
+    /// an error first (as Django's RunSQL and RunPython).
     pub fn database_backwards(
         &self,
         app: &str,
@@ -229,7 +274,60 @@ impl Operation {
         after: &ProjectState,
         ctx: &Context,
     ) -> Result<()> {
+        if self.reversible() && !self.allowed_on(app, editor.routing(), before, after, true) {
+            return Ok(());
+        }
         self.behavior().database_backwards(app, editor, before, after, ctx)
+    }
+
+    /// What the routers are asked before this operation changes a database, going forwards or
+    /// `backwards` (see the [module doc](self#several-databases)).
+    pub fn router_question(&self, backwards: bool) -> RouterQuestion<'_> {
+        use RouterQuestion::{App, Model, Parts};
+        match self {
+            Operation::CreateModel(o) => Model(&o.name),
+            Operation::DeleteModel(o) => Model(&o.name),
+            Operation::RenameModel(o) if backwards => Model(&o.old_name),
+            Operation::RenameModel(o) => Model(&o.new_name),
+            Operation::AlterModelTable(o) => Model(&o.name),
+            Operation::AlterModelOptions(o) => Model(&o.name),
+            Operation::AddField(o) => Model(&o.model),
+            Operation::RemoveField(o) => Model(&o.model),
+            Operation::AlterField(o) => Model(&o.model),
+            Operation::RenameField(o) => Model(&o.model),
+            Operation::AddIndex(o) => Model(&o.model),
+            Operation::RemoveIndex(o) => Model(&o.model),
+            Operation::AddConstraint(o) => Model(&o.model),
+            Operation::RemoveConstraint(o) => Model(&o.model),
+            Operation::AlterUniqueTogether(o) => Model(&o.model),
+            Operation::RunSql(_) | Operation::RunRust(_) => App,
+            Operation::SeparateDatabaseAndState(_) => Parts,
+        }
+    }
+
+    /// May this operation of `app` change the database `routing` names, going from `before`
+    /// to `after` (or back)? The model is named to the routers as the state spells it (the
+    /// state after the operation, else before it). Always yes without routers.
+    pub fn allowed_on(
+        &self,
+        app: &str,
+        routing: &Routing,
+        before: &ProjectState,
+        after: &ProjectState,
+        backwards: bool,
+    ) -> bool {
+        if !routing.is_routed() {
+            return true;
+        }
+        match self.router_question(backwards) {
+            RouterQuestion::Parts => true,
+            RouterQuestion::App => routing.allows(app, None),
+            RouterQuestion::Model(name) => {
+                let l = label(app, name);
+                let model = after.model(&l).or_else(|| before.model(&l)).map_or(name, |m| m.name.as_str());
+                routing.allows(app, Some(model))
+            }
+        }
     }
 
     /// See [`OperationBehavior::reversible`].

@@ -1,6 +1,7 @@
 //! Unit tests of operations: state effects, descriptions, file form, inverse changes.
 
 use super::*;
+use crate::routing::Routing;
 use crate::state::{ConstraintState, FieldState, IndexState, ModelState, OnDeleteState, ProjectState};
 use orm_backends::schema::ColumnType;
 
@@ -198,4 +199,105 @@ fn renaming_a_field_renames_its_column_in_checks_indexes_and_uniques() {
         s.get("blog.Post").unwrap().constraints[0],
         ConstraintState::Check { name: "c".into(), sql: "writer_id > 0".into() }
     );
+}
+
+/// The `allow_migrate` questions a routing was asked: `(db, app, model)`.
+type Asked = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Option<String>)>>>;
+
+/// Notes every question in `asked`; only `blog.Post` (and the app alone) may change the
+/// database.
+fn posts_only(asked: Asked) -> Routing {
+    Routing::with_allow("reports", move |db, app, model| {
+        asked.lock().unwrap().push((db.to_owned(), app.to_owned(), model.map(str::to_owned)));
+        model.is_none_or(|m| m == "Post")
+    })
+}
+
+#[test]
+fn every_operation_asks_the_routers_about_its_model_or_its_app() {
+    let ops = every_kind();
+    let asked: Vec<RouterQuestion<'_>> = ops.iter().map(|o| o.router_question(false)).collect();
+    use RouterQuestion::{App, Model, Parts};
+    assert_eq!(
+        asked,
+        [
+            Model("Tag"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Post"),
+            Model("Writer"),
+            Model("Writer"),
+            Model("Post"),
+            App,
+            App,
+            Parts,
+        ]
+    );
+    // A renamed model is asked about by the name it goes to (Django's RenameModel).
+    let rename = Operation::RenameModel(RenameModel { old_name: "Author".into(), new_name: "Writer".into() });
+    assert_eq!(rename.router_question(true), Model("Author"));
+}
+
+#[test]
+fn a_refused_operation_changes_nothing_but_its_state() {
+    let asked = Asked::default();
+    let routing = posts_only(asked.clone());
+    let before = blog();
+    let run = |op: &Operation, backwards: bool| -> Vec<String> {
+        let mut after = before.clone();
+        op.state_forwards("blog", &mut after).unwrap();
+        let mut editor = SchemaEditor::collect(orm_backends::Dialect::Postgres).with_routing(routing.clone());
+        if backwards {
+            op.database_backwards("blog", &mut editor, &before, &after, &Context::default()).unwrap();
+        } else {
+            op.database_forwards("blog", &mut editor, &before, &after, &Context::default()).unwrap();
+        }
+        editor.take_collected()
+    };
+    // The op spells the model in lower case; the routers hear the state's name.
+    let on_post = Operation::AddField(AddField {
+        model: "post".into(),
+        field: FieldState::new("views", ColumnType::BigInt).nullable(),
+        preserve_default: true,
+    });
+    let on_author = Operation::AddField(AddField {
+        model: "Author".into(),
+        field: FieldState::new("bio", ColumnType::Text).nullable(),
+        preserve_default: true,
+    });
+    assert_eq!(run(&on_post, false).len(), 1);
+    assert_eq!(run(&on_post, true).len(), 1);
+    assert!(run(&on_author, false).is_empty());
+    assert!(run(&on_author, true).is_empty());
+    let raw = Operation::RunSql(RunSql {
+        sql: SqlSpec::All(vec!["SELECT 1".into()]),
+        reverse_sql: None,
+        state_operations: vec![],
+    });
+    assert_eq!(run(&raw, false), ["SELECT 1"]);
+    // Each database operation of a SeparateDatabaseAndState asks for itself.
+    let separate = Operation::SeparateDatabaseAndState(SeparateDatabaseAndState {
+        database_operations: vec![on_post.clone(), on_author.clone()],
+        state_operations: vec![],
+    });
+    assert_eq!(run(&separate, false).len(), 1);
+    let asked = asked.lock().unwrap().clone();
+    let q = |model: Option<&str>| ("reports".to_owned(), "blog".to_owned(), model.map(str::to_owned));
+    assert!(asked.contains(&q(Some("Post"))) && asked.contains(&q(Some("Author"))) && asked.contains(&q(None)));
+    assert!(!asked.contains(&q(Some("post"))), "{asked:?}");
+    // An irreversible operation is an error going back even where it would be skipped.
+    let refuse_all = Routing::with_allow("reports", |_, _, _| false);
+    let mut editor = SchemaEditor::collect(orm_backends::Dialect::Postgres).with_routing(refuse_all.clone());
+    assert!(raw.database_backwards("blog", &mut editor, &before, &before, &Context::default()).is_err());
+    assert!(raw.database_forwards("blog", &mut editor, &before, &before, &Context::default()).is_ok());
+    assert!(editor.collected().is_empty());
+    // Without routers, everything is allowed.
+    assert!(on_author.allowed_on("blog", &Routing::default(), &before, &before, false));
+    assert!(!on_author.allowed_on("blog", &refuse_all, &before, &before, false));
 }
