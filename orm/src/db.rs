@@ -219,22 +219,32 @@ impl Database {
         Some(&self.observer)
     }
 
-    /// Checks that the database answers (`SELECT 1` on a pooled connection).
+    /// Runs `f` on a pooled connection without recording its statements in query captures:
+    /// for the library's own bookkeeping (health checks, replication positions), as the pool's
+    /// own pings are not recorded.
+    fn unobserved<R>(&self, f: impl FnOnce(&mut dyn Connection) -> orm_backends::Result<R>) -> Result<R> {
+        let mut conn = self.pool.get()?;
+        conn.set_observer(None);
+        Ok(f(&mut *conn)?)
+    }
+
+    /// Checks that the database answers (`SELECT 1` on a pooled connection; not recorded by
+    /// query captures).
     pub fn ping(&self) -> Result<()> {
-        self.with_connection(|c| c.query("SELECT 1", &[]).map(drop).map_err(crate::Error::from))
+        self.unobserved(|c| c.query("SELECT 1", &[]).map(drop))
     }
 
     /// The server's replication position now, as text: PostgreSQL's
     /// `pg_current_wal_lsn()` (on a primary), MariaDB's `@@gtid_binlog_pos`; `None` on
     /// SQLite, and on a MySQL without GTIDs. Compare with a replica's
-    /// [`has_replayed`](Self::has_replayed).
+    /// [`has_replayed`](Self::has_replayed). Neither is recorded by query captures.
     pub fn replication_position(&self) -> Result<Option<String>> {
         let sql = match self.dialect() {
             Dialect::Postgres => "SELECT pg_current_wal_lsn()::text",
             Dialect::Mysql => "SELECT @@GLOBAL.gtid_binlog_pos",
             Dialect::Sqlite => return Ok(None),
         };
-        let row = self.with_connection(|c| c.query_opt(sql, &[]))?;
+        let row = self.unobserved(|c| c.query_opt(sql, &[]))?;
         let position: Option<String> = match row {
             Some(r) => r.get(0)?,
             None => None,
@@ -252,7 +262,7 @@ impl Database {
             Dialect::Mysql => "SELECT MASTER_GTID_WAIT(?, 0) = 0",
             Dialect::Sqlite => return Ok(true),
         };
-        let row = self.with_connection(|c| c.query_opt(sql, &[Value::Text(position.to_owned())]))?;
+        let row = self.unobserved(|c| c.query_opt(sql, &[Value::Text(position.to_owned())]))?;
         Ok(match row {
             Some(r) => r.get::<bool>(0)?,
             None => false,

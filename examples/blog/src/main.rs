@@ -8,6 +8,12 @@
 //! what happens. Pass a database URL as the first argument to run it elsewhere:
 //! `cargo run -p blog -- postgres://postgres@127.0.0.1/test`.
 //!
+//! Several databases: with `ORM_DATABASE_DEFAULT_URL` (and more `ORM_DATABASE_<ALIAS>_URL`)
+//! set, `cargo run -p blog -- --database <alias>` runs on that set, writing to `<alias>`
+//! (`default` when not given) and reading from every alias whose name starts with `replica`
+//! through a [`PrimaryReplicaRouter`](orm::PrimaryReplicaRouter) with read-your-writes, so the
+//! demo reads what it just wrote even from a streaming replica.
+//!
 //! Any other first argument is a migrations subcommand: `cargo run -p blog -- makemigrations`,
 //! `migrate [--database <url>]`, `showmigrations`, `sqlmigrate blog 0001_initial`,
 //! `migrate blog zero`, `check`, `lint`, `inspectdb` …
@@ -130,31 +136,69 @@ fn schema() -> Schema {
 }
 
 /// The models and migrations the command line works on (`cargo run -p blog -- <subcommand>`).
+///
+/// With `ORM_DATABASE_DEFAULT_URL` set, `--database <alias>` names a database of the
+/// environment's set, migrated under the demo's router: `migrate --database replica` records
+/// the history there and creates nothing (the replica gets its tables by replication).
 fn registry() -> orm_migrations::cli::Registry {
-    orm_migrations::registry![Author, Tag, Post, Comment, Pin, FeaturedPost, PostByTitle]
+    let registry = orm_migrations::registry![Author, Tag, Post, Comment, Pin, FeaturedPost, PostByTitle]
         .database("sqlite://blog.db")
-        .embedded(orm_migrations::embed_migrations!("migrations"))
+        .embedded(orm_migrations::embed_migrations!("migrations"));
+    if std::env::var_os("ORM_DATABASE_DEFAULT_URL").is_none() {
+        return registry;
+    }
+    match databases("", orm::DEFAULT_DB_ALIAS) {
+        Ok(set) => registry.databases(set),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Brings the database up to date with the migrations compiled into this binary (a
 /// `blog.db` made by an older demo, without migration records, is taken over as is).
-fn migrate(url: &str) -> Result<(), orm_migrations::MigrationError> {
+fn migrate(db: &Database) -> Result<(), orm_migrations::MigrationError> {
     use orm_migrations::executor::{Executor, MigrateOptions, Target};
     let loader = orm_migrations::loader::Loader::from_embedded(&orm_migrations::embed_migrations!("migrations"))?;
-    let mut conn = orm_backends::connect_one(url)?;
+    let mut conn = db.pool().get()?;
     let options = MigrateOptions { fake_initial: true, ..Default::default() };
     let steps = Executor::new(&mut *conn, &loader).with_progress(|l| println!("{l}")).migrate(&Target::All, options)?;
     println!("migrations: {} applied now, the database is up to date", steps.len());
     Ok(())
 }
 
-fn run(url: &str) -> orm::Result<()> {
-    let db = Database::connect(url)?;
-    println!("connected to {url} ({})", db.dialect().name());
-    migrate(url).map_err(|e| orm::Error::ImproperlyConfigured(format!("migrating {url}: {e}")))?;
+/// The databases the demo runs on: the environment's `ORM_DATABASE_<ALIAS>_URL` when
+/// `ORM_DATABASE_DEFAULT_URL` is set, else `url` alone as `"default"`; `primary` takes the
+/// writes and the `replica…` aliases the reads.
+fn databases(url: &str, primary: &str) -> orm::Result<Databases> {
+    use orm::{PrimaryReplicaRouter, ReadYourWrites};
+    let builder = if std::env::var_os("ORM_DATABASE_DEFAULT_URL").is_some() {
+        Databases::from_env()?
+    } else {
+        Databases::builder().database("default", url)?
+    };
+    let aliases = builder.aliases();
+    let replicas = aliases.iter().copied().filter(|a| a.starts_with("replica"));
+    let router = PrimaryReplicaRouter::new(primary, replicas)?
+        .read_your_writes(ReadYourWrites::UntilReplayed { at_most: std::time::Duration::from_secs(5) });
+    builder.router(router).build()
+}
+
+fn run(url: &str, primary: &str) -> orm::Result<()> {
+    let dbs = databases(url, primary)?;
+    let db = &dbs;
+    let main = dbs.get(primary)?;
+    println!(
+        "connected to {} as '{primary}' ({}); databases: {}",
+        describe(url),
+        main.dialect().name(),
+        dbs.aliases().join(", ")
+    );
+    migrate(main).map_err(|e| orm::Error::ImproperlyConfigured(format!("migrating '{primary}': {e}")))?;
     // Start the demo from empty tables (the collector cascades to posts, comments and tags'
     // links; pins protect their authors, so they go first).
-    Pin::objects().delete(&db)?;
+    Pin::objects().delete(db)?;
     Author::objects().delete(&db)?;
     Tag::objects().delete(&db)?;
     println!("tables: {}", schema().tables()?.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
@@ -335,14 +379,34 @@ fn run(url: &str) -> orm::Result<()> {
     Ok(())
 }
 
+/// What the demo says it connected to (the environment's set, or the URL).
+fn describe(url: &str) -> String {
+    match std::env::var_os("ORM_DATABASE_DEFAULT_URL") {
+        Some(_) => "the ORM_DATABASE_<ALIAS>_URL databases".to_owned(),
+        None => url.to_owned(),
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo run -p blog -- --database <alias>`: the demo on that alias of the environment's set.
+    let (primary, rest) = match args.first().map(String::as_str) {
+        Some("--database") => match args.get(1) {
+            Some(alias) => (alias.clone(), &args[2..]),
+            None => {
+                eprintln!("error: --database needs an alias");
+                std::process::exit(2);
+            }
+        },
+        _ => ("default".to_owned(), &args[..]),
+    };
     // `cargo run -p blog -- makemigrations|migrate|showmigrations|…`: the migrations command line.
-    let first = std::env::args().nth(1);
+    let first = rest.first().cloned();
     if first.as_deref().is_some_and(|a| !a.contains(':')) {
         orm_migrations::cli::main(registry());
     }
     let url = first.unwrap_or_else(|| "sqlite://blog.db".to_owned());
-    if let Err(e) = run(&url) {
+    if let Err(e) = run(&url, &primary) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

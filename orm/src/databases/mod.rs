@@ -288,6 +288,11 @@ impl DatabasesBuilder {
         Ok(self)
     }
 
+    /// The aliases added so far, in order (to build a router over them).
+    pub fn aliases(&self) -> Vec<&'static str> {
+        self.members.iter().map(|(a, _)| *a).collect()
+    }
+
     /// Adds a router; routers are asked in the order they were added.
     pub fn router(mut self, router: impl Router) -> Self {
         self.routers.push(Arc::new(router));
