@@ -47,4 +47,15 @@ impl Pool {
     pub fn new(options: ConnectOptions) -> Result<Self> {
         Pool::with_opener(options, connect_with)
     }
+
+    /// A pool that opens no connection until the first checkout (Django connects lazily):
+    /// a server that is down is reported by the first query, not here, so an application can
+    /// start while a replica is away. `sqlite::memory:` still opens its one connection now,
+    /// since that connection is the database.
+    pub fn lazy(options: ConnectOptions) -> Result<Self> {
+        if matches!(options.sqlite, Some(crate::url::SqliteTarget::Memory)) {
+            return Pool::new(options);
+        }
+        Ok(Pool::with_opener_lazy(options, connect_with))
+    }
 }

@@ -177,15 +177,10 @@ impl Pool {
         Ok(Self::build(options, open, Some(first)))
     }
 
-    /// A pool that opens no connection until the first checkout (Django connects lazily):
-    /// a server that is down is reported by the first query, not here, so an application can
-    /// start while a replica is away. `sqlite::memory:` still opens its one connection now,
-    /// since that connection is the database.
-    pub fn lazy(options: ConnectOptions) -> Result<Self> {
-        if matches!(options.sqlite, Some(SqliteTarget::Memory)) {
-            return Pool::new(options);
-        }
-        Ok(Self::build(options, crate::connect::connect_with, None))
+    /// A pool that opens its connections with `open`, none until the first checkout (see
+    /// [`Pool::lazy`]).
+    pub fn with_opener_lazy(options: ConnectOptions, open: Opener) -> Self {
+        Self::build(options, open, None)
     }
 
     fn build(options: ConnectOptions, open: Opener, first: Option<Box<dyn Connection>>) -> Self {

@@ -46,6 +46,7 @@
 //! queryset                 QuerySet, prefetch_related, streaming, bulk writes   (DefaultManager)
 //! sql                      the compiler: joins, WHERE/HAVING, writer, shape cache (internal)
 //! expressions              Q, F, lookups, aggregates, ordering, typed field handles, the query tree
+//! databases                several databases: the Databases set, routers, PrimaryReplicaRouter
 //! db · signals             the Database handle; the signal registry (receivers, events)
 //! model                    Model, ModelMeta, the registry, relation field types
 //! fields                   column kinds, field types, Auto, values in JSON form
@@ -109,6 +110,9 @@
 //! | `obj.get_next_by_pub_date()`, `values().iterator()`, `values_list(named=True)` | [`Persist::get_next_by`]`("pub_date", db)` / [`Persist::get_previous_by`]; [`QuerySet::iter_values`]; [`QuerySet::fetch_values`] (rows read by column name) |
 //! | `Post(title=…, author=…)` (the other fields from their defaults) | the derive's `NewPost { title, author }.build()` / `.create(db)` |
 //! | `post_save.connect(f, sender=Post, dispatch_uid=…)` | `db.signals().post_save::<Post>().connect_with_uid(…, f)` ([`signals`]; for every model: `::<dyn Any>`) |
+//! | `DATABASES = {"default": …, "replica": …}`, `DATABASE_ROUTERS` | [`Databases::from_env`] (`ORM_DATABASE_<ALIAS>_URL`) or [`Databases::builder`]`().database(alias, url)?.router(r)`; [`Router`] has Django's four questions ([`databases`]) |
+//! | `qs.using("other")`, `obj.save(using=…)`, `obj.delete(using=…)`, `obj._state.db` | [`QuerySet::using`], [`Persist::save_using`], [`Persist::delete_using`], [`Model::db`] (with a [`ModelState`] field) |
+//! | `transaction.atomic(using="other")`, `connections["other"]` | [`Databases::atomic_using`], [`Databases::get`] |
 //!
 //! ## Departures from the design notes, and why
 //!
@@ -184,6 +188,22 @@
 //! - **Symmetrical many-to-many** (the default for a relation to the same model, as in
 //!   Django) is written both ways only through an auto-created table; with a `through`
 //!   model, write both rows yourself.
+
+//! ## Several databases: what differs from Django
+//!
+//! - **An instance keeps its database only with a [`ModelState`] field** (a derive cannot add
+//!   a hidden field); without one, routers decide every write alone.
+//! - **Relations across databases are checked when the object is saved** through a set (and
+//!   in a many-to-many `add`/`set`), not on assignment: a Rust field assignment cannot be
+//!   intercepted. The error names both databases.
+//! - **Reads inside [`Databases::atomic`]** go to the primary with [`PrimaryReplicaRouter`]
+//!   ([`databases::Hints::in_atomic`]); to see the block's own uncommitted writes, pass the
+//!   transaction, as everywhere in this crate.
+//! - **Routers gain two hooks** ([`Router::after_write`], [`Router::unavailable`]) for
+//!   read-your-writes and for skipping a replica that cannot be reached; a read that fails to
+//!   reach a router-chosen database is routed again.
+//! - **A subquery from another database** is not refused (Django's `ValueError`); it runs on
+//!   the outer query's database.
 
 pub mod databases;
 pub mod db;

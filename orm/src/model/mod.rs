@@ -26,9 +26,11 @@ pub fn width(meta: &'static ModelMeta) -> usize {
     meta.width()
 }
 
-/// Per-instance state for models whose primary key is not an [`Auto`](crate::fields::Auto)
-/// (whose "adding" state cannot be read off the key): declare a field of this type and the
-/// derive keeps it up to date. It is not a column.
+/// Per-instance state (Django's `_state`): whether the instance is new, for models whose
+/// primary key is not an [`Auto`](crate::fields::Auto) (whose "adding" state cannot be read
+/// off the key), and the database it was loaded from or saved to, which routers get as a hint
+/// and which a save through a [`Databases`](crate::Databases) set falls back to. Declare a
+/// field of this type and the derive keeps it up to date. It is not a column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelState {
     /// True until the instance has been saved or loaded (Django's `_state.adding`).
