@@ -315,17 +315,25 @@ backend_test! {
         a.save(&dbs)?;
         let mut b = shelf("B");
         b.save_using(&dbs, "other")?;
-        b.delete(&dbs)?;
+        // m2m_changed names the database of the change.
+        let m2m = Arc::new(Mutex::new(Vec::new()));
+        let m2 = m2m.clone();
+        dbs.signals().m2m_changed::<Volume>().connect(move |e| {
+            m2.lock().unwrap().push(e.using.to_owned());
+            Ok(())
+        });
+        let mut v = volume("V", 1, &b)?;
+        v.save_using(&dbs, "other")?;
+        let g = Genre { id: Auto::unset(), name: "G".into(), state: ModelState::default() }.save_using_ret(&dbs, "other")?;
+        v.genres().add([&g], &dbs)?;
+        assert_eq!(*m2m.lock().unwrap(), ["other", "other"], "pre_add and post_add on other");
+        seen.lock().unwrap().clear();
         // A member handle shares the receivers too.
         shelf("C").save(dbs.get("other")?)?;
+        b.delete(&dbs)?; // the cascade takes V with it
         assert_eq!(
             *seen.lock().unwrap(),
-            [
-                ("A".to_owned(), "default".to_owned()),
-                ("B".to_owned(), "other".to_owned()),
-                ("-B".to_owned(), "other".to_owned()),
-                ("C".to_owned(), "other".to_owned()),
-            ]
+            [("C".to_owned(), "other".to_owned()), ("-B".to_owned(), "other".to_owned())]
         );
         assert!(dbs.signals().post_save::<Shelf>().has_receivers());
         let _ = PostSaveSignal;
@@ -366,6 +374,10 @@ backend_test! {
             &RelationEnd { model: Shelf::meta(), db: Some("default") },
             &RelationEnd { model: Volume::meta(), db: Some("other") }
         ));
+        // The reverse accessor follows the instance's database (Django's related managers
+        // pass `instance=` as a hint): Far is on other, and so are its volumes.
+        assert_eq!(far.volumes().count(&dbs)?, 1);
+        assert_eq!(far.volumes().using("default").count(&dbs)?, 0);
         // Keys alone (no instance) carry no database: nothing to check, as in Django.
         let v2 = Volume::objects().using("other").get(&dbs)?;
         let g2 = Genre { id: Auto::unset(), name: "Drama".into(), state: ModelState::default() }.save_using_ret(&dbs, "other")?;
@@ -491,6 +503,33 @@ backend_test! {
         if let Some(p) = pos {
             assert!(dbs.get("default")?.has_replayed(&p).is_ok());
         }
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_transaction_is_on_one_database(t: &TestDb) {
+        // Django's test_transaction… : atomic(using="other") rolls back only other.
+        let o = two(t)?;
+        let dbs = set(&[("default", (**t).clone()), ("other", (*o).clone())], vec![])?;
+        let out: orm::Result<()> = dbs.atomic_using("other", orm::AtomicOptions::new(), |tx| {
+            shelf("in other tx").save(tx)?;
+            shelf("outside").save_using(&dbs, "default")?; // autocommit on default
+            Err(orm::Error::ValueError("roll back".into()))
+        });
+        assert!(out.is_err());
+        assert_eq!(Shelf::objects().using("other").count(&dbs)?, 0, "rolled back on other");
+        assert_eq!(Shelf::objects().using("default").count(&dbs)?, 1, "default committed on its own");
+        // The transaction's alias travels with it.
+        dbs.atomic_using("other", orm::AtomicOptions::new(), |tx| {
+            assert_eq!(orm::signals::using(tx), "other");
+            let mut s = shelf("kept");
+            s.save(tx)?;
+            assert_eq!(s.state.db, Some("other"));
+            Ok(())
+        })?;
+        assert_eq!(Shelf::objects().using("other").count(&dbs)?, 1);
+        assert!(dbs.atomic_using("nope", orm::AtomicOptions::new(), |_| Ok(())).is_err());
         Ok(())
     }
 }
