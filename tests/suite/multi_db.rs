@@ -199,7 +199,7 @@ backend_test! {
         let check = |what: &str, expect_default: bool, expect_other: bool, f: &dyn Fn() -> orm::Result<()>| -> TestResult {
             let (cd, co) = (d.capture_queries(), r.capture_queries());
             f()?;
-            assert_eq!((cd.len() > 0, co.len() > 0), (expect_default, expect_other), "{what}: default {:?} other {:?}", cd.queries(), co.queries());
+            assert_eq!((!cd.is_empty(), !co.is_empty()), (expect_default, expect_other), "{what}: default {:?} other {:?}", cd.queries(), co.queries());
             Ok(())
         };
         // The same rows on both, so each read finds something wherever it goes.
