@@ -247,7 +247,10 @@ backend_test! {
         check("create", true, false, &|| volume("Emma", 300, &s_default)?.create(&dbs).map(drop))?;
         check("QuerySet.create", true, false, &|| qs().create(volume("Heidi", 200, &s_default)?, &dbs).map(drop))?;
         check("bulk_create", true, false, &|| {
-            qs().bulk_create(&mut [volume("Ivanhoe", 500, &s_default)?, volume("Jane Eyre", 450, &s_default)?], &dbs).map(drop)
+            let mut made = [volume("Ivanhoe", 500, &s_default)?, volume("Jane Eyre", 450, &s_default)?];
+            qs().bulk_create(&mut made, &dbs)?;
+            assert!(made.iter().all(|v| v.state.db == Some("default")), "bulk_create sets the database");
+            Ok(())
         })?;
         check("get_or_create (its read too)", true, false, &|| {
             qs().get_or_create(Volume::title().eq("Kim"), || volume("Kim", 350, &s_default).expect("saved shelf"), &dbs).map(drop)

@@ -430,7 +430,11 @@ impl<M: Model> QuerySet<M> {
             for o in objs.iter() {
                 t.check_relations(o)?;
             }
-            return t.finish(self.bulk_create_with(objs, options, t.db));
+            let n = t.finish(self.bulk_create_with(objs, options, t.db))?;
+            for o in objs.iter_mut() {
+                o.set_db(t.db.alias()); // Django's bulk_create sets `_state.db`
+            }
+            return Ok(n);
         }
         // An unloaded `Deferred` field has no value to insert.
         let meta = M::meta();

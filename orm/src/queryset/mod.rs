@@ -1088,16 +1088,7 @@ impl<M: Model> QuerySet<M> {
         q.values_from = q.annotations.len();
         q.annotations.extend(aggs);
         q.order = Some(Vec::new());
-        let sub = QuerySet::<M> {
-            query: q,
-            prefetch: Vec::new(),
-            chunk_size: 0,
-            refused: None,
-            core: None,
-            using: None,
-            hint_db: None,
-            _m: PhantomData,
-        };
+        let sub = QuerySet::<M> { query: q, ..QuerySet::new() };
         let mut rows = sub.fetch_values(ex)?;
         rows.pop().ok_or_else(|| Error::field_error("an aggregate query returned no row"))
     }
