@@ -559,10 +559,20 @@ impl Routing {
 
 /// The routing of the set `ex` comes from, if it is one; checks, otherwise, that `using`
 /// (when given) names the database `ex` is.
+#[inline]
 fn routing_of<'e, E: Executor + ?Sized>(ex: &'e E, using: Option<&str>) -> Result<Option<&'e Routing>> {
-    let Some(scope) = crate::signals::scope_of(ex) else {
+    routing_in(crate::signals::scope_of(ex), using)
+}
+
+/// [`routing_of`] for a scope already looked up.
+#[inline]
+fn routing_in<'e>(scope: Option<&'e HandleScope>, using: Option<&str>) -> Result<Option<&'e Routing>> {
+    let Some(scope) = scope else {
         return Ok(None);
     };
+    if scope.routing.is_none() && using.is_none() {
+        return Ok(None);
+    }
     if let Some(routing) = scope.routing.as_ref().and_then(|r| r.downcast_ref::<Routing>()) {
         return Ok(Some(routing));
     }
@@ -683,13 +693,25 @@ impl WriteTarget<'_> {
 
 /// For a write entry point: when `ex` is a set, the database to write to (`using`, the
 /// routers, the instance's database); `None` when `ex` is one database.
+#[inline]
 pub(crate) fn write_target<'e, E: Executor + ?Sized>(
     ex: &'e E,
     model: &'static ModelMeta,
     using: Option<&str>,
     instance_db: Option<&'static str>,
 ) -> Result<Option<WriteTarget<'e>>> {
-    let Some(routing) = routing_of(ex, using)? else { return Ok(None) };
+    write_target_in(crate::signals::scope_of(ex), model, using, instance_db)
+}
+
+/// [`write_target`] for a scope already looked up.
+#[inline]
+pub(crate) fn write_target_in<'e>(
+    scope: Option<&'e HandleScope>,
+    model: &'static ModelMeta,
+    using: Option<&str>,
+    instance_db: Option<&'static str>,
+) -> Result<Option<WriteTarget<'e>>> {
+    let Some(routing) = routing_in(scope, using)? else { return Ok(None) };
     let db = routing.pick(Intent::Write, model, using, instance_db)?;
     Ok(Some(WriteTarget { db, routing, instance_db }))
 }

@@ -183,7 +183,8 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
     if options.update_fields.as_ref().is_some_and(Vec::is_empty) {
         return Ok(());
     }
-    if let Some(t) = crate::databases::write_target(ex, meta, options.using.as_deref(), obj.db())? {
+    let scope = crate::signals::scope_of(ex);
+    if let Some(t) = crate::databases::write_target_in(scope, meta, options.using.as_deref(), obj.db())? {
         t.check_relations(obj)?;
         return t.finish(save(obj, t.db, options));
     }
@@ -193,7 +194,7 @@ pub(crate) fn save<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options
         save_unsignalled(obj, ex, options)?;
     }
     // Django's `_state.db = using`.
-    obj.set_db(crate::signals::using(ex));
+    obj.set_db(scope.map_or(crate::signals::DEFAULT_DB_ALIAS, |s| s.alias));
     Ok(())
 }
 
