@@ -255,10 +255,15 @@ impl Database {
     /// Has this server (a replica) replayed the primary's `position` (from
     /// [`replication_position`](Self::replication_position))? PostgreSQL compares
     /// `pg_last_wal_replay_lsn()`; MariaDB asks `MASTER_GTID_WAIT(position, 0)`. A server
-    /// that is not replaying (a primary) and SQLite answer yes.
+    /// that is not in recovery (a primary, or a promoted replica) and SQLite answer yes.
     pub fn has_replayed(&self, position: &str) -> Result<bool> {
         let sql = match self.dialect() {
-            Dialect::Postgres => "SELECT COALESCE(pg_last_wal_replay_lsn() >= CAST($1 AS pg_lsn), TRUE)",
+            // Not `COALESCE(pg_last_wal_replay_lsn() >= …, TRUE)`: a server that went through
+            // crash recovery at start-up keeps reporting that recovery's last LSN for good, so
+            // a primary would look forever behind.
+            Dialect::Postgres => {
+                "SELECT CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_replay_lsn() >= CAST($1 AS pg_lsn), FALSE) ELSE TRUE END"
+            }
             Dialect::Mysql => "SELECT MASTER_GTID_WAIT(?, 0) = 0",
             Dialect::Sqlite => return Ok(true),
         };
