@@ -89,7 +89,9 @@ pub mod testing;
 
 pub use cell::{Cell, CellRef};
 pub use connect::{connect, connect_one, connect_with};
-pub use connection::{Checkout, Connection, Executor, GeneratedKeys, InsertKeys, InsertedRows, StatementObserver};
+pub use connection::{
+    Checkout, Connection, Executor, GeneratedKeys, InsertKeys, InsertedRows, StatementObserver, FETCH_GROWING,
+};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result, Violation};
 pub use features::Features;

@@ -84,3 +84,128 @@ backend_test! {
         Ok(())
     }
 }
+
+/// A `few` table holding 0..n.
+fn few(conn: &mut dyn Connection, n: i64) -> TestResult {
+    conn.execute_batch("CREATE TABLE few (n integer NOT NULL)")?;
+    let mut sql = String::from("INSERT INTO few (n) VALUES (");
+    conn.dialect().write_placeholder(&mut sql, 1);
+    sql.push(')');
+    conn.begin()?;
+    for i in 0..n {
+        conn.execute(&sql, &[Value::Int(i)])?;
+    }
+    conn.commit()?;
+    Ok(())
+}
+
+/// Is the connection outside any transaction, as the server sees it? PostgreSQL: a savepoint
+/// is refused; MySQL: `@@in_transaction`; SQLite: autocommit is
+/// what the crate tracks.
+fn outside_a_transaction(conn: &mut dyn Connection) -> orm_backends::Result<bool> {
+    Ok(match conn.dialect() {
+        // SAVEPOINT is refused outside a transaction block (25P01).
+        Dialect::Postgres => match conn.execute_batch("SAVEPOINT orm_probe") {
+            Err(e) if e.code() == Some("25P01") => true,
+            Err(e) => return Err(e),
+            Ok(()) => {
+                conn.execute_batch("RELEASE SAVEPOINT orm_probe")?;
+                false
+            }
+        },
+        Dialect::Mysql => conn.query("SELECT @@in_transaction", &[])?[0].get::<i64>(0)? == 0,
+        Dialect::Sqlite => conn.transaction_depth() == 0,
+    })
+}
+
+backend_test! {
+    fn fetching_streams_read_every_row_in_order_at_any_fetch_size(db: &TestDb) {
+        // PostgreSQL reads a portal `fetch` rows per round trip outside a transaction (growing
+        // from 2000 with FETCH_GROWING: 2000 + 4000 + 8000 + … crosses several fetches here),
+        // and the socket as it comes inside one; the others stream as `stream` does.
+        let mut conn = db.get()?;
+        let conn: &mut dyn Connection = &mut *conn;
+        few(conn, 9_000)?;
+        for in_tx in [false, true] {
+            for fetch in [orm_backends::FETCH_GROWING, 1, 7, 1000, 9_000, 20_000] {
+                if in_tx {
+                    conn.begin()?;
+                }
+                let mut stream = conn.stream_fetching("SELECT n FROM few ORDER BY n", &[], fetch)?;
+                let mut expected = 0i64;
+                while let Some(row) = stream.next_row()? {
+                    assert_eq!(row.get::<i64>(0)?, expected, "fetch {fetch}, in a transaction: {in_tx}");
+                    expected += 1;
+                }
+                // Asked again after the end: still the end.
+                assert!(stream.next_row()?.is_none());
+                drop(stream);
+                assert_eq!(expected, 9_000, "fetch {fetch}: every row");
+                if in_tx {
+                    assert_eq!(conn.transaction_depth(), 1, "the caller's transaction is still open");
+                    conn.commit()?;
+                }
+                assert!(outside_a_transaction(conn)?, "fetch {fetch}: the stream's own transaction has ended");
+            }
+        }
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn a_fetching_stream_dropped_early_ends_its_transaction(db: &TestDb) {
+        let mut conn = db.get()?;
+        few(&mut *conn, 100)?;
+        {
+            let conn: &mut dyn Connection = &mut *conn;
+            let mut stream = conn.stream_fetching("SELECT n FROM few ORDER BY n", &[], 10)?;
+            assert_eq!(stream.next_row()?.expect("a row").get::<i64>(0)?, 0);
+        }
+        assert!(outside_a_transaction(&mut *conn)?, "dropped mid-stream: no transaction left open");
+        // A write after it commits at once: another connection sees it.
+        let mut sql = String::from("INSERT INTO few (n) VALUES (");
+        conn.dialect().write_placeholder(&mut sql, 1);
+        sql.push(')');
+        conn.execute(&sql, &[Value::Int(1000)])?;
+        let mut other = db.get()?;
+        let seen = other.query("SELECT COUNT(*) FROM few WHERE n = 1000", &[])?;
+        assert_eq!(seen[0].get::<i64>(0)?, 1, "the write was committed, not held in the stream's transaction");
+        Ok(())
+    }
+}
+
+backend_test! {
+    fn an_error_in_a_later_fetch_surfaces_and_leaves_the_connection_usable(db: &TestDb) {
+        let mut conn = db.get()?;
+        let conn: &mut dyn Connection = &mut *conn;
+        few(conn, 100)?;
+        // Row 30 divides by zero: PostgreSQL fails the fetch that reaches it; SQLite and
+        // MySQL answer NULL there.
+        let mut stream = conn.stream_fetching("SELECT 1 / (n - 30) FROM few ORDER BY n", &[], 10)?;
+        let mut seen = 0;
+        let outcome = loop {
+            match stream.next_row() {
+                Ok(Some(_)) => seen += 1,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        drop(stream);
+        match conn.dialect() {
+            Dialect::Postgres => {
+                let e = outcome.expect_err("division by zero");
+                assert_eq!(e.code(), Some("22012"), "{e}");
+                // Whole fetches before the failing one were lent (the server may compute the
+                // column before sorting, and then fails on the first).
+                assert!(seen <= 30 && seen % 10 == 0, "{seen} rows lent");
+            }
+            _ => {
+                outcome?;
+                assert_eq!(seen, 100);
+            }
+        }
+        assert!(outside_a_transaction(conn)?);
+        assert_eq!(conn.query("SELECT COUNT(*) FROM few", &[])?[0].get::<i64>(0)?, 100);
+        Ok(())
+    }
+}

@@ -302,6 +302,37 @@ impl Connection for PostgresConnection {
         }
     }
 
+    /// Outside a transaction, reads through a portal `fetch_rows` rows per round trip, in a
+    /// transaction opened for the stream and committed at its end (rolled back when the stream
+    /// is dropped before it: a query changes nothing). Inside one, where the driver cannot
+    /// open a portal on a transaction it did not begin, as [`stream`](Connection::stream).
+    fn stream_fetching<'a>(
+        &'a mut self,
+        sql: &str,
+        params: &[Value],
+        fetch_rows: usize,
+    ) -> Result<Box<dyn RowStream + 'a>> {
+        if self.depth > 0 || fetch_rows <= 1 {
+            return self.stream(sql, params);
+        }
+        self.observe(sql, params);
+        let stmt = self.statement(sql)?;
+        check_count(&stmt, params, sql)?;
+        let bound: Vec<Param<'_>> = Param::all(params).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let mut tx = match self.client.transaction() {
+            Ok(tx) => tx,
+            Err(e) => return Err(fail(e, sql, 0, &mut self.aborted, &mut self.statements)),
+        };
+        match tx.bind(&stmt, &refs) {
+            Ok(portal) => Ok(Box::new(super::stream::PortalStream::new(tx, portal, fetch_rows, sql))),
+            Err(e) => {
+                drop(tx);
+                Err(fail(e, sql, 0, &mut self.aborted, &mut self.statements))
+            }
+        }
+    }
+
     /// Reads the whole result with `Client::query` (one round trip, no wake-up per row).
     fn stream_all<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
         let rows = self.query_all(sql, params)?;

@@ -6,8 +6,12 @@
 //! statement yields, only the current row and one socket buffer are held.
 
 use super::error::map;
+use super::types::{fast_cell, fast_kind, FastKind};
+use crate::cell::Cell;
+use crate::connection::{FETCH_FIRST, FETCH_GROWING, FETCH_MAX};
 use crate::error::Result;
-use crate::row::{Row, RowStream};
+use crate::row::{out_of_range, Row, RowStream};
+use crate::value::ValueRef;
 use postgres::fallible_iterator::FallibleIterator;
 
 /// A row stream over a running statement.
@@ -55,6 +59,106 @@ impl RowStream for PostgresStream<'_> {
                 }
                 Err(map(e, Some(&self.sql)))
             }
+        }
+    }
+}
+
+/// The rows of a portal fetched `fetch` at a time in the stream's own transaction
+/// ([`Connection::stream_fetching`](crate::Connection::stream_fetching)), lent one at a time.
+/// Only one batch is held. The transaction is committed after the last row; dropped earlier,
+/// the driver rolls it back.
+pub(crate) struct PortalStream<'a> {
+    tx: Option<postgres::Transaction<'a>>,
+    portal: postgres::Portal,
+    fetch: i32,
+    /// Doubles `fetch` after each round trip, up to [`FETCH_MAX`](crate::connection::FETCH_MAX).
+    growing: bool,
+    batch: std::vec::IntoIter<postgres::Row>,
+    current: Current,
+    /// The last batch came back short: the portal has no more rows.
+    drained: bool,
+    sql: String,
+}
+
+impl<'a> PortalStream<'a> {
+    pub(crate) fn new(tx: postgres::Transaction<'a>, portal: postgres::Portal, fetch: usize, sql: &str) -> Self {
+        let growing = fetch == FETCH_GROWING;
+        PortalStream {
+            tx: Some(tx),
+            portal,
+            fetch: i32::try_from(if growing { FETCH_FIRST } else { fetch }).unwrap_or(i32::MAX),
+            growing,
+            batch: Vec::new().into_iter(),
+            current: Current { row: None, kinds: Vec::new() },
+            drained: false,
+            sql: sql.to_owned(),
+        }
+    }
+}
+
+impl RowStream for PortalStream<'_> {
+    fn next_row(&mut self) -> Result<Option<&dyn Row>> {
+        loop {
+            if let Some(row) = self.batch.next() {
+                if self.current.kinds.is_empty() {
+                    self.current.kinds = row.columns().iter().map(|c| fast_kind(c.type_())).collect();
+                }
+                self.current.row = Some(row);
+                return Ok(Some(&self.current));
+            }
+            self.current.row = None;
+            let Some(tx) = self.tx.as_mut() else { return Ok(None) };
+            if self.drained {
+                let tx = self.tx.take().expect("checked above");
+                tx.commit().map_err(|e| map(e, Some(&self.sql)))?;
+                return Ok(None);
+            }
+            match tx.query_portal(&self.portal, self.fetch) {
+                Ok(rows) => {
+                    self.drained = rows.len() < self.fetch as usize;
+                    self.batch = rows.into_iter();
+                    if self.growing {
+                        self.fetch = (self.fetch.saturating_mul(2)).min(FETCH_MAX as i32);
+                    }
+                }
+                Err(e) => {
+                    // The transaction is rolled back as it drops.
+                    self.tx = None;
+                    return Err(map(e, Some(&self.sql)));
+                }
+            }
+        }
+    }
+}
+
+/// The row a [`PortalStream`] lends, with the [`FastKind`] of each column (the same for every
+/// row of the result, so worked out once, not once per cell).
+struct Current {
+    row: Option<postgres::Row>,
+    kinds: Vec<FastKind>,
+}
+
+impl Row for Current {
+    fn column_count(&self) -> usize {
+        self.row.as_ref().map_or(0, postgres::Row::len)
+    }
+
+    fn column_name(&self, index: usize) -> Option<&str> {
+        self.row.as_ref().and_then(|r| Row::column_name(r, index))
+    }
+
+    #[inline]
+    fn cell(&self, index: usize) -> Cell<'_> {
+        match (&self.row, self.kinds.get(index)) {
+            (Some(row), Some(&kind)) => fast_cell(row, index, kind),
+            _ => Cell::OTHER,
+        }
+    }
+
+    fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
+        match &self.row {
+            Some(row) => row.value_ref(index),
+            None => Err(out_of_range(index, 0)),
         }
     }
 }

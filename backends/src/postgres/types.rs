@@ -435,7 +435,7 @@ pub(crate) fn fast_kind(ty: &Type) -> FastKind {
 
 /// Cell `index` of `row`, whose column reads as `kind`, as `decode` would read it.
 #[inline]
-fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Cell<'_> {
+pub(crate) fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Cell<'_> {
     let raw = match row.try_get::<_, Option<Raw<'_>>>(index) {
         Ok(Some(Raw(raw))) => raw,
         Ok(None) => return Cell::NULL,

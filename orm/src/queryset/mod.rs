@@ -418,11 +418,14 @@ impl<M: Model> QuerySet<M> {
         }
     }
 
-    /// How many rows [`iter`](Self::iter) decodes at a time (default 1). Rows always arrive
-    /// from the server as a stream (SQLite steps the statement, PostgreSQL and MySQL read the
-    /// socket with backpressure), so memory is bounded by this many instances either way; a
-    /// larger chunk only batches the decoding. With `prefetch_related`, each chunk's relations
-    /// are prefetched before it is handed out (Django 4.1+), and a chunk size must be given.
+    /// How many rows [`iter`](Self::iter) decodes at a time (default 1), and how many
+    /// PostgreSQL fetches per round trip. Rows always arrive as a stream (SQLite steps the
+    /// statement, MySQL reads the socket with backpressure, PostgreSQL reads a portal
+    /// `chunk_size` rows at a time (default 2000, as Django's server-side cursors do for
+    /// `iterator()`) outside a transaction, and the socket with backpressure inside one), so
+    /// memory is bounded by about this many rows either way; a larger chunk only batches the
+    /// decoding. With `prefetch_related`, each chunk's relations are prefetched before it is
+    /// handed out (Django 4.1+), and a chunk size must be given.
     ///
     /// A size of 0 is refused (Django's "Chunk size must be strictly positive.", a
     /// `ValueError`, returned when the QuerySet is evaluated).
@@ -877,9 +880,22 @@ impl<M: Model> QuerySet<M> {
         })
     }
 
+    /// Rows PostgreSQL fetches per round trip when streaming: the chunk size given, else
+    /// [`orm_backends::FETCH_GROWING`] (2000 first, as Django's default `chunk_size`, then
+    /// twice as many each round trip up to 8192).
+    fn fetch_rows(&self) -> usize {
+        if self.chunk_size == 0 {
+            orm_backends::FETCH_GROWING
+        } else {
+            self.chunk_size
+        }
+    }
+
     /// Streams the matching rows as model instances, decoded as they arrive (SQLite steps
-    /// the statement, PostgreSQL reads the result as the server sends it, MySQL reads an
-    /// unbuffered result). Nothing is cached. The iterator holds its connection until dropped.
+    /// the statement, PostgreSQL reads a portal [`chunk_size`](Self::chunk_size) rows per
+    /// round trip outside a transaction and the result as the server sends it inside one,
+    /// MySQL reads an unbuffered result). Nothing is cached. The iterator holds its
+    /// connection until dropped.
     pub fn iter<'e, E: Executor + ?Sized>(&self, ex: &'e E) -> Result<stream::ModelIter<'e, M>> {
         if let Some(r) = crate::databases::route_read_for(ex, M::meta(), self.using, self.hint_db, |db| self.iter(db)) {
             return r;
@@ -897,8 +913,15 @@ impl<M: Model> QuerySet<M> {
         // The dialect is read before the checkout borrows the connection.
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Model)?;
         let checkout = ex.checkout()?;
-        let it = stream::ModelIter::new(checkout, &stmt.sql, &stmt.params, stmt.related, self.chunk_size.max(1))?
-            .with_init_signals(crate::signals::init_hub::<M, _>(ex));
+        let it = stream::ModelIter::new(
+            checkout,
+            &stmt.sql,
+            &stmt.params,
+            stmt.related,
+            self.chunk_size.max(1),
+            self.fetch_rows(),
+        )?
+        .with_init_signals(crate::signals::init_hub::<M, _>(ex));
         if self.prefetch.is_empty() {
             return Ok(it);
         }
@@ -960,7 +983,7 @@ impl<M: Model> QuerySet<M> {
         }
         let stmt = compile_select(M::meta(), ex.dialect(), &self.query, Select::Values)?;
         let names: Arc<[String]> = values_names(M::meta(), &self.query).into();
-        stream::ValuesIter::new(ex.checkout()?, &stmt.sql, &stmt.params, names)
+        stream::ValuesIter::new(ex.checkout()?, &stmt.sql, &stmt.params, names, self.fetch_rows())
     }
 
     /// Is `obj` among the rows (one `EXISTS` query; Django's `contains()`)? An unsaved

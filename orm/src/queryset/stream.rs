@@ -34,13 +34,14 @@ impl<'e, M> ModelIter<'e, M> {
         params: &[orm_backends::Value],
         related: std::sync::Arc<[crate::model::related::RelatedNode]>,
         chunk: usize,
+        fetch: usize,
     ) -> Result<Self> {
         let raw = Box::into_raw(Box::new(checkout));
         // SAFETY: `raw` is a heap allocation owned by this iterator and freed only in `Drop`
         // (or below on error), after the stream that borrows it. The allocation never moves,
         // so the `&mut` borrow handed to `stream` stays valid as long as the stream lives.
         let conn: &'e mut (dyn Connection + 'e) = unsafe { (*raw).connection() };
-        match conn.stream(sql, params) {
+        match conn.stream_fetching(sql, params, fetch) {
             Ok(stream) => Ok(ModelIter {
                 stream: ManuallyDrop::new(stream),
                 checkout: raw,
@@ -171,8 +172,9 @@ impl<'e> ValuesIter<'e> {
         sql: &str,
         params: &[orm_backends::Value],
         names: std::sync::Arc<[String]>,
+        fetch: usize,
     ) -> Result<Self> {
-        let inner = ModelIter::new(checkout, sql, params, std::sync::Arc::from(Vec::new()), 1)?;
+        let inner = ModelIter::new(checkout, sql, params, std::sync::Arc::from(Vec::new()), 1, fetch)?;
         Ok(ValuesIter { inner, names })
     }
 
