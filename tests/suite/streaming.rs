@@ -209,3 +209,41 @@ backend_test! {
         Ok(())
     }
 }
+
+backend_test! {
+    fn statements_stay_usable_after_more_distinct_ones_than_the_caches_hold(db: &TestDb) {
+        // Each backend caches prepared statements (SQLite 256, PostgreSQL 256, MySQL 240 in
+        // front of the driver's 256, which closes on the server what it pushes out). After 600
+        // other statements, the first is run and streamed again: a cached handle that had been
+        // closed under the cache would fail here.
+        let mut conn = db.get()?;
+        let conn: &mut dyn Connection = &mut *conn;
+        few(conn, 10)?;
+        let d = conn.dialect();
+        let mut update = String::from("UPDATE few SET n = n + 0 WHERE n < ");
+        d.write_placeholder(&mut update, 1);
+        let mut select = String::from("SELECT n FROM few WHERE n < ");
+        d.write_placeholder(&mut select, 1);
+        select.push_str(" ORDER BY n");
+        let sum = |conn: &mut dyn Connection| -> orm_backends::Result<i64> {
+            let mut stream = conn.stream(&select, &[Value::Int(5)])?;
+            let mut total = 0;
+            while let Some(row) = stream.next_row()? {
+                total += row.get::<i64>(0)?;
+            }
+            Ok(total)
+        };
+        assert_eq!(conn.execute(&update, &[Value::Int(5)])?, 5);
+        assert_eq!(sum(conn)?, 10);
+        for round in 0..3 {
+            for i in 0..600 {
+                let mut other = format!("SELECT n + {i} FROM few WHERE n = ");
+                d.write_placeholder(&mut other, 1);
+                assert_eq!(conn.query(&other, &[Value::Int(3)])?[0].get::<i64>(0)?, 3 + i);
+            }
+            assert_eq!(conn.execute(&update, &[Value::Int(5)])?, 5, "round {round}");
+            assert_eq!(sum(conn)?, 10, "round {round}");
+        }
+        Ok(())
+    }
+}

@@ -34,6 +34,27 @@ pub(crate) fn to_params(params: &[Value]) -> Result<mysql::Params> {
         .map(mysql::Params::Positional)
 }
 
+/// [`to_params`] for parameters that borrow: text and bytes are copied once, into the
+/// driver's value, rather than into an owned [`Value`] first.
+pub(crate) fn to_params_ref(params: &[crate::value::Param<'_>]) -> Result<mysql::Params> {
+    if params.is_empty() {
+        return Ok(mysql::Params::Empty);
+    }
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p.as_value_ref() {
+            ValueRef::Null => Ok(My::NULL),
+            ValueRef::Int(v) => Ok(My::Int(v)),
+            ValueRef::Bool(b) => Ok(My::Int(i64::from(b))),
+            ValueRef::Text(s) => Ok(My::Bytes(s.as_bytes().to_vec())),
+            ValueRef::Bytes(b) => Ok(My::Bytes(b.to_vec())),
+            other => to_mysql(i + 1, &other.to_owned_value()),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(mysql::Params::Positional)
+}
+
 fn data_error(n: usize, what: String) -> Error {
     Error::new(ErrorKind::DataError, format!("parameter {n}: {what}"))
 }

@@ -43,7 +43,8 @@ fn report(label: &str, wall: Duration, cpu: u64, rows: usize) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut url = std::env::var("ORM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut url =
+        std::env::var("ORM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let (mut rows, mut rounds) = (1_000_000usize, 3usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
