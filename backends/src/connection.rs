@@ -330,7 +330,7 @@ pub(crate) fn busy() -> Error {
 }
 
 /// The `fetch_rows` of [`Connection::stream_fetching`] that asks for Django's default first
-/// fetch (2000 rows) growing twice as large each round trip up to [`FETCH_MAX`] rows: the
+/// fetch (2000 rows) growing twice as large each round trip up to 8192 rows: the
 /// first rows come as soon as with a small fetch, and a long result costs few round trips.
 pub const FETCH_GROWING: usize = usize::MAX;
 
