@@ -64,8 +64,7 @@ pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
 /// without building a key.
 pub(crate) fn update_all_sql<M: Model>(d: Dialect) -> Arc<str> {
     let meta = M::meta();
-    SqlCache::of(meta)
-        .get_or_render(d, Shape::UpdateAll, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
+    SqlCache::of(meta).update_all(d, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
 }
 
 fn render_update(meta: &'static crate::ModelMeta, d: Dialect, fields: impl Iterator<Item = usize>) -> String {
@@ -242,7 +241,9 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     }
     // Django: an instance with deferred fields saves the loaded ones only.
     let loaded: Vec<usize>;
-    let fields = if (0..meta.fields.len()).any(|i| crate::model::is_unloaded(obj, i)) {
+    let fields = if meta.fields.iter().any(|f| f.deferrable)
+        && (0..meta.fields.len()).any(|i| crate::model::is_unloaded(obj, i))
+    {
         loaded = (0..meta.fields.len()).filter(|&i| i != meta.pk && !crate::model::is_unloaded(obj, i)).collect();
         Some(loaded.as_slice())
     } else {
