@@ -329,6 +329,22 @@ pub(crate) fn busy() -> Error {
     )
 }
 
+/// Logs a statement run with borrowed parameters and shows it to a recording observer, which
+/// sees owned values: copied only when one is recording. Inlined: it runs with every save.
+#[inline]
+pub(crate) fn observe_params(
+    backend: &'static str,
+    observer: Option<&Arc<dyn StatementObserver>>,
+    sql: &str,
+    params: &[Param<'_>],
+) {
+    tracing::debug!(target: "orm::sql", backend, sql, params = params.len());
+    if let Some(o) = observer.filter(|o| o.is_active()) {
+        let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
+        o.statement(sql, &owned);
+    }
+}
+
 /// The `fetch_rows` of [`Connection::stream_fetching`] that asks for Django's default first
 /// fetch (2000 rows) growing twice as large each round trip up to 8192 rows: the
 /// first rows come as soon as with a small fetch, and a long result costs few round trips.

@@ -1,5 +1,7 @@
 //! Streaming: 200,000 rows arrive in order through a lending stream; a stream dropped early
-//! leaves the connection usable.
+//! leaves the connection usable; fetching streams (PostgreSQL's portals) read every row at
+//! any fetch size, end their own transaction however they end, and surface an error in a
+//! later fetch; cached statements survive more distinct statements than the caches hold.
 
 use orm_backends::testing::{TestDb, TestResult};
 use orm_backends::{backend_test, Connection, Dialect, Value};
@@ -67,13 +69,7 @@ backend_test! {
     fn a_stream_dropped_early_leaves_the_connection_usable(db: &TestDb) {
         let mut conn = db.get()?;
         let conn: &mut dyn Connection = &mut *conn;
-        conn.execute_batch("CREATE TABLE few (n integer NOT NULL)")?;
-        for n in 0..50 {
-            let mut sql = String::from("INSERT INTO few (n) VALUES (");
-            conn.dialect().write_placeholder(&mut sql, 1);
-            sql.push(')');
-            conn.execute(&sql, &[Value::Int(n)])?;
-        }
+        few(conn, 50)?;
         for _ in 0..3 {
             let mut stream = conn.stream("SELECT n FROM few ORDER BY n", &[])?;
             let first = stream.next_row()?.expect("one row at least");
@@ -85,12 +81,18 @@ backend_test! {
     }
 }
 
+/// `INSERT INTO few (n) VALUES (?)` in the dialect's placeholders.
+fn insert_few(d: Dialect) -> String {
+    let mut sql = String::from("INSERT INTO few (n) VALUES (");
+    d.write_placeholder(&mut sql, 1);
+    sql.push(')');
+    sql
+}
+
 /// A `few` table holding 0..n.
 fn few(conn: &mut dyn Connection, n: i64) -> TestResult {
     conn.execute_batch("CREATE TABLE few (n integer NOT NULL)")?;
-    let mut sql = String::from("INSERT INTO few (n) VALUES (");
-    conn.dialect().write_placeholder(&mut sql, 1);
-    sql.push(')');
+    let sql = insert_few(conn.dialect());
     conn.begin()?;
     for i in 0..n {
         conn.execute(&sql, &[Value::Int(i)])?;
@@ -99,9 +101,9 @@ fn few(conn: &mut dyn Connection, n: i64) -> TestResult {
     Ok(())
 }
 
-/// Is the connection outside any transaction, as the server sees it? PostgreSQL: a savepoint
-/// is refused; MySQL: `@@in_transaction`; SQLite: autocommit is
-/// what the crate tracks.
+/// Is the connection outside any transaction, as the database sees it? PostgreSQL: a
+/// savepoint is refused; MySQL: `@@in_transaction`; SQLite: the engine is in autocommit mode
+/// (`is_broken` reads `sqlite3_get_autocommit`, besides the depth the crate tracks).
 fn outside_a_transaction(conn: &mut dyn Connection) -> orm_backends::Result<bool> {
     Ok(match conn.dialect() {
         // SAVEPOINT is refused outside a transaction block (25P01).
@@ -114,7 +116,7 @@ fn outside_a_transaction(conn: &mut dyn Connection) -> orm_backends::Result<bool
             }
         },
         Dialect::Mysql => conn.query("SELECT @@in_transaction", &[])?[0].get::<i64>(0)? == 0,
-        Dialect::Sqlite => conn.transaction_depth() == 0,
+        Dialect::Sqlite => !conn.is_broken(),
     })
 }
 
@@ -163,10 +165,8 @@ backend_test! {
         }
         assert!(outside_a_transaction(&mut *conn)?, "dropped mid-stream: no transaction left open");
         // A write after it commits at once: another connection sees it.
-        let mut sql = String::from("INSERT INTO few (n) VALUES (");
-        conn.dialect().write_placeholder(&mut sql, 1);
-        sql.push(')');
-        conn.execute(&sql, &[Value::Int(1000)])?;
+        let insert = insert_few(conn.dialect());
+        conn.execute(&insert, &[Value::Int(1000)])?;
         let mut other = db.get()?;
         let seen = other.query("SELECT COUNT(*) FROM few WHERE n = 1000", &[])?;
         assert_eq!(seen[0].get::<i64>(0)?, 1, "the write was committed, not held in the stream's transaction");

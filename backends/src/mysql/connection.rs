@@ -4,7 +4,7 @@
 
 use super::error::map;
 use super::stream::MysqlStream;
-use super::types::{to_params, to_params_ref};
+use super::types::to_params;
 use crate::connection::{begin_sql, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver};
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
@@ -63,6 +63,14 @@ fn run_text(conn: &mut mysql::Conn, sql: &str) -> mysql::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Forgets the cached statement for `sql` when the server says it no longer knows it (which
+/// the cache sizes prevent; should it happen, the next call prepares the statement again).
+fn forget_closed(statements: &mut std::collections::HashMap<Box<str>, mysql::Statement>, e: &mysql::Error, sql: &str) {
+    if matches!(e, mysql::Error::MySqlError(me) if me.code == ER_UNKNOWN_STMT_HANDLER) {
+        statements.remove(sql);
+    }
 }
 
 /// A connection to a MySQL or MariaDB server.
@@ -250,8 +258,10 @@ impl MysqlConnection {
         }
     }
 
-    /// Maps a driver error and remembers a lost connection.
+    /// Maps a driver error, remembers a lost connection, and forgets a cached statement the
+    /// server no longer knows (so the next call prepares it again).
     fn fail(&mut self, e: mysql::Error, sql: &str) -> Error {
+        forget_closed(&mut self.statements, &e, sql);
         let e = map(e, Some(sql));
         if e.kind() == ErrorKind::Connection {
             self.lost = true;
@@ -272,31 +282,12 @@ impl MysqlConnection {
         Ok(stmt)
     }
 
-    /// Runs `sql` as a prepared statement with the parameters `bind` makes and drops its
-    /// result; once more, prepared afresh, when the cached statement had been closed on the
-    /// server. The outer error is the parameters'; the inner one the driver's.
-    fn exec_drop(
-        &mut self,
-        sql: &str,
-        bind: impl Fn() -> Result<mysql::Params>,
-    ) -> Result<std::result::Result<(), mysql::Error>> {
-        let bound = bind().map_err(|e| e.with_sql(sql))?;
-        let stmt = match self.prepared(sql) {
-            Ok(stmt) => stmt,
-            Err(e) => return Ok(Err(e)),
-        };
-        match self.conn.exec_drop(&stmt, bound) {
-            Err(mysql::Error::MySqlError(me)) if me.code == ER_UNKNOWN_STMT_HANDLER => {
-                self.statements.remove(sql);
-                let bound = bind().map_err(|e| e.with_sql(sql))?;
-                Ok(self.prepared(sql).and_then(|stmt| self.conn.exec_drop(&stmt, bound)))
-            }
-            other => Ok(other),
-        }
-    }
-
-    /// The rows `exec_drop`'s outcome changed, or the error.
-    fn changed(&mut self, sql: &str, empty: bool, outcome: std::result::Result<(), mysql::Error>) -> Result<u64> {
+    /// Runs `sql` as a prepared statement with `bound` and returns the rows it changed. A
+    /// statement the server cannot prepare, without parameters, goes through the text
+    /// protocol.
+    fn exec(&mut self, sql: &str, bound: mysql::Params) -> Result<u64> {
+        let empty = matches!(bound, mysql::Params::Empty);
+        let outcome = self.prepared(sql).and_then(|stmt| self.conn.exec_drop(&stmt, bound));
         match outcome {
             Ok(()) => Ok(self.conn.affected_rows()),
             Err(mysql::Error::MySqlError(me)) if me.code == ER_UNSUPPORTED_PS && empty => {
@@ -326,21 +317,16 @@ impl Connection for MysqlConnection {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.observe(sql, params);
-        let outcome = self.exec_drop(sql, || to_params(params))?;
-        self.changed(sql, params.is_empty(), outcome)
+        let bound = to_params(params.iter().map(Value::as_ref)).map_err(|e| e.with_sql(sql))?;
+        self.exec(sql, bound)
     }
 
-    /// Binds text and bytes straight from the borrowed parameters (see
-    /// [`to_params_ref`](super::types::to_params_ref)).
+    /// Binds text and bytes straight from the borrowed parameters, without an owned
+    /// [`Value`] in between.
     fn execute_params(&mut self, sql: &str, params: &[crate::Param<'_>]) -> Result<u64> {
-        tracing::debug!(target: "orm::sql", backend = "mysql", sql, params = params.len());
-        if let Some(o) = self.observer.as_ref().filter(|o| o.is_active()) {
-            // Observers see owned values; copied only for one that is recording.
-            let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
-            o.statement(sql, &owned);
-        }
-        let outcome = self.exec_drop(sql, || to_params_ref(params))?;
-        self.changed(sql, params.is_empty(), outcome)
+        crate::connection::observe_params("mysql", self.observer.as_ref(), sql, params);
+        let bound = to_params(params.iter().map(crate::Param::as_value_ref)).map_err(|e| e.with_sql(sql))?;
+        self.exec(sql, bound)
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
@@ -350,17 +336,14 @@ impl Connection for MysqlConnection {
 
     fn stream<'a>(&'a mut self, sql: &str, params: &[Value]) -> Result<Box<dyn RowStream + 'a>> {
         self.observe(sql, params);
-        let bound = to_params(params).map_err(|e| e.with_sql(sql))?;
+        let bound = to_params(params.iter().map(Value::as_ref)).map_err(|e| e.with_sql(sql))?;
         let stmt = self.prepared(sql).map_err(|e| self.fail(e, sql))?;
         let lost = &mut self.lost;
         match self.conn.exec_iter(&stmt, bound) {
             Ok(result) => Ok(Box::new(MysqlStream::new(result, sql, lost))),
             Err(e) => {
-                // A statement closed under the cache (which `raw` prevents): reported, and
-                // prepared afresh by the next call.
-                if matches!(&e, mysql::Error::MySqlError(me) if me.code == ER_UNKNOWN_STMT_HANDLER) {
-                    self.statements.remove(sql);
-                }
+                // `fail`'s work, on the fields the rows would have borrowed.
+                forget_closed(&mut self.statements, &e, sql);
                 let e = map(e, Some(sql));
                 if e.kind() == ErrorKind::Connection {
                     *lost = true;

@@ -11,7 +11,7 @@
 use crate::cell::Cell;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{out_of_range, Row};
-use crate::value::{Value, ValueRef};
+use crate::value::ValueRef;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use mysql::consts::ColumnType;
 use mysql::Value as My;
@@ -21,38 +21,12 @@ use rust_decimal::Decimal;
 pub(crate) const BINARY_CHARSET: u16 = 63;
 
 /// Converts the parameters of one statement, rejecting what MySQL cannot store before
-/// anything is sent.
-pub(crate) fn to_params(params: &[Value]) -> Result<mysql::Params> {
-    if params.is_empty() {
+/// anything is sent. Borrowed text and bytes are copied once, into the driver's values.
+pub(crate) fn to_params<'a>(params: impl ExactSizeIterator<Item = ValueRef<'a>>) -> Result<mysql::Params> {
+    if params.len() == 0 {
         return Ok(mysql::Params::Empty);
     }
-    params
-        .iter()
-        .enumerate()
-        .map(|(i, v)| to_mysql(i + 1, v))
-        .collect::<Result<Vec<_>>>()
-        .map(mysql::Params::Positional)
-}
-
-/// [`to_params`] for parameters that borrow: text and bytes are copied once, into the
-/// driver's value, rather than into an owned [`Value`] first.
-pub(crate) fn to_params_ref(params: &[crate::value::Param<'_>]) -> Result<mysql::Params> {
-    if params.is_empty() {
-        return Ok(mysql::Params::Empty);
-    }
-    params
-        .iter()
-        .enumerate()
-        .map(|(i, p)| match p.as_value_ref() {
-            ValueRef::Null => Ok(My::NULL),
-            ValueRef::Int(v) => Ok(My::Int(v)),
-            ValueRef::Bool(b) => Ok(My::Int(i64::from(b))),
-            ValueRef::Text(s) => Ok(My::Bytes(s.as_bytes().to_vec())),
-            ValueRef::Bytes(b) => Ok(My::Bytes(b.to_vec())),
-            other => to_mysql(i + 1, &other.to_owned_value()),
-        })
-        .collect::<Result<Vec<_>>>()
-        .map(mysql::Params::Positional)
+    params.enumerate().map(|(i, v)| to_mysql(i + 1, v)).collect::<Result<Vec<_>>>().map(mysql::Params::Positional)
 }
 
 fn data_error(n: usize, what: String) -> Error {
@@ -85,29 +59,31 @@ fn datetime(n: usize, dt: &NaiveDateTime) -> Result<My> {
 }
 
 /// One parameter (`n` is 1-based, for error messages).
-pub(crate) fn to_mysql(n: usize, v: &Value) -> Result<My> {
+pub(crate) fn to_mysql(n: usize, v: ValueRef<'_>) -> Result<My> {
     Ok(match v {
-        Value::Null => My::NULL,
-        Value::Bool(b) => My::Int(i64::from(*b)),
-        Value::Int(i) => My::Int(*i),
-        Value::Float(f) => {
+        ValueRef::Null => My::NULL,
+        ValueRef::Bool(b) => My::Int(i64::from(b)),
+        ValueRef::Int(i) => My::Int(i),
+        ValueRef::Float(f) => {
             if f.is_nan() {
                 return Err(data_error(n, "MySQL cannot store NaN in a float column".into()));
             }
             if f.is_infinite() {
                 return Err(data_error(n, format!("MySQL cannot store {f} in a float column")));
             }
-            My::Double(*f)
+            My::Double(f)
         }
-        Value::Text(s) => My::Bytes(s.as_bytes().to_vec()),
-        Value::Bytes(b) => My::Bytes(b.clone()),
-        Value::Date(d) => My::Date(check_year(n, d.year())?, d.month() as u8, d.day() as u8, 0, 0, 0, 0),
-        Value::Time(t) => My::Time(false, 0, t.hour() as u8, t.minute() as u8, t.second() as u8, micros(t)),
-        Value::DateTime(dt) => datetime(n, dt)?,
-        Value::DateTimeTz(dt) => datetime(n, &dt.naive_utc())?,
-        Value::Uuid(u) => My::Bytes(u.hyphenated().to_string().into_bytes()),
-        Value::Json(j) => My::Bytes(j.to_string().into_bytes()),
-        Value::Decimal(d) => My::Bytes(d.to_string().into_bytes()),
+        ValueRef::Text(s) => My::Bytes(s.as_bytes().to_vec()),
+        ValueRef::Bytes(b) => My::Bytes(b.to_vec()),
+        ValueRef::Date(d) => My::Date(check_year(n, d.year())?, d.month() as u8, d.day() as u8, 0, 0, 0, 0),
+        ValueRef::Time(t) => My::Time(false, 0, t.hour() as u8, t.minute() as u8, t.second() as u8, micros(&t)),
+        ValueRef::DateTime(dt) => datetime(n, &dt)?,
+        ValueRef::DateTimeTz(dt) => datetime(n, &dt.naive_utc())?,
+        ValueRef::Uuid(u) => My::Bytes(u.hyphenated().to_string().into_bytes()),
+        ValueRef::JsonValue(j) => My::Bytes(j.to_string().into_bytes()),
+        // JSON text goes as the owned value would: parsed and written compactly.
+        ValueRef::Json(_) => return to_mysql(n, v.to_owned_value().as_ref()),
+        ValueRef::Decimal(d) => My::Bytes(d.to_string().into_bytes()),
     })
 }
 
@@ -255,6 +231,7 @@ impl Row for mysql::Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Value;
     use mysql::consts::{ColumnFlags, ColumnType as T};
 
     fn col(t: T, charset: u16) -> mysql::Column {
@@ -283,27 +260,30 @@ mod tests {
     #[test]
     fn parameters_take_mysql_shapes() {
         let dt = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_micro_opt(1, 2, 3, 456_789).unwrap();
-        assert_eq!(to_mysql(1, &Value::Bool(true)).unwrap(), My::Int(1));
-        assert_eq!(to_mysql(1, &Value::DateTime(dt)).unwrap(), My::Date(2024, 2, 29, 1, 2, 3, 456_789));
-        assert_eq!(to_mysql(1, &Value::Date(dt.date())).unwrap(), My::Date(2024, 2, 29, 0, 0, 0, 0));
-        assert_eq!(to_mysql(1, &Value::Time(dt.time())).unwrap(), My::Time(false, 0, 1, 2, 3, 456_789));
+        assert_eq!(to_mysql(1, Value::Bool(true).as_ref()).unwrap(), My::Int(1));
+        assert_eq!(to_mysql(1, Value::DateTime(dt).as_ref()).unwrap(), My::Date(2024, 2, 29, 1, 2, 3, 456_789));
+        assert_eq!(to_mysql(1, Value::Date(dt.date()).as_ref()).unwrap(), My::Date(2024, 2, 29, 0, 0, 0, 0));
+        assert_eq!(to_mysql(1, Value::Time(dt.time()).as_ref()).unwrap(), My::Time(false, 0, 1, 2, 3, 456_789));
         let tz = chrono::DateTime::parse_from_rfc3339("2024-03-10T12:34:56+05:30").unwrap();
-        assert_eq!(to_mysql(1, &Value::from(tz)).unwrap(), My::Date(2024, 3, 10, 7, 4, 56, 0));
+        assert_eq!(to_mysql(1, Value::from(tz).as_ref()).unwrap(), My::Date(2024, 3, 10, 7, 4, 56, 0));
         let u = uuid::Uuid::nil();
-        assert_eq!(to_mysql(1, &Value::Uuid(u)).unwrap(), My::Bytes(u.hyphenated().to_string().into_bytes()));
-        assert_eq!(to_mysql(1, &Value::Decimal("-0.5000".parse().unwrap())).unwrap(), My::Bytes(b"-0.5000".to_vec()));
-        assert!(matches!(to_params(&[]).unwrap(), mysql::Params::Empty));
+        assert_eq!(to_mysql(1, Value::Uuid(u).as_ref()).unwrap(), My::Bytes(u.hyphenated().to_string().into_bytes()));
+        assert_eq!(
+            to_mysql(1, Value::Decimal("-0.5000".parse().unwrap()).as_ref()).unwrap(),
+            My::Bytes(b"-0.5000".to_vec())
+        );
+        assert!(matches!(to_params(std::iter::empty()).unwrap(), mysql::Params::Empty));
     }
 
     #[test]
     fn floats_mysql_cannot_store_are_data_errors() {
         for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            let e = to_params(&[Value::Int(1), Value::Float(f)]).unwrap_err();
+            let e = to_params([Value::Int(1), Value::Float(f)].iter().map(Value::as_ref)).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::DataError);
             assert!(e.message().starts_with("parameter 2: MySQL cannot store"), "{e}");
         }
         let far = NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap();
-        assert_eq!(to_mysql(1, &Value::Date(far)).unwrap_err().kind(), ErrorKind::DataError);
+        assert_eq!(to_mysql(1, Value::Date(far).as_ref()).unwrap_err().kind(), ErrorKind::DataError);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::error::{connect_error, map, target};
 use super::stream::PostgresStream;
-use super::types::{fast_kind, FastKind, KindedRow, Param};
+use super::types::{KindedRow, Param};
 use crate::connection::{
     begin_sql, changes_schema, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver,
 };
@@ -12,7 +12,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::row::{OwnedRow, Row, RowStream};
 use crate::url::ConnectOptions;
 use crate::value::Value;
-use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
@@ -215,9 +214,7 @@ impl PostgresConnection {
         self.retrying(|c| {
             let stmt = c.statement(sql)?;
             check_count(&stmt, params, sql)?;
-            let bound: Vec<Param<'_>> = Param::all(params).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            c.client.query(&stmt, &refs).map_err(|e| c.fail(e, sql))
+            Param::with_refs(params, |refs| c.client.query(&stmt, refs)).map_err(|e| c.fail(e, sql))
         })
     }
 
@@ -252,9 +249,7 @@ impl PostgresConnection {
     fn execute_once(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let stmt = self.statement(sql)?;
         check_count(&stmt, params, sql)?;
-        let bound: Vec<Param<'_>> = Param::all(params).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.client.execute(&stmt, &refs).map_err(|e| self.fail(e, sql))
+        Param::with_refs(params, |refs| self.client.execute(&stmt, refs)).map_err(|e| self.fail(e, sql))
     }
 
     /// Runs `f` and, when it failed on a stale cached statement outside a transaction, once
@@ -305,7 +300,8 @@ impl Connection for PostgresConnection {
     /// Outside a transaction, reads through a portal `fetch_rows` rows per round trip, in a
     /// transaction opened for the stream and committed at its end (rolled back when the stream
     /// is dropped before it: a query changes nothing). Inside one, where the driver cannot
-    /// open a portal on a transaction it did not begin, as [`stream`](Connection::stream).
+    /// open a portal on a transaction it did not begin, and for one row per round trip (which
+    /// a portal would only slow down), as [`stream`](Connection::stream).
     fn stream_fetching<'a>(
         &'a mut self,
         sql: &str,
@@ -318,18 +314,14 @@ impl Connection for PostgresConnection {
         self.observe(sql, params);
         let stmt = self.statement(sql)?;
         check_count(&stmt, params, sql)?;
-        let bound: Vec<Param<'_>> = Param::all(params).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let mut tx = match self.client.transaction() {
             Ok(tx) => tx,
             Err(e) => return Err(fail(e, sql, 0, &mut self.aborted, &mut self.statements)),
         };
-        match tx.bind(&stmt, &refs) {
+        match Param::with_refs(params, |refs| tx.bind(&stmt, refs)) {
             Ok(portal) => Ok(Box::new(super::stream::PortalStream::new(tx, portal, fetch_rows, sql))),
-            Err(e) => {
-                drop(tx);
-                Err(fail(e, sql, 0, &mut self.aborted, &mut self.statements))
-            }
+            // The transaction rolls back as it drops.
+            Err(e) => Err(fail(e, sql, 0, &mut self.aborted, &mut self.statements)),
         }
     }
 
@@ -341,10 +333,9 @@ impl Connection for PostgresConnection {
 
     fn for_each_row(&mut self, sql: &str, params: &[Value], each: &mut dyn FnMut(&dyn Row) -> bool) -> Result<()> {
         let rows = self.query_all(sql, params)?;
-        let kinds: Vec<FastKind> =
-            rows.first().map(|r| r.columns().iter().map(|c| fast_kind(c.type_())).collect()).unwrap_or_default();
+        let mut current = KindedRow::default();
         for row in &rows {
-            if !each(&KindedRow { row, kinds: &kinds }) {
+            if !each(current.hold(row)) {
                 break;
             }
         }

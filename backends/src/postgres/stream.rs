@@ -1,4 +1,6 @@
-//! Rows read off the socket one at a time as the caller asks for them.
+//! The three ways this backend lends rows: [`PostgresStream`] reads them off the socket one
+//! at a time as the caller asks, [`PortalStream`] fetches a portal a batch at a time, and
+//! [`BufferedStream`] lends a result read in full. The last two lend a [`KindedRow`].
 //!
 //! `query_raw` hands back the driver's `RowIter`, which polls the protocol task only when the
 //! next row is asked for. That task forwards server messages through a channel of capacity
@@ -6,12 +8,10 @@
 //! statement yields, only the current row and one socket buffer are held.
 
 use super::error::map;
-use super::types::{fast_cell, fast_kind, FastKind};
-use crate::cell::Cell;
+use super::types::KindedRow;
 use crate::connection::{FETCH_FIRST, FETCH_GROWING, FETCH_MAX};
 use crate::error::Result;
-use crate::row::{out_of_range, Row, RowStream};
-use crate::value::ValueRef;
+use crate::row::{Row, RowStream};
 use postgres::fallible_iterator::FallibleIterator;
 
 /// A row stream over a running statement.
@@ -74,7 +74,7 @@ pub(crate) struct PortalStream<'a> {
     /// Doubles `fetch` after each round trip, up to [`FETCH_MAX`](crate::connection::FETCH_MAX).
     growing: bool,
     batch: std::vec::IntoIter<postgres::Row>,
-    current: Current,
+    current: KindedRow<postgres::Row>,
     /// The last batch came back short: the portal has no more rows.
     drained: bool,
     sql: String,
@@ -89,7 +89,7 @@ impl<'a> PortalStream<'a> {
             fetch: i32::try_from(if growing { FETCH_FIRST } else { fetch }).unwrap_or(i32::MAX),
             growing,
             batch: Vec::new().into_iter(),
-            current: Current { row: None, kinds: Vec::new() },
+            current: KindedRow::default(),
             drained: false,
             sql: sql.to_owned(),
         }
@@ -100,13 +100,9 @@ impl RowStream for PortalStream<'_> {
     fn next_row(&mut self) -> Result<Option<&dyn Row>> {
         loop {
             if let Some(row) = self.batch.next() {
-                if self.current.kinds.is_empty() {
-                    self.current.kinds = row.columns().iter().map(|c| fast_kind(c.type_())).collect();
-                }
-                self.current.row = Some(row);
-                return Ok(Some(&self.current));
+                return Ok(Some(self.current.hold(row)));
             }
-            self.current.row = None;
+            self.current.release();
             let Some(tx) = self.tx.as_mut() else { return Ok(None) };
             if self.drained {
                 let tx = self.tx.take().expect("checked above");
@@ -131,53 +127,26 @@ impl RowStream for PortalStream<'_> {
     }
 }
 
-/// The row a [`PortalStream`] lends, with the [`FastKind`] of each column (the same for every
-/// row of the result, so worked out once, not once per cell).
-struct Current {
-    row: Option<postgres::Row>,
-    kinds: Vec<FastKind>,
-}
-
-impl Row for Current {
-    fn column_count(&self) -> usize {
-        self.row.as_ref().map_or(0, postgres::Row::len)
-    }
-
-    fn column_name(&self, index: usize) -> Option<&str> {
-        self.row.as_ref().and_then(|r| Row::column_name(r, index))
-    }
-
-    #[inline]
-    fn cell(&self, index: usize) -> Cell<'_> {
-        match (&self.row, self.kinds.get(index)) {
-            (Some(row), Some(&kind)) => fast_cell(row, index, kind),
-            _ => Cell::OTHER,
-        }
-    }
-
-    fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
-        match &self.row {
-            Some(row) => row.value_ref(index),
-            None => Err(out_of_range(index, 0)),
-        }
-    }
-}
-
 /// The rows of a statement read in full (`Client::query`: one round trip), lent one at a time.
 pub(crate) struct BufferedStream {
     rows: std::vec::IntoIter<postgres::Row>,
-    current: Option<postgres::Row>,
+    current: KindedRow<postgres::Row>,
 }
 
 impl BufferedStream {
     pub(crate) fn new(rows: Vec<postgres::Row>) -> Self {
-        BufferedStream { rows: rows.into_iter(), current: None }
+        BufferedStream { rows: rows.into_iter(), current: KindedRow::default() }
     }
 }
 
 impl RowStream for BufferedStream {
     fn next_row(&mut self) -> Result<Option<&dyn Row>> {
-        self.current = self.rows.next();
-        Ok(self.current.as_ref().map(|r| r as &dyn Row))
+        match self.rows.next() {
+            Some(row) => Ok(Some(self.current.hold(row))),
+            None => {
+                self.current.release();
+                Ok(None)
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use postgres_types::{to_sql_checked, Format, FromSql, IsNull, Kind, ToSql, Type};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use std::borrow::Borrow;
 use std::borrow::Cow;
 use std::fmt;
 use uuid::Uuid;
@@ -148,6 +149,14 @@ impl<'a> Param<'a> {
     /// The parameters of a statement, numbered from `$1`.
     pub(crate) fn all(params: &'a [Value]) -> impl ExactSizeIterator<Item = Param<'a>> + 'a {
         params.iter().enumerate().map(|(i, value)| Param { value, index: i + 1 })
+    }
+
+    /// Runs `f` with the parameters as the slice of `ToSql` references the driver's calls
+    /// take.
+    pub(crate) fn with_refs<T>(params: &[Value], f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
+        let bound: Vec<Param<'_>> = Param::all(params).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        f(&refs)
     }
 
     fn mismatch(&self, ty: &Type) -> BoxError {
@@ -420,7 +429,7 @@ pub(crate) enum FastKind {
     Other,
 }
 
-pub(crate) fn fast_kind(ty: &Type) -> FastKind {
+fn fast_kind(ty: &Type) -> FastKind {
     let ty = base(ty);
     match *ty {
         Type::INT2 => FastKind::Int2,
@@ -435,7 +444,7 @@ pub(crate) fn fast_kind(ty: &Type) -> FastKind {
 
 /// Cell `index` of `row`, whose column reads as `kind`, as `decode` would read it.
 #[inline]
-pub(crate) fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Cell<'_> {
+fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Cell<'_> {
     let raw = match row.try_get::<_, Option<Raw<'_>>>(index) {
         Ok(Some(Raw(raw))) => raw,
         Ok(None) => return Cell::NULL,
@@ -453,32 +462,64 @@ pub(crate) fn fast_cell(row: &postgres::Row, index: usize, kind: FastKind) -> Ce
     cell.unwrap_or(Cell::OTHER)
 }
 
-/// A row lent with the [`FastKind`] of each of its columns, which every row of one result
-/// shares.
-pub(crate) struct KindedRow<'a> {
-    pub(crate) row: &'a postgres::Row,
-    pub(crate) kinds: &'a [FastKind],
+/// The row a result lends, held with the [`FastKind`] of each of its columns: worked out from
+/// the first row it holds and kept for the rest of the result, whose rows all share them. `R`
+/// is the row itself (a stream that owns its rows) or a reference to it (a result read in
+/// full and lent in place).
+pub(crate) struct KindedRow<R> {
+    row: Option<R>,
+    kinds: Vec<FastKind>,
 }
 
-impl Row for KindedRow<'_> {
+impl<R> Default for KindedRow<R> {
+    fn default() -> Self {
+        KindedRow { row: None, kinds: Vec::new() }
+    }
+}
+
+impl<R: Borrow<postgres::Row>> KindedRow<R> {
+    /// Holds `row` (dropping the one held before) and lends it.
+    #[inline]
+    pub(crate) fn hold(&mut self, row: R) -> &Self {
+        if self.kinds.is_empty() {
+            self.kinds = row.borrow().columns().iter().map(|c| fast_kind(c.type_())).collect();
+        }
+        self.row = Some(row);
+        self
+    }
+
+    /// Drops the row held.
+    pub(crate) fn release(&mut self) {
+        self.row = None;
+    }
+
+    fn row(&self) -> Option<&postgres::Row> {
+        self.row.as_ref().map(Borrow::borrow)
+    }
+}
+
+impl<R: Borrow<postgres::Row> + Send> Row for KindedRow<R> {
     fn column_count(&self) -> usize {
-        self.row.column_count()
+        self.row().map_or(0, postgres::Row::len)
     }
 
     fn column_name(&self, index: usize) -> Option<&str> {
-        Row::column_name(self.row, index)
+        self.row().and_then(|r| Row::column_name(r, index))
     }
 
     #[inline]
     fn cell(&self, index: usize) -> Cell<'_> {
-        match self.kinds.get(index) {
-            Some(&kind) => fast_cell(self.row, index, kind),
-            None => Cell::OTHER,
+        match (self.row(), self.kinds.get(index)) {
+            (Some(row), Some(&kind)) => fast_cell(row, index, kind),
+            _ => Cell::OTHER,
         }
     }
 
     fn value_ref(&self, index: usize) -> Result<ValueRef<'_>> {
-        self.row.value_ref(index)
+        match self.row() {
+            Some(row) => row.value_ref(index),
+            None => Err(out_of_range(index, 0)),
+        }
     }
 }
 

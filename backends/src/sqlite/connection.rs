@@ -268,12 +268,7 @@ impl Connection for SqliteConnection {
     }
 
     fn execute_params(&mut self, sql: &str, params: &[crate::Param<'_>]) -> Result<u64> {
-        tracing::debug!(target: "orm::sql", backend = "sqlite", sql, params = params.len());
-        if let Some(o) = self.observer.as_ref().filter(|o| o.is_active()) {
-            // Observers see owned values; copied only for one that is recording.
-            let owned: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
-            o.statement(sql, &owned);
-        }
+        crate::connection::observe_params("sqlite", self.observer.as_ref(), sql, params);
         if let Outcome::Done(n) = self.stmts.execute(&self.conn, sql, params.iter().map(crate::Param::as_value_ref))? {
             return Ok(n);
         }

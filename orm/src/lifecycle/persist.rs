@@ -64,7 +64,8 @@ pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
 /// without building a key.
 pub(crate) fn update_all_sql<M: Model>(d: Dialect) -> Arc<str> {
     let meta = M::meta();
-    SqlCache::of(meta).update_all(d, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
+    SqlCache::of(meta)
+        .get_or_render(d, Shape::UpdateAll, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
 }
 
 fn render_update(meta: &'static crate::ModelMeta, d: Dialect, fields: impl Iterator<Item = usize>) -> String {

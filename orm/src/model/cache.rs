@@ -18,9 +18,30 @@ pub(crate) enum Shape {
         rows: u32,
     },
     Update(Vec<u16>),
+    /// An UPDATE of every field but the key (a plain `save()`): no key to build.
+    UpdateAll,
     SelectByPk,
     DeleteByPk,
 }
+
+impl Shape {
+    /// The fixed slot of a shape that takes no parameter (one statement per model and
+    /// dialect, the ones every save, insert, refresh and delete by key sends); `None` for the
+    /// shapes that vary, which go to the map.
+    fn fixed_slot(&self) -> Option<usize> {
+        match self {
+            Shape::Insert { include_pk: false } => Some(0),
+            Shape::Insert { include_pk: true } => Some(1),
+            Shape::UpdateAll => Some(2),
+            Shape::SelectByPk => Some(3),
+            Shape::DeleteByPk => Some(4),
+            Shape::BulkInsert { .. } | Shape::Update(_) => None,
+        }
+    }
+}
+
+/// How many shapes have a fixed slot.
+const FIXED_SHAPES: usize = 5;
 
 /// A rendered SELECT: its text, where `select_related` objects sit in its rows, and how a hit
 /// finds its parameters.
@@ -54,10 +75,10 @@ pub struct SqlCache {
     /// checking the limit costs nothing however full the cache is.
     map_bytes: std::sync::atomic::AtomicUsize,
     select_bytes: std::sync::atomic::AtomicUsize,
-    /// The UPDATE of a plain `save()`, per dialect, outside the map: found without a lock or a
-    /// hash (callgrind: the map's read lock and hash were about 60 of the 890 instructions the
-    /// ORM adds to an UPDATE by key on SQLite).
-    update_all: [std::sync::OnceLock<Arc<str>>; 3],
+    /// The shapes without parameters ([`Shape::fixed_slot`]) per dialect, outside the map:
+    /// found without a lock or a hash (callgrind: the map's read lock and hash were about 60 of
+    /// the 890 instructions the ORM added to an UPDATE by key on SQLite).
+    fixed: [[std::sync::OnceLock<Arc<str>>; FIXED_SHAPES]; 3],
 }
 
 /// At most this many statements per model…
@@ -95,17 +116,23 @@ impl SqlCache {
         }
     }
 
-    /// The UPDATE of every field but the key for `d`, rendered by `render` the first time.
-    pub(crate) fn update_all(&self, d: Dialect, render: impl FnOnce() -> String) -> Arc<str> {
-        let slot = match d {
-            Dialect::Sqlite => &self.update_all[0],
-            Dialect::Postgres => &self.update_all[1],
-            Dialect::Mysql => &self.update_all[2],
-        };
-        slot.get_or_init(|| render().into()).clone()
+    /// The SQL of `shape` for `d`, rendered by `render` the first time: from its fixed slot
+    /// for a shape without parameters, else from the map (within the cache's limits).
+    #[inline]
+    pub(crate) fn get_or_render(&self, d: Dialect, shape: Shape, render: impl FnOnce() -> String) -> Arc<str> {
+        if let Some(slot) = shape.fixed_slot() {
+            let dialect = match d {
+                Dialect::Sqlite => 0,
+                Dialect::Postgres => 1,
+                Dialect::Mysql => 2,
+            };
+            return self.fixed[dialect][slot].get_or_init(|| render().into()).clone();
+        }
+        self.render_into_map(d, shape, render)
     }
 
-    pub(crate) fn get_or_render(&self, d: Dialect, shape: Shape, render: impl FnOnce() -> String) -> Arc<str> {
+    /// [`get_or_render`](Self::get_or_render) for the shapes that vary.
+    fn render_into_map(&self, d: Dialect, shape: Shape, render: impl FnOnce() -> String) -> Arc<str> {
         let key = (d, shape);
         if let Ok(map) = self.map.read() {
             if let Some(s) = map.get(&key) {
