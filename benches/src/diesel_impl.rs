@@ -201,7 +201,7 @@ macro_rules! diesel_workloads {
                 let n = self.conn.transaction::<_, diesel::result::Error, _>(|c| {
                     let mut n = 0;
                     for u in loaded.iter_mut() {
-                        u.name = renamed(u.id);
+                        u.name = renamed(u.id, &u.name);
                         n += diesel::update(&*u).set(&*u).execute(c)?;
                     }
                     Ok(n)
@@ -216,7 +216,7 @@ macro_rules! diesel_workloads {
                 let n = self.conn.transaction::<_, diesel::result::Error, _>(|c| {
                     let mut n = 0;
                     for u in loaded.iter_mut() {
-                        u.name = renamed(u.id);
+                        u.name = renamed(u.id, &u.name);
                         n += diesel::update(users::table.find(u.id)).set(users::name.eq(&u.name)).execute(c)?;
                     }
                     Ok(n)

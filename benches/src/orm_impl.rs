@@ -179,7 +179,7 @@ impl Workloads for OrmBench {
         let loaded = &mut self.loaded;
         let n = self.db.atomic(|tx| {
             for u in loaded.iter_mut() {
-                u.name = renamed(u.id.get().unwrap_or_default());
+                u.name = renamed(u.id.get().unwrap_or_default(), &u.name);
                 u.save(tx)?;
             }
             Ok(loaded.len())
@@ -189,7 +189,7 @@ impl Workloads for OrmBench {
 
     fn bulk_update(&mut self) -> Result<usize> {
         for u in &mut self.loaded {
-            u.name = renamed(u.id.get().unwrap_or_default());
+            u.name = renamed(u.id.get().unwrap_or_default(), &u.name);
         }
         Ok(User::objects().bulk_update(&self.loaded, &["name"], &self.db)? as usize)
     }

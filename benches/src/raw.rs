@@ -292,7 +292,7 @@ impl Workloads for RawSqlite {
         {
             let mut stmt = tx.prepare_cached(UPDATE_USER)?;
             for u in &mut self.loaded {
-                u.name = renamed(u.id);
+                u.name = renamed(u.id, &u.name);
                 n += stmt.execute(rusqlite::params![u.name, u.hair_color, u.id])?;
             }
         }
@@ -302,7 +302,7 @@ impl Workloads for RawSqlite {
 
     fn bulk_update(&mut self) -> Result<usize> {
         for u in &mut self.loaded {
-            u.name = renamed(u.id);
+            u.name = renamed(u.id, &u.name);
         }
         let rows = self.loaded.len();
         let mut stmt = self.conn.prepare_cached(&bulk_update_sql(false, rows))?;
@@ -503,7 +503,7 @@ impl Workloads for RawPostgres {
         let mut tx = self.client.transaction()?;
         let mut n = 0;
         for u in &mut self.loaded {
-            u.name = renamed(u.id);
+            u.name = renamed(u.id, &u.name);
             n += tx.execute(&stmt, &[&u.name, &u.hair_color, &u.id])? as usize;
         }
         tx.commit()?;
@@ -512,7 +512,7 @@ impl Workloads for RawPostgres {
 
     fn bulk_update(&mut self) -> Result<usize> {
         for u in &mut self.loaded {
-            u.name = renamed(u.id);
+            u.name = renamed(u.id, &u.name);
         }
         let rows = self.loaded.len();
         let stmt = self.stmt(&bulk_update_sql(true, rows))?;
@@ -733,7 +733,7 @@ impl Workloads for RawMysql {
         let mut n = 0;
         let mut loaded = std::mem::take(&mut self.loaded);
         for u in &mut loaded {
-            u.name = renamed(u.id);
+            u.name = renamed(u.id, &u.name);
             let params = vec![u.name.clone().into(), u.hair_color.clone().into(), u.id.into()];
             n += self.exec_stmt(UPDATE_USER, params)?;
         }
@@ -744,7 +744,7 @@ impl Workloads for RawMysql {
 
     fn bulk_update(&mut self) -> Result<usize> {
         for u in &mut self.loaded {
-            u.name = renamed(u.id);
+            u.name = renamed(u.id, &u.name);
         }
         let rows = self.loaded.len();
         let mut params: Vec<mysql::Value> = Vec::with_capacity(rows * 3);

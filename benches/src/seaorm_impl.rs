@@ -283,7 +283,7 @@ impl Workloads for SeaOrmBench {
             let txn = db.begin().await?;
             for u in loaded.iter_mut() {
                 let mut am: users::ActiveModel = u.clone().into();
-                am.name = Set(renamed(u.id));
+                am.name = Set(renamed(u.id, &u.name));
                 *u = am.update(&txn).await?;
             }
             txn.commit().await
@@ -300,7 +300,7 @@ impl Workloads for SeaOrmBench {
             let txn = db.begin().await?;
             let mut n = 0;
             for u in loaded.iter_mut() {
-                u.name = renamed(u.id);
+                u.name = renamed(u.id, &u.name);
                 n += users::Entity::update_many()
                     .col_expr(users::Column::Name, Expr::value(u.name.clone()))
                     .filter(users::Column::Id.eq(u.id))
