@@ -366,6 +366,12 @@ macro_rules! int_value {
             fn to_value(&self) -> Value {
                 Value::Int(i64::from(*self))
             }
+            /// A number needs no owner: [`Param::Borrowed`] holds it by value, so dropping
+            /// the parameter is free (an owned [`Value`] goes through its drop glue).
+            #[inline]
+            fn to_param(&self) -> Param<'_> {
+                Param::Borrowed(ValueRef::Int(i64::from(*self)))
+            }
         }
         impl FromValue for $t {
             #[inline]
@@ -438,6 +444,10 @@ impl ToValue for bool {
     fn to_value(&self) -> Value {
         Value::Bool(*self)
     }
+    #[inline]
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Bool(*self))
+    }
 }
 
 impl FromValue for bool {
@@ -465,11 +475,19 @@ impl ToValue for f64 {
     fn to_value(&self) -> Value {
         Value::Float(*self)
     }
+    #[inline]
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Float(*self))
+    }
 }
 
 impl ToValue for f32 {
     fn to_value(&self) -> Value {
         Value::Float(f64::from(*self))
+    }
+    #[inline]
+    fn to_param(&self) -> Param<'_> {
+        Param::Borrowed(ValueRef::Float(f64::from(*self)))
     }
 }
 

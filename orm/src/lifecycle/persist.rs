@@ -151,13 +151,18 @@ fn do_update<M: Model>(
         return Ok(false);
     }
     // On the stack up to eight columns: the allocation and its free were a sixth of what
-    // the ORM adds to an UPDATE by key on SQLite (callgrind).
-    let (sql, mut params): (Arc<str>, smallvec::SmallVec<[Param<'_>; 8]>) = match fields {
-        Some(fields) => (update_sql::<M>(ex.dialect(), fields), fields.iter().map(|&i| obj.field_param(i)).collect()),
-        None => (
-            update_all_sql::<M>(ex.dialect()),
-            (0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)).collect(),
-        ),
+    // the ORM adds to an UPDATE by key on SQLite (callgrind). Filled where it lies: returned
+    // from the `match` with the SQL, its inline storage (eight parameters) was copied.
+    let mut params: smallvec::SmallVec<[Param<'_>; 8]> = smallvec::SmallVec::new();
+    let sql: Arc<str> = match fields {
+        Some(fields) => {
+            params.extend(fields.iter().map(|&i| obj.field_param(i)));
+            update_sql::<M>(ex.dialect(), fields)
+        }
+        None => {
+            params.extend((0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)));
+            update_all_sql::<M>(ex.dialect())
+        }
     };
     params.push(obj.field_param(meta.pk));
     let n = ex.with_connection(|c| c.execute_params(&sql, &params))?;
@@ -210,7 +215,8 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
             "force_insert cannot be combined with force_update or update_fields".into(),
         ));
     }
-    let pk_null = obj.pk_value().is_null();
+    // Asked of the borrowed parameter: an owned key `Value` would be made and dropped.
+    let pk_null = matches!(obj.field_param(meta.pk).as_value_ref(), orm_backends::ValueRef::Null);
     if let Some(names) = &options.update_fields {
         let fields = resolve_update_fields::<M>(names)?;
         check_loaded(obj, &fields, "save")?;
