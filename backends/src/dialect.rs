@@ -152,6 +152,7 @@ static SQLITE_FEATURES: Features = Features {
     supports_on_delete_set_default: true,
     delete_in_subquery_uses_index: true,
     can_delete_in_with: false,
+    in_process: true,
 };
 
 static POSTGRES_FEATURES: Features = Features {
@@ -178,6 +179,7 @@ static POSTGRES_FEATURES: Features = Features {
     supports_on_delete_set_default: true,
     delete_in_subquery_uses_index: true,
     can_delete_in_with: true,
+    in_process: false,
 };
 
 static MYSQL_FEATURES: Features = MYSQL;
@@ -211,4 +213,5 @@ const MYSQL: Features = Features {
     supports_on_delete_set_default: false,
     delete_in_subquery_uses_index: false,
     can_delete_in_with: false,
+    in_process: false,
 };

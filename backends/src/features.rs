@@ -63,4 +63,9 @@ pub struct Features {
     /// them have run? PostgreSQL: the deletion collector then sends a cascade's statements as
     /// one, one round trip instead of one per table and two for the transaction.
     pub can_delete_in_with: bool,
+    /// Does the database run inside this process (SQLite), so that a statement costs
+    /// microseconds and no round trip? The deletion collector then asks which tables of a
+    /// cascade are empty before deleting through them even for a cascade of one level,
+    /// where on a server that question is a round trip of its own.
+    pub in_process: bool,
 }
