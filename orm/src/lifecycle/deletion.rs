@@ -1052,6 +1052,25 @@ fn plan_below(meta: &'static ModelMeta, hub: Option<&Signals>) -> Option<Vec<Fas
     Some(out)
 }
 
+/// [`plan_below`], kept per model when no delete receiver is connected anywhere (`hub` is
+/// `None`): the plan then depends only on the models' relations, which are fixed at link
+/// time. With receivers connected (which come and go), it is planned each time.
+fn plan_below_cached(meta: &'static ModelMeta, hub: Option<&Signals>) -> Option<std::sync::Arc<[FastDelete]>> {
+    use std::sync::{Arc, OnceLock, RwLock};
+    type Plans = RwLock<crate::model::key::FastMap<usize, Option<Arc<[FastDelete]>>>>;
+    static PLANS: OnceLock<Plans> = OnceLock::new();
+    if hub.is_some() {
+        return plan_below(meta, hub).map(Arc::from);
+    }
+    let plans = PLANS.get_or_init(Plans::default);
+    if let Some(p) = plans.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id_of(meta)) {
+        return p.clone();
+    }
+    let plan = plan_below(meta, None).map(Arc::<[FastDelete]>::from);
+    plans.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id_of(meta), plan.clone());
+    plan
+}
+
 /// A QuerySet delete that selects no keys: when nothing below the matched rows needs reading
 /// ([`plan_below`]) and the filters read only the model's own table
 /// ([`compile_own_filter`](crate::sql::compile_own_filter)), the rows below are deleted by
@@ -1065,33 +1084,28 @@ fn delete_by_subqueries<M: crate::model::Model>(
 ) -> Result<Option<DeleteCounts>> {
     let meta = M::meta();
     let concrete = meta.concrete();
-    let Some(plan) = plan_below(concrete, hub) else { return Ok(None) };
+    if qs.query.limit.is_some() || qs.query.offset > 0 {
+        return Ok(None); // refused by the caller before any SQL; never deleted by subqueries
+    }
+    let Some(plan) = plan_below_cached(concrete, hub) else { return Ok(None) };
     let d = ex.dialect();
     let Some((filter, params)) = crate::sql::compile_own_filter(meta, d, &qs.query)? else {
         return Ok(None);
     };
-    let own = compile_delete(meta, d, &qs.query)?;
-    if own.params != params {
-        return Ok(None); // not the same conditions: the statements would disagree
-    }
+    // The QuerySet's own DELETE: what `compile_delete` writes for filters that need no join
+    // (the same conditions over the same table), without writing them a second time.
+    let mut own = String::with_capacity(16 + meta.table.len() + filter.len());
+    own.push_str("DELETE FROM ");
+    d.write_ident(&mut own, meta.table);
+    own.push_str(&filter);
     if !plan.is_empty() && d.features().can_delete_in_with {
-        let sql = chained_delete(d, &own.sql, &plan);
+        let sql = chained_delete(d, &own, &plan);
         let mut labels = vec![concrete.label()];
         labels.extend(plan.iter().rev().map(|f| f.label.clone()));
         return delete_in_with(ex, &sql, &params, &labels).map(Some);
     }
     let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
-    let probe = worth_probing(d, plan.len()).then(|| plan_tables(&plan));
-    // Each statement with the tables it reads (none for the QuerySet's own, always run).
-    let mut statements: Vec<(String, String, Vec<&'static str>)> = plan
-        .into_iter()
-        .map(|f| {
-            let sql = f.sql(d, &origin);
-            let tables = f.tables().collect();
-            (f.label, sql, tables)
-        })
-        .collect();
-    statements.push((concrete.label(), own.sql.to_string(), Vec::new()));
+    let probe = worth_probing(d, plan.len()).then(|| plan_tables(plan.iter()));
     let counts = ex.with_connection(|conn| {
         orm_backends::atomic(conn, |tx| {
             use orm_backends::Executor as _;
@@ -1101,15 +1115,16 @@ fn delete_by_subqueries<M: crate::model::Model>(
                     None => Vec::new(),
                 };
                 let mut counts = DeleteCounts::new();
-                for (label, sql, tables) in &statements {
-                    if tables.iter().any(|t| empty.contains(t)) {
-                        continue;
-                    }
-                    let n = c.execute(sql, &params)?;
+                let mut count = |label: &str, n: u64| {
                     if n > 0 {
-                        *counts.entry(label.clone()).or_default() += n;
+                        *counts.entry(label.to_owned()).or_default() += n;
                     }
+                };
+                // Written only for the levels that are sent.
+                for f in plan.iter().filter(|f| !f.tables().any(|t| empty.contains(&t))) {
+                    count(&f.label, c.execute(&f.sql(d, &origin), &params)?);
                 }
+                count(&concrete.label(), c.execute(&own, &params)?);
                 Ok::<_, Error>(counts)
             })
         })

@@ -696,13 +696,17 @@ pub(crate) fn compile_own_filter(
     d: Dialect,
     q: &Query,
 ) -> Result<Option<(String, Vec<Value>)>> {
-    if !q.annotations.is_empty() || q.filters.iter().any(node_reads_subquery) || filters_need_joins(meta, q)? {
+    if !q.annotations.is_empty() || q.filters.iter().any(node_reads_subquery) {
         return Ok(None);
     }
+    // Written once: a filter that needs a join is known by the joins its scope gathered.
     let mut w = Writer::new(d);
     let scope = Scope::root(meta, &q.annotations);
     let nodes: Vec<(usize, &Node)> = q.filters.iter().enumerate().collect();
     w.conditions(&scope, " WHERE ", &nodes)?;
+    if !scope.joins().is_empty() {
+        return Ok(None);
+    }
     Ok(Some((w.sql, w.params)))
 }
 
