@@ -133,7 +133,31 @@ fn do_insert<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized)) -> Result<()>
 /// (a model whose only column is its key), the row's existence answers, unless
 /// `update_fields` named them (then there was nothing to do). With `select_on_save` and no
 /// forced update, existence is asked first and trusted over the UPDATE's row count.
+///
+/// The plain case (every field, no existence question) is kept short and the rest out of
+/// line: a save in a loop then runs through less code, which leaves more of the instruction
+/// cache to the database driver under it.
 fn do_update<M: Model>(
+    obj: &M,
+    ex: &(impl Executor + ?Sized),
+    fields: Option<&[usize]>,
+    update_fields: bool,
+    forced: bool,
+) -> Result<bool> {
+    let meta = M::meta();
+    if fields.is_some() || (meta.select_on_save && !forced) || meta.fields.len() < 2 {
+        return do_update_general(obj, ex, fields, update_fields, forced);
+    }
+    let mut params: smallvec::SmallVec<[Param<'_>; 8]> = smallvec::SmallVec::new();
+    params.extend((0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)));
+    params.push(obj.field_param(meta.pk));
+    let sql = update_all_sql::<M>(ex.dialect());
+    Ok(ex.with_connection(|c| c.execute_params(&sql, &params))? > 0)
+}
+
+/// [`do_update`] for chosen fields, `select_on_save`, or a model with no field but its key.
+#[inline(never)]
+fn do_update_general<M: Model>(
     obj: &M,
     ex: &(impl Executor + ?Sized),
     fields: Option<&[usize]>,
@@ -210,17 +234,29 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     if meta.parent().is_some() {
         return save_multi_table(obj, ex, options);
     }
+    if options.force_insert || options.force_update || options.update_fields.is_some() {
+        return save_with_options(obj, ex, options);
+    }
+    // Asked of the borrowed parameter: an owned key `Value` would be made and dropped.
+    let pk_null = matches!(obj.field_param(meta.pk).as_value_ref(), orm_backends::ValueRef::Null);
+    let adding = obj.adding().map_or(pk_null, |a| a || pk_null);
+    save_row(obj, ex, adding, false)
+}
+
+/// [`save_unsignalled`] with `force_insert`, `force_update` or `update_fields`, out of line
+/// (see [`do_update`]).
+#[inline(never)]
+fn save_with_options<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), options: &SaveOptions) -> Result<bool> {
+    let meta = M::meta();
     if options.force_insert && (options.force_update || options.update_fields.is_some()) {
         return Err(Error::ImproperlyConfigured(
             "force_insert cannot be combined with force_update or update_fields".into(),
         ));
     }
-    // Asked of the borrowed parameter: an owned key `Value` would be made and dropped.
-    let pk_null = matches!(obj.field_param(meta.pk).as_value_ref(), orm_backends::ValueRef::Null);
     if let Some(names) = &options.update_fields {
         let fields = resolve_update_fields::<M>(names)?;
         check_loaded(obj, &fields, "save")?;
-        if pk_null {
+        if obj.pk_value().is_null() {
             return Err(Error::ImproperlyConfigured(format!(
                 "cannot save {} with update_fields: it has no primary key yet",
                 meta.label()
@@ -233,16 +269,14 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
         obj.set_adding(false);
         return Ok(false);
     }
-    let adding = if options.force_insert {
-        true
-    } else if options.force_update {
-        false
-    } else {
-        match obj.adding() {
-            Some(a) => a || pk_null,
-            None => pk_null,
-        }
-    };
+    // One of the two is set: an INSERT, or an UPDATE that must find its row.
+    save_row(obj, ex, options.force_insert, options.force_update)
+}
+
+/// Inserts (`adding`) or updates the instance's row; an UPDATE that finds no row inserts it
+/// (Django's behaviour for a hand-set key), unless `force_update`, which refuses.
+fn save_row<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), adding: bool, force_update: bool) -> Result<bool> {
+    let meta = M::meta();
     obj.pre_save(adding);
     if adding {
         return do_insert(obj, ex).map(|()| true);
@@ -257,11 +291,10 @@ fn save_unsignalled<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), option
     } else {
         None
     };
-    if !do_update(obj, ex, fields, false, options.force_update)? {
-        if options.force_update {
+    if !do_update(obj, ex, fields, false, force_update)? {
+        if force_update {
             return Err(no_rows("Forced update did not affect any rows."));
         }
-        // Known key, no row: insert it (Django's behaviour for a hand-set key).
         obj.pre_save(true);
         return do_insert(obj, ex).map(|()| true);
     }
