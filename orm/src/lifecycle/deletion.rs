@@ -64,7 +64,8 @@
 //! deletes stand to be saved by it (otherwise it would be a round trip for at most one).
 //! PostgreSQL's single `WITH` statement of a QuerySet delete needs no question. A wide model
 //! (a user that twenty tables point at, most of them empty in a given deployment) is where
-//! this pays; on a cascade whose tables all hold rows it is one statement more.
+//! this pays; on a cascade whose tables all hold rows it is one statement more (0.29 µs on
+//! SQLite in memory for two tables, where each level it can save costs 6 to 7 µs).
 //!
 //! Where the backend would test every row of the table against a subquery instead of using
 //! the index on its column (MySQL and MariaDB:
