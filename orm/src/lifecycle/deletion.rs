@@ -745,7 +745,10 @@ fn worth_probing(d: Dialect, statements: usize) -> bool {
 /// the first entry of the table's smallest index. Run in the delete's transaction, before
 /// anything is deleted: a table empty then stays empty for the statements that follow (they
 /// only delete), and on SQLite the transaction's snapshot keeps another connection's rows out
-/// (its commit in between fails this transaction's first write instead).
+/// (its commit in between fails this transaction's first write instead). On a server, a row
+/// another connection adds in between to a table found empty, pointing at a row this delete
+/// removes, fails the delete on its foreign key and the transaction rolls back, as a row
+/// added between Django's SELECT and DELETE would.
 fn empty_tables(conn: &mut dyn Connection, d: Dialect, tables: &[&'static str]) -> Result<Vec<&'static str>> {
     let mut sql = String::from("SELECT ");
     for (i, t) in tables.iter().enumerate() {
