@@ -5,7 +5,8 @@ use super::error::{connect_error, map, target};
 use super::stream::PostgresStream;
 use super::types::{KindedRow, Param};
 use crate::connection::{
-    begin_sql, changes_schema, commit_sql, no_transaction, rollback_sql, Connection, StatementObserver,
+    begin_sql, changes_schema, commit_sql, no_transaction, rollback_sql, Connection, GeneratedKeys, InsertKeys,
+    InsertedRows, StatementObserver,
 };
 use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
@@ -350,6 +351,31 @@ impl Connection for PostgresConnection {
         // Reads to the end, so an error the server reports after the first row is not lost.
         let rows = self.retrying(|c| collect(&mut *c.stream(sql, params)?, Some(1)))?;
         Ok(rows.into_iter().next())
+    }
+
+    /// Appends `RETURNING "<column>"` when asked for the keys, as the default does, but reads
+    /// the keys in one call (`Client::query`) instead of row by row through a stream: the
+    /// `postgres` crate enters its runtime once per row it streams, which was a third of the
+    /// client's instructions for a 1000-row `bulk_create` (callgrind).
+    fn insert_rows(
+        &mut self,
+        sql: &str,
+        params: &[crate::Param<'_>],
+        _rows: usize,
+        keys: Option<InsertKeys<'_>>,
+    ) -> Result<InsertedRows> {
+        let params: Vec<Value> = params.iter().map(|p| p.as_value_ref().to_owned_value()).collect();
+        let Some(k) = keys else {
+            return Ok(InsertedRows { count: self.execute(sql, &params)?, keys: GeneratedKeys::Unknown });
+        };
+        let mut full = String::with_capacity(sql.len() + k.column.len() + 16);
+        full.push_str(sql);
+        full.push_str(" RETURNING ");
+        Dialect::Postgres.write_ident(&mut full, k.column);
+        let rows = self.query_all(&full, &params)?;
+        let mut current = KindedRow::default();
+        let keys = rows.iter().map(|r| (current.hold(r) as &dyn Row).value(0)).collect::<Result<Vec<Value>>>()?;
+        Ok(InsertedRows { count: keys.len() as u64, keys: GeneratedKeys::Listed(keys) })
     }
 
     /// With `returning`, appends `RETURNING "<column>"` and hands back that column of the
