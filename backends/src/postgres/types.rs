@@ -93,11 +93,11 @@ fn type_label(ty: &Type) -> Cow<'static, str> {
 /// How a value goes to a parameter of type `ty`: the binary format, or its text form for the
 /// server to parse (types not encoded here, and floats into `numeric`, whose text form is
 /// exact where a conversion through `Decimal` would not be).
-fn format_for(value: &Value, ty: &Type) -> Format {
+fn format_for(value: ValueRef<'_>, ty: &Type) -> Format {
     let ty = base(ty);
     match value {
-        Value::Null => Format::Binary,
-        Value::Float(_) if *ty == Type::NUMERIC => Format::Text,
+        ValueRef::Null => Format::Binary,
+        ValueRef::Float(_) if *ty == Type::NUMERIC => Format::Text,
         _ if is_native(ty) => Format::Binary,
         _ => Format::Text,
     }
@@ -118,43 +118,59 @@ fn float_text(f: f64) -> Cow<'static, str> {
 }
 
 /// The text form of a value, as a SQL literal's content would be written; `None` for bytes.
-fn text_form(value: &Value) -> Option<Cow<'_, str>> {
+fn text_form(value: ValueRef<'_>) -> Option<Cow<'_, str>> {
     Some(match value {
-        Value::Null | Value::Bytes(_) => return None,
-        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-        Value::Int(i) => Cow::Owned(i.to_string()),
-        Value::Float(f) => float_text(*f),
-        Value::Text(s) => Cow::Borrowed(s.as_str()),
-        Value::Date(d) => Cow::Owned(d.format("%Y-%m-%d").to_string()),
-        Value::Time(t) => Cow::Owned(t.format("%H:%M:%S%.f").to_string()),
-        Value::DateTime(d) => Cow::Owned(d.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
-        Value::DateTimeTz(d) => Cow::Owned(d.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
-        Value::Uuid(u) => Cow::Owned(u.hyphenated().to_string()),
-        Value::Json(j) => Cow::Owned(j.to_string()),
-        Value::Decimal(d) => Cow::Owned(d.to_string()),
+        ValueRef::Null | ValueRef::Bytes(_) => return None,
+        ValueRef::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
+        ValueRef::Int(i) => Cow::Owned(i.to_string()),
+        ValueRef::Float(f) => float_text(f),
+        ValueRef::Text(s) => Cow::Borrowed(s),
+        ValueRef::Date(d) => Cow::Owned(d.format("%Y-%m-%d").to_string()),
+        ValueRef::Time(t) => Cow::Owned(t.format("%H:%M:%S%.f").to_string()),
+        ValueRef::DateTime(d) => Cow::Owned(d.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        ValueRef::DateTimeTz(d) => Cow::Owned(d.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
+        ValueRef::Uuid(u) => Cow::Owned(u.hyphenated().to_string()),
+        // JSON text is bound as what it parses to, as an owned value would be.
+        ValueRef::Json(_) => match value.to_owned_value() {
+            Value::Json(j) => Cow::Owned(j.to_string()),
+            Value::Text(s) => Cow::Owned(s),
+            _ => return None,
+        },
+        ValueRef::JsonValue(j) => Cow::Owned(j.to_string()),
+        ValueRef::Decimal(d) => Cow::Owned(d.to_string()),
         #[allow(unreachable_patterns)]
         _ => return None,
     })
 }
 
-/// A bound parameter: a [`Value`] and its position (1-based, for messages), encoded for the
-/// parameter type the server inferred.
+/// A bound parameter: a value, borrowed, and its position (1-based, for messages), encoded
+/// for the parameter type the server inferred. Borrowed, so that text bound from a model's
+/// field or from a [`crate::Param`] is encoded straight from where it lies, never copied
+/// into an owned [`Value`] first.
 #[derive(Debug)]
 pub(crate) struct Param<'a> {
-    pub(crate) value: &'a Value,
+    pub(crate) value: ValueRef<'a>,
     pub(crate) index: usize,
 }
 
 impl<'a> Param<'a> {
     /// The parameters of a statement, numbered from `$1`.
     pub(crate) fn all(params: &'a [Value]) -> impl ExactSizeIterator<Item = Param<'a>> + 'a {
-        params.iter().enumerate().map(|(i, value)| Param { value, index: i + 1 })
+        params.iter().enumerate().map(|(i, value)| Param { value: value.as_ref(), index: i + 1 })
     }
 
     /// Runs `f` with the parameters as the slice of `ToSql` references the driver's calls
     /// take.
     pub(crate) fn with_refs<T>(params: &[Value], f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
-        let bound: Vec<Param<'_>> = Param::all(params).collect();
+        Param::with_value_refs(params.iter().map(Value::as_ref), f)
+    }
+
+    /// [`with_refs`](Param::with_refs) for borrowed values (a [`crate::Param`] slice's).
+    pub(crate) fn with_value_refs<'v, T>(
+        values: impl Iterator<Item = ValueRef<'v>>,
+        f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T,
+    ) -> T {
+        let bound: Vec<Param<'v>> = values.enumerate().map(|(i, value)| Param { value, index: i + 1 }).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         f(&refs)
     }
@@ -251,13 +267,13 @@ impl<'a> Param<'a> {
     /// Encodes the value in the binary format of `ty` (a native, non-textual type).
     fn binary_to(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         match self.value {
-            Value::Null => Ok(IsNull::Yes),
-            Value::Int(i) => self.int_to(*i, ty, out),
-            Value::Text(s) => self.text_to(s, ty, out),
-            Value::Float(f) => match *ty {
+            ValueRef::Null => Ok(IsNull::Yes),
+            ValueRef::Int(i) => self.int_to(i, ty, out),
+            ValueRef::Text(s) => self.text_to(s, ty, out),
+            ValueRef::Float(f) => match *ty {
                 Type::FLOAT8 => f.to_sql(ty, out),
                 Type::FLOAT4 => {
-                    let narrow = *f as f32;
+                    let narrow = f as f32;
                     if f.is_finite() && !narrow.is_finite() {
                         return Err(self.invalid(ty, format_args!("{f} is out of range")));
                     }
@@ -265,44 +281,49 @@ impl<'a> Param<'a> {
                 }
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Bool(b) => match *ty {
+            ValueRef::Bool(b) => match *ty {
                 Type::BOOL => b.to_sql(ty, out),
-                Type::INT2 | Type::INT4 | Type::INT8 => self.int_to(i64::from(*b), ty, out),
+                Type::INT2 | Type::INT4 | Type::INT8 => self.int_to(i64::from(b), ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Bytes(b) => match *ty {
-                Type::BYTEA => b.as_slice().to_sql(ty, out),
+            ValueRef::Bytes(b) => match *ty {
+                Type::BYTEA => b.to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Date(d) => match *ty {
+            ValueRef::Date(d) => match *ty {
                 Type::DATE => d.to_sql(ty, out),
                 Type::TIMESTAMP => d.and_time(NaiveTime::MIN).to_sql(ty, out),
                 Type::TIMESTAMPTZ => d.and_time(NaiveTime::MIN).and_utc().to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Time(t) => match *ty {
+            ValueRef::Time(t) => match *ty {
                 Type::TIME => t.to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::DateTime(d) => match *ty {
+            ValueRef::DateTime(d) => match *ty {
                 Type::TIMESTAMP => d.to_sql(ty, out),
                 Type::TIMESTAMPTZ => d.and_utc().to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::DateTimeTz(d) => match *ty {
+            ValueRef::DateTimeTz(d) => match *ty {
                 Type::TIMESTAMPTZ => d.to_sql(ty, out),
                 Type::TIMESTAMP => d.naive_utc().to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Uuid(u) => match *ty {
+            ValueRef::Uuid(u) => match *ty {
                 Type::UUID => u.to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Json(j) => match *ty {
+            ValueRef::JsonValue(j) => match *ty {
                 Type::JSON | Type::JSONB => j.to_sql(ty, out),
                 _ => Err(self.mismatch(ty)),
             },
-            Value::Decimal(d) => match *ty {
+            // JSON text: bound as what it parses to, as an owned value would be.
+            ValueRef::Json(_) => {
+                let owned = self.value.to_owned_value();
+                Param { value: owned.as_ref(), index: self.index }.binary_to(ty, out)
+            }
+            ValueRef::Decimal(d) => match *ty {
                 Type::NUMERIC => d.to_sql(ty, out),
                 Type::FLOAT8 => d.to_f64().ok_or_else(|| self.invalid(ty, "out of range"))?.to_sql(ty, out),
                 Type::FLOAT4 => d.to_f32().ok_or_else(|| self.invalid(ty, "out of range"))?.to_sql(ty, out),
@@ -321,7 +342,7 @@ impl<'a> Param<'a> {
 impl ToSql for Param<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         let ty = base(ty);
-        if self.value.is_null() {
+        if matches!(self.value, ValueRef::Null) {
             return Ok(IsNull::Yes);
         }
         if matches!(format_for(self.value, ty), Format::Text) || is_textual(ty) {
@@ -570,7 +591,7 @@ mod tests {
     use super::*;
 
     fn encode(value: &Value, ty: &Type) -> std::result::Result<(&'static str, Vec<u8>), String> {
-        let p = Param { value, index: 1 };
+        let p = Param { value: value.as_ref(), index: 1 };
         let mut out = BytesMut::new();
         match p.to_sql_checked(ty, &mut out) {
             Ok(IsNull::Yes) => Ok((format_name(&p, ty), b"NULL".to_vec())),
