@@ -12,7 +12,8 @@ use crate::dialect::Dialect;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::{OwnedRow, Row, RowStream};
 use crate::url::ConnectOptions;
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
+use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
@@ -216,22 +217,49 @@ impl PostgresConnection {
     /// Runs a query and reads its whole result in one round trip (`Client::query`).
     fn query_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<postgres::Row>> {
         self.observe(sql, params);
-        self.retrying(|c| {
-            let stmt = c.statement(sql)?;
-            check_count(&stmt, params, sql)?;
-            Param::with_refs(params, |refs| c.client.query(&stmt, refs)).map_err(|e| c.fail(e, sql))
-        })
+        self.run_bound(sql, || params.iter().map(Value::as_ref), |client, stmt, refs| client.query(stmt, refs))
     }
 
     /// [`query_all`](Self::query_all) with parameters that borrow (a [`crate::Param`] slice),
     /// bound as they are, without an owned copy.
     fn query_params(&mut self, sql: &str, params: &[crate::Param<'_>]) -> Result<Vec<postgres::Row>> {
         crate::connection::observe_params("postgres", self.observer.as_ref(), sql, params);
+        self.run_bound(
+            sql,
+            || params.iter().map(crate::Param::as_value_ref),
+            |client, stmt, refs| client.query(stmt, refs),
+        )
+    }
+
+    /// Runs a statement that returns no rows with `values` bound, and forgets the cached
+    /// statements after a schema change.
+    fn execute_values<'v, I: ExactSizeIterator<Item = ValueRef<'v>>>(
+        &mut self,
+        sql: &str,
+        values: impl Fn() -> I,
+    ) -> Result<u64> {
+        let n = self.run_bound(sql, values, |client, stmt, refs| client.execute(stmt, refs))?;
+        if changes_schema(sql) {
+            self.statements.clear();
+        }
+        Ok(n)
+    }
+
+    /// Finds or prepares `sql`'s statement, checks that `values` fill its parameters, binds
+    /// them and hands the driver's client the statement and the bound parameters (the one path
+    /// of every statement read or run in full), once more on a stale cached plan (see
+    /// [`retrying`](Self::retrying)).
+    fn run_bound<'v, T, I: ExactSizeIterator<Item = ValueRef<'v>>>(
+        &mut self,
+        sql: &str,
+        values: impl Fn() -> I,
+        run: impl Fn(&mut Client, &Statement, &[&(dyn ToSql + Sync)]) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
         self.retrying(|c| {
             let stmt = c.statement(sql)?;
-            check_len(&stmt, params.len(), sql)?;
-            Param::with_value_refs(params.iter().map(crate::Param::as_value_ref), |refs| c.client.query(&stmt, refs))
-                .map_err(|e| c.fail(e, sql))
+            let values = values();
+            check_len(&stmt, values.len(), sql)?;
+            Param::with_value_refs(values, |refs| run(&mut c.client, &stmt, refs)).map_err(|e| c.fail(e, sql))
         })
     }
 
@@ -263,12 +291,6 @@ impl PostgresConnection {
         Ok(stmt)
     }
 
-    fn execute_once(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let stmt = self.statement(sql)?;
-        check_count(&stmt, params, sql)?;
-        Param::with_refs(params, |refs| self.client.execute(&stmt, refs)).map_err(|e| self.fail(e, sql))
-    }
-
     /// Runs `f` and, when it failed on a stale cached statement outside a transaction, once
     /// more (the statement has left the cache by then and is prepared afresh).
     fn retrying<T>(&mut self, mut f: impl FnMut(&mut Self) -> Result<T>) -> Result<T> {
@@ -286,11 +308,7 @@ impl Connection for PostgresConnection {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         self.observe(sql, params);
-        let n = self.retrying(|c| c.execute_once(sql, params))?;
-        if changes_schema(sql) {
-            self.statements.clear();
-        }
-        Ok(n)
+        self.execute_values(sql, || params.iter().map(Value::as_ref))
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
@@ -372,16 +390,7 @@ impl Connection for PostgresConnection {
     /// Binds the parameters as they are (the default copies them into owned values first).
     fn execute_params(&mut self, sql: &str, params: &[crate::Param<'_>]) -> Result<u64> {
         crate::connection::observe_params("postgres", self.observer.as_ref(), sql, params);
-        let n = self.retrying(|c| {
-            let stmt = c.statement(sql)?;
-            check_len(&stmt, params.len(), sql)?;
-            Param::with_value_refs(params.iter().map(crate::Param::as_value_ref), |refs| c.client.execute(&stmt, refs))
-                .map_err(|e| c.fail(e, sql))
-        })?;
-        if changes_schema(sql) {
-            self.statements.clear();
-        }
-        Ok(n)
+        self.execute_values(sql, || params.iter().map(crate::Param::as_value_ref))
     }
 
     /// Appends `RETURNING "<column>"` when asked for the keys, as the default does, but binds

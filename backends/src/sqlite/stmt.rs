@@ -174,12 +174,13 @@ impl Statements {
         // SAFETY: `last` points into an entry of `map`, which is only ever emptied with
         // `last` cleared first; a `Box<str>`'s text stays where it is when the map moves it.
         let stmt = match self.last {
-            Some((key, stmt)) if unsafe { key.as_ref() } == sql => stmt.as_ptr(),
-            _ => self.find(db, sql)?.map_or(std::ptr::null_mut(), NonNull::as_ptr),
-        };
-        if stmt.is_null() {
-            return Ok(None);
+            Some((key, stmt)) if unsafe { key.as_ref() } == sql => stmt,
+            _ => match self.find(db, sql)? {
+                Some(stmt) => stmt,
+                None => return Ok(None),
+            },
         }
+        .as_ptr();
         let active = Active { stmt };
         // SAFETY: `stmt` is live (the cache owns it and is borrowed for this call).
         let expected = unsafe { ffi::sqlite3_bind_parameter_count(stmt) } as usize;

@@ -624,13 +624,9 @@ impl<'c> Collector<'c> {
         let d = self.d;
         let mut counts = DeleteCounts::new();
         let fast = std::mem::take(&mut self.fast);
-        let empty = if worth_probing(d, fast.len()) {
-            empty_tables(self.conn, d, &plan_tables(fast.iter().map(|(f, _)| f)))?
-        } else {
-            Vec::new()
-        };
+        let empty = empty_tables(self.conn, d, fast.iter().map(|(f, _)| f))?;
         for (f, keys) in fast {
-            if f.tables().any(|t| empty.contains(&t)) {
+            if f.reads_any(&empty) {
                 continue;
             }
             let mut n = 0;
@@ -731,25 +727,37 @@ fn delete_in(conn: &mut dyn Connection, d: Dialect, table: &str, column: &str, k
     Ok(total)
 }
 
-/// Is it worth asking which tables of `statements` fast deletes are empty before running
-/// them ([`empty_tables`])? The question is one statement; each fast delete that reads an
-/// empty table is then skipped. In process (SQLite) a statement costs microseconds, so it is
-/// asked whenever there is a fast delete; on a server it is a round trip of its own, so it is
-/// asked when two or more fast deletes stand to be saved by it.
-fn worth_probing(d: Dialect, statements: usize) -> bool {
-    statements >= 2 || (statements == 1 && d.features().in_process)
-}
-
-/// The tables among `tables` (distinct) that hold no row, asked in one statement:
-/// `SELECT EXISTS (SELECT 1 FROM "a"), EXISTS (SELECT 1 FROM "b")`. Each answer reads at most
-/// the first entry of the table's smallest index. Run in the delete's transaction, before
-/// anything is deleted: a table empty then stays empty for the statements that follow (they
-/// only delete), and on SQLite the transaction's snapshot keeps another connection's rows out
-/// (its commit in between fails this transaction's first write instead). On a server, a row
-/// another connection adds in between to a table found empty, pointing at a row this delete
-/// removes, fails the delete on its foreign key and the transaction rolls back, as a row
-/// added between Django's SELECT and DELETE would.
-fn empty_tables(conn: &mut dyn Connection, d: Dialect, tables: &[&'static str]) -> Result<Vec<&'static str>> {
+/// The tables the fast deletes `plan` read or delete from that hold no row, asked in one
+/// statement (`SELECT EXISTS (SELECT 1 FROM "a"), EXISTS (SELECT 1 FROM "b")`), so that each
+/// fast delete reading one of them can be skipped ([`FastDelete::reads_any`]). Each answer
+/// reads at most the first entry of the table's smallest index.
+///
+/// Asked only where it is worth a statement: in process (SQLite) a statement costs
+/// microseconds, so whenever there is a fast delete; on a server it is a round trip of its
+/// own, so when two or more fast deletes stand to be saved by it. Otherwise no table is
+/// reported empty.
+///
+/// Run in the delete's transaction, before anything is deleted: a table empty then stays
+/// empty for the statements that follow (they only delete), and on SQLite the transaction's
+/// snapshot keeps another connection's rows out (its commit in between fails this
+/// transaction's first write instead). On a server, a row another connection adds in between
+/// to a table found empty, pointing at a row this delete removes, fails the delete on its
+/// foreign key and the transaction rolls back, as a row added between Django's SELECT and
+/// DELETE would.
+fn empty_tables<'a>(
+    conn: &mut dyn Connection,
+    d: Dialect,
+    plan: impl ExactSizeIterator<Item = &'a FastDelete>,
+) -> Result<Vec<&'static str>> {
+    if plan.len() < 2 && !(plan.len() == 1 && d.features().in_process) {
+        return Ok(Vec::new());
+    }
+    let mut tables: Vec<&'static str> = Vec::new();
+    for t in plan.flat_map(FastDelete::tables) {
+        if !tables.contains(&t) {
+            tables.push(t);
+        }
+    }
     let mut sql = String::from("SELECT ");
     for (i, t) in tables.iter().enumerate() {
         if i > 0 {
@@ -774,19 +782,6 @@ fn empty_tables(conn: &mut dyn Connection, d: Dialect, tables: &[&'static str]) 
         Ok(())
     })?;
     Ok(empty)
-}
-
-/// The distinct tables the fast deletes `plan` read or delete from, in first-seen order.
-fn plan_tables<'a>(plan: impl IntoIterator<Item = &'a FastDelete>) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for f in plan {
-        for t in f.tables() {
-            if !out.contains(&t) {
-                out.push(t);
-            }
-        }
-    }
-    out
 }
 
 /// The most hops (subqueries nested in one another) a fast delete may take below the rows
@@ -833,6 +828,12 @@ impl FastDelete {
     /// one of them is empty, the statement matches no row.
     fn tables(&self) -> impl Iterator<Item = &'static str> + '_ {
         std::iter::once(self.table).chain(self.hops.iter().map(|h| h.table))
+    }
+
+    /// Does the statement delete from or read through one of `tables` (then, those being
+    /// empty, it matches no row)?
+    fn reads_any(&self, tables: &[&'static str]) -> bool {
+        !tables.is_empty() && self.tables().any(|t| tables.contains(&t))
     }
 
     /// The statement: nested `IN (SELECT …)` subqueries, or, where the backend would test
@@ -1109,15 +1110,11 @@ fn delete_by_subqueries<M: crate::model::Model>(
         return delete_in_with(ex, &sql, &params, &labels).map(Some);
     }
     let origin = FastOrigin::Rows { table: meta.table, filter: &filter };
-    let probe = worth_probing(d, plan.len()).then(|| plan_tables(plan.iter()));
     let counts = ex.with_connection(|conn| {
         orm_backends::atomic(conn, |tx| {
             use orm_backends::Executor as _;
             tx.with_connection(|c| {
-                let empty = match &probe {
-                    Some(tables) => empty_tables(c, d, tables)?,
-                    None => Vec::new(),
-                };
+                let empty = empty_tables(c, d, plan.iter())?;
                 let mut counts = DeleteCounts::new();
                 let mut count = |label: &str, n: u64| {
                     if n > 0 {
@@ -1125,7 +1122,7 @@ fn delete_by_subqueries<M: crate::model::Model>(
                     }
                 };
                 // Written only for the levels that are sent.
-                for f in plan.iter().filter(|f| !f.tables().any(|t| empty.contains(&t))) {
+                for f in plan.iter().filter(|f| !f.reads_any(&empty)) {
                     count(&f.label, c.execute(&f.sql(d, &origin), &params)?);
                 }
                 count(&concrete.label(), c.execute(&own, &params)?);

@@ -64,8 +64,7 @@ pub(crate) fn update_sql<M: Model>(d: Dialect, fields: &[usize]) -> Arc<str> {
 /// without building a key.
 pub(crate) fn update_all_sql<M: Model>(d: Dialect) -> Arc<str> {
     let meta = M::meta();
-    SqlCache::of(meta)
-        .get_or_render(d, Shape::UpdateAll, || render_update(meta, d, (0..meta.fields.len()).filter(|&i| i != meta.pk)))
+    SqlCache::of(meta).get_or_render(d, Shape::UpdateAll, || render_update(meta, d, all_but_key::<M>()))
 }
 
 fn render_update(meta: &'static crate::ModelMeta, d: Dialect, fields: impl Iterator<Item = usize>) -> String {
@@ -148,11 +147,7 @@ fn do_update<M: Model>(
     if fields.is_some() || (meta.select_on_save && !forced) || meta.fields.len() < 2 {
         return do_update_general(obj, ex, fields, update_fields, forced);
     }
-    let mut params: smallvec::SmallVec<[Param<'_>; 8]> = smallvec::SmallVec::new();
-    params.extend((0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)));
-    params.push(obj.field_param(meta.pk));
-    let sql = update_all_sql::<M>(ex.dialect());
-    Ok(ex.with_connection(|c| c.execute_params(&sql, &params))? > 0)
+    Ok(send_update(obj, ex, update_all_sql::<M>(ex.dialect()), all_but_key::<M>())? > 0)
 }
 
 /// [`do_update`] for chosen fields, `select_on_save`, or a model with no field but its key.
@@ -174,23 +169,38 @@ fn do_update_general<M: Model>(
     if select_first && !row_exists(obj, ex)? {
         return Ok(false);
     }
+    let n = match fields {
+        Some(fields) => send_update(obj, ex, update_sql::<M>(ex.dialect(), fields), fields.iter().copied())?,
+        None => send_update(obj, ex, update_all_sql::<M>(ex.dialect()), all_but_key::<M>())?,
+    };
+    Ok(n > 0 || (select_first && row_exists(obj, ex)?))
+}
+
+/// Sends `sql`, the UPDATE of `fields` by the instance's key, binding those fields and then
+/// the key; returns the rows it changed. Generic over the fields, so that the plain save's
+/// path (every field but the key) binds without a branch on which fields. Always inlined:
+/// each save's path stays one function (callgrind: 7 instructions per save fewer than a
+/// call).
+#[inline(always)]
+fn send_update<M: Model>(
+    obj: &M,
+    ex: &(impl Executor + ?Sized),
+    sql: Arc<str>,
+    fields: impl Iterator<Item = usize>,
+) -> Result<u64> {
     // On the stack up to eight columns: the allocation and its free were a sixth of what
     // the ORM adds to an UPDATE by key on SQLite (callgrind). Filled where it lies: returned
-    // from the `match` with the SQL, its inline storage (eight parameters) was copied.
+    // from a `match` with the SQL, its inline storage (eight parameters) was copied.
     let mut params: smallvec::SmallVec<[Param<'_>; 8]> = smallvec::SmallVec::new();
-    let sql: Arc<str> = match fields {
-        Some(fields) => {
-            params.extend(fields.iter().map(|&i| obj.field_param(i)));
-            update_sql::<M>(ex.dialect(), fields)
-        }
-        None => {
-            params.extend((0..meta.fields.len()).filter(|&i| i != meta.pk).map(|i| obj.field_param(i)));
-            update_all_sql::<M>(ex.dialect())
-        }
-    };
-    params.push(obj.field_param(meta.pk));
-    let n = ex.with_connection(|c| c.execute_params(&sql, &params))?;
-    Ok(n > 0 || (select_first && row_exists(obj, ex)?))
+    params.extend(fields.map(|i| obj.field_param(i)));
+    params.push(obj.field_param(M::meta().pk));
+    Ok(ex.with_connection(|c| c.execute_params(&sql, &params))?)
+}
+
+/// Every field of `M` but the key, in order.
+fn all_but_key<M: Model>() -> impl Iterator<Item = usize> {
+    let meta = M::meta();
+    (0..meta.fields.len()).filter(move |&i| i != meta.pk)
 }
 
 /// Is there a row with the instance's key?
@@ -286,7 +296,7 @@ fn save_row<M: Model>(obj: &mut M, ex: &(impl Executor + ?Sized), adding: bool, 
     let fields = if meta.fields.iter().any(|f| f.deferrable)
         && (0..meta.fields.len()).any(|i| crate::model::is_unloaded(obj, i))
     {
-        loaded = (0..meta.fields.len()).filter(|&i| i != meta.pk && !crate::model::is_unloaded(obj, i)).collect();
+        loaded = all_but_key::<M>().filter(|&i| !crate::model::is_unloaded(obj, i)).collect();
         Some(loaded.as_slice())
     } else {
         None
